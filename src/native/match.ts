@@ -1,0 +1,58 @@
+/**
+ * The native engine's string semantics: `*` wildcard matching and Docker image
+ * reference canonicalisation. Written independently of the Rego lowering (which
+ * splits patterns into literal segments and searches with string builtins), so
+ * that the two implementations check each other.
+ */
+
+/**
+ * Whole-string wildcard match: `*` matches any run of characters, including
+ * none, `/` and newline; every other character is literal. Works on code
+ * points so a `*` never splits a surrogate pair.
+ */
+export function wildcardMatch(pattern: string, value: string): boolean {
+  const p = Array.from(pattern);
+  const v = Array.from(value);
+  // Classic two-pointer matching with backtracking to the last star: linear
+  // in practice, quadratic at worst, never exponential.
+  let pi = 0;
+  let vi = 0;
+  let starP = -1;
+  let starV = 0;
+  while (vi < v.length) {
+    if (pi < p.length && p[pi] === '*') {
+      starP = pi++;
+      starV = vi;
+    } else if (pi < p.length && p[pi] === v[vi]) {
+      pi++;
+      vi++;
+    } else if (starP >= 0) {
+      pi = starP + 1;
+      vi = ++starV;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.length && p[pi] === '*') pi++;
+  return pi === p.length;
+}
+
+/**
+ * Docker's canonical form of a short image reference: `alpine` →
+ * `docker.io/library/alpine`; `mcp/x` → `docker.io/mcp/x`; references whose
+ * first component names a registry (has `.` or `:`, or is `localhost`) stay.
+ */
+export function canonicalImageReference(ref: string): string {
+  const slash = ref.indexOf('/');
+  if (slash < 0) return `docker.io/library/${ref}`;
+  const first = ref.slice(0, slash);
+  if (first.includes('.') || first.includes(':') || first === 'localhost') return ref;
+  return `docker.io/${ref}`;
+}
+
+/** The forms of a request's serverSource that a `serverSource` pattern is tried against. */
+export function sourceForms(source: string): string[] {
+  if (source.includes('://')) return [source];
+  const canonical = canonicalImageReference(source);
+  return canonical === source ? [source] : [source, canonical];
+}

@@ -1,0 +1,232 @@
+/**
+ * A strict JSON reader (RFC 8259) that, unlike JSON.parse, reports duplicate
+ * object keys (JSON.parse silently keeps the last one, so a second `"allow"`
+ * could flip a rule unnoticed) and remembers where each value starts, so
+ * validation errors can name a line and column as well as a JSON pointer.
+ */
+import { type Issue, pointerToken } from '../errors.js';
+
+/** A position in source text, 1-based. */
+export interface Position {
+  readonly line: number;
+  readonly column: number;
+}
+
+/** The result of reading JSON text. `value` is undefined when `issues` holds a syntax error. */
+export interface JsonDocument {
+  readonly value: unknown;
+  /** Start position of every value, by JSON pointer. */
+  readonly positions: ReadonlyMap<string, Position>;
+  /** Syntax errors (`invalid_json`) and duplicate keys (`duplicate_key`). */
+  readonly issues: readonly Issue[];
+}
+
+class SyntaxFailure extends Error {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+const ESCAPES: Record<string, string> = {
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+};
+
+/** Reads JSON text, collecting positions and duplicate keys. Never throws. */
+export function readJson(text: string): JsonDocument {
+  const positions = new Map<string, Position>();
+  const issues: Issue[] = [];
+  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+
+  // Line starts are computed lazily: only values that get an issue need them,
+  // but every value records its offset cheaply.
+  const offsets = new Map<string, number>();
+  const lineStarts: number[] = [0];
+  for (let k = 0; k < text.length; k++) if (text.charCodeAt(k) === 10) lineStarts.push(k + 1);
+  const positionOf = (offset: number): Position => {
+    let lo = 0;
+    let hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((lineStarts[mid] ?? 0) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: offset - (lineStarts[lo] ?? 0) + 1 };
+  };
+
+  const skipWhitespace = (): void => {
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+      else return;
+    }
+  };
+
+  const describeAt = (offset: number): string => {
+    if (offset >= text.length) return 'end of input';
+    return JSON.stringify(String.fromCodePoint(text.codePointAt(offset) ?? 0));
+  };
+
+  const expect = (literal: string): void => {
+    if (text.startsWith(literal, i)) {
+      i += literal.length;
+      return;
+    }
+    throw new SyntaxFailure(`unexpected ${describeAt(i)}`, i);
+  };
+
+  const readString = (): string => {
+    const start = i;
+    i++; // opening quote
+    let out = '';
+    let chunk = i;
+    for (;;) {
+      if (i >= text.length) throw new SyntaxFailure('unterminated string', start);
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        out += text.slice(chunk, i);
+        i++;
+        return out;
+      }
+      if (c < 0x20) {
+        throw new SyntaxFailure('control character in string must be escaped', i);
+      }
+      if (c === 0x5c) {
+        out += text.slice(chunk, i);
+        const e = text[i + 1];
+        if (e === 'u') {
+          const hex = text.slice(i + 2, i + 6);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw new SyntaxFailure('invalid \\u escape', i);
+          out += String.fromCharCode(parseInt(hex, 16));
+          i += 6;
+        } else if (e !== undefined && e in ESCAPES) {
+          out += ESCAPES[e];
+          i += 2;
+        } else {
+          throw new SyntaxFailure(`invalid escape ${describeAt(i + 1)}`, i);
+        }
+        chunk = i;
+        continue;
+      }
+      i++;
+    }
+  };
+
+  const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+  const readValue = (pointer: string): unknown => {
+    skipWhitespace();
+    offsets.set(pointer, i);
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const obj: Record<string, unknown> = {};
+      const seen = new Set<string>();
+      skipWhitespace();
+      if (text[i] === '}') {
+        i++;
+        return obj;
+      }
+      for (;;) {
+        skipWhitespace();
+        if (text[i] !== '"') throw new SyntaxFailure(`expected a string key, found ${describeAt(i)}`, i);
+        const keyOffset = i;
+        const key = readString();
+        skipWhitespace();
+        expect(':');
+        const child = `${pointer}/${pointerToken(key)}`;
+        if (seen.has(key)) {
+          issues.push({
+            code: 'duplicate_key',
+            path: child,
+            message: `duplicate key ${JSON.stringify(key)}`,
+            ...positionOf(keyOffset),
+          });
+        }
+        seen.add(key);
+        const value = readValue(child);
+        // Keep the first occurrence: the error above already rejects the document.
+        if (!Object.prototype.hasOwnProperty.call(obj, key)) {
+          Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+        }
+        skipWhitespace();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return obj;
+        }
+        throw new SyntaxFailure(`expected "," or "}", found ${describeAt(i)}`, i);
+      }
+    }
+    if (c === '[') {
+      i++;
+      const arr: unknown[] = [];
+      skipWhitespace();
+      if (text[i] === ']') {
+        i++;
+        return arr;
+      }
+      for (;;) {
+        arr.push(readValue(`${pointer}/${arr.length}`));
+        skipWhitespace();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return arr;
+        }
+        throw new SyntaxFailure(`expected "," or "]", found ${describeAt(i)}`, i);
+      }
+    }
+    if (c === '"') return readString();
+    if (c === 't') {
+      expect('true');
+      return true;
+    }
+    if (c === 'f') {
+      expect('false');
+      return false;
+    }
+    if (c === 'n') {
+      expect('null');
+      return null;
+    }
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
+    if (m && m[0].length > 0 && m[0] !== '-') {
+      i += m[0].length;
+      return Number(m[0]);
+    }
+    throw new SyntaxFailure(`unexpected ${describeAt(i)}`, i);
+  };
+
+  let value: unknown;
+  try {
+    value = readValue('');
+    skipWhitespace();
+    if (i < text.length) throw new SyntaxFailure(`unexpected ${describeAt(i)} after the document`, i);
+  } catch (e) {
+    if (!(e instanceof SyntaxFailure)) throw e;
+    return {
+      value: undefined,
+      positions,
+      issues: [{ code: 'invalid_json', path: '', message: e.message, ...positionOf(e.offset) }],
+    };
+  }
+  for (const [pointer, offset] of offsets) positions.set(pointer, positionOf(offset));
+  return { value, positions, issues };
+}

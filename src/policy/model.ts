@@ -1,0 +1,90 @@
+/**
+ * The validated policy model and the request/decision shapes every engine
+ * shares. The semantics are written up in docs/semantics.md.
+ */
+
+/** What a request asks to do. A request without an action means `invoke`. */
+export const ACTIONS = ['load', 'invoke', 'prompt'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export const SERVER_TYPES = ['registry', 'image', 'remote'] as const;
+export type ServerType = (typeof SERVER_TYPES)[number];
+
+export const TRANSPORTS = ['stdio', 'sse', 'streamable'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+/** The request fields a rule can constrain; all are strings when present. */
+export const REQUEST_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tool'] as const;
+export type RequestField = (typeof REQUEST_FIELDS)[number];
+
+/** One validated rule. Absent constraints are `undefined`, never empty. */
+export interface Rule {
+  readonly action?: Action;
+  readonly server?: string;
+  readonly serverType?: ServerType;
+  readonly serverSource?: string;
+  readonly transport?: Transport;
+  /** Non-empty when present. */
+  readonly tools?: readonly string[];
+  /** The decision; `deny: true` in the source becomes `allow: false`. */
+  readonly allow: boolean;
+  readonly reason?: string;
+}
+
+/** A validated policy: ordered rules, first match wins, else the default. */
+export interface Policy {
+  readonly version: 1;
+  readonly default: 'allow' | 'deny';
+  readonly rules: readonly Rule[];
+}
+
+/** Where a policy came from, as far as layering is concerned. */
+export interface PolicySource {
+  readonly kind: 'policy' | 'admin-settings';
+  /** Docker's `mcpPolicy.locked`, for admin-settings.json. */
+  readonly locked?: boolean;
+}
+
+/**
+ * A host's question. Known fields must be strings when present; unknown
+ * fields (`catalog`, `workingSet`, `target`, ...) are ignored.
+ */
+export interface PolicyRequest {
+  action?: string;
+  server?: string;
+  serverType?: string;
+  serverSource?: string;
+  transport?: string;
+  tool?: string;
+  [extra: string]: unknown;
+}
+
+/** An engine's answer. `rule` is the 0-based index of the deciding rule, or null for the default. */
+export interface Decision {
+  allowed: boolean;
+  reason: string;
+  rule: number | null;
+  /** Present only when the request was invalid or evaluation failed; such decisions always deny. */
+  error?: string;
+}
+
+/** Reason text for a rule that has no `reason` of its own. */
+export function ruleReason(index: number, allow: boolean): string {
+  return `${allow ? 'allowed' : 'denied'} by rule ${index}`;
+}
+
+/** Reason text when no rule matched. */
+export function defaultReason(defaultDecision: 'allow' | 'deny'): string {
+  return `no rule matched; default ${defaultDecision}`;
+}
+
+/** Reason for a request that is not well-formed. */
+export const INVALID_REQUEST_REASON = 'invalid request';
+
+/** Reason for a decision that could not be computed. */
+export const EVALUATION_FAILED_REASON = 'evaluation failed';
+
+/** The fail-closed decision returned when an engine cannot answer. */
+export function failedDecision(error: string): Decision {
+  return { allowed: false, reason: EVALUATION_FAILED_REASON, rule: null, error };
+}

@@ -1,0 +1,376 @@
+/**
+ * Stage 1: parse and validate. Turns policy text (a bare MCP policy or
+ * Docker's admin-settings.json) into the validated model, reporting every
+ * problem at once, each with a stable code and a JSON pointer.
+ */
+import { z } from 'zod';
+import { type Issue, PolicyValidationError, toPointer } from '../errors.js';
+import { type JsonDocument, readJson } from './json.js';
+import {
+  ACTIONS,
+  type Policy,
+  type PolicySource,
+  type Rule,
+  SERVER_TYPES,
+  TRANSPORTS,
+} from './model.js';
+
+/** The outcome of validation: a policy when there are no errors, plus warnings either way. */
+export interface ValidationResult {
+  readonly policy: Policy | undefined;
+  readonly source: PolicySource | undefined;
+  readonly errors: readonly Issue[];
+  readonly warnings: readonly Issue[];
+}
+
+const RULE_FIELDS = [
+  'action',
+  'server',
+  'serverType',
+  'serverSource',
+  'transport',
+  'tools',
+  'allow',
+  'deny',
+  'reason',
+] as const;
+const POLICY_FIELDS = ['version', 'default', 'rules'] as const;
+
+const ruleSchema = z.strictObject({
+  action: z.enum(ACTIONS).optional(),
+  server: z.string().optional(),
+  serverType: z.enum(SERVER_TYPES).optional(),
+  serverSource: z.string().optional(),
+  transport: z.enum(TRANSPORTS).optional(),
+  tools: z.array(z.string()).min(1).optional(),
+  allow: z.boolean().optional(),
+  deny: z.boolean().optional(),
+  reason: z.string().optional(),
+});
+
+const policySchema = z.strictObject({
+  version: z.literal(1).optional(),
+  default: z.enum(['allow', 'deny']),
+  rules: z.array(ruleSchema),
+});
+
+const adminSettingsSchema = z.looseObject({
+  configurationFileVersion: z.number().optional(),
+  mcpPolicy: z.strictObject({
+    locked: z.boolean().optional(),
+    value: z.string(),
+  }),
+});
+
+type RuleInput = z.infer<typeof ruleSchema>;
+type PolicyInput = z.infer<typeof policySchema>;
+
+/** Parses and validates policy text. Never throws for bad input. */
+export function parsePolicy(text: string): ValidationResult {
+  const doc = readJson(text);
+  if (doc.value === undefined) return result(undefined, undefined, doc.issues, []);
+  const validated = validatePolicyValue(doc.value);
+  return result(
+    validated.policy,
+    validated.source,
+    [...locate(doc.issues, doc), ...locate(validated.errors, doc)],
+    locate(validated.warnings, doc),
+  );
+}
+
+/**
+ * Validates an already-parsed policy value (a bare policy or admin-settings
+ * object). Duplicate keys cannot be seen here: prefer {@link parsePolicy}.
+ */
+export function validatePolicyValue(value: unknown): ValidationResult {
+  if (isObject(value) && ('mcpPolicy' in value || 'configurationFileVersion' in value)) {
+    return validateAdminSettings(value);
+  }
+  const { policy, errors, warnings } = validateBarePolicy(value);
+  return result(policy, policy ? { kind: 'policy' } : undefined, errors, warnings);
+}
+
+/** Parses and validates, throwing {@link PolicyValidationError} on any error. */
+export function loadPolicyText(
+  text: string,
+  file?: string,
+): { policy: Policy; source: PolicySource; warnings: readonly Issue[] } {
+  const r = parsePolicy(text);
+  if (!r.policy || !r.source || r.errors.length > 0) throw new PolicyValidationError(r.errors, file);
+  return { policy: r.policy, source: r.source, warnings: r.warnings };
+}
+
+function validateAdminSettings(value: Record<string, unknown>): ValidationResult {
+  const parsed = adminSettingsSchema.safeParse(value, { reportInput: true });
+  if (!parsed.success) return result(undefined, undefined, zodIssues(parsed.error, ['locked', 'value']), []);
+  const settings = parsed.data;
+  const warnings: Issue[] = [];
+  if (settings.configurationFileVersion !== undefined && settings.configurationFileVersion !== 2) {
+    warnings.push({
+      code: 'unexpected_configuration_version',
+      path: '/configurationFileVersion',
+      message: `configurationFileVersion ${settings.configurationFileVersion} is not 2, the version that defines mcpPolicy`,
+    });
+  }
+  const within = '/mcpPolicy/value';
+  const inner = readJson(settings.mcpPolicy.value);
+  const embed = (issues: readonly Issue[]): Issue[] =>
+    issues.map(({ line: _line, column: _column, ...issue }) => ({ ...issue, within }));
+  if (inner.value === undefined) return result(undefined, undefined, embed(inner.issues), warnings);
+  const bare = validateBarePolicy(inner.value);
+  const source: PolicySource = { kind: 'admin-settings', locked: settings.mcpPolicy.locked ?? false };
+  return result(
+    bare.policy,
+    bare.policy ? source : undefined,
+    embed([...inner.issues, ...bare.errors]),
+    [...warnings, ...embed(bare.warnings)],
+  );
+}
+
+function validateBarePolicy(value: unknown): { policy?: Policy; errors: Issue[]; warnings: Issue[] } {
+  const parsed = policySchema.safeParse(value, { reportInput: true });
+  const errors: Issue[] = parsed.success ? [] : zodIssues(parsed.error, POLICY_FIELDS, RULE_FIELDS);
+  // Rules are checked one by one too, so a schema error in one rule does not
+  // hide the semantic errors of the others.
+  const rawRules = isObject(value) && Array.isArray(value.rules) ? value.rules : [];
+  const rules: Rule[] = [];
+  rawRules.forEach((raw, index) => {
+    const r = ruleSchema.safeParse(raw);
+    if (!r.success) return;
+    const rule = checkRule(r.data, index, errors);
+    if (rule) rules.push(rule);
+  });
+  if (errors.length > 0 || !parsed.success) return { errors, warnings: [] };
+  const policy = toPolicy(parsed.data, rules);
+  return { policy, errors, warnings: lint(policy) };
+}
+
+function toPolicy(input: PolicyInput, rules: Rule[]): Policy {
+  return { version: 1, default: input.default, rules };
+}
+
+function checkRule(input: RuleInput, index: number, errors: Issue[]): Rule | undefined {
+  const at = (...path: (string | number)[]): string => toPointer(['rules', index, ...path]);
+  const before = errors.length;
+  if (input.allow === undefined && input.deny === undefined) {
+    errors.push({
+      code: 'missing_decision',
+      path: at(),
+      message: 'rule needs "allow" or "deny"',
+    });
+  } else if (input.allow !== undefined && input.deny !== undefined && input.deny === input.allow) {
+    errors.push({
+      code: 'conflicting_decision',
+      path: at('deny'),
+      message: `"allow": ${input.allow} and "deny": ${input.deny} contradict each other`,
+    });
+  }
+  const checkPattern = (pattern: string, path: string): void => {
+    if (pattern === '') {
+      errors.push({
+        code: 'empty_pattern',
+        path,
+        message: 'pattern is empty and could never match: a request field matches only when it is a non-empty string',
+      });
+    }
+  };
+  const checkText = (text: string, path: string): void => {
+    if (!text.isWellFormed()) {
+      errors.push({
+        code: 'invalid_unicode',
+        path,
+        message: `${JSON.stringify(text)} contains an unpaired UTF-16 surrogate`,
+      });
+    }
+  };
+  for (const field of ['server', 'serverSource'] as const) {
+    const v = input[field];
+    if (v !== undefined) {
+      checkPattern(v, at(field));
+      checkText(v, at(field));
+    }
+  }
+  input.tools?.forEach((t, k) => {
+    checkPattern(t, at('tools', k));
+    checkText(t, at('tools', k));
+  });
+  if (input.reason !== undefined) checkText(input.reason, at('reason'));
+  if (errors.length > before) return undefined;
+
+  const allow = input.allow ?? !input.deny;
+  return {
+    ...(input.action !== undefined && { action: input.action }),
+    ...(input.server !== undefined && { server: input.server }),
+    ...(input.serverType !== undefined && { serverType: input.serverType }),
+    ...(input.serverSource !== undefined && { serverSource: input.serverSource }),
+    ...(input.transport !== undefined && { transport: input.transport }),
+    ...(input.tools !== undefined && { tools: [...input.tools] }),
+    allow,
+    ...(input.reason !== undefined && { reason: input.reason }),
+  };
+}
+
+/** Warnings: valid policies that probably do not do what their author meant. */
+function lint(policy: Policy): Issue[] {
+  const warnings: Issue[] = [];
+  const catchAll = policy.rules.findIndex((r) => constraintCount(r) === 0);
+  if (catchAll >= 0) {
+    for (let k = catchAll + 1; k < policy.rules.length; k++) {
+      warnings.push({
+        code: 'unreachable_rule',
+        path: toPointer(['rules', k]),
+        message: `rule ${k} can never apply: rule ${catchAll} has no conditions and matches every request`,
+      });
+    }
+  }
+  return warnings;
+}
+
+function constraintCount(rule: Rule): number {
+  return ['action', 'server', 'serverType', 'serverSource', 'transport', 'tools'].filter(
+    (k) => rule[k as keyof Rule] !== undefined,
+  ).length;
+}
+
+/** Maps zod's issues onto our codes and lowercase messages. */
+function zodIssues(
+  error: z.ZodError,
+  topFields: readonly string[],
+  ruleFields: readonly string[] = [],
+): Issue[] {
+  const out: Issue[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    const pointer = toPointer(path);
+    const field = String(path[path.length - 1] ?? 'document');
+    const input = (issue as { input?: unknown }).input;
+    switch (issue.code) {
+      case 'unrecognized_keys': {
+        const known = path.length === 0 ? topFields : path[0] === 'rules' ? ruleFields : topFields;
+        for (const key of issue.keys) {
+          const hint = suggest(key, known);
+          out.push({
+            code: 'unknown_field',
+            path: toPointer([...path, key]),
+            message: `unknown field ${JSON.stringify(key)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ''}`,
+          });
+        }
+        break;
+      }
+      case 'invalid_value':
+        if (input === undefined) {
+          out.push({ code: 'missing_field', path: pointer, message: `missing required field ${JSON.stringify(field)}` });
+        } else if (field === 'version') {
+          out.push({
+            code: 'unsupported_version',
+            path: pointer,
+            message: `unsupported version ${JSON.stringify(input)}; the only version is 1`,
+          });
+        } else if (typeof input === 'string') {
+          const choices = issue.values.map((v) => JSON.stringify(v)).join(', ');
+          out.push({
+            code: 'invalid_value',
+            path: pointer,
+            message: `unknown ${field} ${JSON.stringify(input)}; expected one of ${choices}`,
+          });
+        } else {
+          out.push({
+            code: 'invalid_type',
+            path: pointer,
+            message: `${field} must be a string, not ${describeValue(input)}`,
+          });
+        }
+        break;
+      case 'invalid_type':
+        if (input === undefined) {
+          out.push({ code: 'missing_field', path: pointer, message: `missing required field ${JSON.stringify(field)}` });
+        } else {
+          const subject = path.length === 0 ? 'the document' : typeof path[path.length - 1] === 'number' ? `${String(path[path.length - 2])} entry` : field;
+          out.push({
+            code: 'invalid_type',
+            path: pointer,
+            message: `${subject} must be ${article(issue.expected)}, not ${describeValue(input)}`,
+          });
+        }
+        break;
+      case 'too_small':
+        out.push({ code: 'empty_array', path: pointer, message: `${field} must not be empty` });
+        break;
+      default:
+        out.push({ code: 'invalid_value', path: pointer, message: issue.message.toLowerCase() });
+    }
+  }
+  return out;
+}
+
+function article(expected: string): string {
+  if (expected === 'array') return 'an array';
+  if (expected === 'object') return 'an object';
+  return `a ${expected}`;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  return `the ${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** The closest known field name, for "did you mean" hints on typos. */
+function suggest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = k;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(
+        (prev[j] ?? 0) + 1,
+        (cur[j - 1] ?? 0) + 1,
+        (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function locate(issues: readonly Issue[], doc: JsonDocument): Issue[] {
+  return issues.map((issue) => {
+    if (issue.line !== undefined || issue.within !== undefined) return issue;
+    // Unknown keys and missing fields point at a member that may not exist:
+    // fall back to the nearest ancestor that does.
+    let p = issue.path;
+    for (;;) {
+      const pos = doc.positions.get(p);
+      if (pos) return { ...issue, ...pos };
+      if (p === '') return issue;
+      p = p.slice(0, p.lastIndexOf('/'));
+    }
+  });
+}
+
+function result(
+  policy: Policy | undefined,
+  source: PolicySource | undefined,
+  errors: readonly Issue[],
+  warnings: readonly Issue[],
+): ValidationResult {
+  return { policy: errors.length === 0 ? policy : undefined, source: errors.length === 0 ? source : undefined, errors, warnings };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

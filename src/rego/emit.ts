@@ -1,0 +1,168 @@
+/**
+ * Stage 3: Rego emission. Prints a lowered policy as a Rego v1 module that is
+ * `opa fmt`-clean and `opa check --strict`-clean, byte for byte the same for
+ * the same policy. Every user string goes through {@link regoString}.
+ *
+ * Shape of the output: `decide(req)` answers one request: a malformed request
+ * gets an error decision, otherwise `first_match` walks groups of rules in
+ * order. Each group is one `else` chain, so at most one branch of it yields a
+ * value and first-match cannot conflict; the groups are chained the same way.
+ */
+import { type Condition, type LoweredPolicy, type LoweredRule, type Pattern } from '../lower.js';
+import { INVALID_REQUEST_REASON } from '../policy/model.js';
+import { regoString } from './strings.js';
+
+/** Package of generated modules; entry points live here. */
+export const POLICY_PACKAGE = 'mcp_policy';
+/** Package of the static helpers in rego/mcp_policy/lib.rego. */
+export const LIB_PACKAGE = 'mcp_policy.lib';
+/** Entry point for one request: `input` is the request. */
+export const DECISION_ENTRYPOINT = 'mcp_policy/decision';
+/** Entry point for a batch: `input` is `{"requests": [...]}`. */
+export const BATCH_ENTRYPOINT = 'mcp_policy/decisions';
+
+function decisionLiteral(allowed: boolean, reason: string, rule: number | null): string {
+  return `{"allowed": ${allowed}, "reason": ${regoString(reason)}, "rule": ${rule === null ? 'null' : rule}}`;
+}
+
+/** Statements that hold when `x` matches `p`, given that `x` is a non-empty string if defined. */
+function patternStatements(x: string, p: Pattern, multi: ReadonlyMap<string, number>): string[] {
+  if (p.kind === 'literal') return [`${x} == ${regoString(p.text)}`];
+  if (p.middles.length > 0) return [`wildcard_${multi.get(p.text)}(${x})`];
+  if (p.prefix === '' && p.suffix === '') return [`is_string(${x})`];
+  if (p.suffix === '') return [`startswith(${x}, ${regoString(p.prefix)})`];
+  if (p.prefix === '') return [`endswith(${x}, ${regoString(p.suffix)})`];
+  return [`lib.wrapped(${x}, ${regoString(p.prefix)}, ${regoString(p.suffix)})`];
+}
+
+function conditionStatements(rule: LoweredRule, c: Condition, multi: ReadonlyMap<string, number>): string[] {
+  switch (c.kind) {
+    case 'equals':
+      return [`r.${c.field} == ${regoString(c.value)}`];
+    case 'server':
+      return patternStatements('r.server', c.pattern, multi);
+    case 'source':
+      if (c.pattern.kind === 'literal') return [`${regoString(c.pattern.text)} in r.sources`];
+      return ['some source in r.sources', ...patternStatements('source', c.pattern, multi)];
+    case 'tools':
+      if (c.patterns.every((p) => p.kind === 'literal')) {
+        return [`r.tool in {${c.patterns.map((p) => regoString(p.text)).join(', ')}}`];
+      }
+      return [`tool_${rule.index}(r.tool)`];
+  }
+}
+
+/** Helper functions a rule needs: an any-of function for a `tools` list with wildcards. */
+function ruleHelpers(rule: LoweredRule, multi: ReadonlyMap<string, number>): string[] {
+  const out: string[] = [];
+  for (const c of rule.conditions) {
+    if (c.kind !== 'tools' || c.patterns.every((p) => p.kind === 'literal')) continue;
+    const literals = c.patterns.filter((p) => p.kind === 'literal');
+    const bodies: string[][] = [];
+    if (literals.length > 0) bodies.push([`x in {${literals.map((p) => regoString(p.text)).join(', ')}}`]);
+    const seen = new Set<string>();
+    for (const p of c.patterns) {
+      if (p.kind === 'literal' || seen.has(p.text)) continue;
+      seen.add(p.text);
+      bodies.push(patternStatements('x', p, multi));
+    }
+    out.push(`# tools of rule ${rule.index}`);
+    for (const body of bodies) out.push(`tool_${rule.index}(x) if {\n${indent(body)}\n}\n`);
+  }
+  return out;
+}
+
+function multiWildcardFunction(p: Pattern, id: number): string {
+  if (p.kind !== 'wildcard') throw new Error('unreachable: literal pattern has no helper');
+  const lines: string[] = [];
+  let current = 'x';
+  if (p.prefix !== '' || p.suffix !== '') {
+    lines.push(`m0 := lib.between(x, ${regoString(p.prefix)}, ${regoString(p.suffix)})`);
+    current = 'm0';
+  }
+  p.middles.forEach((piece, k) => {
+    if (k === p.middles.length - 1) {
+      lines.push(`contains(${current}, ${regoString(piece)})`);
+    } else {
+      lines.push(`m${k + 1} := lib.after(${current}, ${regoString(piece)})`);
+      current = `m${k + 1}`;
+    }
+  });
+  return `# pattern ${regoString(p.text)}\nwildcard_${id}(x) if {\n${indent(lines)}\n}\n`;
+}
+
+function indent(lines: readonly string[]): string {
+  return lines.map((l) => `\t${l}`).join('\n');
+}
+
+function ruleComment(rule: LoweredRule): string {
+  const verdict = rule.allowed ? 'allow' : 'deny';
+  return `# rule ${rule.index}: ${verdict}${rule.comment === undefined ? '' : `: ${regoString(rule.comment)}`}`;
+}
+
+function groupFunction(group: readonly LoweredRule[], g: number, multi: ReadonlyMap<string, number>): string {
+  const first = group[0]?.index ?? 0;
+  const last = group[group.length - 1]?.index ?? 0;
+  const parts: string[] = [`# group_${g} is the decision of the first of rules ${first} to ${last} that matches.`];
+  group.forEach((rule, k) => {
+    const head = k === 0 ? `group_${g}(r) := ` : 'else := ';
+    const value = decisionLiteral(rule.allowed, rule.reason, rule.index);
+    const body = rule.conditions.flatMap((c) => conditionStatements(rule, c, multi));
+    const branch = body.length === 0 ? `${head}${value}` : `${head}${value} if {\n${indent(body)}\n}`;
+    parts.push(k === 0 ? `${ruleComment(rule)}\n${branch}` : `\n${ruleComment(rule)}\n${branch}`);
+  });
+  return `${parts.join('\n')}\n`;
+}
+
+/** Options for {@link emitRego}. */
+export interface EmitOptions {
+  /** A line of provenance for the header comment (kept out of the output when absent). */
+  readonly header?: string;
+}
+
+/** Prints the Rego module for a lowered policy. */
+export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): string {
+  const multi = new Map(lowered.multiWildcards.map((p, k) => [p.text, k]));
+  const d = lowered.defaultDecision;
+  const sections: string[] = [];
+
+  sections.push(
+    [
+      '# Code generated by mcp-policy. DO NOT EDIT.',
+      ...(options.header === undefined ? [] : [`# ${regoString(options.header)}`]),
+      `package ${POLICY_PACKAGE}\n`,
+      `import data.${LIB_PACKAGE}\n`,
+    ].join('\n'),
+  );
+
+  sections.push(
+    [
+      '# decision answers one request; input is the request.',
+      'decision := decide(input)\n',
+      '# decisions answers a batch; input is {"requests": [...]}, answers are in request order.',
+      'decisions := [decide(req) | some req in input.requests] if {',
+      '\tis_array(input.requests)',
+      '}\n',
+      'decide(req) := d if {',
+      '\terr := lib.request_error(req)',
+      `\td := {"allowed": false, "reason": ${regoString(INVALID_REQUEST_REASON)}, "rule": null, "error": err}`,
+      '} else := first_match(lib.facts(req))\n',
+    ].join('\n'),
+  );
+
+  const chain: string[] = ['# first_match is the decision of the first rule that matches, else the default.'];
+  lowered.groups.forEach((_, g) => {
+    chain.push(`${g === 0 ? 'first_match(r) := d if {' : '} else := d if {'}\n\td := group_${g}(r)`);
+  });
+  const defaultValue = decisionLiteral(d.allowed, d.reason, null);
+  chain.push(lowered.groups.length === 0 ? `first_match(_) := ${defaultValue}\n` : `} else := ${defaultValue}\n`);
+  sections.push(chain.join('\n'));
+
+  lowered.groups.forEach((group, g) => {
+    sections.push(groupFunction(group, g, multi));
+    for (const rule of group) sections.push(...ruleHelpers(rule, multi));
+  });
+  lowered.multiWildcards.forEach((p, k) => sections.push(multiWildcardFunction(p, k)));
+
+  return `${sections.join('\n').trimEnd()}\n`;
+}
