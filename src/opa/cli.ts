@@ -100,8 +100,8 @@ export async function runOpa(args: readonly string[], options: RunOpaOptions = {
     maxBuffer: 1024 * 1024 * 1024,
   });
   if (result.failed) {
-    const detail = (result.stderr || result.stdout || result.message).trim();
-    throw new OpaError('opa_failed', `opa ${args[0] ?? ''} failed: ${detail}`, { stderr: result.stderr });
+    const detail = String(result.stderr || result.stdout || result.message || 'no output').trim();
+    throw new OpaError('opa_failed', `opa ${args[0] ?? ''} failed: ${detail}`, { stderr: String(result.stderr ?? '') });
   }
   return result.stdout;
 }

@@ -1,0 +1,104 @@
+/**
+ * The table-driven case format shared by `mcp-policy test`, the examples and
+ * the project's own test suite:
+ *
+ * ```json
+ * {
+ *   "note": "what this table shows",
+ *   "policy": { ... } | "policyText": "raw text",   // optional when the policy is given separately
+ *   "requests": [{ "note": "...", "request": { ... }, "expect": { "allowed": false, "rule": 0 } }],
+ *   "errors": [{ "code": "unknown_field", "path": "/rules/0/serverTyp" }]
+ * }
+ * ```
+ *
+ * `expect.rule` and `expect.reason` are checked when given; `expect.error`
+ * true means the decision must carry an error, and absent or false that it
+ * must not. `errors` lists the validation errors the policy must produce (in
+ * any order, all of them), and then there are no requests.
+ */
+import { z } from 'zod';
+import { McpPolicyError } from './errors.js';
+import { type Decision } from './policy/model.js';
+
+const expectSchema = z.strictObject({
+  allowed: z.boolean(),
+  rule: z.number().int().nonnegative().nullable().optional(),
+  reason: z.string().optional(),
+  error: z.boolean().optional(),
+});
+
+const caseSchema = z.strictObject({
+  note: z.string().optional(),
+  request: z.unknown(),
+  expect: expectSchema,
+});
+
+const issueSchema = z.strictObject({
+  code: z.string(),
+  path: z.string(),
+  within: z.string().optional(),
+});
+
+const caseFileSchema = z
+  .strictObject({
+    note: z.string().optional(),
+    policy: z.unknown().optional(),
+    policyText: z.string().optional(),
+    requests: z.array(caseSchema).optional(),
+    errors: z.array(issueSchema).optional(),
+    warnings: z.array(issueSchema).optional(),
+  })
+  .refine((f) => !(f.policy !== undefined && f.policyText !== undefined), {
+    message: 'give "policy" or "policyText", not both',
+  })
+  .refine((f) => !(f.errors !== undefined && f.requests !== undefined), {
+    message: 'a table expects either validation "errors" or "requests" decisions, not both',
+  });
+
+/** An expected decision. */
+export type Expectation = z.infer<typeof expectSchema>;
+/** One request and what must be decided for it. */
+export type RequestCase = z.infer<typeof caseSchema>;
+/** A whole case table. */
+export type CaseFile = z.infer<typeof caseFileSchema>;
+
+/** Parses a case table; throws `invalid_cases` naming the first problem. */
+export function parseCaseFile(text: string, file = 'cases'): CaseFile {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new McpPolicyError('invalid_cases', `${file}: invalid JSON: ${(e as Error).message}`);
+  }
+  const parsed = caseFileSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue ? issue.path.map((p) => `/${String(p)}`).join('') : '';
+    throw new McpPolicyError('invalid_cases', `${file}: ${path || '/'}: ${issue?.message.toLowerCase() ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** The policy text a case table carries, if any. */
+export function casePolicyText(file: CaseFile): string | undefined {
+  if (file.policyText !== undefined) return file.policyText;
+  if (file.policy !== undefined) return JSON.stringify(file.policy);
+  return undefined;
+}
+
+/** Differences between a decision and its expectation; empty when it meets it. */
+export function checkDecision(decision: Decision, expect: Expectation): string[] {
+  const problems: string[] = [];
+  if (decision.allowed !== expect.allowed) problems.push(`allowed is ${decision.allowed}, expected ${expect.allowed}`);
+  if (expect.rule !== undefined && decision.rule !== expect.rule) {
+    problems.push(`rule is ${decision.rule}, expected ${expect.rule}`);
+  }
+  if (expect.reason !== undefined && decision.reason !== expect.reason) {
+    problems.push(`reason is ${JSON.stringify(decision.reason)}, expected ${JSON.stringify(expect.reason)}`);
+  }
+  const hasError = decision.error !== undefined;
+  if (hasError !== (expect.error ?? false)) {
+    problems.push(hasError ? `unexpected error ${JSON.stringify(decision.error)}` : 'expected an error, got none');
+  }
+  return problems;
+}

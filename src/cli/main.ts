@@ -1,0 +1,281 @@
+/**
+ * The `mcp-policy` command line: a thin layer over the library. Exit codes:
+ * 0 success; 1 the policy is invalid, a test case failed or engines disagree;
+ * 2 usage, file or tool problems (missing opa, unreadable file, bad bundle).
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { casePolicyText, checkDecision, parseCaseFile } from '../cases.js';
+import { compilePolicy, writeOutput } from '../compile.js';
+import { isGzip, isWasmModule } from '../bundle.js';
+import { ENGINE_NAMES, type Engine, type EngineName } from '../engines/engine.js';
+import { openEngine } from '../engines/open.js';
+import { WasmEngine } from '../engines/wasm.js';
+import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
+import { readTextFile } from '../policy/file.js';
+import { type Decision, INVALID_REQUEST_REASON, type Policy } from '../policy/model.js';
+import { parsePolicy } from '../policy/validate.js';
+
+/** Where the CLI writes; tests pass their own. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readStdin(): Promise<string>;
+}
+
+const processIo: CliIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+};
+
+/** Renders an issue like a compiler: `file:line:col: /pointer: message (code)`. */
+export function formatIssue(file: string, issue: Issue, severity: 'error' | 'warning' = 'error'): string {
+  const where = issue.line !== undefined ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
+  const inner = issue.within !== undefined ? `${issue.within}: ` : '';
+  const label = severity === 'warning' ? 'warning: ' : '';
+  return `${where}: ${label}${inner}${issue.path || '/'}: ${issue.message} (${issue.code})`;
+}
+
+/** Decision JSON with a stable key order. */
+export function formatDecision(d: Decision): string {
+  const ordered: Decision = { allowed: d.allowed, reason: d.reason, rule: d.rule };
+  if (d.error !== undefined) ordered.error = d.error;
+  return JSON.stringify(ordered);
+}
+
+/** Requests from one JSON document or JSON Lines; unparsable lines become error entries. */
+export function parseRequests(text: string): ({ request: unknown } | { error: string })[] {
+  const trimmed = text.trim();
+  if (trimmed === '') return [];
+  try {
+    return [{ request: JSON.parse(trimmed) as unknown }];
+  } catch {
+    // Not one document: read it as JSON Lines.
+  }
+  const out: ({ request: unknown } | { error: string })[] = [];
+  text.split('\n').forEach((line, k) => {
+    if (line.trim() === '') return;
+    try {
+      out.push({ request: JSON.parse(line) as unknown });
+    } catch (e) {
+      out.push({ error: `line ${k + 1}: invalid JSON: ${(e as Error).message}` });
+    }
+  });
+  return out;
+}
+
+class ExitError extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
+async function loadValidPolicy(file: string, io: CliIo): Promise<{ policy: Policy }> {
+  const result = parsePolicy(await readTextFile(file));
+  for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
+  if (!result.policy) {
+    for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
+    throw new ExitError(1);
+  }
+  return { policy: result.policy };
+}
+
+async function openForFile(file: string, engine: EngineName, io: CliIo): Promise<Engine> {
+  const bytes = new Uint8Array(await readFile(file).catch((e: NodeJS.ErrnoException) => {
+    throw new McpPolicyError('read_failed', `cannot read ${file}: ${e.code ?? e.message}`);
+  }));
+  if (isGzip(bytes) || isWasmModule(bytes)) {
+    if (engine !== 'wasm') {
+      throw new McpPolicyError('usage', `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`);
+    }
+    return WasmEngine.load(bytes);
+  }
+  const { policy } = await loadValidPolicy(file, io);
+  return openEngine(engine, policy);
+}
+
+function defaultOutDir(policyFile: string): string {
+  return join('out', basename(policyFile, extname(policyFile)));
+}
+
+function engineOption(): Option {
+  return new Option('-e, --engine <engine>', 'evaluator').choices([...ENGINE_NAMES]).default('wasm');
+}
+
+function buildProgram(io: CliIo): Command {
+  const program = new Command('mcp-policy')
+    .description('Validate, compile and evaluate MCP governance policies (JSON policy → Rego → WebAssembly)')
+    .configureOutput({ writeOut: (t) => io.stdout(t), writeErr: (t) => io.stderr(t) })
+    .exitOverride();
+
+  program
+    .command('check')
+    .description('validate a policy file (exit 0 when valid, 1 when not)')
+    .argument('<policy>', 'policy JSON or Docker admin-settings.json')
+    .option('--json', 'print {"valid", "errors", "warnings"} as JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const result = parsePolicy(await readTextFile(file));
+      const valid = result.policy !== undefined;
+      if (opts.json) {
+        io.stdout(`${JSON.stringify({ valid, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
+      } else {
+        for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
+        for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
+        if (result.policy) {
+          const kind = result.source?.kind === 'admin-settings' ? ' (admin-settings.json)' : '';
+          io.stdout(`${file}: valid${kind}: ${result.policy.rules.length} rules, default ${result.policy.default}\n`);
+        }
+      }
+      if (!valid) throw new ExitError(1);
+    });
+
+  program
+    .command('compile')
+    .description('compile a policy to Rego and a WebAssembly bundle')
+    .argument('<policy>', 'policy JSON or Docker admin-settings.json')
+    .option('-o, --out <dir>', 'output folder (default: out/<policy name>)')
+    .action(async (file: string, opts: { out?: string }) => {
+      const { policy } = await loadValidPolicy(file, io);
+      const compiled = await compilePolicy(policy);
+      const outDir = opts.out ?? defaultOutDir(file);
+      await writeOutput(compiled, outDir);
+      io.stdout(`${outDir}: policy.rego, lib.rego, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`);
+    });
+
+  program
+    .command('eval')
+    .description('decide requests (one JSON request, or JSON Lines) and print one decision per line')
+    .argument('<policy-or-bundle>', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
+    .option('-i, --input <file>', 'requests file (default: standard input)')
+    .addOption(engineOption())
+    .action(async (file: string, opts: { input?: string; engine: EngineName }) => {
+      const text = opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
+      const entries = parseRequests(text);
+      const engine = await openForFile(file, opts.engine, io);
+      try {
+        const requests = entries.flatMap((e) => ('request' in e ? [e.request] : []));
+        const decisions = await engine.decideBatch(requests);
+        let k = 0;
+        for (const entry of entries) {
+          const d: Decision =
+            'request' in entry
+              ? (decisions[k++] as Decision)
+              : { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: entry.error };
+          io.stdout(`${formatDecision(d)}\n`);
+        }
+      } finally {
+        await engine.close();
+      }
+    });
+
+  program
+    .command('test')
+    .description('run a table of requests and expected decisions against a policy on every engine')
+    .argument('<policy>', 'policy JSON or Docker admin-settings.json')
+    .argument('<cases>', 'case table (see docs/cases.md)')
+    .addOption(
+      new Option('-e, --engine <engines>', 'comma-separated engines, or "all"').default('all'),
+    )
+    .action(async (policyFile: string, casesFile: string, opts: { engine: string }) => {
+      const engines = parseEngineList(opts.engine);
+      const table = parseCaseFile(await readTextFile(casesFile), casesFile);
+      const failures = await runTable(policyFile, await readTextFile(policyFile), table, engines, casesFile, io);
+      if (failures > 0) throw new ExitError(1);
+    });
+
+  return program;
+}
+
+function parseEngineList(text: string): EngineName[] {
+  if (text === 'all') return [...ENGINE_NAMES];
+  const names = text.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!(ENGINE_NAMES as readonly string[]).includes(n)) {
+      throw new McpPolicyError('usage', `unknown engine "${n}"; expected ${ENGINE_NAMES.join(', ')} or all`);
+    }
+  }
+  return names as EngineName[];
+}
+
+async function runTable(
+  policyFile: string,
+  policyText: string,
+  table: ReturnType<typeof parseCaseFile>,
+  engines: readonly EngineName[],
+  casesFile: string,
+  io: CliIo,
+): Promise<number> {
+  const text = casePolicyText(table) ?? policyText;
+  const result = parsePolicy(text);
+  let failures = 0;
+  if (table.errors !== undefined) {
+    for (const expected of table.errors) {
+      const found = result.errors.some(
+        (e) => e.code === expected.code && e.path === expected.path && e.within === expected.within,
+      );
+      if (!found) {
+        failures++;
+        io.stdout(`FAIL ${casesFile}: expected error ${expected.code} at ${expected.path || '/'}\n`);
+      }
+    }
+    for (const e of result.errors) {
+      if (!table.errors.some((x) => x.code === e.code && x.path === e.path && x.within === e.within)) {
+        failures++;
+        io.stdout(`FAIL ${casesFile}: unexpected error ${formatIssue(policyFile, e)}\n`);
+      }
+    }
+    io.stdout(`test: ${table.errors.length} expected errors, ${failures} failures\n`);
+    return failures;
+  }
+  if (!result.policy) {
+    for (const e of result.errors) io.stderr(`${formatIssue(policyFile, e)}\n`);
+    throw new ExitError(1);
+  }
+  const cases = table.requests ?? [];
+  for (const name of engines) {
+    const engine = await openEngine(name, result.policy);
+    try {
+      const decisions = await engine.decideBatch(cases.map((c) => c.request));
+      cases.forEach((c, k) => {
+        const problems = checkDecision(decisions[k] as Decision, c.expect);
+        if (problems.length > 0) {
+          failures++;
+          const label = c.note !== undefined ? ` (${c.note})` : '';
+          io.stdout(`FAIL ${casesFile}: /requests/${k}${label} [${name}]: ${problems.join('; ')}\n`);
+        }
+      });
+    } finally {
+      await engine.close();
+    }
+  }
+  io.stdout(`test: ${cases.length} cases on ${engines.join(', ')}, ${failures} failures\n`);
+  return failures;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof ExitError) return e.exitCode;
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof PolicyValidationError) {
+      for (const issue of e.issues) io.stderr(`${formatIssue(e.file ?? 'policy', issue)}\n`);
+      return 1;
+    }
+    if (e instanceof McpPolicyError) {
+      io.stderr(`mcp-policy: ${e.message} (${e.code})\n`);
+      return 2;
+    }
+    io.stderr(`mcp-policy: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 2;
+  }
+}

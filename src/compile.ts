@@ -1,0 +1,165 @@
+/**
+ * Stage 4: build. Generates the Rego module for a policy and compiles it,
+ * with the static helpers, to a WebAssembly bundle through `opa build -t wasm`.
+ * Output is deterministic (the bundle revision is a content hash and opa
+ * writes fixed tar metadata) and written atomically: a failed build leaves the
+ * output folder as it was.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { readWasmBundle } from './bundle.js';
+import { McpPolicyError } from './errors.js';
+import { lower } from './lower.js';
+import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
+import { type Policy } from './policy/model.js';
+import { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT, emitRego } from './rego/emit.js';
+
+/** Path of the static helper module that every generated module imports. */
+export const LIB_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'lib.rego');
+/** Capabilities of the wasm target: the builtins it runs natively, without RE2. */
+export const WASM_CAPABILITIES_PATH = join(PACKAGE_ROOT, 'wasm', 'capabilities.json');
+
+/** The Rego sources of a compiled policy, as files of one bundle. */
+export interface RegoSources {
+  /** The generated module (package mcp_policy). */
+  readonly policy: string;
+  /** The static helpers (package mcp_policy.lib). */
+  readonly lib: string;
+}
+
+/** Everything a build produces. */
+export interface CompiledPolicy extends RegoSources {
+  /** Content hash of the sources and opa release; the bundle's revision. */
+  readonly revision: string;
+  /** A standard OPA bundle: policy.wasm, data.json, .manifest and the sources. */
+  readonly bundle: Uint8Array;
+  /** The bare WebAssembly module, as the opa-wasm SDK loads it. */
+  readonly wasm: Uint8Array;
+}
+
+/** Generates the Rego module for a validated policy. Pure and deterministic. */
+export function generateRego(policy: Policy): string {
+  return emitRego(lower(policy));
+}
+
+let libText: Promise<string> | undefined;
+
+/** The static helper module's text. */
+export function readLibRego(): Promise<string> {
+  libText ??= readFile(LIB_REGO_PATH, 'utf8');
+  return libText;
+}
+
+/** The generated and static Rego for a policy. */
+export async function regoSources(policy: Policy): Promise<RegoSources> {
+  return { policy: generateRego(policy), lib: await readLibRego() };
+}
+
+/** The bundle revision for some sources: a hash of everything that determines the build. */
+export function revisionOf(sources: RegoSources): string {
+  const h = createHash('sha256');
+  for (const part of [`opa ${OPA_VERSION}`, sources.lib, sources.policy]) h.update(`${part.length}:${part}`);
+  return h.digest('hex');
+}
+
+/** Writes the sources under `dir` in the layout opa sees: mcp_policy/{policy,lib}.rego. */
+export async function writeSources(dir: string, sources: RegoSources): Promise<void> {
+  await mkdir(join(dir, 'mcp_policy'), { recursive: true });
+  await writeFile(join(dir, 'mcp_policy', 'policy.rego'), sources.policy);
+  await writeFile(join(dir, 'mcp_policy', 'lib.rego'), sources.lib);
+}
+
+/** Compiles Rego sources to a wasm bundle with the pinned opa. */
+export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
+  const work = await mkdtemp(join(tmpdir(), 'mcp-policy-build-'));
+  try {
+    await writeSources(work, sources);
+    const revision = revisionOf(sources);
+    await runOpa(
+      [
+        'build',
+        '--target',
+        'wasm',
+        '--entrypoint',
+        DECISION_ENTRYPOINT,
+        '--entrypoint',
+        BATCH_ENTRYPOINT,
+        '--capabilities',
+        WASM_CAPABILITIES_PATH,
+        '--revision',
+        revision,
+        '--output',
+        'bundle.tar.gz',
+        'mcp_policy',
+      ],
+      { cwd: work },
+    );
+    const bundle = new Uint8Array(await readFile(join(work, 'bundle.tar.gz')));
+    const { wasm } = readWasmBundle(bundle);
+    return { ...sources, revision, bundle, wasm };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Generates and compiles a policy. */
+export async function compilePolicy(policy: Policy): Promise<CompiledPolicy> {
+  return buildWasm(await regoSources(policy));
+}
+
+/** Files of an output folder, by name. */
+export const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'bundle.tar.gz', 'policy.wasm'] as const;
+
+/**
+ * Writes a compiled policy to `outDir` (policy.rego, lib.rego, bundle.tar.gz,
+ * policy.wasm). The files are written to a sibling temporary folder that then
+ * replaces `outDir`, so readers never see a mix of old and new files. An
+ * existing `outDir` that holds anything else is refused rather than replaced.
+ */
+export async function writeOutput(compiled: CompiledPolicy, outDir: string): Promise<void> {
+  const target = resolve(outDir);
+  const parent = dirname(target);
+  const existing = await readdir(target).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [];
+    if (e.code === 'ENOTDIR') throw new McpPolicyError('output_not_empty', `${target} exists and is not a folder`);
+    throw e;
+  });
+  const foreign = existing.filter((name) => !(OUTPUT_FILES as readonly string[]).includes(name));
+  if (foreign.length > 0) {
+    throw new McpPolicyError(
+      'output_not_empty',
+      `${target} holds files mcp-policy did not write (${foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(', ')}); choose another output folder`,
+    );
+  }
+  await mkdir(parent, { recursive: true });
+  const staging = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
+  const contents: Record<(typeof OUTPUT_FILES)[number], string | Uint8Array> = {
+    'policy.rego': compiled.policy,
+    'lib.rego': compiled.lib,
+    'bundle.tar.gz': compiled.bundle,
+    'policy.wasm': compiled.wasm,
+  };
+  try {
+    for (const name of OUTPUT_FILES) await writeFile(join(staging, name), contents[name]);
+    const old = `${staging}.old`;
+    let hadOld = false;
+    try {
+      await rename(target, old);
+      hadOld = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    try {
+      await rename(staging, target);
+    } catch (e) {
+      if (hadOld) await rename(old, target);
+      throw e;
+    }
+    if (hadOld) await rm(old, { recursive: true, force: true });
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true });
+    throw new McpPolicyError('write_failed', `cannot write ${target}: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The one interface every evaluator implements, so hosts, the CLI and the
+ * tests can swap engines and compare them decision for decision.
+ */
+import { type Decision } from '../policy/model.js';
+
+/** The evaluators mcp-policy ships. */
+export const ENGINE_NAMES = ['native', 'wasm', 'opa'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+/**
+ * An evaluator of one policy. Engines never throw for a bad request or a
+ * failed evaluation: they answer with a denying decision that carries an
+ * `error` (fail closed).
+ */
+export interface Engine {
+  readonly name: EngineName;
+  /** Decides one request. */
+  decide(request: unknown): Promise<Decision>;
+  /** Decides many requests; the answers are in request order, one per request. */
+  decideBatch(requests: readonly unknown[]): Promise<Decision[]>;
+  /** Releases what the engine holds (temporary files, memory). */
+  close(): Promise<void>;
+}
+
+/**
+ * Checks an answer that crossed an engine boundary (wasm memory, an opa
+ * process) before a host acts on it: anything but a well-formed decision is
+ * an error, and an allow that carries an error is turned into a denial.
+ */
+export function checkedDecision(value: unknown): Decision | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'policy returned no decision';
+  const v = value as Record<string, unknown>;
+  if (typeof v.allowed !== 'boolean' || typeof v.reason !== 'string') return 'policy returned a malformed decision';
+  if (!(v.rule === null || (typeof v.rule === 'number' && Number.isInteger(v.rule) && v.rule >= 0))) {
+    return 'policy returned a malformed decision';
+  }
+  const decision: Decision = { allowed: v.allowed, reason: v.reason, rule: v.rule };
+  if (v.error !== undefined) {
+    decision.error = typeof v.error === 'string' ? v.error : JSON.stringify(v.error);
+    decision.allowed = false;
+  }
+  return decision;
+}

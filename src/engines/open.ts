@@ -1,0 +1,23 @@
+/** Opening any engine for a validated policy, compiling what that engine needs. */
+import { compilePolicy, regoSources } from '../compile.js';
+import { type Policy } from '../policy/model.js';
+import { type Engine, type EngineName } from './engine.js';
+import { NativeEngine } from './native.js';
+import { OpaEngine } from './opa.js';
+import { WasmEngine } from './wasm.js';
+
+/**
+ * Opens the named engine on a policy: `native` interprets it directly, `wasm`
+ * compiles it with opa and loads the bundle, `opa` generates the Rego for
+ * OPA's interpreter. The last two need the pinned opa CLI.
+ */
+export async function openEngine(name: EngineName, policy: Policy): Promise<Engine> {
+  switch (name) {
+    case 'native':
+      return new NativeEngine(policy);
+    case 'wasm':
+      return WasmEngine.load((await compilePolicy(policy)).bundle);
+    case 'opa':
+      return OpaEngine.create(await regoSources(policy));
+  }
+}
