@@ -1,0 +1,59 @@
+/**
+ * mcp-policy: validate MCP governance policies, compile them to Rego and
+ * WebAssembly, and decide requests with any of three engines that agree
+ * decision for decision.
+ *
+ * Stages (see ARCHITECTURE.md): parse/validate → lower → emit Rego → build
+ * WebAssembly → evaluate.
+ */
+
+/** Errors: every one has a stable `code`; policy problems carry JSON pointers. */
+export { type Issue, McpPolicyError, OpaError, PolicyValidationError, WasmError } from './errors.js';
+
+/** The policy model, the request and decision shapes, and the fixed reason texts. */
+export {
+  ACTIONS,
+  type Action,
+  type Decision,
+  type Policy,
+  type PolicyRequest,
+  type PolicySource,
+  type Rule,
+  SERVER_TYPES,
+  TRANSPORTS,
+} from './policy/model.js';
+
+/** Parsing and validation: {@link parsePolicy} reports every problem; {@link loadPolicyText} throws. */
+export { loadPolicyText, parsePolicy, validatePolicyValue, type ValidationResult } from './policy/validate.js';
+
+/** Policy files on disk. */
+export { checkPolicyFile, loadPolicyFile } from './policy/file.js';
+
+/** Rego generation and the WebAssembly build (the latter needs the pinned opa CLI). */
+export {
+  compilePolicy,
+  type CompiledPolicy,
+  generateRego,
+  regoSources,
+  type RegoSources,
+  writeOutput,
+} from './compile.js';
+
+/** Entry points of generated policies, for hosts that load bundles with their own OPA tooling. */
+export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './rego/emit.js';
+
+/** Engines: one interface, three evaluators, and a helper that opens any of them on a policy. */
+export { type Engine, ENGINE_NAMES, type EngineName } from './engines/engine.js';
+export { NativeEngine } from './engines/native.js';
+export { OpaEngine } from './engines/opa.js';
+export { openEngine } from './engines/open.js';
+export { WasmEngine } from './engines/wasm.js';
+
+/** The pinned opa release and how it is found (OPA_BIN, the project-local install, PATH). */
+export { OPA_VERSION, resolveOpa } from './opa/cli.js';
+
+/** Bundles: reading policy.wasm and data.json out of a bundle.tar.gz. */
+export { readWasmBundle, type WasmBundle } from './bundle.js';
+
+/** The case-table format used by `mcp-policy test`. */
+export { type CaseFile, checkDecision, parseCaseFile } from './cases.js';

@@ -1,0 +1,46 @@
+/** Every example policy, with its table of expected decisions, on every engine. */
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { checkDecision, parseCaseFile } from '../src/cases.js';
+import { decideEverywhere, ENGINE_NAMES, examplePolicies, mustParse } from './helpers.js';
+
+const examples = examplePolicies();
+
+describe('examples', () => {
+  it('are all there, each with a case table', () => {
+    expect(examples.map((e) => e.name)).toEqual([
+      'admin-settings',
+      'block-registries',
+      'block-server',
+      'block-tools',
+      'default-deny-allowlist',
+      'default-deny-load-invoke',
+      'production',
+      'transport',
+    ]);
+    for (const e of examples) expect(existsSync(e.casesFile), e.casesFile).toBe(true);
+  });
+
+  for (const example of examples) {
+    it(`${example.name}: expected decisions on ${ENGINE_NAMES.join(', ')}`, async () => {
+      const policy = mustParse(readFileSync(example.policyFile, 'utf8'));
+      const table = parseCaseFile(readFileSync(example.casesFile, 'utf8'), example.casesFile);
+      const cases = table.requests ?? [];
+      expect(cases.length).toBeGreaterThanOrEqual(5);
+      const byEngine = await decideEverywhere(
+        policy,
+        cases.map((c) => c.request),
+      );
+      for (const engine of ENGINE_NAMES) {
+        const failures = cases.flatMap((c, k) => {
+          const problems = checkDecision(byEngine[engine][k]!, c.expect);
+          return problems.length > 0 ? [`/requests/${k} ${c.note ?? ''}: ${problems.join('; ')}`] : [];
+        });
+        expect(failures, engine).toEqual([]);
+      }
+      // Beyond the expectations, the engines agree on every field, error text included.
+      expect(byEngine.wasm).toEqual(byEngine.native);
+      expect(byEngine.opa).toEqual(byEngine.native);
+    });
+  }
+});

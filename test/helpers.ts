@@ -1,0 +1,89 @@
+/** Shared test plumbing: case tables, compiled policies and engines, all memoised per worker. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { type CaseFile, casePolicyText, parseCaseFile } from '../src/cases.js';
+import { type CompiledPolicy, compilePolicy } from '../src/compile.js';
+import { ENGINE_NAMES, type Engine, type EngineName } from '../src/engines/engine.js';
+import { NativeEngine } from '../src/engines/native.js';
+import { OpaEngine } from '../src/engines/opa.js';
+import { WasmEngine } from '../src/engines/wasm.js';
+import { type Policy } from '../src/policy/model.js';
+import { parsePolicy } from '../src/policy/validate.js';
+
+export const ROOT = join(import.meta.dirname, '..');
+export const EXAMPLES = join(ROOT, 'examples');
+export const CASES = join(ROOT, 'test', 'cases');
+export { ENGINE_NAMES };
+
+/** Example policies that have a case table beside them, by name. */
+export function examplePolicies(): { name: string; policyFile: string; casesFile: string }[] {
+  return readdirSync(EXAMPLES)
+    .filter((f) => f.endsWith('.json') && !f.endsWith('.cases.json'))
+    .sort()
+    .map((f) => ({
+      name: basename(f, '.json'),
+      policyFile: join(EXAMPLES, f),
+      casesFile: join(EXAMPLES, `${basename(f, '.json')}.cases.json`),
+    }));
+}
+
+/** Every case table under test/cases (recursively), by relative name. */
+export function caseTables(dir = CASES, prefix = ''): { name: string; file: string; table: CaseFile }[] {
+  const out: { name: string; file: string; table: CaseFile }[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const file = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...caseTables(file, `${prefix}${entry.name}/`));
+    else if (entry.name.endsWith('.json')) {
+      out.push({ name: `${prefix}${entry.name}`, file, table: parseCaseFile(readFileSync(file, 'utf8'), file) });
+    }
+  }
+  return out;
+}
+
+/** Validates policy text, failing the test with every issue when it is invalid. */
+export function mustParse(text: string): Policy {
+  const r = parsePolicy(text);
+  if (!r.policy) throw new Error(`invalid policy: ${JSON.stringify(r.errors)}`);
+  return r.policy;
+}
+
+/** The policy a table runs against: its own, else the given text. */
+export function tablePolicy(table: CaseFile, fallbackText?: string): Policy {
+  const text = casePolicyText(table) ?? fallbackText;
+  if (text === undefined) throw new Error('case table has no policy');
+  return mustParse(text);
+}
+
+const compiled = new Map<string, Promise<CompiledPolicy>>();
+
+/** Compiles a policy once per worker. */
+export function compiledFor(policy: Policy): Promise<CompiledPolicy> {
+  const key = JSON.stringify(policy);
+  let c = compiled.get(key);
+  if (!c) {
+    c = compilePolicy(policy);
+    compiled.set(key, c);
+  }
+  return c;
+}
+
+/** Opens an engine on a policy, sharing one compile between wasm and opa. */
+export async function engineFor(name: EngineName, policy: Policy): Promise<Engine> {
+  if (name === 'native') return new NativeEngine(policy);
+  const c = await compiledFor(policy);
+  return name === 'wasm' ? WasmEngine.load(c.bundle) : OpaEngine.create(c);
+}
+
+/** Decides requests on every engine; results by engine name. */
+export async function decideEverywhere(policy: Policy, requests: readonly unknown[]) {
+  const out = {} as Record<EngineName, Awaited<ReturnType<Engine['decideBatch']>>>;
+  for (const name of ENGINE_NAMES) {
+    const engine = await engineFor(name, policy);
+    try {
+      out[name] = await engine.decideBatch(requests);
+    } finally {
+      await engine.close();
+    }
+  }
+  return out;
+}

@@ -1,0 +1,112 @@
+/**
+ * The wasm adapter fails closed: a bad bundle is a typed error at load time,
+ * and anything odd at evaluation time is a denial carrying an error.
+ */
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildWasm, writeOutput } from '../src/compile.js';
+import { WasmEngine } from '../src/engines/wasm.js';
+import { examplePolicies, compiledFor, mustParse } from './helpers.js';
+
+const production = () => mustParse(readFileSync(examplePolicies().find((e) => e.name === 'production')!.policyFile, 'utf8'));
+
+/** A bundle with mcp-policy's entry points but a policy that answers nonsense. */
+async function rogueBundle(decision: string, decisions: string): Promise<Uint8Array> {
+  const policy = `package mcp_policy\n\nimport data.mcp_policy.lib\n\ndecision := ${decision}\n\ndecisions := ${decisions}\n\nunused := lib.actions\n`;
+  return (await buildWasm({ policy, lib: readFileSync(join(import.meta.dirname, '..', 'rego', 'mcp_policy', 'lib.rego'), 'utf8') })).bundle;
+}
+
+describe('wasm engine', () => {
+  it('loads a bundle.tar.gz and a bare policy.wasm alike', async () => {
+    const c = await compiledFor(production());
+    const request = { action: 'load', serverType: 'registry', serverSource: 'mcp/fetch' };
+    const fromBundle = await (await WasmEngine.load(c.bundle)).decide(request);
+    const fromWasm = await (await WasmEngine.load(c.wasm)).decide(request);
+    expect(fromBundle).toEqual({ allowed: true, reason: 'Allow official Docker MCP servers', rule: 0 });
+    expect(fromWasm).toEqual(fromBundle);
+  });
+
+  it('answers non-object requests (which the SDK would treat as no input) with an error decision', async () => {
+    const engine = await WasmEngine.load((await compiledFor(production())).bundle);
+    for (const request of [null, false, 0, '', [], 'load']) {
+      expect(await engine.decide(request)).toEqual({
+        allowed: false,
+        reason: 'invalid request',
+        rule: null,
+        error: 'request must be a JSON object',
+      });
+    }
+  });
+
+  it('rejects bytes that are neither a bundle nor a wasm module', async () => {
+    await expect(WasmEngine.load(new TextEncoder().encode('{"default":"allow"}'))).rejects.toMatchObject({ code: 'invalid_wasm' });
+  });
+
+  it('rejects a corrupt bundle and a corrupt module with typed errors', async () => {
+    const c = await compiledFor(production());
+    const truncated = c.bundle.slice(0, c.bundle.length / 2);
+    await expect(WasmEngine.load(truncated)).rejects.toMatchObject({ code: 'invalid_bundle' });
+    const broken = c.wasm.slice(0, 64);
+    await expect(WasmEngine.load(broken)).rejects.toMatchObject({ code: 'wasm_load_failed' });
+  });
+
+  it('rejects a wasm policy without the mcp-policy entry points', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-policy-other-'));
+    const { runOpa } = await import('../src/opa/cli.js');
+    writeFileSync(join(dir, 'x.rego'), 'package other\n\nallow := true\n');
+    await runOpa(['build', '-t', 'wasm', '-e', 'other/allow', '-o', join(dir, 'b.tar.gz'), join(dir, 'x.rego')]);
+    await expect(WasmEngine.load(readFileSync(join(dir, 'b.tar.gz')))).rejects.toMatchObject({ code: 'missing_entrypoint' });
+  });
+
+  it('fails closed when the policy answers with something that is not a decision', async () => {
+    const engine = await WasmEngine.load(await rogueBundle('{"allowed": "yes"}', '[1]'));
+    const d = await engine.decide({ action: 'load' });
+    expect(d.allowed).toBe(false);
+    expect(d.error).toBe('policy returned a malformed decision');
+  });
+
+  it('fails closed, for the whole batch, when a batch answer has the wrong length', async () => {
+    const allow = '{"allowed": true, "reason": "ok", "rule": null}';
+    const engine = await WasmEngine.load(await rogueBundle(allow, `[${allow}]`));
+    const ds = await engine.decideBatch([{}, {}, {}]);
+    expect(ds).toHaveLength(3);
+    for (const d of ds) expect(d).toMatchObject({ allowed: false, error: 'policy returned the wrong number of decisions' });
+  });
+
+  it('turns an allow that carries an error into a denial', async () => {
+    const engine = await WasmEngine.load(
+      await rogueBundle('{"allowed": true, "reason": "x", "rule": null, "error": "broken"}', '[]'),
+    );
+    expect(await engine.decide({})).toEqual({ allowed: false, reason: 'x', rule: null, error: 'broken' });
+  });
+
+  it('fails closed when the entry point is undefined', async () => {
+    const engine = await WasmEngine.load(await rogueBundle('input.nothing', 'input.nothing'));
+    expect(await engine.decide({})).toMatchObject({ allowed: false, error: 'policy returned no decision' });
+    expect(await engine.decideBatch([{}])).toEqual([
+      { allowed: false, reason: 'evaluation failed', rule: null, error: 'policy returned the wrong number of decisions' },
+    ]);
+  });
+});
+
+describe('compile output', () => {
+  it('writes the four files and replaces an earlier build in place', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'mcp-policy-out-'));
+    const out = join(parent, 'prod');
+    const c = await compiledFor(production());
+    await writeOutput(c, out);
+    await writeOutput(c, out);
+    expect(readdirSync(out).sort()).toEqual(['bundle.tar.gz', 'lib.rego', 'policy.rego', 'policy.wasm']);
+    expect(readdirSync(parent)).toEqual(['prod']);
+    expect(readFileSync(join(out, 'policy.rego'), 'utf8')).toBe(c.policy);
+  });
+
+  it('refuses to replace a folder holding other files', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'mcp-policy-out-'));
+    writeFileSync(join(parent, 'notes.txt'), 'mine');
+    await expect(writeOutput(await compiledFor(production()), parent)).rejects.toMatchObject({ code: 'output_not_empty' });
+    expect(readdirSync(parent)).toEqual(['notes.txt']);
+  });
+});
