@@ -135,10 +135,10 @@ function validateBarePolicy(value: unknown): { policy?: Policy; errors: Issue[];
   const rawRules = isObject(value) && Array.isArray(value.rules) ? value.rules : [];
   const rules: Rule[] = [];
   rawRules.forEach((raw, index) => {
+    if (!isObject(raw)) return;
+    const semanticOk = checkRuleSemantics(raw, index, errors);
     const r = ruleSchema.safeParse(raw);
-    if (!r.success) return;
-    const rule = checkRule(r.data, index, errors);
-    if (rule) rules.push(rule);
+    if (r.success && semanticOk) rules.push(toRule(r.data));
   });
   if (errors.length > 0 || !parsed.success) return { errors, warnings: [] };
   const policy = toPolicy(parsed.data, rules);
@@ -149,55 +149,44 @@ function toPolicy(input: PolicyInput, rules: Rule[]): Policy {
   return { version: 1, default: input.default, rules };
 }
 
-function checkRule(input: RuleInput, index: number, errors: Issue[]): Rule | undefined {
+/**
+ * Checks what the schema cannot: the decision, patterns and text. Works on the
+ * raw rule and looks only at fields of the right type, so a rule with a
+ * schema error still gets these checks. Returns false when it found a problem.
+ */
+function checkRuleSemantics(raw: Record<string, unknown>, index: number, errors: Issue[]): boolean {
   const at = (...path: (string | number)[]): string => toPointer(['rules', index, ...path]);
   const before = errors.length;
-  if (input.allow === undefined && input.deny === undefined) {
-    errors.push({
-      code: 'missing_decision',
-      path: at(),
-      message: 'rule needs "allow" or "deny"',
-    });
-  } else if (input.allow !== undefined && input.deny !== undefined && input.deny === input.allow) {
+  if (raw.allow === undefined && raw.deny === undefined) {
+    errors.push({ code: 'missing_decision', path: at(), message: 'rule needs "allow" or "deny"' });
+  } else if (typeof raw.allow === 'boolean' && typeof raw.deny === 'boolean' && raw.deny === raw.allow) {
     errors.push({
       code: 'conflicting_decision',
       path: at('deny'),
-      message: `"allow": ${input.allow} and "deny": ${input.deny} contradict each other`,
+      message: `"allow": ${raw.allow} and "deny": ${raw.deny} contradict each other`,
     });
   }
-  const checkPattern = (pattern: string, path: string): void => {
-    if (pattern === '') {
+  const checkText = (text: unknown, path: string, isPattern: boolean): void => {
+    if (typeof text !== 'string') return;
+    if (isPattern && text === '') {
       errors.push({
         code: 'empty_pattern',
         path,
         message: 'pattern is empty and could never match: a request field matches only when it is a non-empty string',
       });
     }
-  };
-  const checkText = (text: string, path: string): void => {
     if (!text.isWellFormed()) {
-      errors.push({
-        code: 'invalid_unicode',
-        path,
-        message: `${JSON.stringify(text)} contains an unpaired UTF-16 surrogate`,
-      });
+      errors.push({ code: 'invalid_unicode', path, message: `${JSON.stringify(text)} contains an unpaired UTF-16 surrogate` });
     }
   };
-  for (const field of ['server', 'serverSource'] as const) {
-    const v = input[field];
-    if (v !== undefined) {
-      checkPattern(v, at(field));
-      checkText(v, at(field));
-    }
-  }
-  input.tools?.forEach((t, k) => {
-    checkPattern(t, at('tools', k));
-    checkText(t, at('tools', k));
-  });
-  if (input.reason !== undefined) checkText(input.reason, at('reason'));
-  if (errors.length > before) return undefined;
+  checkText(raw.server, at('server'), true);
+  checkText(raw.serverSource, at('serverSource'), true);
+  if (Array.isArray(raw.tools)) raw.tools.forEach((t, k) => checkText(t, at('tools', k), true));
+  checkText(raw.reason, at('reason'), false);
+  return errors.length === before;
+}
 
-  const allow = input.allow ?? !input.deny;
+function toRule(input: RuleInput): Rule {
   return {
     ...(input.action !== undefined && { action: input.action }),
     ...(input.server !== undefined && { server: input.server }),
@@ -205,7 +194,7 @@ function checkRule(input: RuleInput, index: number, errors: Issue[]): Rule | und
     ...(input.serverSource !== undefined && { serverSource: input.serverSource }),
     ...(input.transport !== undefined && { transport: input.transport }),
     ...(input.tools !== undefined && { tools: [...input.tools] }),
-    allow,
+    allow: input.allow ?? !input.deny,
     ...(input.reason !== undefined && { reason: input.reason }),
   };
 }
