@@ -17,6 +17,8 @@ export interface JsonDocument {
   readonly value: unknown;
   /** Start position of every value, by JSON pointer. */
   readonly positions: ReadonlyMap<string, Position>;
+  /** Start position of the key of every object member, by the member's JSON pointer. */
+  readonly keyPositions: ReadonlyMap<string, Position>;
   /** Syntax errors (`invalid_json`) and duplicate keys (`duplicate_key`). */
   readonly issues: readonly Issue[];
 }
@@ -44,12 +46,14 @@ const ESCAPES: Record<string, string> = {
 /** Reads JSON text, collecting positions and duplicate keys. Never throws. */
 export function readJson(text: string): JsonDocument {
   const positions = new Map<string, Position>();
+  const keyPositions = new Map<string, Position>();
   const issues: Issue[] = [];
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
 
   // Line starts are computed lazily: only values that get an issue need them,
   // but every value records its offset cheaply.
   const offsets = new Map<string, number>();
+  const keyOffsets = new Map<string, number>();
   const lineStarts: number[] = [0];
   for (let k = 0; k < text.length; k++) if (text.charCodeAt(k) === 10) lineStarts.push(k + 1);
   const positionOf = (offset: number): Position => {
@@ -144,6 +148,7 @@ export function readJson(text: string): JsonDocument {
         skipWhitespace();
         expect(':');
         const child = `${pointer}/${pointerToken(key)}`;
+        if (!keyOffsets.has(child)) keyOffsets.set(child, keyOffset);
         if (seen.has(key)) {
           issues.push({
             code: 'duplicate_key',
@@ -224,9 +229,11 @@ export function readJson(text: string): JsonDocument {
     return {
       value: undefined,
       positions,
+      keyPositions,
       issues: [{ code: 'invalid_json', path: '', message: e.message, ...positionOf(e.offset) }],
     };
   }
   for (const [pointer, offset] of offsets) positions.set(pointer, positionOf(offset));
-  return { value, positions, issues };
+  for (const [pointer, offset] of keyOffsets) keyPositions.set(pointer, positionOf(offset));
+  return { value, positions, keyPositions, issues };
 }

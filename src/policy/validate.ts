@@ -341,6 +341,8 @@ function locate(issues: readonly Issue[], doc: JsonDocument): Issue[] {
     if (issue.line !== undefined || issue.within !== undefined) return issue;
     // Unknown keys and missing fields point at a member that may not exist:
     // fall back to the nearest ancestor that does.
+    const key = issue.code === 'unknown_field' ? doc.keyPositions.get(issue.path) : undefined;
+    if (key) return { ...issue, ...key };
     let p = issue.path;
     for (;;) {
       const pos = doc.positions.get(p);

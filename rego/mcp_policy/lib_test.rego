@@ -1,0 +1,637 @@
+# Tests of the static helpers in lib.rego: request checking, request facts,
+# image reference canonicalisation and the string helpers that "*" patterns
+# are lowered to.
+package mcp_policy.lib_test
+
+import data.mcp_policy.lib
+
+# Values of every JSON type except string.
+non_strings := [null, 0, 1, -1, 1.5, true, false, [], ["load"], {}, {"action": "load"}]
+
+# The error text request_error gives for a known field of the wrong type.
+type_error(f) := concat("", ["field \"", f, "\" must be a string"])
+
+# ---------------------------------------------------------------------------
+# constants
+
+test_request_fields_in_error_order if {
+	lib.request_fields == ["action", "server", "serverType", "serverSource", "transport", "tool"]
+}
+
+test_actions if {
+	lib.actions == {"load", "invoke", "prompt"}
+}
+
+# ---------------------------------------------------------------------------
+# request_error: well-formed requests
+
+test_request_error_undefined_for_empty_object if {
+	not lib.request_error({})
+}
+
+test_request_error_undefined_for_full_request if {
+	not lib.request_error({
+		"action": "invoke",
+		"server": "github-official",
+		"serverType": "registry",
+		"serverSource": "mcp/github@sha256:0123",
+		"transport": "stdio",
+		"tool": "create_issue",
+	})
+}
+
+test_request_error_undefined_for_each_action if {
+	every a in ["load", "invoke", "prompt"] {
+		not lib.request_error({"action": a})
+	}
+}
+
+test_request_error_undefined_for_empty_action if {
+	not lib.request_error({"action": ""})
+}
+
+test_request_error_undefined_for_empty_strings if {
+	not lib.request_error({
+		"action": "",
+		"server": "",
+		"serverType": "",
+		"serverSource": "",
+		"transport": "",
+		"tool": "",
+	})
+}
+
+test_request_error_ignores_extra_fields_of_any_type if {
+	not lib.request_error({
+		"catalog": null,
+		"workingSet": 1,
+		"target": {"type": "tool", "name": "x"},
+		"tools": ["x"],
+		"Action": 5,
+		"allowed": true,
+	})
+}
+
+test_request_error_does_not_judge_field_values if {
+	# serverType and transport are not checked against their known values:
+	# a rule naming them simply does not match.
+	not lib.request_error({"serverType": "other", "transport": "carrier pigeon"})
+}
+
+# ---------------------------------------------------------------------------
+# request_error: requests that are not objects
+
+test_request_error_null_request if {
+	lib.request_error(null) == "request must be a JSON object"
+}
+
+test_request_error_number_request if {
+	every n in [0, 1, -1, 1.5] {
+		lib.request_error(n) == "request must be a JSON object"
+	}
+}
+
+test_request_error_bool_request if {
+	lib.request_error(true) == "request must be a JSON object"
+	lib.request_error(false) == "request must be a JSON object"
+}
+
+test_request_error_string_request if {
+	lib.request_error("") == "request must be a JSON object"
+	lib.request_error("{\"action\": \"load\"}") == "request must be a JSON object"
+}
+
+test_request_error_array_request if {
+	lib.request_error([]) == "request must be a JSON object"
+	lib.request_error([{"action": "load"}]) == "request must be a JSON object"
+}
+
+# ---------------------------------------------------------------------------
+# request_error: known fields of the wrong type
+
+test_request_error_null_field if {
+	lib.request_error({"server": null}) == "field \"server\" must be a string"
+}
+
+test_request_error_number_field if {
+	lib.request_error({"tool": 1}) == "field \"tool\" must be a string"
+	lib.request_error({"tool": 0}) == "field \"tool\" must be a string"
+	lib.request_error({"tool": 1.5}) == "field \"tool\" must be a string"
+}
+
+test_request_error_bool_field if {
+	lib.request_error({"transport": true}) == "field \"transport\" must be a string"
+	lib.request_error({"transport": false}) == "field \"transport\" must be a string"
+}
+
+test_request_error_array_field if {
+	lib.request_error({"serverSource": []}) == "field \"serverSource\" must be a string"
+	lib.request_error({"serverSource": ["ghcr.io/o/x"]}) == "field \"serverSource\" must be a string"
+}
+
+test_request_error_object_field if {
+	lib.request_error({"serverType": {}}) == "field \"serverType\" must be a string"
+	lib.request_error({"serverType": {"name": "registry"}}) == "field \"serverType\" must be a string"
+}
+
+test_request_error_non_string_action if {
+	lib.request_error({"action": null}) == "field \"action\" must be a string"
+	lib.request_error({"action": 1}) == "field \"action\" must be a string"
+	lib.request_error({"action": ["load"]}) == "field \"action\" must be a string"
+}
+
+test_request_error_every_field_every_wrong_type if {
+	every f in lib.request_fields {
+		every v in non_strings {
+			lib.request_error({f: v}) == type_error(f)
+		}
+	}
+}
+
+test_request_error_wrong_type_among_valid_fields if {
+	every f in lib.request_fields {
+		every v in non_strings {
+			lib.request_error(object.union(
+				{"action": "load", "server": "s", "serverType": "image", "serverSource": "alpine", "transport": "stdio", "tool": "t"},
+				{f: v},
+			)) == type_error(f)
+		}
+	}
+}
+
+test_request_error_names_first_wrong_field_in_order if {
+	lib.request_error({"tool": 1, "action": 1}) == "field \"action\" must be a string"
+	lib.request_error({"tool": 1, "transport": null, "server": false}) == "field \"server\" must be a string"
+	lib.request_error({"tool": [], "transport": {}}) == "field \"transport\" must be a string"
+	lib.request_error({"tool": null, "serverSource": 2, "serverType": true}) == "field \"serverType\" must be a string"
+}
+
+test_request_error_type_error_before_unknown_action if {
+	lib.request_error({"action": "delete", "tool": 1}) == "field \"tool\" must be a string"
+}
+
+# ---------------------------------------------------------------------------
+# request_error: unknown actions
+
+test_request_error_unknown_action if {
+	lib.request_error({"action": "delete"}) == "unknown action \"delete\""
+}
+
+test_request_error_action_is_case_sensitive if {
+	lib.request_error({"action": "LOAD"}) == "unknown action \"LOAD\""
+	lib.request_error({"action": "Invoke"}) == "unknown action \"Invoke\""
+}
+
+test_request_error_action_is_not_trimmed if {
+	lib.request_error({"action": " load"}) == "unknown action \" load\""
+	lib.request_error({"action": "load\n"}) == "unknown action \"load\n\""
+	lib.request_error({"action": " "}) == "unknown action \" \""
+}
+
+test_request_error_unknown_action_quoted_raw if {
+	# The action is put between quotes as it is, not JSON-escaped.
+	lib.request_error({"action": "a\"b"}) == "unknown action \"a\"b\""
+	lib.request_error({"action": "a\\b"}) == "unknown action \"a\\b\""
+	lib.request_error({"action": "chargé 東京 😀"}) == "unknown action \"chargé 東京 😀\""
+}
+
+test_request_error_unknown_action_with_valid_fields if {
+	lib.request_error({"action": "list", "server": "s", "tool": "t"}) == "unknown action \"list\""
+}
+
+# ---------------------------------------------------------------------------
+# action
+
+test_action_missing_is_invoke if {
+	lib.action({}) == "invoke"
+	lib.action({"server": "s", "tool": "t"}) == "invoke"
+}
+
+test_action_empty_is_invoke if {
+	lib.action({"action": ""}) == "invoke"
+}
+
+test_action_given if {
+	lib.action({"action": "load"}) == "load"
+	lib.action({"action": "invoke"}) == "invoke"
+	lib.action({"action": "prompt"}) == "prompt"
+}
+
+test_action_unknown_is_returned_as_is if {
+	# request_error, not action, rejects it.
+	lib.action({"action": "delete"}) == "delete"
+}
+
+# ---------------------------------------------------------------------------
+# facts
+
+test_facts_empty_request if {
+	lib.facts({}) == {"action": "invoke", "sources": set()}
+}
+
+test_facts_full_request if {
+	lib.facts({
+		"action": "load",
+		"server": "duckduckgo",
+		"serverType": "registry",
+		"serverSource": "mcp/duckduckgo@sha256:abc",
+		"transport": "stdio",
+		"tool": "search",
+	}) == {
+		"action": "load",
+		"server": "duckduckgo",
+		"serverType": "registry",
+		"serverSource": "mcp/duckduckgo@sha256:abc",
+		"transport": "stdio",
+		"tool": "search",
+		"sources": {"mcp/duckduckgo@sha256:abc", "docker.io/mcp/duckduckgo@sha256:abc"},
+	}
+}
+
+test_facts_defaults_action if {
+	lib.facts({"tool": "t"}) == {"action": "invoke", "tool": "t", "sources": set()}
+	lib.facts({"action": "", "tool": "t"}) == {"action": "invoke", "tool": "t", "sources": set()}
+}
+
+test_facts_drop_empty_strings if {
+	lib.facts({
+		"action": "",
+		"server": "",
+		"serverType": "",
+		"serverSource": "",
+		"transport": "",
+		"tool": "",
+	}) == {"action": "invoke", "sources": set()}
+}
+
+test_facts_drop_empty_strings_keep_others if {
+	lib.facts({"action": "prompt", "server": "", "tool": "greeting", "transport": ""}) == {
+		"action": "prompt",
+		"tool": "greeting",
+		"sources": set(),
+	}
+}
+
+test_facts_drop_extra_fields if {
+	lib.facts({
+		"action": "invoke",
+		"tool": "t",
+		"catalog": "docker-mcp",
+		"workingSet": "default",
+		"target": {"type": "tool", "name": "t"},
+		"sources": ["evil"],
+		"tools": ["x"],
+	}) == {"action": "invoke", "tool": "t", "sources": set()}
+}
+
+test_facts_keep_whitespace_and_unicode if {
+	lib.facts({"server": " ", "tool": "écrire\n日本😀"}) == {
+		"action": "invoke",
+		"server": " ",
+		"tool": "écrire\n日本😀",
+		"sources": set(),
+	}
+}
+
+test_facts_remote_source if {
+	lib.facts({"serverType": "remote", "serverSource": "https://mcp.example.com/sse", "transport": "sse"}) == {
+		"action": "invoke",
+		"serverType": "remote",
+		"serverSource": "https://mcp.example.com/sse",
+		"transport": "sse",
+		"sources": {"https://mcp.example.com/sse"},
+	}
+}
+
+# ---------------------------------------------------------------------------
+# canonical_image
+
+test_canonical_image_official_image if {
+	lib.canonical_image("alpine") == "docker.io/library/alpine"
+}
+
+test_canonical_image_official_image_with_tag_and_digest if {
+	lib.canonical_image("alpine:3.20") == "docker.io/library/alpine:3.20"
+	lib.canonical_image("alpine@sha256:abc") == "docker.io/library/alpine@sha256:abc"
+}
+
+test_canonical_image_bare_localhost_is_an_image_name if {
+	lib.canonical_image("localhost") == "docker.io/library/localhost"
+}
+
+test_canonical_image_hub_namespace if {
+	lib.canonical_image("mcp/x") == "docker.io/mcp/x"
+	lib.canonical_image("mcp/duckduckgo@sha256:abc") == "docker.io/mcp/duckduckgo@sha256:abc"
+	lib.canonical_image("a/b/c:1") == "docker.io/a/b/c:1"
+}
+
+test_canonical_image_registry_with_dot if {
+	lib.canonical_image("ghcr.io/o/x") == "ghcr.io/o/x"
+	lib.canonical_image("docker.io/mcp/x") == "docker.io/mcp/x"
+	lib.canonical_image("internal-registry.company.com/mcp/x:1") == "internal-registry.company.com/mcp/x:1"
+}
+
+test_canonical_image_localhost if {
+	lib.canonical_image("localhost/x") == "localhost/x"
+}
+
+test_canonical_image_registry_with_port if {
+	lib.canonical_image("localhost:5000/x") == "localhost:5000/x"
+	lib.canonical_image("host:1/x") == "host:1/x"
+}
+
+test_canonical_image_only_first_component_decides if {
+	# A "." or ":" after the first "/" does not make a registry host.
+	lib.canonical_image("mcp/x.y:1.2") == "docker.io/mcp/x.y:1.2"
+	lib.canonical_image("localhostx/y") == "docker.io/localhostx/y"
+}
+
+test_canonical_image_url_is_unchanged if {
+	lib.canonical_image("https://x/y") == "https://x/y"
+}
+
+test_canonical_image_unicode if {
+	lib.canonical_image("café") == "docker.io/library/café"
+	lib.canonical_image("東京/x") == "docker.io/東京/x"
+}
+
+# ---------------------------------------------------------------------------
+# source_forms
+
+test_source_forms_missing if {
+	lib.source_forms({}) == set()
+	lib.source_forms({"server": "s"}) == set()
+}
+
+test_source_forms_empty if {
+	lib.source_forms({"serverSource": ""}) == set()
+}
+
+test_source_forms_official_image if {
+	lib.source_forms({"serverSource": "alpine"}) == {"alpine", "docker.io/library/alpine"}
+}
+
+test_source_forms_hub_namespace if {
+	lib.source_forms({"serverSource": "mcp/x"}) == {"mcp/x", "docker.io/mcp/x"}
+}
+
+test_source_forms_registry_host if {
+	lib.source_forms({"serverSource": "ghcr.io/o/x"}) == {"ghcr.io/o/x"}
+	lib.source_forms({"serverSource": "docker.io/mcp/x"}) == {"docker.io/mcp/x"}
+}
+
+test_source_forms_localhost if {
+	lib.source_forms({"serverSource": "localhost/x"}) == {"localhost/x"}
+}
+
+test_source_forms_port if {
+	lib.source_forms({"serverSource": "localhost:5000/x"}) == {"localhost:5000/x"}
+	lib.source_forms({"serverSource": "host:1/x"}) == {"host:1/x"}
+}
+
+test_source_forms_https_url if {
+	lib.source_forms({"serverSource": "https://x/y"}) == {"https://x/y"}
+}
+
+test_source_forms_any_scheme_url if {
+	lib.source_forms({"serverSource": "tcp://mcp/x"}) == {"tcp://mcp/x"}
+	lib.source_forms({"serverSource": "mcp://x"}) == {"mcp://x"}
+	lib.source_forms({"serverSource": "://"}) == {"://"}
+}
+
+test_source_forms_url_marker_anywhere if {
+	# Any "://" makes the value a URL, not an image reference.
+	lib.source_forms({"serverSource": "mcp/x?next=http://y"}) == {"mcp/x?next=http://y"}
+}
+
+test_source_forms_only_scheme_separator_marks_a_url if {
+	lib.source_forms({"serverSource": "mcp//x"}) == {"mcp//x", "docker.io/mcp//x"}
+	lib.source_forms({"serverSource": "mcp:/x"}) == {"mcp:/x"}
+}
+
+# ---------------------------------------------------------------------------
+# wrapped
+
+test_wrapped_prefix_anything_suffix if {
+	lib.wrapped("abc", "a", "c")
+	lib.wrapped("ghcr.io/o/x", "ghcr.io/", "x")
+}
+
+test_wrapped_empty_middle if {
+	lib.wrapped("ac", "a", "c")
+	lib.wrapped("aa", "a", "a")
+}
+
+test_wrapped_empty_prefix_or_suffix if {
+	lib.wrapped("abc", "", "c")
+	lib.wrapped("abc", "a", "")
+	lib.wrapped("abc", "", "")
+	lib.wrapped("", "", "")
+}
+
+test_wrapped_missing_prefix_or_suffix if {
+	not lib.wrapped("abc", "b", "c")
+	not lib.wrapped("abc", "a", "b")
+	not lib.wrapped("", "a", "")
+	not lib.wrapped("", "", "a")
+}
+
+test_wrapped_overlapping_prefix_and_suffix if {
+	not lib.wrapped("ab", "ab", "b")
+	lib.wrapped("abb", "ab", "b")
+	not lib.wrapped("a", "a", "a")
+	not lib.wrapped("aba", "ab", "ba")
+	lib.wrapped("abba", "ab", "ba")
+}
+
+test_wrapped_repeated_pieces if {
+	lib.wrapped("abab", "ab", "ab")
+	lib.wrapped("ababab", "ab", "ab")
+	not lib.wrapped("aba", "ab", "ab")
+	lib.wrapped("xxxx", "xx", "xx")
+	not lib.wrapped("xxx", "xx", "xx")
+}
+
+test_wrapped_case_sensitive if {
+	not lib.wrapped("Abc", "a", "c")
+	not lib.wrapped("abC", "a", "c")
+}
+
+test_wrapped_newlines if {
+	lib.wrapped("a\nb", "a", "b")
+	lib.wrapped("a\n\nb", "a\n", "\nb")
+	lib.wrapped("\n", "", "\n")
+	lib.wrapped("first line\nsecond line", "first", "line")
+	not lib.wrapped("a\n", "a", "b")
+}
+
+test_wrapped_accents if {
+	lib.wrapped("café", "caf", "é")
+	lib.wrapped("écrire", "é", "e")
+	not lib.wrapped("cafe", "caf", "é")
+}
+
+test_wrapped_combining_accent_is_not_precomposed if {
+	# "é" (U+00E9) and "e" + U+0301 look alike but are different strings.
+	not lib.wrapped("cafe\u0301", "caf", "é")
+	lib.wrapped("cafe\u0301", "caf", "e\u0301")
+}
+
+test_wrapped_cjk if {
+	lib.wrapped("東京都", "東", "都")
+	lib.wrapped("東京", "東", "京")
+	not lib.wrapped("東", "東", "東")
+	not lib.wrapped("京東", "東", "京")
+}
+
+test_wrapped_emoji if {
+	lib.wrapped("😀x😀", "😀", "😀")
+	lib.wrapped("😀😀", "😀", "😀")
+	not lib.wrapped("😀", "😀", "😀")
+	lib.wrapped("👍🏽ok", "👍", "ok")
+}
+
+test_wrapped_special_characters_are_literal if {
+	lib.wrapped("a?[b]{c}\\*", "a?[", "\\*")
+	not lib.wrapped("ab", "a?", "")
+	not lib.wrapped("a.c", "a", "[c]")
+}
+
+# ---------------------------------------------------------------------------
+# between
+
+test_between_returns_middle if {
+	lib.between("abc", "a", "c") == "b"
+	lib.between("ghcr.io/o/x:1", "ghcr.io/", ":1") == "o/x"
+}
+
+test_between_empty_middle if {
+	lib.between("ac", "a", "c") == ""
+	lib.between("aa", "a", "a") == ""
+}
+
+test_between_empty_prefix_or_suffix if {
+	lib.between("abc", "", "c") == "ab"
+	lib.between("abc", "a", "") == "bc"
+	lib.between("abc", "", "") == "abc"
+	lib.between("", "", "") == ""
+}
+
+test_between_undefined_without_prefix_or_suffix if {
+	not lib.between("abc", "b", "c")
+	not lib.between("abc", "a", "b")
+	not lib.between("", "a", "")
+}
+
+test_between_overlapping_prefix_and_suffix if {
+	not lib.between("ab", "ab", "b")
+	lib.between("abb", "ab", "b") == ""
+	not lib.between("a", "a", "a")
+	lib.between("abcba", "ab", "ba") == "c"
+}
+
+test_between_repeated_pieces if {
+	lib.between("ababab", "ab", "ab") == "ab"
+	lib.between("abab", "ab", "ab") == ""
+	not lib.between("aba", "ab", "ab")
+	lib.between("x-x-x", "x", "x") == "-x-"
+}
+
+test_between_newlines if {
+	lib.between("a\nb\nc", "a\n", "\nc") == "b"
+	lib.between("\n\n", "\n", "\n") == ""
+	lib.between("a\nb", "a", "b") == "\n"
+}
+
+test_between_unicode if {
+	lib.between("café crème", "caf", "crème") == "é "
+	lib.between("東京都庁", "東", "庁") == "京都"
+	lib.between("😀🎉😀", "😀", "😀") == "🎉"
+	not lib.between("😀", "😀", "😀")
+}
+
+# ---------------------------------------------------------------------------
+# after
+
+test_after_first_occurrence if {
+	lib.after("a-b-c", "-") == "b-c"
+	lib.after("delete_all_repos", "_") == "all_repos"
+}
+
+test_after_at_start_and_end if {
+	lib.after("abc", "a") == "bc"
+	lib.after("abc", "c") == ""
+	lib.after("abc", "abc") == ""
+}
+
+test_after_undefined_when_missing if {
+	not lib.after("abc", "x")
+	not lib.after("", "x")
+	not lib.after("ab", "abc")
+	not lib.after("ABC", "b")
+}
+
+test_after_repeated_pieces if {
+	lib.after("abab", "ab") == "ab"
+	lib.after("aaa", "aa") == "a"
+	lib.after("aaaa", "aa") == "aa"
+	lib.after("--", "-") == "-"
+}
+
+test_after_newlines if {
+	lib.after("a\nb", "\n") == "b"
+	lib.after("a\nb\nc", "\n") == "b\nc"
+	lib.after("\n", "\n") == ""
+}
+
+test_after_unicode if {
+	lib.after("crème brûlée", "û") == "lée"
+	lib.after("日本語", "本") == "語"
+	lib.after("x😀y😀z", "😀") == "y😀z"
+	lib.after("👍🏽", "👍") == "🏽"
+}
+
+# ---------------------------------------------------------------------------
+# the helpers together, as generated modules use them for "a*b*c*d":
+# between strips prefix and suffix, after finds each middle piece leftmost
+# first, contains finds the last.
+
+a_b_c_d(x) if {
+	m0 := lib.between(x, "a", "d")
+	m1 := lib.after(m0, "b")
+	contains(m1, "c")
+}
+
+test_multi_star_pattern_matches if {
+	a_b_c_d("abcd")
+	a_b_c_d("a-b-c-d")
+	a_b_c_d("abcbd")
+	a_b_c_d("abbccd")
+	a_b_c_d("a\nb\nc\nd")
+	a_b_c_d("a東b😀cé\nd")
+}
+
+test_multi_star_pattern_rejects if {
+	not a_b_c_d("acbd")
+	not a_b_c_d("abd")
+	not a_b_c_d("abc")
+	not a_b_c_d("bcd")
+	not a_b_c_d("abcdx")
+	not a_b_c_d("ABCD")
+}
+
+# "a*a*a*a" needs four separate a's: no piece may reuse another's characters.
+a_a_a_a(x) if {
+	m0 := lib.between(x, "a", "a")
+	m1 := lib.after(m0, "a")
+	contains(m1, "a")
+}
+
+test_multi_star_pattern_pieces_do_not_overlap if {
+	not a_a_a_a("a")
+	not a_a_a_a("aa")
+	not a_a_a_a("aaa")
+	a_a_a_a("aaaa")
+	a_a_a_a("aXaYaZa")
+	not a_a_a_a("aXaYa")
+}

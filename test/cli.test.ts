@@ -1,0 +1,177 @@
+/** The mcp-policy command line: outputs, error rendering and exit codes. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/main.js';
+import { ENGINE_NAMES, examplePolicies, ROOT } from './helpers.js';
+
+async function cli(args: string[], stdin = '') {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    readStdin: () => Promise.resolve(stdin),
+  });
+  return { code, stdout, stderr };
+}
+
+function tempFile(name: string, text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'mcp-policy-cli-')), name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const production = join(ROOT, 'examples', 'production.json');
+const bad = '{\n  "default": "allow",\n  "rules": [\n    {"action": "execute", "serverTyp": "image", "deny": true}\n  ]\n}\n';
+
+describe('mcp-policy check', () => {
+  it('accepts a valid policy with exit 0', async () => {
+    const r = await cli(['check', production]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('valid');
+  });
+
+  it('renders errors like a compiler and exits 1', async () => {
+    const file = tempFile('bad.json', bad);
+    const r = await cli(['check', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${file}:4:16: /rules/0/action: unknown action "execute"; expected one of "load", "invoke", "prompt" (invalid_value)`);
+    expect(r.stderr).toContain(`${file}:4:27: /rules/0/serverTyp: unknown field "serverTyp"; did you mean "serverType"? (unknown_field)`);
+  });
+
+  it('--json prints valid, errors and warnings', async () => {
+    const r = await cli(['check', '--json', tempFile('bad.json', bad)]);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout) as { valid: boolean; errors: { code: string; path: string; message: string }[]; warnings: unknown[] };
+    expect(out.valid).toBe(false);
+    expect(out.errors.map((e) => [e.code, e.path])).toEqual([
+      ['invalid_value', '/rules/0/action'],
+      ['unknown_field', '/rules/0/serverTyp'],
+    ]);
+    expect(out.warnings).toEqual([]);
+    const ok = JSON.parse((await cli(['check', '--json', production])).stdout) as { valid: boolean };
+    expect(ok).toEqual({ valid: true, errors: [], warnings: [] });
+  });
+
+  it('reports errors inside admin-settings.json with the embedding location', async () => {
+    const inner = JSON.stringify({ default: 'deny', rules: [{ server: 'x', allow: true, serverTyp: 'y' }] });
+    const file = tempFile('admin-settings.json', JSON.stringify({ configurationFileVersion: 2, mcpPolicy: { locked: true, value: inner } }));
+    const r = await cli(['check', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${file}: /mcpPolicy/value: /rules/0/serverTyp: unknown field "serverTyp"`);
+  });
+
+  it('exits 2 for a file that cannot be read', async () => {
+    const r = await cli(['check', join(tmpdir(), 'no-such-policy.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot read .*no-such-policy\.json: ENOENT \(read_failed\)/);
+  });
+});
+
+describe('mcp-policy eval', () => {
+  const requests = [
+    { action: 'load', serverType: 'registry', serverSource: 'mcp/duckduckgo@sha256:0123' },
+    { tool: 'delete_everything' },
+    { action: 'load', serverType: 'remote', serverSource: 'https://mcp.example.com' },
+  ];
+  const jsonl = `${requests.map((r) => JSON.stringify(r)).join('\n')}\n{oops\n`;
+
+  it('prints one decision per line, in order, identically on every engine', async () => {
+    const outputs: string[] = [];
+    for (const engine of ENGINE_NAMES) {
+      const r = await cli(['eval', production, '--engine', engine], jsonl);
+      expect(r.code, r.stderr).toBe(0);
+      outputs.push(r.stdout);
+    }
+    const lines = outputs[0]!.trim().split('\n').map((l) => JSON.parse(l) as { allowed: boolean; rule: number | null; error?: string });
+    expect(lines.map((d) => [d.allowed, d.rule])).toEqual([
+      [true, 0],
+      [false, 2],
+      [false, 3],
+      [false, null],
+    ]);
+    expect(lines[3]!.error).toMatch(/^line 4: invalid JSON/);
+    expect(outputs[1]).toBe(outputs[0]);
+    expect(outputs[2]).toBe(outputs[0]);
+  });
+
+  it('reads a single pretty-printed request from --input', async () => {
+    const file = tempFile('req.json', JSON.stringify(requests[1], null, 2));
+    const r = await cli(['eval', production, '--input', file, '--engine', 'native']);
+    expect(r.stdout).toBe('{"allowed":false,"reason":"Block destructive operations across all servers","rule":2}\n');
+  });
+
+  it('evaluates a compiled bundle and a bare policy.wasm', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'mcp-policy-cli-')), 'prod');
+    expect((await cli(['compile', production, '-o', out])).code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['bundle.tar.gz', 'lib.rego', 'policy.rego', 'policy.wasm']);
+    const fromPolicy = await cli(['eval', production], jsonl);
+    for (const artefact of ['bundle.tar.gz', 'policy.wasm']) {
+      const r = await cli(['eval', join(out, artefact)], jsonl);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(fromPolicy.stdout);
+    }
+    const native = await cli(['eval', join(out, 'bundle.tar.gz'), '--engine', 'native'], jsonl);
+    expect(native.code).toBe(2);
+    expect(native.stderr).toContain('needs the policy');
+  });
+
+  it('refuses an invalid policy with exit 1 before reading requests', async () => {
+    const r = await cli(['eval', tempFile('bad.json', bad), '--engine', 'native'], '{}');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+  });
+
+  it('rejects an unknown engine as a usage error', async () => {
+    const r = await cli(['eval', production, '--engine', 'magic'], '{}');
+    expect(r.code).toBe(2);
+  });
+});
+
+describe('mcp-policy test', () => {
+  it('passes a correct table on all engines and fails a wrong one with exit 1', async () => {
+    const cases = {
+      requests: [
+        { note: 'registry', request: { action: 'load', serverType: 'registry', serverSource: 'docker.io/mcp/x' }, expect: { allowed: true, rule: 0 } },
+        { note: 'wrong on purpose', request: { tool: 'delete_x' }, expect: { allowed: true, rule: null } },
+      ],
+    };
+    const file = tempFile('cases.json', JSON.stringify(cases));
+    const r = await cli(['test', production, file]);
+    expect(r.code).toBe(1);
+    for (const engine of ENGINE_NAMES) {
+      expect(r.stdout).toContain(`/requests/1 (wrong on purpose) [${engine}]: allowed is false, expected true; rule is 2, expected null`);
+    }
+    expect(r.stdout).toContain('test: 2 cases on native, wasm, opa, 3 failures');
+    cases.requests.pop();
+    const ok = await cli(['test', production, tempFile('cases.json', JSON.stringify(cases)), '--engine', 'native,wasm']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('test: 1 cases on native, wasm, 0 failures');
+  });
+
+  it('runs every example table through the CLI', async () => {
+    for (const e of examplePolicies()) {
+      const r = await cli(['test', e.policyFile, e.casesFile]);
+      expect(r.code, `${e.name}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
+  });
+});
+
+describe('installed bin', () => {
+  it('runs from package.json bin with the documented exit codes', () => {
+    const bin = join(ROOT, 'bin', 'mcp-policy.js');
+    expect(readFileSync(join(ROOT, 'package.json'), 'utf8')).toContain('"mcp-policy": "bin/mcp-policy.js"');
+    const out = execFileSync(process.execPath, [bin, 'eval', production, '--engine', 'wasm'], {
+      input: '{"action":"load","serverType":"remote"}',
+      encoding: 'utf8',
+    });
+    expect(out).toBe('{"allowed":false,"reason":"Block remote servers for security","rule":3}\n');
+    const invalid = spawnSync(process.execPath, [bin, 'check', tempFile('bad.json', bad)], { encoding: 'utf8' });
+    expect(invalid.status).toBe(1);
+    const usage = spawnSync(process.execPath, [bin, 'frobnicate'], { encoding: 'utf8' });
+    expect(usage.status).toBe(2);
+  });
+});
