@@ -33,7 +33,9 @@ function versionOf(bin) {
 if (process.env.OPA_BIN) {
   const found = versionOf(process.env.OPA_BIN);
   if (found !== version) {
-    fail(`OPA_BIN=${process.env.OPA_BIN} is ${found ? `opa ${found}` : 'not a working opa'}; mcp-policy needs opa ${version}. Unset OPA_BIN to build it here.`);
+    fail(
+      `OPA_BIN=${process.env.OPA_BIN} is ${found ? `opa ${found}` : 'not a working opa'}; mcp-policy needs opa ${version}. Unset OPA_BIN to build it here.`,
+    );
   }
   console.log(`mcp-policy: using opa ${version} from OPA_BIN`);
   process.exit(0);
@@ -47,7 +49,9 @@ if (existsSync(target) && versionOf(target) === version) {
 try {
   execFileSync('go', ['version'], { stdio: 'ignore' });
 } catch {
-  fail(`building opa ${version} needs Go (https://go.dev/dl/), which is not on PATH. Install Go, or set OPA_BIN to an opa ${version} binary, then run "npm run setup:opa".`);
+  fail(
+    `building opa ${version} needs Go (https://go.dev/dl/), which is not on PATH. Install Go, or set OPA_BIN to an opa ${version} binary, then run "npm run setup:opa".`,
+  );
 }
 
 console.log(`mcp-policy: building opa ${version} with Go (first install only, takes a few minutes)...`);

@@ -130,7 +130,10 @@ export async function writeOutput(compiled: CompiledPolicy, outDir: string): Pro
   if (foreign.length > 0) {
     throw new McpPolicyError(
       'output_not_empty',
-      `${target} holds files mcp-policy did not write (${foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(', ')}); choose another output folder`,
+      `${target} holds files mcp-policy did not write (${foreign
+        .slice(0, 3)
+        .map((n) => JSON.stringify(n))
+        .join(', ')}); choose another output folder`,
     );
   }
   await mkdir(parent, { recursive: true });

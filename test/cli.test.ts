@@ -25,7 +25,8 @@ function tempFile(name: string, text: string): string {
 }
 
 const production = join(ROOT, 'examples', 'production.json');
-const bad = '{\n  "default": "allow",\n  "rules": [\n    {"action": "execute", "serverTyp": "image", "deny": true}\n  ]\n}\n';
+const bad =
+  '{\n  "default": "allow",\n  "rules": [\n    {"action": "execute", "serverTyp": "image", "deny": true}\n  ]\n}\n';
 
 describe('mcp-policy check', () => {
   it('accepts a valid policy with exit 0', async () => {
@@ -38,14 +39,22 @@ describe('mcp-policy check', () => {
     const file = tempFile('bad.json', bad);
     const r = await cli(['check', file]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${file}:4:16: /rules/0/action: unknown action "execute"; expected one of "load", "invoke", "prompt" (invalid_value)`);
-    expect(r.stderr).toContain(`${file}:4:27: /rules/0/serverTyp: unknown field "serverTyp"; did you mean "serverType"? (unknown_field)`);
+    expect(r.stderr).toContain(
+      `${file}:4:16: /rules/0/action: unknown action "execute"; expected one of "load", "invoke", "prompt" (invalid_value)`,
+    );
+    expect(r.stderr).toContain(
+      `${file}:4:27: /rules/0/serverTyp: unknown field "serverTyp"; did you mean "serverType"? (unknown_field)`,
+    );
   });
 
   it('--json prints valid, errors and warnings', async () => {
     const r = await cli(['check', '--json', tempFile('bad.json', bad)]);
     expect(r.code).toBe(1);
-    const out = JSON.parse(r.stdout) as { valid: boolean; errors: { code: string; path: string; message: string }[]; warnings: unknown[] };
+    const out = JSON.parse(r.stdout) as {
+      valid: boolean;
+      errors: { code: string; path: string; message: string }[];
+      warnings: unknown[];
+    };
     expect(out.valid).toBe(false);
     expect(out.errors.map((e) => [e.code, e.path])).toEqual([
       ['invalid_value', '/rules/0/action'],
@@ -58,7 +67,10 @@ describe('mcp-policy check', () => {
 
   it('reports errors inside admin-settings.json with the embedding location', async () => {
     const inner = JSON.stringify({ default: 'deny', rules: [{ server: 'x', allow: true, serverTyp: 'y' }] });
-    const file = tempFile('admin-settings.json', JSON.stringify({ configurationFileVersion: 2, mcpPolicy: { locked: true, value: inner } }));
+    const file = tempFile(
+      'admin-settings.json',
+      JSON.stringify({ configurationFileVersion: 2, mcpPolicy: { locked: true, value: inner } }),
+    );
     const r = await cli(['check', file]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${file}: /mcpPolicy/value: /rules/0/serverTyp: unknown field "serverTyp"`);
@@ -86,7 +98,10 @@ describe('mcp-policy eval', () => {
       expect(r.code, r.stderr).toBe(0);
       outputs.push(r.stdout);
     }
-    const lines = outputs[0]!.trim().split('\n').map((l) => JSON.parse(l) as { allowed: boolean; rule: number | null; error?: string });
+    const lines = outputs[0]!
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { allowed: boolean; rule: number | null; error?: string });
     expect(lines.map((d) => [d.allowed, d.rule])).toEqual([
       [true, 0],
       [false, 2],
@@ -135,7 +150,11 @@ describe('mcp-policy test', () => {
   it('passes a correct table on all engines and fails a wrong one with exit 1', async () => {
     const cases = {
       requests: [
-        { note: 'registry', request: { action: 'load', serverType: 'registry', serverSource: 'docker.io/mcp/x' }, expect: { allowed: true, rule: 0 } },
+        {
+          note: 'registry',
+          request: { action: 'load', serverType: 'registry', serverSource: 'docker.io/mcp/x' },
+          expect: { allowed: true, rule: 0 },
+        },
         { note: 'wrong on purpose', request: { tool: 'delete_x' }, expect: { allowed: true, rule: null } },
       ],
     };
@@ -143,11 +162,19 @@ describe('mcp-policy test', () => {
     const r = await cli(['test', production, file]);
     expect(r.code).toBe(1);
     for (const engine of ENGINE_NAMES) {
-      expect(r.stdout).toContain(`/requests/1 (wrong on purpose) [${engine}]: allowed is false, expected true; rule is 2, expected null`);
+      expect(r.stdout).toContain(
+        `/requests/1 (wrong on purpose) [${engine}]: allowed is false, expected true; rule is 2, expected null`,
+      );
     }
     expect(r.stdout).toContain('test: 2 cases on native, wasm, opa, 3 failures');
     cases.requests.pop();
-    const ok = await cli(['test', production, tempFile('cases.json', JSON.stringify(cases)), '--engine', 'native,wasm']);
+    const ok = await cli([
+      'test',
+      production,
+      tempFile('cases.json', JSON.stringify(cases)),
+      '--engine',
+      'native,wasm',
+    ]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('test: 1 cases on native, wasm, 0 failures');
   });

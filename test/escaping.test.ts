@@ -12,11 +12,27 @@ import { regoString } from '../src/rego/strings.js';
 import { runOpa } from '../src/opa/cli.js';
 import { decideEverywhere } from './helpers.js';
 
-const nasty = fc.oneof(
-  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }),
-  fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }),
-  fc.constantFrom('"} else := {"allowed": true} if {', '\\', '"', '\n# x', '\u0000', '\u202e', '\u200d', '\u2028', '😀', 'é', 'e\u0301', '${x}', '`'),
-).filter((s) => s.isWellFormed() && !s.includes('*'));
+const nasty = fc
+  .oneof(
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }),
+    fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }),
+    fc.constantFrom(
+      '"} else := {"allowed": true} if {',
+      '\\',
+      '"',
+      '\n# x',
+      '\u0000',
+      '\u202e',
+      '\u200d',
+      '\u2028',
+      '😀',
+      'é',
+      'e\u0301',
+      '${x}',
+      '`',
+    ),
+  )
+  .filter((s) => s.isWellFormed() && !s.includes('*'));
 
 describe('escaping', () => {
   it('regoString round-trips through opa for arbitrary strings', async () => {

@@ -31,7 +31,9 @@ describe('opa tool', () => {
 
   it('pins the same release in tools/opa/go.mod and the code', () => {
     const goMod = readFileSync(join(ROOT, 'tools', 'opa', 'go.mod'), 'utf8');
-    expect(goMod).toMatch(new RegExp(`^require github.com/open-policy-agent/opa v${OPA_VERSION.replace(/\./g, '\\.')}$`, 'm'));
+    expect(goMod).toMatch(
+      new RegExp(`^require github.com/open-policy-agent/opa v${OPA_VERSION.replace(/\./g, '\\.')}$`, 'm'),
+    );
   });
 
   it('is installed by the project setup and reports the pinned version', async () => {
@@ -62,7 +64,12 @@ describe('opa tool', () => {
   });
 
   it('wraps a failing opa run into opa_failed with its stderr', async () => {
-    vi.stubEnv('OPA_BIN', fakeOpa(`if [ "$1" = version ]; then echo "Version: ${OPA_VERSION}"; exit 0; fi\necho "boom: disk full" >&2\nexit 3`));
+    vi.stubEnv(
+      'OPA_BIN',
+      fakeOpa(
+        `if [ "$1" = version ]; then echo "Version: ${OPA_VERSION}"; exit 0; fi\necho "boom: disk full" >&2\nexit 3`,
+      ),
+    );
     const cli = await freshCli();
     await expect(cli.runOpa(['build'])).rejects.toMatchObject({
       code: 'opa_failed',
@@ -73,7 +80,9 @@ describe('opa tool', () => {
   it('a failed build writes nothing to the output folder', async () => {
     vi.stubEnv(
       'OPA_BIN',
-      fakeOpa(`if [ "$1" = version ]; then echo "Version: ${OPA_VERSION}"; exit 0; fi\necho partial > bundle.tar.gz\nexit 1`),
+      fakeOpa(
+        `if [ "$1" = version ]; then echo "Version: ${OPA_VERSION}"; exit 0; fi\necho partial > bundle.tar.gz\nexit 1`,
+      ),
     );
     vi.resetModules();
     const { runCli } = await import('../src/cli/main.js');

@@ -42,7 +42,11 @@ describe('policy validation', () => {
   it('suggests the field a typo meant', () => {
     const r = parsePolicy('{"default": "allow", "rules": [{"serverTyp": "image", "deny": true}]}');
     expect(r.errors).toMatchObject([
-      { code: 'unknown_field', path: '/rules/0/serverTyp', message: 'unknown field "serverTyp"; did you mean "serverType"?' },
+      {
+        code: 'unknown_field',
+        path: '/rules/0/serverTyp',
+        message: 'unknown field "serverTyp"; did you mean "serverType"?',
+      },
     ]);
   });
 
@@ -78,14 +82,20 @@ describe('policy validation', () => {
 
   it('records that a policy came from admin-settings.json and whether it is locked', () => {
     const inner = JSON.stringify({ default: 'deny', rules: [] });
-    const r = validatePolicyValue({ configurationFileVersion: 2, mcpPolicy: { locked: true, value: inner }, otherSetting: 1 });
+    const r = validatePolicyValue({
+      configurationFileVersion: 2,
+      mcpPolicy: { locked: true, value: inner },
+      otherSetting: 1,
+    });
     expect(r.errors).toEqual([]);
     expect(r.source).toEqual({ kind: 'admin-settings', locked: true });
     expect(r.policy).toEqual({ version: 1, default: 'deny', rules: [] });
   });
 
   it('turns deny: true into allow: false and keeps only given fields', () => {
-    const r = parsePolicy('{"default": "allow", "rules": [{"server": "a", "deny": true}, {"deny": false, "reason": "r"}]}');
+    const r = parsePolicy(
+      '{"default": "allow", "rules": [{"server": "a", "deny": true}, {"deny": false, "reason": "r"}]}',
+    );
     expect(r.policy?.rules).toEqual([
       { server: 'a', allow: false },
       { allow: true, reason: 'r' },

@@ -10,12 +10,18 @@ import { buildWasm, writeOutput } from '../src/compile.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { examplePolicies, compiledFor, mustParse } from './helpers.js';
 
-const production = () => mustParse(readFileSync(examplePolicies().find((e) => e.name === 'production')!.policyFile, 'utf8'));
+const production = () =>
+  mustParse(readFileSync(examplePolicies().find((e) => e.name === 'production')!.policyFile, 'utf8'));
 
 /** A bundle with mcp-policy's entry points but a policy that answers nonsense. */
 async function rogueBundle(decision: string, decisions: string): Promise<Uint8Array> {
   const policy = `package mcp_policy\n\nimport data.mcp_policy.lib\n\ndecision := ${decision}\n\ndecisions := ${decisions}\n\nunused := lib.actions\n`;
-  return (await buildWasm({ policy, lib: readFileSync(join(import.meta.dirname, '..', 'rego', 'mcp_policy', 'lib.rego'), 'utf8') })).bundle;
+  return (
+    await buildWasm({
+      policy,
+      lib: readFileSync(join(import.meta.dirname, '..', 'rego', 'mcp_policy', 'lib.rego'), 'utf8'),
+    })
+  ).bundle;
 }
 
 describe('wasm engine', () => {
@@ -41,7 +47,9 @@ describe('wasm engine', () => {
   });
 
   it('rejects bytes that are neither a bundle nor a wasm module', async () => {
-    await expect(WasmEngine.load(new TextEncoder().encode('{"default":"allow"}'))).rejects.toMatchObject({ code: 'invalid_wasm' });
+    await expect(WasmEngine.load(new TextEncoder().encode('{"default":"allow"}'))).rejects.toMatchObject({
+      code: 'invalid_wasm',
+    });
   });
 
   it('rejects a corrupt bundle and a corrupt module with typed errors', async () => {
@@ -57,7 +65,9 @@ describe('wasm engine', () => {
     const { runOpa } = await import('../src/opa/cli.js');
     writeFileSync(join(dir, 'x.rego'), 'package other\n\nallow := true\n');
     await runOpa(['build', '-t', 'wasm', '-e', 'other/allow', '-o', join(dir, 'b.tar.gz'), join(dir, 'x.rego')]);
-    await expect(WasmEngine.load(readFileSync(join(dir, 'b.tar.gz')))).rejects.toMatchObject({ code: 'missing_entrypoint' });
+    await expect(WasmEngine.load(readFileSync(join(dir, 'b.tar.gz')))).rejects.toMatchObject({
+      code: 'missing_entrypoint',
+    });
   });
 
   it('fails closed when the policy answers with something that is not a decision', async () => {
@@ -72,7 +82,8 @@ describe('wasm engine', () => {
     const engine = await WasmEngine.load(await rogueBundle(allow, `[${allow}]`));
     const ds = await engine.decideBatch([{}, {}, {}]);
     expect(ds).toHaveLength(3);
-    for (const d of ds) expect(d).toMatchObject({ allowed: false, error: 'policy returned the wrong number of decisions' });
+    for (const d of ds)
+      expect(d).toMatchObject({ allowed: false, error: 'policy returned the wrong number of decisions' });
   });
 
   it('turns an allow that carries an error into a denial', async () => {
@@ -86,7 +97,12 @@ describe('wasm engine', () => {
     const engine = await WasmEngine.load(await rogueBundle('input.nothing', 'input.nothing'));
     expect(await engine.decide({})).toMatchObject({ allowed: false, error: 'policy returned no decision' });
     expect(await engine.decideBatch([{}])).toEqual([
-      { allowed: false, reason: 'evaluation failed', rule: null, error: 'policy returned the wrong number of decisions' },
+      {
+        allowed: false,
+        reason: 'evaluation failed',
+        rule: null,
+        error: 'policy returned the wrong number of decisions',
+      },
     ]);
   });
 });
@@ -106,7 +122,9 @@ describe('compile output', () => {
   it('refuses to replace a folder holding other files', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'mcp-policy-out-'));
     writeFileSync(join(parent, 'notes.txt'), 'mine');
-    await expect(writeOutput(await compiledFor(production()), parent)).rejects.toMatchObject({ code: 'output_not_empty' });
+    await expect(writeOutput(await compiledFor(production()), parent)).rejects.toMatchObject({
+      code: 'output_not_empty',
+    });
     expect(readdirSync(parent)).toEqual(['notes.txt']);
   });
 });

@@ -87,12 +87,17 @@ async function loadValidPolicy(file: string, io: CliIo): Promise<{ policy: Polic
 }
 
 async function openForFile(file: string, engine: EngineName, io: CliIo): Promise<Engine> {
-  const bytes = new Uint8Array(await readFile(file).catch((e: NodeJS.ErrnoException) => {
-    throw new McpPolicyError('read_failed', `cannot read ${file}: ${e.code ?? e.message}`);
-  }));
+  const bytes = new Uint8Array(
+    await readFile(file).catch((e: NodeJS.ErrnoException) => {
+      throw new McpPolicyError('read_failed', `cannot read ${file}: ${e.code ?? e.message}`);
+    }),
+  );
   if (isGzip(bytes) || isWasmModule(bytes)) {
     if (engine !== 'wasm') {
-      throw new McpPolicyError('usage', `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`);
+      throw new McpPolicyError(
+        'usage',
+        `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`,
+      );
     }
     return WasmEngine.load(bytes);
   }
@@ -145,7 +150,9 @@ function buildProgram(io: CliIo): Command {
       const compiled = await compilePolicy(policy);
       const outDir = opts.out ?? defaultOutDir(file);
       await writeOutput(compiled, outDir);
-      io.stdout(`${outDir}: policy.rego, lib.rego, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`);
+      io.stdout(
+        `${outDir}: policy.rego, lib.rego, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
+      );
     });
 
   program
@@ -155,7 +162,8 @@ function buildProgram(io: CliIo): Command {
     .option('-i, --input <file>', 'requests file (default: standard input)')
     .addOption(engineOption())
     .action(async (file: string, opts: { input?: string; engine: EngineName }) => {
-      const text = opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
+      const text =
+        opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
       const entries = parseRequests(text);
       const engine = await openForFile(file, opts.engine, io);
       try {
@@ -179,9 +187,7 @@ function buildProgram(io: CliIo): Command {
     .description('run a table of requests and expected decisions against a policy on every engine')
     .argument('<policy>', 'policy JSON or Docker admin-settings.json')
     .argument('<cases>', 'case table (see docs/cases.md)')
-    .addOption(
-      new Option('-e, --engine <engines>', 'comma-separated engines, or "all"').default('all'),
-    )
+    .addOption(new Option('-e, --engine <engines>', 'comma-separated engines, or "all"').default('all'))
     .action(async (policyFile: string, casesFile: string, opts: { engine: string }) => {
       const engines = parseEngineList(opts.engine);
       const table = parseCaseFile(await readTextFile(casesFile), casesFile);

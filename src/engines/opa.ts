@@ -37,7 +37,15 @@ export class OpaEngine implements Engine {
     let value: unknown;
     try {
       const stdout = await runOpa(
-        ['eval', '--format', 'json', '--stdin-input', '--data', join(this.dir, 'mcp_policy'), 'data.mcp_policy.decisions'],
+        [
+          'eval',
+          '--format',
+          'json',
+          '--stdin-input',
+          '--data',
+          join(this.dir, 'mcp_policy'),
+          'data.mcp_policy.decisions',
+        ],
         { input: JSON.stringify({ requests }) },
       );
       value = (JSON.parse(stdout) as EvalOutput).result?.[0]?.expressions?.[0]?.value;
@@ -57,7 +65,15 @@ export class OpaEngine implements Engine {
   async decideSingleEntrypoint(request: Record<string, unknown>): Promise<Decision> {
     try {
       const stdout = await runOpa(
-        ['eval', '--format', 'json', '--stdin-input', '--data', join(this.dir, 'mcp_policy'), 'data.mcp_policy.decision'],
+        [
+          'eval',
+          '--format',
+          'json',
+          '--stdin-input',
+          '--data',
+          join(this.dir, 'mcp_policy'),
+          'data.mcp_policy.decision',
+        ],
         { input: JSON.stringify(request) },
       );
       const checked = checkedDecision((JSON.parse(stdout) as EvalOutput).result?.[0]?.expressions?.[0]?.value);

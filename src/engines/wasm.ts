@@ -18,7 +18,12 @@ function wellFormed(value: unknown): unknown {
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      Object.defineProperty(out, k.toWellFormed(), { value: wellFormed(v), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, k.toWellFormed(), {
+        value: wellFormed(v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
   }
@@ -59,7 +64,10 @@ export class WasmEngine implements Engine {
     const entrypoints = (policy.entrypoints ?? {}) as Record<string, number>;
     for (const ep of [DECISION_ENTRYPOINT, BATCH_ENTRYPOINT]) {
       if (!(ep in entrypoints)) {
-        throw new WasmError('missing_entrypoint', `the WebAssembly policy has no entry point "${ep}"; was it built by mcp-policy?`);
+        throw new WasmError(
+          'missing_entrypoint',
+          `the WebAssembly policy has no entry point "${ep}"; was it built by mcp-policy?`,
+        );
       }
     }
     return new WasmEngine(policy);

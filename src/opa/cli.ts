@@ -18,7 +18,10 @@ export const PACKAGE_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.ur
 function findPackageRoot(start: string): string {
   for (let dir = start; ; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'mcp-policy') {
+    if (
+      existsSync(manifest) &&
+      (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'mcp-policy'
+    ) {
       return dir;
     }
     if (dirname(dir) === dir) return resolve(start, '..', '..');
@@ -48,7 +51,10 @@ async function locate(explicit: string | undefined): Promise<string> {
     const v = await versionOf(explicit);
     if (v === undefined) throw new OpaError('opa_not_found', `OPA_BIN=${explicit} is not a working opa binary; ${FIX}`);
     if (v !== OPA_VERSION) {
-      throw new OpaError('opa_version_mismatch', `OPA_BIN=${explicit} is opa ${v}, but mcp-policy needs opa ${OPA_VERSION}; ${FIX}`);
+      throw new OpaError(
+        'opa_version_mismatch',
+        `OPA_BIN=${explicit} is opa ${v}, but mcp-policy needs opa ${OPA_VERSION}; ${FIX}`,
+      );
     }
     return explicit;
   }
@@ -60,7 +66,10 @@ async function locate(explicit: string | undefined): Promise<string> {
   const onPath = await versionOf('opa');
   if (onPath === OPA_VERSION) return 'opa';
   if (onPath !== undefined) {
-    throw new OpaError('opa_version_mismatch', `the opa on PATH is ${onPath}, but mcp-policy needs opa ${OPA_VERSION}; ${FIX}`);
+    throw new OpaError(
+      'opa_version_mismatch',
+      `the opa on PATH is ${onPath}, but mcp-policy needs opa ${OPA_VERSION}; ${FIX}`,
+    );
   }
   throw new OpaError('opa_not_found', `opa ${OPA_VERSION} is not installed; ${FIX}`);
 }

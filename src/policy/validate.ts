@@ -6,14 +6,7 @@
 import { z } from 'zod';
 import { type Issue, PolicyValidationError, toPointer } from '../errors.js';
 import { type JsonDocument, readJson } from './json.js';
-import {
-  ACTIONS,
-  type Policy,
-  type PolicySource,
-  type Rule,
-  SERVER_TYPES,
-  TRANSPORTS,
-} from './model.js';
+import { ACTIONS, type Policy, type PolicySource, type Rule, SERVER_TYPES, TRANSPORTS } from './model.js';
 
 /** The outcome of validation: a policy when there are no errors, plus warnings either way. */
 export interface ValidationResult {
@@ -119,12 +112,10 @@ function validateAdminSettings(value: Record<string, unknown>): ValidationResult
   if (inner.value === undefined) return result(undefined, undefined, embed(inner.issues), warnings);
   const bare = validateBarePolicy(inner.value);
   const source: PolicySource = { kind: 'admin-settings', locked: settings.mcpPolicy.locked ?? false };
-  return result(
-    bare.policy,
-    bare.policy ? source : undefined,
-    embed([...inner.issues, ...bare.errors]),
-    [...warnings, ...embed(bare.warnings)],
-  );
+  return result(bare.policy, bare.policy ? source : undefined, embed([...inner.issues, ...bare.errors]), [
+    ...warnings,
+    ...embed(bare.warnings),
+  ]);
 }
 
 function validateBarePolicy(value: unknown): { policy?: Policy; errors: Issue[]; warnings: Issue[] } {
@@ -176,7 +167,11 @@ function checkRuleSemantics(raw: Record<string, unknown>, index: number, errors:
       });
     }
     if (!text.isWellFormed()) {
-      errors.push({ code: 'invalid_unicode', path, message: `${JSON.stringify(text)} contains an unpaired UTF-16 surrogate` });
+      errors.push({
+        code: 'invalid_unicode',
+        path,
+        message: `${JSON.stringify(text)} contains an unpaired UTF-16 surrogate`,
+      });
     }
   };
   checkText(raw.server, at('server'), true);
@@ -222,11 +217,7 @@ function constraintCount(rule: Rule): number {
 }
 
 /** Maps zod's issues onto our codes and lowercase messages. */
-function zodIssues(
-  error: z.ZodError,
-  topFields: readonly string[],
-  ruleFields: readonly string[] = [],
-): Issue[] {
+function zodIssues(error: z.ZodError, topFields: readonly string[], ruleFields: readonly string[] = []): Issue[] {
   const out: Issue[] = [];
   for (const issue of error.issues) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
@@ -248,7 +239,11 @@ function zodIssues(
       }
       case 'invalid_value':
         if (input === undefined) {
-          out.push({ code: 'missing_field', path: pointer, message: `missing required field ${JSON.stringify(field)}` });
+          out.push({
+            code: 'missing_field',
+            path: pointer,
+            message: `missing required field ${JSON.stringify(field)}`,
+          });
         } else if (field === 'version') {
           out.push({
             code: 'unsupported_version',
@@ -272,9 +267,18 @@ function zodIssues(
         break;
       case 'invalid_type':
         if (input === undefined) {
-          out.push({ code: 'missing_field', path: pointer, message: `missing required field ${JSON.stringify(field)}` });
+          out.push({
+            code: 'missing_field',
+            path: pointer,
+            message: `missing required field ${JSON.stringify(field)}`,
+          });
         } else {
-          const subject = path.length === 0 ? 'the document' : typeof path[path.length - 1] === 'number' ? `${String(path[path.length - 2])} entry` : field;
+          const subject =
+            path.length === 0
+              ? 'the document'
+              : typeof path[path.length - 1] === 'number'
+                ? `${String(path[path.length - 2])} entry`
+                : field;
           out.push({
             code: 'invalid_type',
             path: pointer,
@@ -359,7 +363,12 @@ function result(
   errors: readonly Issue[],
   warnings: readonly Issue[],
 ): ValidationResult {
-  return { policy: errors.length === 0 ? policy : undefined, source: errors.length === 0 ? source : undefined, errors, warnings };
+  return {
+    policy: errors.length === 0 ? policy : undefined,
+    source: errors.length === 0 ? source : undefined,
+    errors,
+    warnings,
+  };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
