@@ -5,7 +5,8 @@
 // ones (glob.match, regex.*), whose newline handling differs from OPA's
 // interpreter. `opa check` and `opa build` use it, so generated or helper Rego
 // that strays outside this set fails to compile instead of misbehaving.
-// Usage: node scripts/gen-capabilities.mjs [path-to-opa]
+// Usage: node scripts/gen-capabilities.mjs [--check] [path-to-opa]
+// --check exits 1 when the committed file differs from what would be written.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -15,7 +16,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const version = /^require github\.com\/open-policy-agent\/opa v(\S+)$/m.exec(
   readFileSync(join(root, 'tools', 'opa', 'go.mod'), 'utf8'),
 )[1];
-const opa = process.argv[2] ?? process.env.OPA_BIN ?? join(root, '.tools', 'opa', version, 'opa');
+const args = process.argv.slice(2);
+const check = args.includes('--check');
+const opa = args.find((a) => a !== '--check') ?? process.env.OPA_BIN ?? join(root, '.tools', 'opa', version, 'opa');
 
 // Builtins implemented inside the wasm runtime (opa's internal/compiler/wasm),
 // without RE2. Operators such as `=` and `:=` are builtins too.
@@ -116,6 +119,12 @@ const capabilities = {
   wasm_abi_versions: current.wasm_abi_versions,
 };
 const target = join(root, 'wasm', 'capabilities.json');
-writeFileSync(`${target}.tmp`, `${JSON.stringify(capabilities, null, 2)}\n`);
+const text = `${JSON.stringify(capabilities, null, 2)}\n`;
+if (check) {
+  const same = readFileSync(target, 'utf8') === text;
+  console.log(same ? `${target} is up to date` : `${target} is stale: run node scripts/gen-capabilities.mjs`);
+  process.exit(same ? 0 : 1);
+}
+writeFileSync(`${target}.tmp`, text);
 renameSync(`${target}.tmp`, target);
 console.log(`wrote ${target}: ${builtins.length} builtins of opa ${version}`);

@@ -3,6 +3,7 @@
  * wrong opa is a clear error naming the fix, and a failed build leaves no
  * partial output.
  */
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,5 +98,25 @@ describe('opa tool', () => {
     expect(code).toBe(2);
     expect(stderr).toContain('opa_failed');
     expect(readdirSync(parent)).toEqual([]);
+  });
+});
+
+describe('wasm capabilities', () => {
+  it('wasm/capabilities.json is what the pinned opa yields', () => {
+    const out = execFileSync(process.execPath, [join(ROOT, 'scripts', 'gen-capabilities.mjs'), '--check', localOpaPath()], {
+      encoding: 'utf8',
+    });
+    expect(out).toContain('up to date');
+  });
+
+  it('declares rego_v1 and leaves out the RE2 and JavaScript builtins', () => {
+    const caps = JSON.parse(readFileSync(join(ROOT, 'wasm', 'capabilities.json'), 'utf8')) as {
+      features: string[];
+      builtins: { name: string }[];
+    };
+    expect(caps.features).toContain('rego_v1');
+    const names = caps.builtins.map((b) => b.name);
+    for (const absent of ['glob.match', 'regex.match', 'sprintf', 'time.now_ns']) expect(names).not.toContain(absent);
+    for (const present of ['startswith', 'endswith', 'trim_prefix', 'split', 'concat']) expect(names).toContain(present);
   });
 });
