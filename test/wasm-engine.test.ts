@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildWasm, writeOutput } from '../src/compile.js';
 import { WasmEngine } from '../src/engines/wasm.js';
-import { examplePolicies, compiledFor, mustParse } from './helpers.js';
+import { compiledFor, decideEverywhere, examplePolicies, mustParse } from './helpers.js';
 
 const production = () =>
   mustParse(readFileSync(examplePolicies().find((e) => e.name === 'production')!.policyFile, 'utf8'));
@@ -44,6 +44,15 @@ describe('wasm engine', () => {
         error: 'request must be a JSON object',
       });
     }
+  });
+
+  it('reads unpaired surrogates in requests as U+FFFD, as Go does, instead of failing', async () => {
+    const policy = mustParse('{"default": "allow", "rules": [{"server": "a\\ufffd", "deny": true}]}');
+    const requests = [{ server: 'a\ud800' }, { server: 'a\udfff', ['\ud800']: 1 }, { tool: '\ud800' }];
+    const byEngine = await decideEverywhere(policy, requests);
+    expect(byEngine.native.map((d) => d.rule)).toEqual([0, 0, null]);
+    expect(byEngine.wasm).toEqual(byEngine.native);
+    expect(byEngine.opa).toEqual(byEngine.native);
   });
 
   it('rejects bytes that are neither a bundle nor a wasm module', async () => {
