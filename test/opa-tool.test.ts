@@ -103,9 +103,13 @@ describe('opa tool', () => {
 
 describe('wasm capabilities', () => {
   it('wasm/capabilities.json is what the pinned opa yields', () => {
-    const out = execFileSync(process.execPath, [join(ROOT, 'scripts', 'gen-capabilities.mjs'), '--check', localOpaPath()], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      process.execPath,
+      [join(ROOT, 'scripts', 'gen-capabilities.mjs'), '--check', localOpaPath()],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(out).toContain('up to date');
   });
 
@@ -117,6 +121,7 @@ describe('wasm capabilities', () => {
     expect(caps.features).toContain('rego_v1');
     const names = caps.builtins.map((b) => b.name);
     for (const absent of ['glob.match', 'regex.match', 'sprintf', 'time.now_ns']) expect(names).not.toContain(absent);
-    for (const present of ['startswith', 'endswith', 'trim_prefix', 'split', 'concat']) expect(names).toContain(present);
+    for (const present of ['startswith', 'endswith', 'trim_prefix', 'split', 'concat'])
+      expect(names).toContain(present);
   });
 });
