@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.js';
-import { ENGINE_NAMES, examplePolicies, ROOT } from './helpers.js';
+import { casePolicyText } from '../src/cases.js';
+import { caseTables, ENGINE_NAMES, examplePolicies, ROOT } from './helpers.js';
 
 async function cli(args: string[], stdin = '') {
   let stdout = '';
@@ -76,6 +77,19 @@ describe('mcp-policy check', () => {
     expect(r.stderr).toContain(`${file}: /mcpPolicy/value: /rules/0/serverTyp: unknown field "serverTyp"`);
   });
 
+  it('--json reports the expected code and pointer for every validation table', async () => {
+    const tables = caseTables().filter((t) => t.table.errors !== undefined);
+    expect(tables.length).toBeGreaterThan(20);
+    for (const { name, table } of tables) {
+      const r = await cli(['check', '--json', tempFile('policy.json', casePolicyText(table)!)]);
+      expect(r.code, name).toBe(1);
+      const out = JSON.parse(r.stdout) as { valid: boolean; errors: { code: string; path: string; within?: string }[] };
+      const key = (e: { code: string; path: string; within?: string | undefined }) =>
+        `${e.code} ${e.within ?? ''}${e.path}`;
+      expect(out.errors.map(key).sort(), name).toEqual(table.errors!.map(key).sort());
+    }
+  });
+
   it('exits 2 for a file that cannot be read', async () => {
     const r = await cli(['check', join(tmpdir(), 'no-such-policy.json')]);
     expect(r.code).toBe(2);
@@ -111,6 +125,18 @@ describe('mcp-policy eval', () => {
     expect(lines[3]!.error).toMatch(/^line 4: invalid JSON/);
     expect(outputs[1]).toBe(outputs[0]);
     expect(outputs[2]).toBe(outputs[0]);
+  });
+
+  it('gives the same output on every engine for every example table', async () => {
+    for (const e of examplePolicies()) {
+      const table = JSON.parse(readFileSync(e.casesFile, 'utf8')) as { requests: { request: unknown }[] };
+      const input = table.requests.map((c) => JSON.stringify(c.request)).join('\n');
+      const outputs = await Promise.all(
+        ENGINE_NAMES.map((engine) => cli(['eval', e.policyFile, '--engine', engine], input)),
+      );
+      expect(outputs[0]!.stdout.trim().split('\n')).toHaveLength(table.requests.length);
+      for (const o of outputs) expect(o.stdout, `${e.name}: ${o.stderr}`).toBe(outputs[0]!.stdout);
+    }
   });
 
   it('reads a single pretty-printed request from --input', async () => {
