@@ -1,13 +1,14 @@
 /** Shared test plumbing: case tables, compiled policies and engines, all memoised per worker. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { type CaseFile, casePolicyText, parseCaseFile } from '../src/cases.js';
+import { expect } from 'vitest';
+import { type CaseFile, casePolicyText, checkDecision, type Expectation, parseCaseFile } from '../src/cases.js';
 import { type CompiledPolicy, compilePolicy } from '../src/compile.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../src/engines/engine.js';
 import { NativeEngine } from '../src/engines/native.js';
-import { OpaEngine } from '../src/engines/opa.js';
+import { goWasmLimitation, OpaEngine } from '../src/engines/opa.js';
 import { WasmEngine } from '../src/engines/wasm.js';
-import { type Policy } from '../src/policy/model.js';
+import { type Decision, type Policy } from '../src/policy/model.js';
 import { parsePolicy } from '../src/policy/validate.js';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -71,7 +72,8 @@ export function compiledFor(policy: Policy): Promise<CompiledPolicy> {
 export async function engineFor(name: EngineName, policy: Policy): Promise<Engine> {
   if (name === 'native') return new NativeEngine(policy);
   const c = await compiledFor(policy);
-  return name === 'wasm' ? WasmEngine.load(c.bundle) : OpaEngine.create(c);
+  if (name === 'wasm') return WasmEngine.load(c.bundle);
+  return OpaEngine.create(c, name === 'opa' ? 'rego' : 'wasm');
 }
 
 /** Decides requests on every engine; results by engine name. */
@@ -86,4 +88,34 @@ export async function decideEverywhere(policy: Policy, requests: readonly unknow
     }
   }
   return out;
+}
+
+/**
+ * Checks every engine's decisions against a table's expectations and against
+ * the native engine, field for field. The one allowed difference is
+ * documented: `go-wasm` fails closed on requests OPA's Go WebAssembly runtime
+ * cannot take (see goWasmLimitation).
+ */
+export function expectTable(
+  byEngine: Record<EngineName, Decision[]>,
+  cases: readonly { note?: string | undefined; request: unknown; expect: Expectation }[],
+): void {
+  for (const engine of ENGINE_NAMES) {
+    const failures = cases.flatMap((c, k) => {
+      const decision = byEngine[engine][k]!;
+      const limitation = engine === 'go-wasm' ? goWasmLimitation(c.request) : undefined;
+      if (limitation !== undefined) {
+        return decision.allowed === false && decision.error === limitation
+          ? []
+          : [`/requests/${k} ${c.note ?? ''}: expected the go-wasm limitation, got ${JSON.stringify(decision)}`];
+      }
+      const native = byEngine.native[k]!;
+      const problems = [...checkDecision(decision, c.expect)];
+      if (JSON.stringify(decision) !== JSON.stringify(native)) {
+        problems.push(`differs from native: ${JSON.stringify(decision)} vs ${JSON.stringify(native)}`);
+      }
+      return problems.length > 0 ? [`/requests/${k} ${c.note ?? ''}: ${problems.join('; ')}`] : [];
+    });
+    expect(failures, engine).toEqual([]);
+  }
 }

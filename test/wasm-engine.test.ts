@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildWasm, writeOutput } from '../src/compile.js';
 import { WasmEngine } from '../src/engines/wasm.js';
+import { initialMemoryPages } from '../src/engines/wasm-memory.js';
 import { compiledFor, decideEverywhere, examplePolicies, mustParse } from './helpers.js';
 
 const production = () =>
@@ -135,5 +136,26 @@ describe('compile output', () => {
       code: 'output_not_empty',
     });
     expect(readdirSync(parent)).toEqual(['notes.txt']);
+  });
+});
+
+describe('large policies', () => {
+  it('load in wasm even when the module needs more than the SDK default memory', async () => {
+    const rules = Array.from({ length: 4000 }, (_, i) => ({
+      action: 'load' as const,
+      server: `team-${String(i).padStart(5, '0')}-*`,
+      allow: i % 2 === 0,
+      reason: `rule number ${i} of a generated policy with long reasons`,
+    }));
+    const policy = { version: 1 as const, default: 'deny' as const, rules };
+    const c = await compiledFor(policy);
+    // Without sizing the memory from the module, the SDK's 5 pages are too few for this one.
+    expect(initialMemoryPages(c.wasm)).toBeGreaterThan(5);
+    const engine = await WasmEngine.load(c.bundle);
+    expect(engine.decideSync({ action: 'load', server: 'team-03999-x' })).toEqual({
+      allowed: false,
+      reason: 'rule number 3999 of a generated policy with long reasons',
+      rule: 3999,
+    });
   });
 });

@@ -187,7 +187,11 @@ function buildProgram(io: CliIo): Command {
     .description('run a table of requests and expected decisions against a policy on every engine')
     .argument('<policy>', 'policy JSON or Docker admin-settings.json')
     .argument('<cases>', 'case table (see docs/cases.md)')
-    .addOption(new Option('-e, --engine <engines>', 'comma-separated engines, or "all"').default('all'))
+    .addOption(
+      new Option('-e, --engine <engines>', 'comma-separated engines, or "all" (adds go-wasm)').default(
+        'native,wasm,opa',
+      ),
+    )
     .action(async (policyFile: string, casesFile: string, opts: { engine: string }) => {
       const engines = parseEngineList(opts.engine);
       const table = parseCaseFile(await readTextFile(casesFile), casesFile);

@@ -2,10 +2,14 @@
  * The one interface every evaluator implements, so hosts, the CLI and the
  * tests can swap engines and compare them decision for decision.
  */
-import { type Decision } from '../policy/model.js';
+import { type Decision, failedDecision } from '../policy/model.js';
 
-/** The evaluators mcp-policy ships. */
-export const ENGINE_NAMES = ['native', 'wasm', 'opa'] as const;
+/**
+ * The evaluators mcp-policy ships: `native` (TypeScript), `wasm` (the bundle
+ * in @open-policy-agent/opa-wasm), `opa` (OPA's interpreter on the generated
+ * Rego) and `go-wasm` (the same WebAssembly run by `opa eval -t wasm`).
+ */
+export const ENGINE_NAMES = ['native', 'wasm', 'opa', 'go-wasm'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 /**
@@ -41,4 +45,15 @@ export function checkedDecision(value: unknown): Decision | string {
     decision.allowed = false;
   }
   return decision;
+}
+
+/** Checks a batch answer: the wrong count fails every request (they cannot be matched up), otherwise each is checked. */
+export function checkedBatch(value: unknown, expected: number): Decision[] {
+  if (!Array.isArray(value) || value.length !== expected) {
+    return Array.from({ length: expected }, () => failedDecision('policy returned the wrong number of decisions'));
+  }
+  return value.map((v) => {
+    const checked = checkedDecision(v);
+    return typeof checked === 'string' ? failedDecision(checked) : checked;
+  });
 }

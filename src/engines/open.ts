@@ -8,8 +8,8 @@ import { WasmEngine } from './wasm.js';
 
 /**
  * Opens the named engine on a policy: `native` interprets it directly, `wasm`
- * compiles it with opa and loads the bundle, `opa` generates the Rego for
- * OPA's interpreter. The last two need the pinned opa CLI.
+ * compiles it with opa and loads the bundle, `opa` and `go-wasm` generate the
+ * Rego for the opa CLI. All but `native` need the pinned opa CLI.
  */
 export async function openEngine(name: EngineName, policy: Policy): Promise<Engine> {
   switch (name) {
@@ -18,6 +18,8 @@ export async function openEngine(name: EngineName, policy: Policy): Promise<Engi
     case 'wasm':
       return WasmEngine.load((await compilePolicy(policy)).bundle);
     case 'opa':
-      return OpaEngine.create(await regoSources(policy));
+      return OpaEngine.create(await regoSources(policy), 'rego');
+    case 'go-wasm':
+      return OpaEngine.create(await regoSources(policy), 'wasm');
   }
 }

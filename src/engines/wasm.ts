@@ -9,7 +9,8 @@ import { isGzip, isWasmModule, readWasmBundle } from '../bundle.js';
 import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from '../rego/emit.js';
-import { checkedDecision, type Engine } from './engine.js';
+import { checkedBatch, checkedDecision, type Engine } from './engine.js';
+import { initialMemoryPages } from './wasm-memory.js';
 
 /** Replaces unpaired surrogates everywhere, as Go's JSON decoder does, so wasm and OPA see the same text. */
 function wellFormed(value: unknown): unknown {
@@ -56,7 +57,7 @@ export class WasmEngine implements Engine {
     }
     let policy: LoadedPolicy;
     try {
-      policy = await loadPolicy(wasm);
+      policy = await loadPolicy(wasm, { initial: initialMemoryPages(wasm) });
       policy.setData(bundleData as object);
     } catch (e) {
       throw new WasmError('wasm_load_failed', `cannot load the WebAssembly policy: ${describeThrown(e)}`, { cause: e });
@@ -96,14 +97,7 @@ export class WasmEngine implements Engine {
     } catch (e) {
       return requests.map(() => failedDecision(`wasm evaluation failed: ${describeThrown(e)}`));
     }
-    if (!Array.isArray(value) || value.length !== requests.length) {
-      // A batch answered with the wrong count cannot be matched to its requests.
-      return requests.map(() => failedDecision('policy returned the wrong number of decisions'));
-    }
-    return value.map((v) => {
-      const checked = checkedDecision(v);
-      return typeof checked === 'string' ? failedDecision(checked) : checked;
-    });
+    return checkedBatch(value, requests.length);
   }
 
   decide(request: unknown): Promise<Decision> {
