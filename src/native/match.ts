@@ -7,23 +7,25 @@
 
 /**
  * Whole-string wildcard match: `*` matches any run of characters, including
- * none, `/` and newline; every other character is literal. Works on code
- * points so a `*` never splits a surrogate pair.
+ * none, `/` and newline; every other character is literal. Compares UTF-16
+ * code units, which for well-formed strings (policies are validated, requests
+ * made well-formed) gives the same answer as comparing code points: a literal
+ * piece cannot start on the second half of a surrogate pair.
  */
 export function wildcardMatch(pattern: string, value: string): boolean {
-  const p = Array.from(pattern);
-  const v = Array.from(value);
   // Classic two-pointer matching with backtracking to the last star: linear
   // in practice, quadratic at worst, never exponential.
+  const STAR = 42;
   let pi = 0;
   let vi = 0;
   let starP = -1;
   let starV = 0;
-  while (vi < v.length) {
-    if (pi < p.length && p[pi] === '*') {
+  while (vi < value.length) {
+    const pc = pi < pattern.length ? pattern.charCodeAt(pi) : -1;
+    if (pc === STAR) {
       starP = pi++;
       starV = vi;
-    } else if (pi < p.length && p[pi] === v[vi]) {
+    } else if (pc === value.charCodeAt(vi)) {
       pi++;
       vi++;
     } else if (starP >= 0) {
@@ -33,8 +35,8 @@ export function wildcardMatch(pattern: string, value: string): boolean {
       return false;
     }
   }
-  while (pi < p.length && p[pi] === '*') pi++;
-  return pi === p.length;
+  while (pi < pattern.length && pattern.charCodeAt(pi) === STAR) pi++;
+  return pi === pattern.length;
 }
 
 /**
