@@ -1,14 +1,19 @@
 /**
  * The `mcp-policy` command line: a thin layer over the library. Exit codes:
- * 0 success; 1 the policy is invalid, a test case failed or engines disagree;
+ * 0 success; 1 the policy is invalid, a test case failed or engines disagree
+ * (difftest);
  * 2 usage, file or tool problems (missing opa, unreadable file, bad bundle).
  */
+import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { casePolicyText, checkDecision, parseCaseFile } from '../cases.js';
 import { compilePolicy, writeOutput } from '../compile.js';
 import { isGzip, isWasmModule } from '../bundle.js';
+import { DIFF_ENGINES } from '../difftest/engines.js';
+import { writeRegression } from '../difftest/regression.js';
+import { runDifftest } from '../difftest/run.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../engines/engine.js';
 import { openEngine } from '../engines/open.js';
 import { WasmEngine } from '../engines/wasm.js';
@@ -22,9 +27,12 @@ export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
   readStdin(): Promise<string>;
+  /** True when stderr is a terminal (progress bars are drawn only then). */
+  readonly isTerminal?: boolean;
 }
 
 const processIo: CliIo = {
+  isTerminal: process.stderr.isTTY === true,
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   readStdin: async () => {
@@ -199,7 +207,79 @@ function buildProgram(io: CliIo): Command {
       if (failures > 0) throw new ExitError(1);
     });
 
+  program
+    .command('difftest')
+    .description('generate policies and requests and check that the engines agree on every decision')
+    .option('-n, --cases <n>', 'request cases to run', (v) => positiveInt(v, '--cases'), 2000)
+    .option('-s, --seed <seed>', 'random seed (default: a fresh one, printed)', (v) => integer(v, '--seed'))
+    .option('-e, --engines <engines>', 'comma-separated engines to compare', 'native,wasm,opa,go-wasm')
+    .option('-p, --policy <file>', 'test this policy with generated requests instead of generated policies')
+    .option('--save-regressions <dir>', 'write each shrunk mismatch there as a case table')
+    .action(
+      async (opts: { cases: number; seed?: number; engines: string; policy?: string; saveRegressions?: string }) => {
+        const seed = opts.seed ?? randomSeed();
+        const engines = opts.engines.split(',').map((name) => {
+          const engine = DIFF_ENGINES[name.trim()];
+          if (!engine) {
+            throw new McpPolicyError(
+              'usage',
+              `unknown engine "${name}"; expected ${Object.keys(DIFF_ENGINES).join(', ')}`,
+            );
+          }
+          return engine;
+        });
+        if (engines.length < 2) throw new McpPolicyError('usage', 'difftest needs at least two engines');
+        const policy = opts.policy === undefined ? undefined : (await loadValidPolicy(opts.policy, io)).policy;
+        io.stderr(`difftest: seed ${seed}, engines ${engines.map((e) => e.name).join(', ')}\n`);
+        const progress = io.isTerminal ? progressBar(io) : undefined;
+        const started = Date.now();
+        const result = await runDifftest({
+          cases: opts.cases,
+          seed,
+          engines,
+          ...(policy !== undefined && { policy }),
+          ...(progress !== undefined && { onProgress: progress }),
+        });
+        if (progress) io.stderr('\n');
+        for (const m of result.mismatches) {
+          io.stdout(`MISMATCH ${JSON.stringify({ policy: m.policy, request: m.request, decisions: m.decisions })}\n`);
+          if (opts.saveRegressions !== undefined) {
+            io.stdout(`saved ${await writeRegression(opts.saveRegressions, m, seed)}\n`);
+          }
+        }
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        io.stdout(
+          `difftest: ${result.policies} policies, ${result.skipped} comparisons skipped by documented engine limits, ${seconds} s\n`,
+        );
+        io.stdout(`difftest: ${result.cases} cases, ${result.mismatches.length} mismatches, seed ${seed}\n`);
+        if (result.mismatches.length > 0) throw new ExitError(1);
+      },
+    );
+
   return program;
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = integer(v, flag);
+  if (n < 1) throw new McpPolicyError('usage', `${flag} must be a positive whole number, not "${v}"`);
+  return n;
+}
+
+function integer(v: string, flag: string): number {
+  if (!/^-?\d+$/.test(v)) throw new McpPolicyError('usage', `${flag} must be a whole number, not "${v}"`);
+  return Number(v) | 0;
+}
+
+function randomSeed(): number {
+  return randomInt(0, 2 ** 31 - 1);
+}
+
+function progressBar(io: CliIo): (done: number, total: number) => void {
+  return (done, total) => {
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    io.stderr(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} cases`);
+  };
 }
 
 function parseEngineList(text: string): EngineName[] {

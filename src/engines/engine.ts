@@ -47,10 +47,13 @@ export function checkedDecision(value: unknown): Decision | string {
   return decision;
 }
 
+/** The error of every decision of a batch answered with the wrong number of decisions. */
+export const WRONG_COUNT_ERROR = 'policy returned the wrong number of decisions';
+
 /** Checks a batch answer: the wrong count fails every request (they cannot be matched up), otherwise each is checked. */
 export function checkedBatch(value: unknown, expected: number): Decision[] {
   if (!Array.isArray(value) || value.length !== expected) {
-    return Array.from({ length: expected }, () => failedDecision('policy returned the wrong number of decisions'));
+    return Array.from({ length: expected }, () => failedDecision(WRONG_COUNT_ERROR));
   }
   return value.map((v) => {
     const checked = checkedDecision(v);

@@ -12,7 +12,7 @@ import { type RegoSources, writeSources } from '../compile.js';
 import { describeThrown } from '../errors.js';
 import { runOpa } from '../opa/cli.js';
 import { type Decision, failedDecision } from '../policy/model.js';
-import { checkedBatch, type Engine } from './engine.js';
+import { checkedBatch, type Engine, WRONG_COUNT_ERROR } from './engine.js';
 
 interface EvalOutput {
   result?: { expressions?: { value?: unknown }[] }[];
@@ -29,39 +29,89 @@ export async function opaEvalValue(
   input: unknown,
   target: 'rego' | 'wasm',
 ): Promise<unknown> {
+  // `opa eval -t wasm` reads the module's answer back through the Rego
+  // parser, which rejects a raw U+FEFF anywhere in it; asking for the answer
+  // as JSON text with that character escaped sidesteps it.
+  const wrapped = target === 'wasm' ? `replace(json.marshal(${query}), "\\ufeff", "\\\\ufeff")` : query;
   const stdout = await runOpa(
-    ['eval', '--format', 'json', '--target', target, '--stdin-input', '--data', dataDir, query],
+    ['eval', '--format', 'json', '--target', target, '--stdin-input', '--data', dataDir, wrapped],
     { input: JSON.stringify(input) },
   );
-  return (JSON.parse(stdout) as EvalOutput).result?.[0]?.expressions?.[0]?.value;
+  const value = (JSON.parse(stdout) as EvalOutput).result?.[0]?.expressions?.[0]?.value;
+  return target === 'wasm' && typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
 }
 
-// OPA's Go WebAssembly runtime (opa 1.22.2) silently drops the whole input
-// when any string in it holds one of these characters, so the policy sees no
-// input at all; the JavaScript SDK and the interpreter handle them.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const GO_WASM_UNSUPPORTED = /[\u0000-\u0007\u000b\u000e-\u001f\u007f]/;
+// OPA's Go WebAssembly runtime (opa 1.22.2) hands input to the module in a
+// Go-quoted form, and the module's JSON reader rejects Go-only escapes: \x..
+// for most control characters and DEL, \a, \v, and \U........ for astral
+// code points Go does not consider printable (unassigned in Go's Unicode
+// tables, private use, format characters). The whole input is then silently
+// dropped. The JavaScript SDK and the interpreter read such input fine.
+const GO_WASM_UNREADABLE =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  /[\u0000-\u0007\u000b\u000e-\u001f\u007f]|(?![\p{L}\p{M}\p{N}\p{P}\p{S}])[\u{10000}-\u{10FFFF}]/u;
 
-function firstUnsupported(value: unknown): string | undefined {
-  if (typeof value === 'string') return GO_WASM_UNSUPPORTED.exec(value)?.[0];
+/** Prefix of the error of a decision `go-wasm` could not make: a documented limitation of opa, not a policy answer. */
+export const GO_WASM_LIMITATION = 'opa eval -t wasm cannot read this request: ';
+
+function firstUnreadable(value: unknown): string | undefined {
+  if (typeof value === 'string') return GO_WASM_UNREADABLE.exec(value)?.[0];
   if (typeof value !== 'object' || value === null) return undefined;
   for (const [k, v] of Object.entries(value)) {
-    const found = GO_WASM_UNSUPPORTED.exec(k)?.[0] ?? firstUnsupported(v);
+    const found = GO_WASM_UNREADABLE.exec(k)?.[0] ?? firstUnreadable(v);
     if (found !== undefined) return found;
   }
   return undefined;
 }
 
 /**
- * Why the `go-wasm` engine cannot decide a request, or undefined when it
- * can: a control character (other than tab, newline, carriage return,
- * backspace and form feed) or DEL anywhere in the request.
+ * Why `go-wasm` will not be able to read a request, when that can be told in
+ * advance: a control character or DEL, or an astral character that is not
+ * printable (by this runtime's Unicode tables; Go's may be older, which the
+ * one-by-one retry in {@link decideThroughGoWasm} catches).
  */
 export function goWasmLimitation(request: unknown): string | undefined {
-  const ch = firstUnsupported(request);
+  const ch = firstUnreadable(request);
   if (ch === undefined) return undefined;
-  const code = `U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
-  return `opa eval -t wasm drops any input that contains the control character ${code}`;
+  const code = `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+  return `${GO_WASM_LIMITATION}it contains the character ${code}, which opa passes on in a form its WebAssembly module cannot read`;
+}
+
+/** True for a decision that reports the `go-wasm` limitation rather than a policy answer. */
+export function isGoWasmLimitation(decision: Decision): boolean {
+  return decision.error?.startsWith(GO_WASM_LIMITATION) === true;
+}
+
+/**
+ * Decides items through OPA's Go WebAssembly runtime. `evaluate` answers a
+ * list of items, or undefined when the runtime lost the input. Items known
+ * to be unreadable fail closed up front; when a list is lost it is halved
+ * until the unreadable items are found, and those fail closed.
+ */
+export async function decideThroughGoWasm<T>(
+  items: readonly T[],
+  requestOf: (item: T) => unknown,
+  evaluate: (items: readonly T[]) => Promise<Decision[] | undefined>,
+): Promise<Decision[]> {
+  const known = items.map((item) => goWasmLimitation(requestOf(item)));
+  const readable = items.filter((_, k) => known[k] === undefined);
+  const decide = async (part: readonly T[]): Promise<Decision[]> => {
+    if (part.length === 0) return [];
+    const answer = await evaluate(part);
+    if (answer !== undefined) return answer;
+    if (part.length === 1) return [failedDecision(`${GO_WASM_LIMITATION}its Go runtime dropped the input`)];
+    const half = part.length >> 1;
+    return [...(await decide(part.slice(0, half))), ...(await decide(part.slice(half)))];
+  };
+  const decided = await decide(readable);
+  let next = 0;
+  return known.map((why) => (why === undefined ? decided[next++]! : failedDecision(why)));
+}
+
+/** A batch answer as decisions, or undefined when it does not have one decision per request. */
+export function batchOrLost(value: unknown, count: number): Decision[] | undefined {
+  const decided = checkedBatch(value, count);
+  return decided.some((d) => d.error === WRONG_COUNT_ERROR) ? undefined : decided;
 }
 
 /** Evaluates generated Rego with the opa CLI, by interpreter (`opa`) or WebAssembly (`go-wasm`). */
@@ -87,29 +137,17 @@ export class OpaEngine implements Engine {
   }
 
   async decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
-    if (this.name === 'go-wasm') {
-      // Requests the Go runtime would silently drop fail closed one by one;
-      // the rest still go in one batch.
-      const limits = requests.map(goWasmLimitation);
-      if (limits.some((l) => l !== undefined)) {
-        const rest = await this.evaluate(requests.filter((_, k) => limits[k] === undefined));
-        let next = 0;
-        return limits.map((l) => (l === undefined ? (rest[next++] as Decision) : failedDecision(l)));
-      }
-    }
-    return this.evaluate(requests);
-  }
-
-  private async evaluate(requests: readonly unknown[]): Promise<Decision[]> {
-    if (requests.length === 0) return [];
+    const evaluate = (batch: readonly unknown[]) =>
+      opaEvalValue(join(this.dir, 'mcp_policy'), 'data.mcp_policy.decisions', { requests: batch }, this.target);
     try {
-      const value = await opaEvalValue(
-        join(this.dir, 'mcp_policy'),
-        'data.mcp_policy.decisions',
-        { requests },
-        this.target,
-      );
-      return checkedBatch(value, requests.length);
+      if (this.name === 'go-wasm') {
+        return await decideThroughGoWasm(
+          requests,
+          (r) => r,
+          async (batch) => batchOrLost(await evaluate(batch), batch.length),
+        );
+      }
+      return checkedBatch(await evaluate(requests), requests.length);
     } catch (e) {
       return requests.map(() => failedDecision(`opa evaluation failed: ${describeThrown(e)}`));
     }

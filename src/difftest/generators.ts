@@ -1,0 +1,305 @@
+/**
+ * Generators for differential testing, kept apart from what they are used to
+ * check. Policies use every field and spelling; strings are drawn from
+ * characters that break engines (quotes, backslashes, controls, NUL, combining
+ * marks, astral characters, regex metacharacters); requests are built from
+ * each policy's own patterns so that they hit, nearly hit and miss its rules.
+ */
+import fc from 'fast-check';
+import { ACTIONS, type Policy, SERVER_TYPES, TRANSPORTS } from '../policy/model.js';
+import { LIMITS } from './settings.js';
+
+const PLAIN = ['a', 'b', 'c', 'A', 'B', 'x', '-', '_', '0', '1'];
+const SPECIAL = [
+  '"',
+  '\\',
+  '\n',
+  '\t',
+  '\r',
+  '\u0000',
+  '\u007f',
+  '?',
+  '[',
+  ']',
+  '{',
+  '}',
+  '.',
+  '+',
+  '(',
+  ')',
+  '^',
+  '$',
+  '|',
+  '/',
+  ':',
+  '@',
+  ' ',
+  '#',
+  '%',
+  "'",
+  '`',
+];
+const UNICODE = [
+  'é',
+  'e\u0301',
+  '\u0301',
+  'ß',
+  'İ',
+  'ﬁ',
+  '中',
+  '文',
+  '😀',
+  '👍🏽',
+  '\u200d',
+  '\u202e',
+  '\u2028',
+  '\ufeff',
+  '𝔸',
+];
+
+/** One character (or grapheme) from the mix above, mostly plain so patterns still collide. */
+export const anyChar: fc.Arbitrary<string> = fc.oneof(
+  { weight: 8, arbitrary: fc.constantFrom(...PLAIN) },
+  { weight: 3, arbitrary: fc.constantFrom(...SPECIAL) },
+  { weight: 2, arbitrary: fc.constantFrom(...UNICODE) },
+  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
+);
+
+/** A literal piece: no `*`. */
+export const piece: fc.Arbitrary<string> = fc
+  .array(anyChar, { maxLength: LIMITS.maxPieceLength })
+  .map((cs) => cs.join('').replaceAll('*', ''));
+
+/** A `*` pattern: stars at the start, middle, end, repeated or alone; never empty. */
+export const pattern: fc.Arbitrary<string> = fc.oneof(
+  {
+    weight: 10,
+    arbitrary: fc
+      .array(fc.oneof({ weight: 3, arbitrary: piece }, { weight: 2, arbitrary: fc.constantFrom('*', '**') }), {
+        minLength: 1,
+        maxLength: LIMITS.maxPatternParts,
+      })
+      .map((parts) => parts.join(''))
+      .filter((p) => p !== ''),
+  },
+  { weight: 1, arbitrary: fc.constant('*') },
+  { weight: 1, arbitrary: fc.constant(`${'a'.repeat(LIMITS.longStringLength)}*`) },
+);
+
+const REGISTRY_HOSTS = ['docker.io', 'ghcr.io', 'localhost', 'localhost:5000', 'registry.example.com', 'host:1'];
+const NAMESPACES = ['mcp', 'library', 'org', 'a'];
+const NAMES = ['x', 'fetch', 'duckduckgo', 'a.b'];
+
+/** Image references in every form hosts send, and remote URLs. */
+export const imageReference: fc.Arbitrary<string> = fc.oneof(
+  fc
+    .record({
+      host: fc.option(fc.constantFrom(...REGISTRY_HOSTS), { nil: undefined }),
+      ns: fc.option(fc.constantFrom(...NAMESPACES), { nil: undefined }),
+      name: fc.constantFrom(...NAMES),
+      suffix: fc.constantFrom('', ':latest', ':1.2', '@sha256:0123abcd'),
+    })
+    .map(({ host, ns, name, suffix }) => [host, ns, `${name}${suffix}`].filter((p) => p !== undefined).join('/')),
+  fc.constantFrom('https://mcp.example.com/sse', 'http://localhost:8080/mcp', 'https://evil.test/?x=.example.com/'),
+);
+
+/** Patterns for serverSource: generic ones and the shapes admins write for registries and URLs. */
+export const sourcePattern: fc.Arbitrary<string> = fc.oneof(
+  { weight: 2, arbitrary: pattern },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      'docker.io/mcp/*',
+      'docker.io/library/*',
+      'mcp/*',
+      'ghcr.io/*',
+      '*@sha256:*',
+      'localhost:5000/*',
+      'https://*.example.com/*',
+      'docker.io/*/x*',
+      '*/fetch*',
+      'registry.example.com/mcp/*',
+    ),
+  },
+  { weight: 1, arbitrary: imageReference },
+);
+
+/** A rule as written in a policy document, with every spelling of the decision. */
+export const rawRule: fc.Arbitrary<Record<string, unknown>> = fc
+  .record(
+    {
+      action: fc.constantFrom(...ACTIONS),
+      server: pattern,
+      serverType: fc.constantFrom(...SERVER_TYPES),
+      serverSource: sourcePattern,
+      transport: fc.constantFrom(...TRANSPORTS),
+      tools: fc.array(pattern, { minLength: 1, maxLength: LIMITS.maxTools }),
+      reason: fc.oneof(piece, fc.string({ unit: 'grapheme', maxLength: 8 })),
+    },
+    { requiredKeys: [] },
+  )
+  .chain((rule) =>
+    fc
+      .record({ allowed: fc.boolean(), spelling: fc.constantFrom('allow', 'deny', 'both') })
+      .map(({ allowed, spelling }) => {
+        const decision =
+          spelling === 'allow'
+            ? { allow: allowed }
+            : spelling === 'deny'
+              ? { deny: !allowed }
+              : { allow: allowed, deny: !allowed };
+        return { ...rule, ...decision };
+      }),
+  );
+
+/** A policy document as written, before validation. */
+export const rawPolicy: fc.Arbitrary<Record<string, unknown>> = fc.record(
+  {
+    version: fc.constant(1),
+    default: fc.constantFrom('allow', 'deny'),
+    rules: fc.array(rawRule, { maxLength: LIMITS.maxRules }),
+  },
+  { requiredKeys: ['default', 'rules'] },
+);
+
+/** Policy text: mostly bare, sometimes wrapped in Docker's admin-settings.json. */
+export const policyText: fc.Arbitrary<string> = fc
+  .record({ policy: rawPolicy, wrap: fc.boolean(), locked: fc.boolean() })
+  .map(({ policy, wrap, locked }) =>
+    wrap
+      ? JSON.stringify({ configurationFileVersion: 2, mcpPolicy: { locked, value: JSON.stringify(policy) } })
+      : JSON.stringify(policy, null, 2),
+  );
+
+/** A string that matches `p`: each star filled with a few characters, `/` and newline among them. */
+export function witness(p: string): fc.Arbitrary<string> {
+  const stars = p.split('*').length - 1;
+  const fill = fc.array(fc.oneof(anyChar, fc.constantFrom('/', '\n', '.', ':')), { maxLength: LIMITS.maxStarFill });
+  return fc.array(fill, { minLength: stars, maxLength: stars }).map((fills) => {
+    let k = 0;
+    return p.replace(/\*/g, () => (fills[k++] ?? []).join(''));
+  });
+}
+
+/** Strings close to matching `p`: a character short or extra, another case, the pattern taken literally. */
+export function nearMiss(p: string): fc.Arbitrary<string> {
+  return witness(p).chain((w) =>
+    fc.oneof(
+      fc.constant(w.slice(1)),
+      fc.constant(w.slice(0, -1)),
+      fc.constant(`${w}\n`),
+      fc.constant(`${w}a`),
+      fc.constant(`a${w}`),
+      fc.constant(w.toUpperCase()),
+      fc.constant(w.toLowerCase()),
+      fc.constant(p),
+      fc.constant(p.replaceAll('*', '')),
+    ),
+  );
+}
+
+/** Short forms of a canonical image reference, so canonicalisation is exercised from both sides. */
+function shortForms(s: string): string[] {
+  const out = [s];
+  if (s.startsWith('docker.io/library/')) out.push(s.slice('docker.io/library/'.length));
+  if (s.startsWith('docker.io/')) out.push(s.slice('docker.io/'.length));
+  return out;
+}
+
+function valueFor(patterns: readonly string[], extra: fc.Arbitrary<string>[] = []): fc.Arbitrary<string> {
+  const fromPatterns = patterns.flatMap((p) => [witness(p), nearMiss(p)]);
+  return fc.oneof(...fromPatterns, fc.string({ unit: 'grapheme', maxLength: 6 }), piece, ...extra);
+}
+
+/** A wrong-typed value for a known field: the request must be rejected with an error. */
+const wrongType: fc.Arbitrary<unknown> = fc.constantFrom(null, 0, 1.5, true, false, [], ['load'], {}, { a: 1 });
+
+const KNOWN_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tool'] as const;
+
+const extras = fc.record(
+  {
+    catalog: fc.constantFrom('docker-mcp', 'x'),
+    workingSet: fc.constant('default'),
+    target: fc.record({ type: fc.constantFrom('server', 'tool', 'prompt'), name: piece }),
+  },
+  { requiredKeys: [] },
+);
+
+/** A request that satisfies every constraint of `rule`; fields it leaves open come and go at random. */
+function aimedAt(
+  rule: Policy['rules'][number],
+  any: Record<(typeof KNOWN_FIELDS)[number], fc.Arbitrary<string>>,
+): fc.Arbitrary<Record<string, unknown>> {
+  const required: Partial<Record<(typeof KNOWN_FIELDS)[number], fc.Arbitrary<string>>> = {};
+  if (rule.action !== undefined) required.action = fc.constant(rule.action);
+  if (rule.server !== undefined) required.server = witness(rule.server);
+  if (rule.serverType !== undefined) required.serverType = fc.constant(rule.serverType);
+  if (rule.serverSource !== undefined) {
+    required.serverSource = witness(rule.serverSource).chain((s) => fc.constantFrom(...shortForms(s)));
+  }
+  if (rule.transport !== undefined) required.transport = fc.constant(rule.transport);
+  if (rule.tools !== undefined) required.tool = fc.constantFrom(...rule.tools).chain(witness);
+  const optional = Object.fromEntries(KNOWN_FIELDS.filter((f) => !(f in required)).map((f) => [f, any[f]]));
+  return fc
+    .tuple(fc.record(required), fc.record(optional, { requiredKeys: [] }))
+    .map(([req, opt]) => ({ ...opt, ...req }));
+}
+
+/**
+ * Requests aimed at a policy: most satisfy one of its rules, then often get
+ * one field nudged (a near miss, a deletion, another value), so they land
+ * on rule boundaries; the rest are random, carry a wrong-typed field or an
+ * unknown action, or are not objects at all.
+ */
+export function requestFor(policy: Policy): fc.Arbitrary<unknown> {
+  const servers = policy.rules.flatMap((r) => (r.server !== undefined ? [r.server] : []));
+  const sources = policy.rules.flatMap((r) => (r.serverSource !== undefined ? [r.serverSource] : []));
+  const tools = policy.rules.flatMap((r) => r.tools ?? []);
+  const any: Record<(typeof KNOWN_FIELDS)[number], fc.Arbitrary<string>> = {
+    action: fc.oneof({ weight: 12, arbitrary: fc.constantFrom(...ACTIONS) }, { weight: 1, arbitrary: fc.constant('') }),
+    server: valueFor(servers),
+    serverType: fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom(...SERVER_TYPES) },
+      { weight: 1, arbitrary: fc.constantFrom('server', 'Registry', '') },
+    ),
+    serverSource: valueFor(sources, [imageReference]).chain((s) => fc.constantFrom(...shortForms(s))),
+    transport: fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom(...TRANSPORTS) },
+      { weight: 1, arbitrary: fc.constantFrom('http', '') },
+    ),
+    tool: valueFor(tools),
+  };
+  const random = fc.record(any, { requiredKeys: [] });
+  const aimed =
+    policy.rules.length === 0 ? random : fc.constantFrom(...policy.rules).chain((rule) => aimedAt(rule, any));
+  const nudged = fc
+    .record({ base: aimed, field: fc.constantFrom(...KNOWN_FIELDS), how: fc.nat(3) })
+    .chain(({ base, field, how }) => {
+      const current = base[field];
+      if (how === 0 || current === undefined) {
+        const { [field]: _dropped, ...rest } = base;
+        return fc.constant(rest);
+      }
+      const near = typeof current === 'string' && field !== 'action' ? nearMiss(current) : any[field];
+      return (how === 1 ? near : any[field]).map((v) => ({ ...base, [field]: v }));
+    });
+  const broken = fc
+    .record({
+      base: aimed,
+      field: fc.constantFrom(...KNOWN_FIELDS),
+      value: fc.oneof(wrongType, fc.constantFrom('execute', 'LOAD', 'tools/call', ' load', 'a\ud800')),
+    })
+    .map(({ base, field, value }) => ({
+      ...base,
+      [field]: field === 'action' || typeof value !== 'string' ? value : `${String(base[field] ?? '')}${value}`,
+    }));
+  const withExtras = (arb: fc.Arbitrary<Record<string, unknown>>) =>
+    fc.tuple(arb, extras).map(([r, x]) => ({ ...x, ...r }));
+  return fc.oneof(
+    { weight: 8, arbitrary: withExtras(aimed) },
+    { weight: 8, arbitrary: withExtras(nudged) },
+    { weight: 3, arbitrary: withExtras(random) },
+    { weight: 2, arbitrary: withExtras(broken) },
+    { weight: 1, arbitrary: fc.constantFrom(null, 5, 'load', [], [{ action: 'load' }], true) },
+  );
+}

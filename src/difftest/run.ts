@@ -1,0 +1,260 @@
+/**
+ * The differential tester: generates policies and requests, decides them on
+ * several engines, compares `allowed`, `rule`, `reason` and whether there is
+ * an error (never the error text), and shrinks every disagreement to a
+ * minimal policy and request.
+ */
+import fc from 'fast-check';
+import { WRONG_COUNT_ERROR } from '../engines/engine.js';
+import { describeThrown } from '../errors.js';
+import { type Decision, failedDecision, type Policy, type Rule } from '../policy/model.js';
+import { parsePolicy } from '../policy/validate.js';
+import { type DiffEngine, disposeRound, type Group, prepareRound } from './engines.js';
+import { policyText, requestFor } from './generators.js';
+import { LIMITS } from './settings.js';
+
+/** One disagreement: a policy, a request and what each engine decided. */
+export interface Mismatch {
+  readonly policy: Policy;
+  readonly request: unknown;
+  readonly decisions: Readonly<Record<string, Decision>>;
+  /** What the engines decided for the unshrunk case, when it was found. */
+  readonly found: {
+    readonly policy: Policy;
+    readonly request: unknown;
+    readonly decisions: Readonly<Record<string, Decision>>;
+  };
+}
+
+/** Options of a differential run. */
+export interface DifftestOptions {
+  /** Request cases to run (at least). */
+  readonly cases: number;
+  readonly seed: number;
+  /** Two or more engines; the first is the reference in reports. */
+  readonly engines: readonly DiffEngine[];
+  /** Test this policy with generated requests instead of generating policies. */
+  readonly policy?: Policy;
+  /** Stop after this many disagreeing policies (each is shrunk, which takes time). */
+  readonly maxMismatches?: number;
+  /** Shrink mismatches (default true). */
+  readonly shrink?: boolean;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** What a run found. */
+export interface DifftestResult {
+  readonly seed: number;
+  readonly cases: number;
+  readonly policies: number;
+  /** Comparisons left out because an engine documents that it cannot decide the request. */
+  readonly skipped: number;
+  /** Shrunk disagreements, one per disagreeing policy. */
+  readonly mismatches: readonly Mismatch[];
+}
+
+/** What is compared: the decision, its rule and reason, and whether it carries an error. */
+export function comparable(d: Decision): string {
+  return JSON.stringify([d.allowed, d.rule, d.reason, d.error !== undefined]);
+}
+
+/** The engines' decisions when they differ on a request (documented limitations left out), else undefined. */
+function disagreement(
+  engines: readonly DiffEngine[],
+  decisions: readonly Decision[],
+): Record<string, Decision> | undefined {
+  const compared = engines.flatMap((e, k) => (e.isLimitation?.(decisions[k] as Decision) === true ? [] : [k]));
+  const keys = compared.map((k) => comparable(decisions[k] as Decision));
+  if (new Set(keys).size <= 1) return undefined;
+  return Object.fromEntries(compared.map((k) => [engines[k]!.name, decisions[k] as Decision]));
+}
+
+/** One engine's decisions for the groups; a failing round is retried group by group, a failing group fails closed. */
+async function decideWith(engine: DiffEngine, groups: readonly Group[]): Promise<Decision[][]> {
+  const round = await prepareRound(groups);
+  try {
+    const decided = await engine.decide(round);
+    // A batch that lost decisions says nothing about which request lost them:
+    // decide such a group's requests one by one to find out.
+    for (const [gi, g] of groups.entries()) {
+      if (g.requests.length > 1 && decided[gi]!.some((d) => d.error === WRONG_COUNT_ERROR)) {
+        const single: Decision[] = [];
+        for (const request of g.requests)
+          single.push(...(await decideWith(engine, [{ policy: g.policy, requests: [request] }]))[0]!);
+        decided[gi] = single;
+      }
+    }
+    return decided;
+  } catch (e) {
+    if (groups.length > 1) {
+      const one: Decision[][] = [];
+      for (const g of groups) one.push(...(await decideWith(engine, [g])));
+      return one;
+    }
+    return groups.map((g) => g.requests.map(() => failedDecision(`${engine.name} failed: ${describeThrown(e)}`)));
+  } finally {
+    await disposeRound(round);
+  }
+}
+
+/** Decides the groups on every engine; per group, per request, the engines' decisions in engine order. */
+async function decideAll(engines: readonly DiffEngine[], groups: readonly Group[]): Promise<Decision[][][]> {
+  const byEngine: Decision[][][] = [];
+  for (const engine of engines) byEngine.push(await decideWith(engine, groups));
+  return groups.map((g, gi) => g.requests.map((_, ri) => engines.map((_, ei) => byEngine[ei]![gi]![ri]!)));
+}
+
+async function stillDisagrees(engines: readonly DiffEngine[], policy: Policy, request: unknown): Promise<boolean> {
+  const [[decisions]] = (await decideAll(engines, [{ policy, requests: [request] }])) as [[Decision[]]];
+  return disagreement(engines, decisions) !== undefined;
+}
+
+/** Smaller variants of a string: halves for long ones, one character fewer for short ones. */
+function smallerStrings(s: string): string[] {
+  const chars = Array.from(s);
+  if (chars.length > 16) return [chars.slice(0, chars.length >> 1).join(''), chars.slice(chars.length >> 1).join('')];
+  return chars.map((_, k) => [...chars.slice(0, k), ...chars.slice(k + 1)].join(''));
+}
+
+const RULE_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tools', 'reason'] as const;
+
+function policyCandidates(policy: Policy): Policy[] {
+  const out: Policy[] = [];
+  const withRules = (rules: Rule[]): Policy => ({ ...policy, rules });
+  policy.rules.forEach((_, k) => out.push(withRules(policy.rules.filter((__, j) => j !== k))));
+  policy.rules.forEach((rule, k) => {
+    const replace = (r: Rule): Policy => withRules(policy.rules.map((x, j) => (j === k ? r : x)));
+    for (const f of RULE_FIELDS) {
+      if (rule[f] === undefined) continue;
+      const { [f]: _removed, ...rest } = rule;
+      out.push(replace(rest as Rule));
+    }
+    for (const f of ['server', 'serverSource', 'reason'] as const) {
+      const v = rule[f];
+      if (v !== undefined) for (const s of smallerStrings(v)) out.push(replace({ ...rule, [f]: s }));
+    }
+    const tools = rule.tools;
+    if (tools) {
+      if (tools.length > 1)
+        tools.forEach((_, t) => out.push(replace({ ...rule, tools: tools.filter((__, j) => j !== t) })));
+      tools.forEach((tool, t) => {
+        for (const s of smallerStrings(tool))
+          out.push(replace({ ...rule, tools: tools.map((x, j) => (j === t ? s : x)) }));
+      });
+    }
+  });
+  // A shrunk pattern must stay a valid pattern.
+  return out.filter((p) =>
+    p.rules.every((r) => r.server !== '' && r.serverSource !== '' && (r.tools ?? ['x']).every((t) => t !== '')),
+  );
+}
+
+function requestCandidates(request: unknown): unknown[] {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) return [];
+  const r = request as Record<string, unknown>;
+  const out: unknown[] = [];
+  for (const key of Object.keys(r)) {
+    const { [key]: _removed, ...rest } = r;
+    out.push(rest);
+  }
+  for (const [key, v] of Object.entries(r)) {
+    if (typeof v === 'string') for (const s of smallerStrings(v)) out.push({ ...r, [key]: s });
+    else if (typeof v === 'object' && v !== null) out.push({ ...r, [key]: Array.isArray(v) ? [] : {} });
+  }
+  return out;
+}
+
+/** Greedily shrinks a disagreeing policy and request while they still disagree. */
+export async function shrinkMismatch(
+  engines: readonly DiffEngine[],
+  policy: Policy,
+  request: unknown,
+): Promise<{ policy: Policy; request: unknown }> {
+  let steps = 0;
+  let current = { policy, request };
+  let progressed = true;
+  while (progressed && steps < LIMITS.maxShrinkSteps) {
+    progressed = false;
+    const candidates = [
+      ...requestCandidates(current.request).map((r) => ({ policy: current.policy, request: r })),
+      ...policyCandidates(current.policy).map((p) => ({ policy: p, request: current.request })),
+    ];
+    for (const candidate of candidates) {
+      if (++steps > LIMITS.maxShrinkSteps) break;
+      if (await stillDisagrees(engines, candidate.policy, candidate.request)) {
+        current = candidate;
+        progressed = true;
+        break;
+      }
+    }
+  }
+  return current;
+}
+
+/** Derives the seed of one generated item from the run's seed, so any item can be regenerated alone. */
+function itemSeed(seed: number, k: number): number {
+  return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(k + 1, 0x85ebca6b)) | 0;
+}
+
+/** Generates the k-th policy of a run. */
+export function generatedPolicy(seed: number, k: number): Policy {
+  const [text] = fc.sample(policyText, { seed: itemSeed(seed, k), numRuns: 1 }) as [string];
+  const parsed = parsePolicy(text);
+  if (!parsed.policy) throw new Error(`generated policy is invalid: ${JSON.stringify(parsed.errors)}\n${text}`);
+  return parsed.policy;
+}
+
+/** Generates requests for a policy. */
+export function generatedRequests(policy: Policy, seed: number, k: number, count: number): unknown[] {
+  return fc.sample(requestFor(policy), { seed: itemSeed(seed, k) ^ 0x2545f491, numRuns: count });
+}
+
+/** Runs a differential campaign. */
+export async function runDifftest(options: DifftestOptions): Promise<DifftestResult> {
+  if (options.engines.length < 2) throw new Error('difftest needs at least two engines');
+  const maxMismatches = options.maxMismatches ?? 5;
+  const perPolicy = LIMITS.requestsPerPolicy;
+  let cases = 0;
+  let policies = 0;
+  let skipped = 0;
+  let k = 0;
+  const mismatches: Mismatch[] = [];
+  while (cases < options.cases && mismatches.length < maxMismatches) {
+    const groups: Group[] = [];
+    while (groups.length < LIMITS.policiesPerBundle && cases + groups.length * perPolicy < options.cases) {
+      const policy = options.policy ?? generatedPolicy(options.seed, k);
+      groups.push({ policy, requests: generatedRequests(policy, options.seed, k, perPolicy) });
+      k++;
+    }
+    // A user's policy is the same in every group: decide it as one group.
+    const round = options.policy ? [{ policy: options.policy, requests: groups.flatMap((g) => g.requests) }] : groups;
+    const decided = await decideAll(options.engines, round);
+    for (const [gi, group] of round.entries()) {
+      let found = false;
+      for (const [ri, request] of group.requests.entries()) {
+        skipped += options.engines.filter((e, ei) => e.isLimitation?.(decided[gi]![ri]![ei]!) === true).length;
+        if (found || mismatches.length >= maxMismatches) continue;
+        const seen = disagreement(options.engines, decided[gi]![ri]!);
+        if (seen === undefined) continue;
+        found = true;
+        const small =
+          options.shrink === false
+            ? { policy: group.policy, request }
+            : await shrinkMismatch(options.engines, group.policy, request);
+        const [[decisions]] = (await decideAll(options.engines, [
+          { policy: small.policy, requests: [small.request] },
+        ])) as [[Decision[]]];
+        mismatches.push({
+          policy: small.policy,
+          request: small.request,
+          decisions: Object.fromEntries(options.engines.map((e, ei) => [e.name, decisions[ei]!])),
+          found: { policy: group.policy, request, decisions: seen },
+        });
+      }
+      cases += group.requests.length;
+    }
+    policies += options.policy ? groups.length : groups.length;
+    options.onProgress?.(Math.min(cases, options.cases), options.cases);
+  }
+  return { seed: options.seed, cases, policies: options.policy ? 1 : policies, skipped, mismatches };
+}

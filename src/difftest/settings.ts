@@ -1,0 +1,25 @@
+/**
+ * Size limits of generated policies and requests, in one place. Small sizes
+ * find more: short patterns over a small alphabet collide often, so requests
+ * land on rule boundaries instead of missing everything.
+ */
+export const LIMITS = {
+  /** Rules per generated policy (0 to this). */
+  maxRules: 8,
+  /** Patterns in a `tools` list. */
+  maxTools: 3,
+  /** Characters in a literal piece between stars. */
+  maxPieceLength: 5,
+  /** Pieces and stars in a pattern. */
+  maxPatternParts: 6,
+  /** Characters a witness puts where a star stands. */
+  maxStarFill: 4,
+  /** Length of the occasional long string. */
+  longStringLength: 300,
+  /** Requests generated for each policy. */
+  requestsPerPolicy: 40,
+  /** Policies compiled into one bundle and evaluated by one opa process. */
+  policiesPerBundle: 50,
+  /** Evaluations a shrink may spend looking for a smaller failing case. */
+  maxShrinkSteps: 400,
+} as const;
