@@ -124,32 +124,58 @@ export const sourcePattern: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: imageReference },
 );
 
-/** A rule as written in a policy document, with every spelling of the decision. */
-export const rawRule: fc.Arbitrary<Record<string, unknown>> = fc
-  .record(
-    {
-      action: fc.constantFrom(...ACTIONS),
-      server: pattern,
-      serverType: fc.constantFrom(...SERVER_TYPES),
-      serverSource: sourcePattern,
-      transport: fc.constantFrom(...TRANSPORTS),
-      tools: fc.array(pattern, { minLength: 1, maxLength: LIMITS.maxTools }),
-      reason: fc.oneof(piece, fc.string({ unit: 'grapheme', maxLength: 8 })),
-    },
-    { requiredKeys: [] },
-  )
-  .chain((rule) =>
-    fc
-      .record({ allowed: fc.boolean(), spelling: fc.constantFrom('allow', 'deny', 'both') })
-      .map(({ allowed, spelling }) => {
-        const decision =
-          spelling === 'allow'
-            ? { allow: allowed }
-            : spelling === 'deny'
-              ? { deny: !allowed }
-              : { allow: allowed, deny: !allowed };
-        return { ...rule, ...decision };
-      }),
+/** A rule as written in a policy document, with every spelling of the decision, drawing patterns from the given sources. */
+function ruleFrom(
+  server: fc.Arbitrary<string>,
+  source: fc.Arbitrary<string>,
+  tool: fc.Arbitrary<string>,
+): fc.Arbitrary<Record<string, unknown>> {
+  return fc
+    .record(
+      {
+        action: fc.constantFrom(...ACTIONS),
+        server,
+        serverType: fc.constantFrom(...SERVER_TYPES),
+        serverSource: source,
+        transport: fc.constantFrom(...TRANSPORTS),
+        tools: fc.array(tool, { minLength: 1, maxLength: LIMITS.maxTools }),
+        reason: fc.oneof(piece, fc.string({ unit: 'grapheme', maxLength: 8 })),
+      },
+      { requiredKeys: [] },
+    )
+    .chain((rule) =>
+      fc
+        .record({ allowed: fc.boolean(), spelling: fc.constantFrom('allow', 'deny', 'both') })
+        .map(({ allowed, spelling }) => {
+          const decision =
+            spelling === 'allow'
+              ? { allow: allowed }
+              : spelling === 'deny'
+                ? { deny: !allowed }
+                : { allow: allowed, deny: !allowed };
+          return { ...rule, ...decision };
+        }),
+    );
+}
+
+/** A rule with patterns of its own. */
+export const rawRule: fc.Arbitrary<Record<string, unknown>> = ruleFrom(pattern, sourcePattern, pattern);
+
+/**
+ * Rules that draw from a few shared patterns, so several rules match the
+ * same request and the order of rules decides: first match must win.
+ */
+const overlappingRules: fc.Arbitrary<Record<string, unknown>[]> = fc
+  .record({
+    servers: fc.array(pattern, { minLength: 1, maxLength: 2 }),
+    sources: fc.array(sourcePattern, { minLength: 1, maxLength: 2 }),
+    tools: fc.array(pattern, { minLength: 1, maxLength: 2 }),
+  })
+  .chain(({ servers, sources, tools }) =>
+    fc.array(ruleFrom(fc.constantFrom(...servers), fc.constantFrom(...sources), fc.constantFrom(...tools)), {
+      minLength: 2,
+      maxLength: LIMITS.maxRules,
+    }),
   );
 
 /** A policy document as written, before validation. */
@@ -157,7 +183,7 @@ export const rawPolicy: fc.Arbitrary<Record<string, unknown>> = fc.record(
   {
     version: fc.constant(1),
     default: fc.constantFrom('allow', 'deny'),
-    rules: fc.array(rawRule, { maxLength: LIMITS.maxRules }),
+    rules: fc.oneof(fc.array(rawRule, { maxLength: LIMITS.maxRules }), overlappingRules),
   },
   { requiredKeys: ['default', 'rules'] },
 );

@@ -17,7 +17,7 @@ import {
 import { sourceForms, wildcardMatch } from './match.js';
 
 /** The request after validation: only non-empty string fields, action defaulted. */
-interface Facts {
+export interface Facts {
   action: Action;
   server?: string;
   serverType?: string;

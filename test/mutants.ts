@@ -1,0 +1,78 @@
+/**
+ * Deliberately broken evaluators, to prove the differential tester is not
+ * vacuous: each must be caught within a small number of generated cases.
+ */
+import { type DiffEngine } from '../src/difftest/engines.js';
+import { readRequest } from '../src/native/evaluate.js';
+import { sourceForms, wildcardMatch } from '../src/native/match.js';
+import { type Decision, defaultReason, INVALID_REQUEST_REASON, type Policy, ruleReason } from '../src/policy/model.js';
+
+interface Mutation {
+  /** Rules tried last to first instead of first to last. */
+  lastMatch?: boolean;
+  /** Characters a `*` may not cross. */
+  starStopsAt?: string;
+  /** Skip the canonical Docker form of image references. */
+  noCanonical?: boolean;
+  /** Added to the reported rule index. */
+  indexShift?: number;
+}
+
+function starMatch(pattern: string, value: string, stop: string | undefined): boolean {
+  if (!wildcardMatch(pattern, value)) return false;
+  if (stop === undefined) return true;
+  // Broken on purpose: a star may not stand for text containing `stop`.
+  const body = pattern
+    .split('*')
+    .map((piece) => piece.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&'))
+    .join(`[^${stop.replace(/[\\\]^-]/g, '\\$&')}]*`);
+  return new RegExp(`^${body}$`, 'u').test(value);
+}
+
+function mutantDecide(policy: Policy, request: unknown, m: Mutation): Decision {
+  const read = readRequest(request);
+  if ('error' in read) return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: read.error };
+  const f = read.facts;
+  const match = (p: string, v: string | undefined) => v !== undefined && starMatch(p, v, m.starStopsAt);
+  const order = policy.rules.map((_, k) => k);
+  if (m.lastMatch) order.reverse();
+  const index = order.find((k) => {
+    const r = policy.rules[k]!;
+    const forms = f.serverSource === undefined ? [] : m.noCanonical ? [f.serverSource] : sourceForms(f.serverSource);
+    return (
+      (r.action === undefined || r.action === f.action) &&
+      (r.serverType === undefined || r.serverType === f.serverType) &&
+      (r.transport === undefined || r.transport === f.transport) &&
+      (r.server === undefined || match(r.server, f.server)) &&
+      (r.serverSource === undefined || forms.some((s) => match(r.serverSource!, s))) &&
+      (r.tools === undefined || r.tools.some((t) => match(t, f.tool)))
+    );
+  });
+  if (index === undefined)
+    return { allowed: policy.default === 'allow', reason: defaultReason(policy.default), rule: null };
+  const rule = policy.rules[index]!;
+  return {
+    allowed: rule.allow,
+    reason: rule.reason ?? ruleReason(index, rule.allow),
+    rule: index + (m.indexShift ?? 0),
+  };
+}
+
+function mutant(name: string, m: Mutation): DiffEngine {
+  return {
+    name,
+    decide: (round) => Promise.resolve(round.groups.map((g) => g.requests.map((r) => mutantDecide(g.policy, r, m)))),
+  };
+}
+
+/** The mutants and what each breaks. */
+export const MUTANTS: readonly DiffEngine[] = [
+  mutant('last-match', { lastMatch: true }),
+  mutant('star-stops-at-slash', { starStopsAt: '/' }),
+  mutant('star-stops-at-newline', { starStopsAt: '\n' }),
+  mutant('no-canonical-image', { noCanonical: true }),
+  mutant('rule-index-off-by-one', { indexShift: 1 }),
+];
+
+/** A mutant with no mutation: must agree with the native engine everywhere. */
+export const UNMUTATED: DiffEngine = mutant('unmutated', {});
