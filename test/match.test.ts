@@ -6,7 +6,7 @@ import { canonicalImageReference, sourceForms, wildcardMatch } from '../src/nati
 function referenceMatch(pattern: string, value: string): boolean {
   const body = pattern
     .split('*')
-    .map((piece) => piece.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&'))
+    .map((piece) => piece.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&'))
     .join('[\\s\\S]*');
   return new RegExp(`^${body}$`, 'u').test(value);
 }

@@ -24,7 +24,7 @@ function starMatch(pattern: string, value: string, stop: string | undefined): bo
   // Broken on purpose: a star may not stand for text containing `stop`.
   const body = pattern
     .split('*')
-    .map((piece) => piece.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&'))
+    .map((piece) => piece.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&'))
     .join(`[^${stop.replace(/[\\\]^-]/g, '\\$&')}]*`);
   return new RegExp(`^${body}$`, 'u').test(value);
 }

@@ -118,50 +118,52 @@ function smallerStrings(s: string): string[] {
 
 const RULE_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tools', 'reason'] as const;
 
-function policyCandidates(policy: Policy): Policy[] {
-  const out: Policy[] = [];
+/** Smaller variants of a policy, biggest cuts first: whole rules, then fields, then characters. */
+function policyCandidates(policy: Policy): { rules: Policy[]; fields: Policy[]; text: Policy[] } {
   const withRules = (rules: Rule[]): Policy => ({ ...policy, rules });
-  policy.rules.forEach((_, k) => out.push(withRules(policy.rules.filter((__, j) => j !== k))));
+  const replace = (k: number, r: Rule): Policy => withRules(policy.rules.map((x, j) => (j === k ? r : x)));
+  const rules = policy.rules.map((_, k) => withRules(policy.rules.filter((__, j) => j !== k)));
+  const fields: Policy[] = [];
+  const text: Policy[] = [];
   policy.rules.forEach((rule, k) => {
-    const replace = (r: Rule): Policy => withRules(policy.rules.map((x, j) => (j === k ? r : x)));
     for (const f of RULE_FIELDS) {
       if (rule[f] === undefined) continue;
       const { [f]: _removed, ...rest } = rule;
-      out.push(replace(rest as Rule));
+      fields.push(replace(k, rest as Rule));
+    }
+    const tools = rule.tools;
+    if (tools && tools.length > 1) {
+      tools.forEach((_, t) => fields.push(replace(k, { ...rule, tools: tools.filter((__, j) => j !== t) })));
     }
     for (const f of ['server', 'serverSource', 'reason'] as const) {
       const v = rule[f];
-      if (v !== undefined) for (const s of smallerStrings(v)) out.push(replace({ ...rule, [f]: s }));
+      if (v !== undefined) for (const s of smallerStrings(v)) text.push(replace(k, { ...rule, [f]: s }));
     }
-    const tools = rule.tools;
-    if (tools) {
-      if (tools.length > 1)
-        tools.forEach((_, t) => out.push(replace({ ...rule, tools: tools.filter((__, j) => j !== t) })));
-      tools.forEach((tool, t) => {
-        for (const s of smallerStrings(tool))
-          out.push(replace({ ...rule, tools: tools.map((x, j) => (j === t ? s : x)) }));
-      });
-    }
+    tools?.forEach((tool, t) => {
+      for (const s of smallerStrings(tool))
+        text.push(replace(k, { ...rule, tools: tools.map((x, j) => (j === t ? s : x)) }));
+    });
   });
   // A shrunk pattern must stay a valid pattern.
-  return out.filter((p) =>
-    p.rules.every((r) => r.server !== '' && r.serverSource !== '' && (r.tools ?? ['x']).every((t) => t !== '')),
-  );
+  const valid = (p: Policy) =>
+    p.rules.every((r) => r.server !== '' && r.serverSource !== '' && (r.tools ?? ['x']).every((t) => t !== ''));
+  return { rules, fields, text: text.filter(valid) };
 }
 
-function requestCandidates(request: unknown): unknown[] {
-  if (typeof request !== 'object' || request === null || Array.isArray(request)) return [];
+/** Smaller variants of a request: fields removed first, then shorter or emptier values. */
+function requestCandidates(request: unknown): { fields: unknown[]; text: unknown[] } {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) return { fields: [], text: [] };
   const r = request as Record<string, unknown>;
-  const out: unknown[] = [];
-  for (const key of Object.keys(r)) {
+  const fields = Object.keys(r).map((key) => {
     const { [key]: _removed, ...rest } = r;
-    out.push(rest);
-  }
+    return rest;
+  });
+  const text: unknown[] = [];
   for (const [key, v] of Object.entries(r)) {
-    if (typeof v === 'string') for (const s of smallerStrings(v)) out.push({ ...r, [key]: s });
-    else if (typeof v === 'object' && v !== null) out.push({ ...r, [key]: Array.isArray(v) ? [] : {} });
+    if (typeof v === 'string') for (const s of smallerStrings(v)) text.push({ ...r, [key]: s });
+    else if (typeof v === 'object' && v !== null) text.push({ ...r, [key]: Array.isArray(v) ? [] : {} });
   }
-  return out;
+  return { fields, text };
 }
 
 /** Greedily shrinks a disagreeing policy and request while they still disagree. */
@@ -175,9 +177,16 @@ export async function shrinkMismatch(
   let progressed = true;
   while (progressed && steps < LIMITS.maxShrinkSteps) {
     progressed = false;
+    const p = policyCandidates(current.policy);
+    const r = requestCandidates(current.request);
+    const withPolicy = (policies: Policy[]) => policies.map((policy) => ({ policy, request: current.request }));
+    const withRequest = (requests: unknown[]) => requests.map((request) => ({ policy: current.policy, request }));
     const candidates = [
-      ...requestCandidates(current.request).map((r) => ({ policy: current.policy, request: r })),
-      ...policyCandidates(current.policy).map((p) => ({ policy: p, request: current.request })),
+      ...withPolicy(p.rules),
+      ...withRequest(r.fields),
+      ...withPolicy(p.fields),
+      ...withRequest(r.text),
+      ...withPolicy(p.text),
     ];
     for (const candidate of candidates) {
       if (++steps > LIMITS.maxShrinkSteps) break;
