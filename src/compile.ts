@@ -14,7 +14,8 @@ import { McpPolicyError } from './errors.js';
 import { lower } from './lower.js';
 import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
-import { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT, emitRego } from './rego/emit.js';
+import { type EnterpriseConfig } from './enterprise/model.js';
+import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, emitRego, type Provenance } from './rego/emit.js';
 
 /** Path of the static helper module that every generated module imports. */
 export const LIB_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'lib.rego');
@@ -27,6 +28,16 @@ export interface RegoSources {
   readonly policy: string;
   /** The static helpers (package mcp_policy.lib). */
   readonly lib: string;
+  /** True when the module answers `config` (it carries enterprise directives). */
+  readonly config?: boolean;
+}
+
+/** What a bundle may carry besides the policy. */
+export interface CompileExtras {
+  /** Enterprise directives, checked before the rules and answered by the `config` entry point. */
+  readonly enterprise?: EnterpriseConfig;
+  /** Which policy source is in force and why (see resolvePolicyLayers). */
+  readonly provenance?: Provenance;
 }
 
 /** Everything a build produces. */
@@ -40,8 +51,11 @@ export interface CompiledPolicy extends RegoSources {
 }
 
 /** Generates the Rego module for a validated policy. Pure and deterministic. */
-export function generateRego(policy: Policy): string {
-  return emitRego(lower(policy));
+export function generateRego(policy: Policy, extras: CompileExtras = {}): string {
+  return emitRego(lower(policy), {
+    ...(extras.enterprise && { enterprise: extras.enterprise }),
+    ...(extras.provenance && { provenance: extras.provenance }),
+  });
 }
 
 let libText: Promise<string> | undefined;
@@ -53,8 +67,8 @@ export function readLibRego(): Promise<string> {
 }
 
 /** The generated and static Rego for a policy. */
-export async function regoSources(policy: Policy): Promise<RegoSources> {
-  return { policy: generateRego(policy), lib: await readLibRego() };
+export async function regoSources(policy: Policy, extras: CompileExtras = {}): Promise<RegoSources> {
+  return { policy: generateRego(policy, extras), lib: await readLibRego(), config: extras.enterprise !== undefined };
 }
 
 /** The bundle revision for some sources: a hash of everything that determines the build. */
@@ -86,6 +100,7 @@ export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
         DECISION_ENTRYPOINT,
         '--entrypoint',
         BATCH_ENTRYPOINT,
+        ...(sources.config ? ['--entrypoint', CONFIG_ENTRYPOINT] : []),
         '--capabilities',
         WASM_CAPABILITIES_PATH,
         '--revision',
@@ -105,8 +120,8 @@ export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
 }
 
 /** Generates and compiles a policy. */
-export async function compilePolicy(policy: Policy): Promise<CompiledPolicy> {
-  return buildWasm(await regoSources(policy));
+export async function compilePolicy(policy: Policy, extras: CompileExtras = {}): Promise<CompiledPolicy> {
+  return buildWasm(await regoSources(policy, extras));
 }
 
 /** Files of an output folder, by name. */

@@ -53,6 +53,8 @@ export function formatIssue(file: string, issue: Issue, severity: 'error' | 'war
 /** Decision JSON with a stable key order. */
 export function formatDecision(d: Decision): string {
   const ordered: Decision = { allowed: d.allowed, reason: d.reason, rule: d.rule };
+  if (d.directive !== undefined) ordered.directive = d.directive;
+  if (d.warning !== undefined) ordered.warning = d.warning;
   if (d.error !== undefined) ordered.error = d.error;
   return JSON.stringify(ordered);
 }

@@ -53,9 +53,9 @@ export interface DifftestResult {
   readonly mismatches: readonly Mismatch[];
 }
 
-/** What is compared: the decision, its rule and reason, and whether it carries an error. */
+/** What is compared: the decision, its rule, reason, directive and warning, and whether it carries an error. */
 export function comparable(d: Decision): string {
-  return JSON.stringify([d.allowed, d.rule, d.reason, d.error !== undefined]);
+  return JSON.stringify([d.allowed, d.rule, d.reason, d.error !== undefined, d.directive ?? null, d.warning ?? null]);
 }
 
 /** The engines' decisions when they differ on a request (documented limitations left out), else undefined. */

@@ -2,6 +2,7 @@
  * The one interface every evaluator implements, so hosts, the CLI and the
  * tests can swap engines and compare them decision for decision.
  */
+import { McpPolicyError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 
 /**
@@ -23,8 +24,19 @@ export interface Engine {
   decide(request: unknown): Promise<Decision>;
   /** Decides many requests; the answers are in request order, one per request. */
   decideBatch(requests: readonly unknown[]): Promise<Decision[]>;
+  /**
+   * The effective enterprise configuration for a client's local settings,
+   * and why (bundles compiled with an enterprise config only; otherwise throws
+   * `no_enterprise_config`).
+   */
+  config(local: Readonly<Record<string, unknown>>): Promise<unknown>;
   /** Releases what the engine holds (temporary files, memory). */
   close(): Promise<void>;
+}
+
+/** The error for asking `config` of a policy compiled without enterprise directives. */
+export function noEnterpriseConfig(): McpPolicyError {
+  return new McpPolicyError('no_enterprise_config', 'this policy was compiled without an enterprise config');
 }
 
 /**
@@ -40,6 +52,8 @@ export function checkedDecision(value: unknown): Decision | string {
     return 'policy returned a malformed decision';
   }
   const decision: Decision = { allowed: v.allowed, reason: v.reason, rule: v.rule };
+  if (typeof v.directive === 'string') decision.directive = v.directive;
+  if (typeof v.warning === 'string') decision.warning = v.warning;
   if (v.error !== undefined) {
     decision.error = typeof v.error === 'string' ? v.error : JSON.stringify(v.error);
     decision.allowed = false;

@@ -1,17 +1,22 @@
 /** The native engine: the TypeScript evaluator behind the {@link Engine} interface. */
+import { type CompileExtras } from '../compile.js';
+import { effectiveConfig } from '../enterprise/effective.js';
 import { evaluatePolicy } from '../native/evaluate.js';
 import { type Decision, type Policy } from '../policy/model.js';
-import { type Engine } from './engine.js';
+import { type Engine, noEnterpriseConfig } from './engine.js';
 
-/** Evaluates a validated policy in TypeScript, without Rego or WebAssembly. */
+/** Evaluates a validated policy (and enterprise directives) in TypeScript, without Rego or WebAssembly. */
 export class NativeEngine implements Engine {
   readonly name = 'native' as const;
 
-  constructor(private readonly policy: Policy) {}
+  constructor(
+    private readonly policy: Policy,
+    private readonly extras: CompileExtras = {},
+  ) {}
 
   /** Synchronous form of {@link decide}, for hosts on a hot path. */
   decideSync(request: unknown): Decision {
-    return evaluatePolicy(this.policy, request);
+    return evaluatePolicy(this.policy, request, this.extras.enterprise);
   }
 
   decide(request: unknown): Promise<Decision> {
@@ -20,6 +25,13 @@ export class NativeEngine implements Engine {
 
   decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
     return Promise.resolve(requests.map((r) => this.decideSync(r)));
+  }
+
+  config(local: Readonly<Record<string, unknown>>): Promise<unknown> {
+    const { enterprise, provenance } = this.extras;
+    if (!enterprise) return Promise.reject(noEnterpriseConfig());
+    const config = effectiveConfig(enterprise, local);
+    return Promise.resolve(provenance ? { ...config, policy: provenance } : config);
   }
 
   close(): Promise<void> {

@@ -9,10 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RegoSources, writeSources } from '../compile.js';
-import { describeThrown } from '../errors.js';
+import { describeThrown, OpaError } from '../errors.js';
 import { runOpa } from '../opa/cli.js';
 import { type Decision, failedDecision } from '../policy/model.js';
-import { checkedBatch, type Engine, WRONG_COUNT_ERROR } from './engine.js';
+import { checkedBatch, type Engine, noEnterpriseConfig, WRONG_COUNT_ERROR } from './engine.js';
 
 interface EvalOutput {
   result?: { expressions?: { value?: unknown }[] }[];
@@ -119,13 +119,21 @@ export class OpaEngine implements Engine {
   private constructor(
     private readonly dir: string,
     readonly name: 'opa' | 'go-wasm',
+    private readonly hasConfig: boolean,
   ) {}
 
   /** Prepares the sources for `opa eval`; opa itself is found on first use. */
   static async create(sources: RegoSources, target: 'rego' | 'wasm' = 'rego'): Promise<OpaEngine> {
     const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-opa-'));
     await writeSources(dir, sources);
-    return new OpaEngine(dir, target === 'rego' ? 'opa' : 'go-wasm');
+    return new OpaEngine(dir, target === 'rego' ? 'opa' : 'go-wasm', sources.config === true);
+  }
+
+  async config(local: Readonly<Record<string, unknown>>): Promise<unknown> {
+    if (!this.hasConfig) throw noEnterpriseConfig();
+    const value = await opaEvalValue(join(this.dir, 'mcp_policy'), 'data.mcp_policy.config', { local }, this.target);
+    if (value === undefined) throw new OpaError('opa_failed', 'the policy returned no configuration');
+    return value;
   }
 
   private get target(): 'rego' | 'wasm' {

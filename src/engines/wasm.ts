@@ -8,8 +8,8 @@ import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
 import { isGzip, isWasmModule, readWasmBundle } from '../bundle.js';
 import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
-import { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from '../rego/emit.js';
-import { checkedBatch, checkedDecision, type Engine } from './engine.js';
+import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../rego/emit.js';
+import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
 import { initialMemoryPages } from './wasm-memory.js';
 
 /** Replaces unpaired surrogates everywhere, as Go's JSON decoder does, so wasm and OPA see the same text. */
@@ -102,6 +102,27 @@ export class WasmEngine implements Engine {
 
   decide(request: unknown): Promise<Decision> {
     return Promise.resolve(this.decideSync(request));
+  }
+
+  /** The effective enterprise configuration, from the bundle's `config` entry point. */
+  configSync(local: Readonly<Record<string, unknown>>): unknown {
+    if (!(CONFIG_ENTRYPOINT in (this.policy.entrypoints as Record<string, number>))) throw noEnterpriseConfig();
+    let value: unknown;
+    try {
+      value = resultValue(this.policy.evaluate({ local: wellFormed(local) }, CONFIG_ENTRYPOINT));
+    } catch (e) {
+      throw new WasmError('wasm_eval_failed', `wasm evaluation failed: ${describeThrown(e)}`, { cause: e });
+    }
+    if (value === undefined) throw new WasmError('wasm_eval_failed', 'the policy returned no configuration');
+    return value;
+  }
+
+  config(local: Readonly<Record<string, unknown>>): Promise<unknown> {
+    try {
+      return Promise.resolve(this.configSync(local));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
   }
 
   decideBatch(requests: readonly unknown[]): Promise<Decision[]> {

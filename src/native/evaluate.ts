@@ -14,6 +14,8 @@ import {
   type Rule,
   ruleReason,
 } from '../policy/model.js';
+import { degradedWarning, directiveDenial, readEnterpriseFields } from '../enterprise/effective.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
 import { sourceForms, wildcardMatch } from './match.js';
 
 /** The request after validation: only non-empty string fields, action defaulted. */
@@ -75,16 +77,32 @@ function ruleMatches(rule: Rule, facts: Facts): boolean {
   return true;
 }
 
-/** Decides one request against a validated policy. Never throws. */
-export function evaluatePolicy(policy: Policy, request: unknown): Decision {
-  const read = readRequest(request);
-  if ('error' in read) {
-    return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: read.error };
-  }
-  const index = policy.rules.findIndex((rule) => ruleMatches(rule, read.facts));
+function firstMatch(policy: Policy, facts: Facts): Decision {
+  const index = policy.rules.findIndex((rule) => ruleMatches(rule, facts));
   if (index < 0) {
     return { allowed: policy.default === 'allow', reason: defaultReason(policy.default), rule: null };
   }
   const rule = policy.rules[index] as Rule;
   return { allowed: rule.allow, reason: rule.reason ?? ruleReason(index, rule.allow), rule: index };
+}
+
+/**
+ * Decides one request against a validated policy and, when given, enterprise
+ * directives (checked before any rule). Never throws.
+ */
+export function evaluatePolicy(policy: Policy, request: unknown, enterprise?: EnterpriseConfig): Decision {
+  const read = readRequest(request);
+  if ('error' in read) {
+    return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: read.error };
+  }
+  if (!enterprise) return firstMatch(policy, read.facts);
+  const fields = readEnterpriseFields(request as Record<string, unknown>);
+  if ('error' in fields) {
+    return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: fields.error };
+  }
+  const decision =
+    directiveDenial(enterprise, fields.facts, read.facts.action, read.facts.serverType) ??
+    firstMatch(policy, read.facts);
+  const warning = degradedWarning(enterprise, fields.facts);
+  return warning === undefined ? decision : { ...decision, warning };
 }

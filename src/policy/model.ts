@@ -66,6 +66,10 @@ export interface Decision {
   rule: number | null;
   /** Present only when the request was invalid or evaluation failed; such decisions always deny. */
   error?: string;
+  /** The enterprise directive that decided, when one did (the rules were not consulted). */
+  directive?: string;
+  /** Present while the Enterprise Manager is unreachable: what to tell the user. */
+  warning?: string;
 }
 
 /** Reason text for a rule that has no `reason` of its own. */

@@ -296,13 +296,15 @@ function zodIssues(error: z.ZodError, topFields: readonly string[], ruleFields: 
   return out;
 }
 
-function article(expected: string): string {
+/** `expected` with its indefinite article, e.g. "an object". */
+export function article(expected: string): string {
   if (expected === 'array') return 'an array';
   if (expected === 'object') return 'an object';
   return `a ${expected}`;
 }
 
-function describeValue(v: unknown): string {
+/** Describes a value for messages, quoting strings, e.g. `the string "x"`, `the number 1`, `null`. */
+export function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'an object';
@@ -311,7 +313,7 @@ function describeValue(v: unknown): string {
 }
 
 /** The closest known field name, for "did you mean" hints on typos. */
-function suggest(key: string, known: readonly string[]): string | undefined {
+export function suggest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of known) {
@@ -340,7 +342,12 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
-function locate(issues: readonly Issue[], doc: JsonDocument): Issue[] {
+/**
+ * Adds line and column to issues that have none (and are not `within` an
+ * embedded string): unknown fields at their key, others at their value or
+ * the nearest ancestor that exists in the document.
+ */
+export function locate(issues: readonly Issue[], doc: JsonDocument): Issue[] {
   return issues.map((issue) => {
     if (issue.line !== undefined || issue.within !== undefined) return issue;
     // Unknown keys and missing fields point at a member that may not exist:
@@ -371,6 +378,7 @@ function result(
   };
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** A plain JSON object (not null, not an array). */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -9,6 +9,7 @@
  * value and first-match cannot conflict; the groups are chained the same way.
  */
 import { type Condition, type LoweredPolicy, type LoweredRule, type Pattern } from '../lower.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
 import { INVALID_REQUEST_REASON } from '../policy/model.js';
 import { regoString } from './strings.js';
 
@@ -20,6 +21,8 @@ export const LIB_PACKAGE = 'mcp_policy.lib';
 export const DECISION_ENTRYPOINT = 'mcp_policy/decision';
 /** Entry point for a batch: `input` is `{"requests": [...]}`. */
 export const BATCH_ENTRYPOINT = 'mcp_policy/decisions';
+/** Entry point for the effective enterprise configuration: `input` is `{"local": {...}}`. */
+export const CONFIG_ENTRYPOINT = 'mcp_policy/config';
 
 function decisionLiteral(allowed: boolean, reason: string, rule: number | null): string {
   return `{"allowed": ${allowed}, "reason": ${regoString(reason)}, "rule": ${rule === null ? 'null' : rule}}`;
@@ -91,6 +94,59 @@ function multiWildcardFunction(p: Pattern, id: number): string {
   return `# pattern ${regoString(p.text)}\nwildcard_${id}(x) if {\n${indent(lines)}\n}\n`;
 }
 
+/** Which of several policy sources is in force, and why. */
+export interface Provenance {
+  readonly policy: string;
+  readonly why: string;
+}
+
+/** A JSON value as a Rego term, on one line, every string escaped. */
+export function regoValue(v: unknown): string {
+  if (v === null || typeof v === 'boolean' || typeof v === 'number') return JSON.stringify(v);
+  if (typeof v === 'string') return regoString(v);
+  if (Array.isArray(v)) return `[${v.map(regoValue).join(', ')}]`;
+  if (typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>);
+    return entries.length === 0 ? '{}' : `{${entries.map(([k, x]) => `${regoString(k)}: ${regoValue(x)}`).join(', ')}}`;
+  }
+  throw new TypeError(`not a JSON value: ${typeof v}`);
+}
+
+function enterpriseSection(config: EnterpriseConfig, provenance: Provenance | undefined): string {
+  const dm = config.degradedMode;
+  const degraded: Record<string, unknown> = {};
+  if (dm) {
+    degraded.policy = dm.policy;
+    if (dm.gracePeriod !== undefined) degraded.grace_period = dm.gracePeriod;
+    if (dm.gracePeriodSeconds !== undefined) degraded.grace_seconds = dm.gracePeriodSeconds;
+    if (dm.message !== undefined) degraded.message = dm.message;
+  }
+  const directives = Object.fromEntries(
+    Object.entries(config.directives).map(([k, d]) => [k, { value: d.value, enforcement: d.enforcement }]),
+  );
+  const config_ = provenance
+    ? `config := object.union(lib.effective_config(directives, degraded, local), {"policy": provenance})`
+    : 'config := lib.effective_config(directives, degraded, local)';
+  return [
+    '# directives are the enterprise directives, as validated.',
+    `directives := ${regoValue(directives)}\n`,
+    '# degraded is how clients behave while the Enterprise Manager is unreachable.',
+    `degraded := ${regoValue(degraded)}\n`,
+    ...(provenance
+      ? ['# provenance says which policy source is in force, and why.', `provenance := ${regoValue(provenance)}\n`]
+      : []),
+    '# config is the configuration in force for the local settings in input.local, and why.',
+    config_,
+    '',
+    'local := object.get(input, "local", {})\n',
+    'request_error(req) := err if {',
+    '\terr := lib.request_error(req)',
+    '} else := err if {',
+    '\terr := lib.enterprise_request_error(req)',
+    '}\n',
+  ].join('\n');
+}
+
 function indent(lines: readonly string[]): string {
   return lines.map((l) => `\t${l}`).join('\n');
 }
@@ -118,6 +174,10 @@ function groupFunction(group: readonly LoweredRule[], g: number, multi: Readonly
 export interface EmitOptions {
   /** A line of provenance for the header comment (kept out of the output when absent). */
   readonly header?: string;
+  /** Enterprise directives to enforce before the rules, and to answer `config` from. */
+  readonly enterprise?: EnterpriseConfig;
+  /** Which policy source is in force and why, recorded in the bundle as `provenance`. */
+  readonly provenance?: Provenance;
   /**
    * Package of the module; {@link POLICY_PACKAGE} unless several policies
    * share one bundle (as the differential tester does).
@@ -149,11 +209,18 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
       '\tis_array(input.requests)',
       '}\n',
       'decide(req) := d if {',
-      '\terr := lib.request_error(req)',
+      `\terr := ${options.enterprise ? 'request_error' : 'lib.request_error'}(req)`,
       `\td := {"allowed": false, "reason": ${regoString(INVALID_REQUEST_REASON)}, "rule": null, "error": err}`,
-      '} else := first_match(lib.facts(req))\n',
+      ...(options.enterprise
+        ? [
+            '} else := lib.warned(d, lib.degraded_warning(degraded, req)) if {',
+            '\td := lib.directive_denial(directives, degraded, req)',
+            '} else := lib.warned(first_match(lib.facts(req)), lib.degraded_warning(degraded, req))\n',
+          ]
+        : ['} else := first_match(lib.facts(req))\n']),
     ].join('\n'),
   );
+  if (options.enterprise) sections.push(enterpriseSection(options.enterprise, options.provenance));
 
   const chain: string[] = ['# first_match is the decision of the first rule that matches, else the default.'];
   lowered.groups.forEach((_, g) => {
