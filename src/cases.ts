@@ -15,7 +15,13 @@
  * true means the decision must carry an error, and absent or false that it
  * must not. `errors` lists the validation errors the policy must produce (in
  * any order, all of them), and then there are no requests.
+ *
+ * Enterprise tables add `enterprise` (the config as written, in any of its
+ * shapes) or `enterpriseText` (YAML), and may list `configs`: local settings
+ * and the effective entries (`directives`, `rejected`) expected for them.
+ * With `enterpriseText` and `errors`, the errors are the config's.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { McpPolicyError } from './errors.js';
 import { type Decision } from './policy/model.js';
@@ -25,6 +31,8 @@ const expectSchema = z.strictObject({
   rule: z.number().int().nonnegative().nullable().optional(),
   reason: z.string().optional(),
   error: z.boolean().optional(),
+  directive: z.string().nullable().optional(),
+  warning: z.string().nullable().optional(),
 });
 
 const caseSchema = z.strictObject({
@@ -44,6 +52,20 @@ const caseFileSchema = z
     note: z.string().optional(),
     policy: z.unknown().optional(),
     policyText: z.string().optional(),
+    enterprise: z.unknown().optional(),
+    enterpriseText: z.string().optional(),
+    configs: z
+      .array(
+        z.strictObject({
+          note: z.string().optional(),
+          local: z.record(z.string(), z.unknown()).optional(),
+          expect: z.strictObject({
+            directives: z.record(z.string(), z.strictObject({ value: z.unknown(), source: z.string() })).optional(),
+            rejected: z.array(z.strictObject({ key: z.string(), local: z.unknown(), value: z.unknown() })).optional(),
+          }),
+        }),
+      )
+      .optional(),
     requests: z.array(caseSchema).optional(),
     errors: z.array(issueSchema).optional(),
     warnings: z.array(issueSchema).optional(),
@@ -86,6 +108,30 @@ export function casePolicyText(file: CaseFile): string | undefined {
   return undefined;
 }
 
+/** The enterprise config text a case table carries, if any. */
+export function caseEnterpriseText(file: CaseFile): string | undefined {
+  if (file.enterpriseText !== undefined) return file.enterpriseText;
+  if (file.enterprise !== undefined) return JSON.stringify(file.enterprise);
+  return undefined;
+}
+
+/** Differences between an effective configuration and what a table expects of it. */
+export function checkConfig(
+  config: unknown,
+  expect: { directives?: Record<string, { value: unknown; source: string }>; rejected?: unknown[] },
+): string[] {
+  const c = (config ?? {}) as { directives?: Record<string, unknown>; rejected?: unknown };
+  const problems: string[] = [];
+  for (const [key, entry] of Object.entries(expect.directives ?? {})) {
+    const got = c.directives?.[key];
+    if (!isDeepStrictEqual(got, entry)) problems.push(`${key} is ${JSON.stringify(got)}, expected ${JSON.stringify(entry)}`);
+  }
+  if (expect.rejected !== undefined && !isDeepStrictEqual(c.rejected, expect.rejected)) {
+    problems.push(`rejected is ${JSON.stringify(c.rejected)}, expected ${JSON.stringify(expect.rejected)}`);
+  }
+  return problems;
+}
+
 /** Differences between a decision and its expectation; empty when it meets it. */
 export function checkDecision(decision: Decision, expect: Expectation): string[] {
   const problems: string[] = [];
@@ -95,6 +141,12 @@ export function checkDecision(decision: Decision, expect: Expectation): string[]
   }
   if (expect.reason !== undefined && decision.reason !== expect.reason) {
     problems.push(`reason is ${JSON.stringify(decision.reason)}, expected ${JSON.stringify(expect.reason)}`);
+  }
+  for (const key of ['directive', 'warning'] as const) {
+    const want = expect[key];
+    if (want !== undefined && (decision[key] ?? null) !== want) {
+      problems.push(`${key} is ${JSON.stringify(decision[key] ?? null)}, expected ${JSON.stringify(want)}`);
+    }
   }
   const hasError = decision.error !== undefined;
   if (hasError !== (expect.error ?? false)) {

@@ -1,8 +1,17 @@
 /** The table-driven cases under test/cases: validation errors and decisions on every engine. */
 import { describe, expect, it } from 'vitest';
-import { casePolicyText } from '../src/cases.js';
+import { casePolicyText, checkConfig } from '../src/cases.js';
+import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
 import { parsePolicy } from '../src/policy/validate.js';
-import { caseTables, decideEverywhere, ENGINE_NAMES, expectTable, tablePolicy } from './helpers.js';
+import {
+  caseTables,
+  configEverywhere,
+  decideEverywhere,
+  ENGINE_NAMES,
+  expectTable,
+  tableEnterprise,
+  tablePolicy,
+} from './helpers.js';
 
 const tables = caseTables();
 
@@ -12,7 +21,14 @@ describe('case tables', () => {
   });
 
   for (const { name, table } of tables) {
-    if (table.errors !== undefined) {
+    if (table.errors !== undefined && table.enterpriseText !== undefined) {
+      it(`${name}: reports exactly the expected enterprise config errors`, () => {
+        const result = parseEnterpriseConfig(table.enterpriseText!);
+        expect(result.config).toBeUndefined();
+        const key = (e: { code: string; path: string }) => `${e.code} ${e.path}`;
+        expect(result.errors.map(key).sort()).toEqual(table.errors!.map(key).sort());
+      });
+    } else if (table.errors !== undefined) {
       it(`${name}: reports exactly the expected errors`, () => {
         const text = casePolicyText(table);
         expect(text, 'validation tables carry their policy').toBeDefined();
@@ -28,12 +44,30 @@ describe('case tables', () => {
     } else {
       it(`${name}: expected decisions on ${ENGINE_NAMES.join(', ')}`, async () => {
         const policy = tablePolicy(table);
+        const enterprise = tableEnterprise(table);
+        const extras = enterprise ? { enterprise } : {};
         const cases = table.requests ?? [];
         const byEngine = await decideEverywhere(
           policy,
           cases.map((c) => c.request),
+          extras,
         );
         expectTable(byEngine, cases);
+        const configs = table.configs ?? [];
+        if (configs.length === 0) return;
+        const byEngineConfig = await configEverywhere(
+          policy,
+          extras,
+          configs.map((c) => c.local ?? {}),
+        );
+        for (const engine of ENGINE_NAMES) {
+          const failures = configs.flatMap((c, k) => {
+            const problems = checkConfig(byEngineConfig[engine][k], c.expect);
+            return problems.length > 0 ? [`/configs/${k} ${c.note ?? ''}: ${problems.join('; ')}`] : [];
+          });
+          expect(failures, engine).toEqual([]);
+          expect(byEngineConfig[engine]).toEqual(byEngineConfig.native);
+        }
       });
     }
   }

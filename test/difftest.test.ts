@@ -38,6 +38,7 @@ describe('generators', () => {
     expect(patterns.some((p) => p.endsWith('*') && p.length > 1)).toBe(true);
     expect(patterns.some((p) => p.includes('**'))).toBe(true);
     expect(patterns.some((p) => /[^*]\*+[^*]/.test(p))).toBe(true);
+    // eslint-disable-next-line no-control-regex -- NUL is one of the characters the generators must produce
     expect(patterns.some((p) => /[\n"\\\u0000]/.test(p))).toBe(true);
     expect(patterns.some((p) => /[\u{10000}-\u{10FFFF}]/u.test(p))).toBe(true);
   });

@@ -2,8 +2,17 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { expect } from 'vitest';
-import { type CaseFile, casePolicyText, checkDecision, type Expectation, parseCaseFile } from '../src/cases.js';
-import { type CompiledPolicy, compilePolicy } from '../src/compile.js';
+import {
+  type CaseFile,
+  caseEnterpriseText,
+  casePolicyText,
+  checkDecision,
+  type Expectation,
+  parseCaseFile,
+} from '../src/cases.js';
+import { type CompileExtras, type CompiledPolicy, compilePolicy } from '../src/compile.js';
+import { type EnterpriseConfig } from '../src/enterprise/model.js';
+import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../src/engines/engine.js';
 import { NativeEngine } from '../src/engines/native.js';
 import { goWasmLimitation, isGoWasmLimitation, OpaEngine } from '../src/engines/opa.js';
@@ -58,29 +67,57 @@ export function tablePolicy(table: CaseFile, fallbackText?: string): Policy {
 const compiled = new Map<string, Promise<CompiledPolicy>>();
 
 /** Compiles a policy once per worker. */
-export function compiledFor(policy: Policy): Promise<CompiledPolicy> {
-  const key = JSON.stringify(policy);
+export function compiledFor(policy: Policy, extras: CompileExtras = {}): Promise<CompiledPolicy> {
+  const key = JSON.stringify([policy, extras]);
   let c = compiled.get(key);
   if (!c) {
-    c = compilePolicy(policy);
+    c = compilePolicy(policy, extras);
     compiled.set(key, c);
   }
   return c;
 }
 
 /** Opens an engine on a policy, sharing one compile between wasm and opa. */
-export async function engineFor(name: EngineName, policy: Policy): Promise<Engine> {
-  if (name === 'native') return new NativeEngine(policy);
-  const c = await compiledFor(policy);
+export async function engineFor(name: EngineName, policy: Policy, extras: CompileExtras = {}): Promise<Engine> {
+  if (name === 'native') return new NativeEngine(policy, extras);
+  const c = await compiledFor(policy, extras);
   if (name === 'wasm') return WasmEngine.load(c.bundle);
   return OpaEngine.create(c, name === 'opa' ? 'rego' : 'wasm');
 }
 
+/** The enterprise config a table carries, validated; undefined when it has none. */
+export function tableEnterprise(table: CaseFile): EnterpriseConfig | undefined {
+  const text = caseEnterpriseText(table);
+  if (text === undefined) return undefined;
+  const r = parseEnterpriseConfig(text);
+  if (!r.config) throw new Error(`invalid enterprise config: ${JSON.stringify(r.errors)}`);
+  return r.config;
+}
+
+/** Effective configurations on every engine, for each local settings object; results by engine name. */
+export async function configEverywhere(
+  policy: Policy,
+  extras: CompileExtras,
+  locals: readonly Record<string, unknown>[],
+) {
+  const out = {} as Record<EngineName, unknown[]>;
+  for (const name of ENGINE_NAMES) {
+    const engine = await engineFor(name, policy, extras);
+    try {
+      out[name] = [];
+      for (const local of locals) out[name].push(await engine.config(local));
+    } finally {
+      await engine.close();
+    }
+  }
+  return out;
+}
+
 /** Decides requests on every engine; results by engine name. */
-export async function decideEverywhere(policy: Policy, requests: readonly unknown[]) {
+export async function decideEverywhere(policy: Policy, requests: readonly unknown[], extras: CompileExtras = {}) {
   const out = {} as Record<EngineName, Awaited<ReturnType<Engine['decideBatch']>>>;
   for (const name of ENGINE_NAMES) {
-    const engine = await engineFor(name, policy);
+    const engine = await engineFor(name, policy, extras);
     try {
       out[name] = await engine.decideBatch(requests);
     } finally {

@@ -8,8 +8,12 @@ import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { casePolicyText, checkDecision, parseCaseFile } from '../cases.js';
-import { compilePolicy, writeOutput } from '../compile.js';
+import { caseEnterpriseText, casePolicyText, checkConfig, checkDecision, parseCaseFile } from '../cases.js';
+import { type CompileExtras, compilePolicy, writeOutput } from '../compile.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
+import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
+import { readJson } from '../policy/json.js';
+import { type PolicyLayer, resolvePolicyLayers } from '../policy/layers.js';
 import { isGzip, isWasmModule } from '../bundle.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
@@ -96,23 +100,120 @@ async function loadValidPolicy(file: string, io: CliIo): Promise<{ policy: Polic
   return { policy: result.policy };
 }
 
-async function openForFile(file: string, engine: EngineName, io: CliIo): Promise<Engine> {
-  const bytes = new Uint8Array(
-    await readFile(file).catch((e: NodeJS.ErrnoException) => {
-      throw new McpPolicyError('read_failed', `cannot read ${file}: ${e.code ?? e.message}`);
-    }),
-  );
-  if (isGzip(bytes) || isWasmModule(bytes)) {
-    if (engine !== 'wasm') {
-      throw new McpPolicyError(
-        'usage',
-        `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`,
-      );
-    }
-    return WasmEngine.load(bytes);
+/** Options that name the sources of one bundle, shared by compile and eval. */
+interface SourceOptions {
+  enterprise?: string;
+  adminConsole?: string;
+  userPolicy?: string;
+}
+
+function addSourceOptions(command: Command): Command {
+  return command
+    .option('--enterprise <file>', 'Stacklok enterprise config (YAML or JSON) whose directives apply before the rules')
+    .option('--admin-console <file>', "policy set in Docker's Admin Console; takes precedence over admin-settings.json")
+    .option('--user-policy <file>', "the user's own policy; replaces an admin policy that is not locked");
+}
+
+async function loadLayer(file: string, io: CliIo): Promise<PolicyLayer> {
+  const result = parsePolicy(await readTextFile(file));
+  for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
+  if (!result.policy || !result.source) {
+    for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
+    throw new ExitError(1);
   }
-  const { policy } = await loadValidPolicy(file, io);
-  return openEngine(engine, policy);
+  return { policy: result.policy, source: result.source, file };
+}
+
+async function loadEnterprise(file: string, io: CliIo): Promise<EnterpriseConfig> {
+  const result = parseEnterpriseConfig(await readTextFile(file));
+  for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
+  if (!result.config) {
+    for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
+    throw new ExitError(1);
+  }
+  return result.config;
+}
+
+const NO_POLICY: Policy = { version: 1, default: 'allow', rules: [] };
+
+/**
+ * The policy in force and what else goes in the bundle, from a positional
+ * policy file (bare or admin-settings.json) and the source options.
+ */
+async function loadSources(
+  file: string | undefined,
+  opts: SourceOptions,
+  io: CliIo,
+): Promise<{ policy: Policy; extras: CompileExtras }> {
+  if (
+    file === undefined &&
+    opts.enterprise === undefined &&
+    opts.adminConsole === undefined &&
+    opts.userPolicy === undefined
+  ) {
+    throw new McpPolicyError('usage', 'give a policy file, --enterprise, --admin-console or --user-policy');
+  }
+  const positional = file === undefined ? undefined : await loadLayer(file, io);
+  const adminConsole = opts.adminConsole === undefined ? undefined : await loadLayer(opts.adminConsole, io);
+  const user = opts.userPolicy === undefined ? undefined : await loadLayer(opts.userPolicy, io);
+  const enterprise = opts.enterprise === undefined ? undefined : await loadEnterprise(opts.enterprise, io);
+  const layered = adminConsole !== undefined || user !== undefined || positional?.source.kind === 'admin-settings';
+  const resolved = resolvePolicyLayers({
+    ...(adminConsole && { adminConsole }),
+    ...(positional && { adminSettings: positional }),
+    ...(user && { user }),
+  });
+  const extras: CompileExtras = {
+    ...(enterprise && { enterprise }),
+    ...((layered || enterprise) && { provenance: resolved.provenance }),
+  };
+  return { policy: resolved.policy ?? NO_POLICY, extras };
+}
+
+async function openForFile(
+  file: string | undefined,
+  opts: SourceOptions,
+  engine: EngineName,
+  io: CliIo,
+): Promise<Engine> {
+  if (file !== undefined) {
+    const bytes = new Uint8Array(
+      await readFile(file).catch((e: NodeJS.ErrnoException) => {
+        throw new McpPolicyError('read_failed', `cannot read ${file}: ${e.code ?? e.message}`);
+      }),
+    );
+    if (isGzip(bytes) || isWasmModule(bytes)) {
+      if (engine !== 'wasm') {
+        throw new McpPolicyError(
+          'usage',
+          `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`,
+        );
+      }
+      return WasmEngine.load(bytes);
+    }
+  }
+  const { policy, extras } = await loadSources(file, opts, io);
+  return openEngine(engine, policy, extras);
+}
+
+/** Sorted keys, so JSON output is stable whichever engine computed it. */
+function sortedJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedJson);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortedJson((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+/** A file is read as an enterprise config when it is not JSON (YAML) or has enterprise-config keys. */
+function looksLikeEnterpriseConfig(text: string): boolean {
+  const doc = readJson(text);
+  if (doc.value === undefined) return !text.trimStart().startsWith('{') && !text.trimStart().startsWith('[');
+  return isEnterpriseConfigValue(doc.value);
 }
 
 function defaultOutDir(policyFile: string): string {
@@ -131,14 +232,35 @@ function buildProgram(io: CliIo): Command {
 
   program
     .command('check')
-    .description('validate a policy file (exit 0 when valid, 1 when not)')
-    .argument('<policy>', 'policy JSON or Docker admin-settings.json')
+    .description('validate a policy, admin-settings.json or enterprise config (exit 0 when valid, 1 when not)')
+    .argument('<file>', 'policy JSON, Docker admin-settings.json, or Stacklok enterprise config (YAML or JSON)')
     .option('--json', 'print {"valid", "errors", "warnings"} as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
-      const result = parsePolicy(await readTextFile(file));
+      const text = await readTextFile(file);
+      if (looksLikeEnterpriseConfig(text)) {
+        const ent = parseEnterpriseConfig(text);
+        const valid = ent.config !== undefined;
+        if (opts.json) {
+          io.stdout(
+            `${JSON.stringify({ valid, kind: 'enterprise-config', errors: ent.errors, warnings: ent.warnings }, null, 2)}\n`,
+          );
+        } else {
+          for (const e of ent.errors) io.stderr(`${formatIssue(file, e)}\n`);
+          for (const w of ent.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
+          if (ent.config) {
+            const n = Object.keys(ent.config.directives).length;
+            const dm = ent.config.degradedMode ? `, degraded mode ${ent.config.degradedMode.policy}` : '';
+            io.stdout(`${file}: valid enterprise config: ${n} directives${dm}\n`);
+          }
+        }
+        if (!valid) throw new ExitError(1);
+        return;
+      }
+      const result = parsePolicy(text);
       const valid = result.policy !== undefined;
       if (opts.json) {
-        io.stdout(`${JSON.stringify({ valid, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
+        const kind = result.source?.kind ?? 'policy';
+        io.stdout(`${JSON.stringify({ valid, kind, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
       } else {
         for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
         for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
@@ -152,30 +274,35 @@ function buildProgram(io: CliIo): Command {
 
   program
     .command('compile')
-    .description('compile a policy to Rego and a WebAssembly bundle')
-    .argument('<policy>', 'policy JSON or Docker admin-settings.json')
-    .option('-o, --out <dir>', 'output folder (default: out/<policy name>)')
-    .action(async (file: string, opts: { out?: string }) => {
-      const { policy } = await loadValidPolicy(file, io);
-      const compiled = await compilePolicy(policy);
-      const outDir = opts.out ?? defaultOutDir(file);
+    .description('compile a policy (and enterprise directives) to Rego and a WebAssembly bundle')
+    .argument('[policy]', 'policy JSON or Docker admin-settings.json')
+    .option('-o, --out <dir>', 'output folder (default: out/<policy name>)');
+  addSourceOptions(program.commands.at(-1)!).action(
+    async (file: string | undefined, opts: SourceOptions & { out?: string }) => {
+      const { policy, extras } = await loadSources(file, opts, io);
+      const compiled = await compilePolicy(policy, extras);
+      const outDir =
+        opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
       await writeOutput(compiled, outDir);
       io.stdout(
         `${outDir}: policy.rego, lib.rego, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
       );
-    });
+      if (extras.provenance) io.stdout(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
+    },
+  );
 
   program
     .command('eval')
     .description('decide requests (one JSON request, or JSON Lines) and print one decision per line')
-    .argument('<policy-or-bundle>', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
+    .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
     .option('-i, --input <file>', 'requests file (default: standard input)')
-    .addOption(engineOption())
-    .action(async (file: string, opts: { input?: string; engine: EngineName }) => {
+    .addOption(engineOption());
+  addSourceOptions(program.commands.at(-1)!).action(
+    async (file: string | undefined, opts: SourceOptions & { input?: string; engine: EngineName }) => {
       const text =
         opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
       const entries = parseRequests(text);
-      const engine = await openForFile(file, opts.engine, io);
+      const engine = await openForFile(file, opts, opts.engine, io);
       try {
         const requests = entries.flatMap((e) => ('request' in e ? [e.request] : []));
         const decisions = await engine.decideBatch(requests);
@@ -187,6 +314,34 @@ function buildProgram(io: CliIo): Command {
               : { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: entry.error };
           io.stdout(`${formatDecision(d)}\n`);
         }
+      } finally {
+        await engine.close();
+      }
+    },
+  );
+
+  program
+    .command('config')
+    .description('print the effective enterprise configuration, each value with its source')
+    .argument('<enterprise>', 'Stacklok enterprise config (YAML or JSON)')
+    .option('-l, --local <file>', "the client's local settings (JSON: directive key to value)")
+    .addOption(engineOption())
+    .action(async (file: string, opts: { local?: string; engine: EngineName }) => {
+      const enterprise = await loadEnterprise(file, io);
+      let local: Record<string, unknown> = {};
+      if (opts.local !== undefined) {
+        const doc = readJson(await readTextFile(opts.local));
+        const errors =
+          doc.value === undefined ? doc.issues : [...doc.issues, ...validateLocalSettings(doc.value).errors];
+        if (errors.length > 0) {
+          for (const e of errors) io.stderr(`${formatIssue(opts.local, e)}\n`);
+          throw new ExitError(1);
+        }
+        local = doc.value as Record<string, unknown>;
+      }
+      const engine = await openEngine(opts.engine, NO_POLICY, { enterprise });
+      try {
+        io.stdout(`${JSON.stringify(sortedJson(await engine.config(local)), null, 2)}\n`);
       } finally {
         await engine.close();
       }
@@ -304,7 +459,10 @@ async function runTable(
   io: CliIo,
 ): Promise<number> {
   const text = casePolicyText(table) ?? policyText;
-  const result = parsePolicy(text);
+  const enterpriseText = caseEnterpriseText(table);
+  const enterprise = enterpriseText === undefined ? undefined : parseEnterpriseConfig(enterpriseText);
+  // With an enterprise config and expected errors, the errors are the config's.
+  const result = table.errors !== undefined && enterprise ? { ...enterprise, policy: undefined } : parsePolicy(text);
   let failures = 0;
   if (table.errors !== undefined) {
     for (const expected of table.errors) {
@@ -329,19 +487,28 @@ async function runTable(
     for (const e of result.errors) io.stderr(`${formatIssue(policyFile, e)}\n`);
     throw new ExitError(1);
   }
+  if (enterprise && !enterprise.config) {
+    for (const e of enterprise.errors) io.stderr(`${formatIssue(casesFile, e)}\n`);
+    throw new ExitError(1);
+  }
+  const extras: CompileExtras = enterprise?.config ? { enterprise: enterprise.config } : {};
   const cases = table.requests ?? [];
+  const configs = table.configs ?? [];
+  const fail = (where: string, note: string | undefined, name: string, problems: string[]) => {
+    if (problems.length === 0) return;
+    failures++;
+    io.stdout(
+      `FAIL ${casesFile}: ${where}${note !== undefined ? ` (${note})` : ''} [${name}]: ${problems.join('; ')}\n`,
+    );
+  };
   for (const name of engines) {
-    const engine = await openEngine(name, result.policy);
+    const engine = await openEngine(name, result.policy, extras);
     try {
       const decisions = await engine.decideBatch(cases.map((c) => c.request));
-      cases.forEach((c, k) => {
-        const problems = checkDecision(decisions[k] as Decision, c.expect);
-        if (problems.length > 0) {
-          failures++;
-          const label = c.note !== undefined ? ` (${c.note})` : '';
-          io.stdout(`FAIL ${casesFile}: /requests/${k}${label} [${name}]: ${problems.join('; ')}\n`);
-        }
-      });
+      cases.forEach((c, k) => fail(`/requests/${k}`, c.note, name, checkDecision(decisions[k] as Decision, c.expect)));
+      for (const [k, c] of configs.entries()) {
+        fail(`/configs/${k}`, c.note, name, checkConfig(await engine.config(c.local ?? {}), c.expect));
+      }
     } finally {
       await engine.close();
     }
