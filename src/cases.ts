@@ -124,7 +124,8 @@ export function checkConfig(
   const problems: string[] = [];
   for (const [key, entry] of Object.entries(expect.directives ?? {})) {
     const got = c.directives?.[key];
-    if (!isDeepStrictEqual(got, entry)) problems.push(`${key} is ${JSON.stringify(got)}, expected ${JSON.stringify(entry)}`);
+    if (!isDeepStrictEqual(got, entry))
+      problems.push(`${key} is ${JSON.stringify(got)}, expected ${JSON.stringify(entry)}`);
   }
   if (expect.rejected !== undefined && !isDeepStrictEqual(c.rejected, expect.rejected)) {
     problems.push(`rejected is ${JSON.stringify(c.rejected)}, expected ${JSON.stringify(expect.rejected)}`);

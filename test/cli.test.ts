@@ -81,7 +81,12 @@ describe('mcp-policy check', () => {
     const tables = caseTables().filter((t) => t.table.errors !== undefined);
     expect(tables.length).toBeGreaterThan(20);
     for (const { name, table } of tables) {
-      const r = await cli(['check', '--json', tempFile('policy.json', casePolicyText(table)!)]);
+      const enterprise = table.enterpriseText;
+      const file =
+        enterprise === undefined
+          ? tempFile('policy.json', casePolicyText(table)!)
+          : tempFile('values.yaml', enterprise);
+      const r = await cli(['check', '--json', file]);
       expect(r.code, name).toBe(1);
       const out = JSON.parse(r.stdout) as { valid: boolean; errors: { code: string; path: string; within?: string }[] };
       const key = (e: { code: string; path: string; within?: string | undefined }) =>

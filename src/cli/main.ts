@@ -209,11 +209,17 @@ function sortedJson(value: unknown): unknown {
   return value;
 }
 
-/** A file is read as an enterprise config when it is not JSON (YAML) or has enterprise-config keys. */
-function looksLikeEnterpriseConfig(text: string): boolean {
+/**
+ * A file is read as an enterprise config when it is YAML (by its name, or
+ * because it is not JSON and does not start like JSON) or when its JSON has
+ * enterprise-config keys; otherwise as a policy.
+ */
+function looksLikeEnterpriseConfig(file: string, text: string): boolean {
+  if (/\.ya?ml$/i.test(file)) return true;
   const doc = readJson(text);
-  if (doc.value === undefined) return !text.trimStart().startsWith('{') && !text.trimStart().startsWith('[');
-  return isEnterpriseConfigValue(doc.value);
+  if (doc.value !== undefined) return isEnterpriseConfigValue(doc.value);
+  const start = text.trimStart();
+  return !/\.json$/i.test(file) && start !== '' && !start.startsWith('{') && !start.startsWith('[');
 }
 
 function defaultOutDir(policyFile: string): string {
@@ -237,13 +243,11 @@ function buildProgram(io: CliIo): Command {
     .option('--json', 'print {"valid", "errors", "warnings"} as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const text = await readTextFile(file);
-      if (looksLikeEnterpriseConfig(text)) {
+      if (looksLikeEnterpriseConfig(file, text)) {
         const ent = parseEnterpriseConfig(text);
         const valid = ent.config !== undefined;
         if (opts.json) {
-          io.stdout(
-            `${JSON.stringify({ valid, kind: 'enterprise-config', errors: ent.errors, warnings: ent.warnings }, null, 2)}\n`,
-          );
+          io.stdout(`${JSON.stringify({ valid, errors: ent.errors, warnings: ent.warnings }, null, 2)}\n`);
         } else {
           for (const e of ent.errors) io.stderr(`${formatIssue(file, e)}\n`);
           for (const w of ent.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
@@ -259,8 +263,7 @@ function buildProgram(io: CliIo): Command {
       const result = parsePolicy(text);
       const valid = result.policy !== undefined;
       if (opts.json) {
-        const kind = result.source?.kind ?? 'policy';
-        io.stdout(`${JSON.stringify({ valid, kind, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
+        io.stdout(`${JSON.stringify({ valid, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
       } else {
         for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
         for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);

@@ -21,5 +21,5 @@ export const LIMITS = {
   /** Policies compiled into one bundle and evaluated by one opa process. */
   policiesPerBundle: 50,
   /** Evaluations a shrink may spend looking for a smaller failing case. */
-  maxShrinkSteps: 400,
+  maxShrinkSteps: 200,
 } as const;
