@@ -159,11 +159,15 @@ function ruleComment(rule: LoweredRule): string {
 function groupFunction(group: readonly LoweredRule[], g: number, multi: ReadonlyMap<string, number>): string {
   const first = group[0]?.index ?? 0;
   const last = group[group.length - 1]?.index ?? 0;
+  // Strict mode rejects an unused argument: a group of rules without conditions does not look at the request.
+  const param = group.some((rule) => rule.conditions.length > 0) ? 'r' : '_';
   const parts: string[] = [`# group_${g} is the decision of the first of rules ${first} to ${last} that matches.`];
   group.forEach((rule, k) => {
-    const head = k === 0 ? `group_${g}(r) := ` : 'else := ';
+    const head = k === 0 ? `group_${g}(${param}) := ` : 'else := ';
     const value = decisionLiteral(rule.allowed, rule.reason, rule.index);
     const body = rule.conditions.flatMap((c) => conditionStatements(rule, c, multi));
+    // A rule without conditions matches everything; only the last branch of a chain may go without a body.
+    if (body.length === 0 && k < group.length - 1) body.push('true');
     const branch = body.length === 0 ? `${head}${value}` : `${head}${value} if {\n${indent(body)}\n}`;
     parts.push(k === 0 ? `${ruleComment(rule)}\n${branch}` : `\n${ruleComment(rule)}\n${branch}`);
   });
