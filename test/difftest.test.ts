@@ -14,7 +14,7 @@ import { pattern, policyText } from '../src/difftest/generators.js';
 import { writeRegression } from '../src/difftest/regression.js';
 import { generatedPolicy, generatedRequests, runDifftest } from '../src/difftest/run.js';
 import { evaluatePolicy } from '../src/native/evaluate.js';
-import { MUTANTS, UNMUTATED } from './mutants.js';
+import { ENFORCED_YIELDS, MUTANTS, UNMUTATED } from './mutants.js';
 
 const SEED = Number(process.env.DIFFTEST_SEED ?? Date.now() % 2 ** 31);
 // Printed so that any failure below can be replayed with DIFFTEST_SEED.
@@ -84,6 +84,17 @@ describe('mutants', () => {
       expect(m.decisions.native).not.toEqual(m.decisions[mutant.name]);
     });
   }
+
+  it('catches a broken effective configuration (enforced yielding to local) through config comparisons', async () => {
+    const result = await runDifftest({
+      cases: 1000,
+      seed: SEED,
+      engines: [nativeDiffEngine, ENFORCED_YIELDS],
+      maxMismatches: 1,
+    });
+    expect(result.mismatches).toHaveLength(1);
+    expect(result.mismatches[0]!.configs).toBeDefined();
+  });
 
   it('finds nothing when the "mutant" is correct', async () => {
     const result = await runDifftest({ cases: 4000, seed: SEED, engines: [nativeDiffEngine, UNMUTATED] });

@@ -2,7 +2,14 @@
  * Deliberately broken evaluators, to prove the differential tester is not
  * vacuous: each must be caught within a small number of generated cases.
  */
-import { type DiffEngine } from '../src/difftest/engines.js';
+import { type DiffEngine, nativeDiffEngine } from '../src/difftest/engines.js';
+import {
+  degradedWarning,
+  directiveDenial,
+  effectiveConfig,
+  readEnterpriseFields,
+} from '../src/enterprise/effective.js';
+import { type EnterpriseConfig } from '../src/enterprise/model.js';
 import { readRequest } from '../src/native/evaluate.js';
 import { sourceForms, wildcardMatch } from '../src/native/match.js';
 import { type Decision, defaultReason, INVALID_REQUEST_REASON, type Policy, ruleReason } from '../src/policy/model.js';
@@ -29,9 +36,19 @@ function starMatch(pattern: string, value: string, stop: string | undefined): bo
   return new RegExp(`^${body}$`, 'u').test(value);
 }
 
-function mutantDecide(policy: Policy, request: unknown, m: Mutation): Decision {
+function mutantDecide(policy: Policy, request: unknown, m: Mutation, enterprise?: EnterpriseConfig): Decision {
   const read = readRequest(request);
   if ('error' in read) return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: read.error };
+  if (enterprise) {
+    // Directives are not what these mutants break: they go through the real code.
+    const fields = readEnterpriseFields(request as Record<string, unknown>);
+    if ('error' in fields) return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: fields.error };
+    const warning = degradedWarning(enterprise, fields.facts);
+    const d =
+      directiveDenial(enterprise, fields.facts, read.facts.action, read.facts.serverType) ??
+      mutantDecide(policy, request, m);
+    return warning === undefined ? d : { ...d, warning };
+  }
   const f = read.facts;
   const match = (p: string, v: string | undefined) => v !== undefined && starMatch(p, v, m.starStopsAt);
   const order = policy.rules.map((_, k) => k);
@@ -61,7 +78,9 @@ function mutantDecide(policy: Policy, request: unknown, m: Mutation): Decision {
 function mutant(name: string, m: Mutation): DiffEngine {
   return {
     name,
-    decide: (round) => Promise.resolve(round.groups.map((g) => g.requests.map((r) => mutantDecide(g.policy, r, m)))),
+    decide: (round) =>
+      Promise.resolve(round.groups.map((g) => g.requests.map((r) => mutantDecide(g.policy, r, m, g.enterprise)))),
+    configs: nativeDiffEngine.configs,
   };
 }
 
@@ -73,6 +92,25 @@ export const MUTANTS: readonly DiffEngine[] = [
   mutant('no-canonical-image', { noCanonical: true }),
   mutant('rule-index-off-by-one', { indexShift: 1 }),
 ];
+
+/** Broken effective configuration: an enforced directive yields to a local setting like a default one. */
+export const ENFORCED_YIELDS: DiffEngine = {
+  name: 'enforced-yields-to-local',
+  decide: nativeDiffEngine.decide,
+  configs: (round) =>
+    Promise.resolve(
+      round.groups.map((g) => {
+        if (!g.enterprise) return [];
+        const softened: EnterpriseConfig = {
+          ...g.enterprise,
+          directives: Object.fromEntries(
+            Object.entries(g.enterprise.directives).map(([k, d]) => [k, { ...d, enforcement: 'default' as const }]),
+          ),
+        };
+        return (g.locals ?? []).map((l) => effectiveConfig(softened, l));
+      }),
+    ),
+};
 
 /** A mutant with no mutation: must agree with the native engine everywhere. */
 export const UNMUTATED: DiffEngine = mutant('unmutated', {});

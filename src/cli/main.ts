@@ -402,7 +402,9 @@ function buildProgram(io: CliIo): Command {
         });
         if (progress) io.stderr('\n');
         for (const m of result.mismatches) {
-          io.stdout(`MISMATCH ${JSON.stringify({ policy: m.policy, request: m.request, decisions: m.decisions })}\n`);
+          io.stdout(
+            `MISMATCH ${JSON.stringify({ policy: m.policy, enterprise: m.enterprise, request: m.request, decisions: m.decisions, configs: m.configs })}\n`,
+          );
           if (opts.saveRegressions !== undefined) {
             io.stdout(`saved ${await writeRegression(opts.saveRegressions, m, seed)}\n`);
           }

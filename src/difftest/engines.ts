@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPolicy } from '@open-policy-agent/opa-wasm';
+import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
 import { readLibRego, WASM_CAPABILITIES_PATH } from '../compile.js';
 import { readWasmBundle } from '../bundle.js';
 import { checkedBatch } from '../engines/engine.js';
@@ -16,6 +16,8 @@ import { batchOrLost, decideThroughGoWasm, isGoWasmLimitation, opaEvalValue } fr
 import { wellFormed } from '../engines/wasm.js';
 import { initialMemoryPages } from '../engines/wasm-memory.js';
 import { lower } from '../lower.js';
+import { effectiveConfig } from '../enterprise/effective.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
 import { evaluatePolicy } from '../native/evaluate.js';
 import { runOpa } from '../opa/cli.js';
 import { type Decision, failedDecision, type Policy } from '../policy/model.js';
@@ -25,6 +27,10 @@ import { emitRego } from '../rego/emit.js';
 export interface Group {
   readonly policy: Policy;
   readonly requests: readonly unknown[];
+  /** Enterprise directives compiled in with the policy. */
+  readonly enterprise?: EnterpriseConfig;
+  /** Local settings to compute the effective configuration for (groups with an enterprise config). */
+  readonly locals?: readonly Record<string, unknown>[];
 }
 
 /** The Rego of a round: one package per group and an aggregate, written to a folder. */
@@ -44,11 +50,14 @@ export interface Round {
 export interface DiffEngine {
   readonly name: string;
   decide(round: Round): Promise<Decision[][]>;
+  /** For each group with an enterprise config, the effective configuration for each of its `locals`. */
+  configs(round: Round): Promise<unknown[][]>;
   /** True for a decision that reports a documented limitation of this engine rather than a policy answer; it is not compared. */
   isLimitation?(decision: Decision): boolean;
 }
 
 const AGGREGATE = 'difftest/all';
+const CONFIGS = 'difftest/configs';
 
 function packageOf(k: number): string {
   return `difftest.p${k}`;
@@ -62,15 +71,19 @@ export async function prepareRound(groups: readonly Group[]): Promise<Round> {
   await mkdir(join(src, 'mcp_policy'), { recursive: true });
   await writeFile(join(src, 'mcp_policy', 'lib.rego'), await readLibRego());
   const entries: string[] = [];
+  const configs: string[] = [];
   for (const [k, g] of groups.entries()) {
-    await writeFile(join(src, 'difftest', `p${k}.rego`), emitRego(lower(g.policy), { packageName: packageOf(k) }));
+    const options = { packageName: packageOf(k), ...(g.enterprise && { enterprise: g.enterprise }) };
+    await writeFile(join(src, 'difftest', `p${k}.rego`), emitRego(lower(g.policy), options));
     entries.push(`\t"p${k}": [data.${packageOf(k)}.decide(req) | some req in input.p${k}],`);
+    if (g.enterprise) {
+      const p = `data.${packageOf(k)}`;
+      configs.push(`\t"c${k}": [lib.effective_config(${p}.directives, ${p}.degraded, l) | some l in input.c${k}],`);
+    }
   }
-  const aggregate = `package difftest\n\nall := {\n${entries.join('\n')}\n}\n`;
-  await writeFile(
-    join(src, 'difftest', 'all.rego'),
-    groups.length === 0 ? 'package difftest\n\nall := {}\n' : aggregate,
-  );
+  const object = (lines: string[]) => (lines.length === 0 ? '{}' : `{\n${lines.join('\n')}\n}`);
+  const aggregate = `package difftest\n\nimport data.mcp_policy.lib\n\nall := ${object(entries)}\n\nconfigs := ${object(configs)}\n\nlibrary_used := lib.actions\n`;
+  await writeFile(join(src, 'difftest', 'all.rego'), aggregate);
   return { groups, dir };
 }
 
@@ -85,6 +98,23 @@ function roundInput(round: Round, limit?: (request: unknown) => string | undefin
     input[`p${k}`] = limit ? g.requests.filter((r) => limit(r) === undefined) : [...g.requests];
   });
   return input;
+}
+
+function configInput(round: Round): Record<string, unknown[]> {
+  const input: Record<string, unknown[]> = {};
+  round.groups.forEach((g, k) => {
+    if (g.enterprise) input[`c${k}`] = [...(g.locals ?? [])];
+  });
+  return input;
+}
+
+function splitConfigs(round: Round, value: unknown): unknown[][] {
+  const all = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  return round.groups.map((g, k) => {
+    if (!g.enterprise) return [];
+    const answer = all[`c${k}`];
+    return Array.isArray(answer) ? answer : [];
+  });
 }
 
 function splitAnswer(round: Round, value: unknown, limit?: (request: unknown) => string | undefined): Decision[][] {
@@ -104,36 +134,54 @@ function splitAnswer(round: Round, value: unknown, limit?: (request: unknown) =>
 /** The TypeScript evaluator, policy by policy. */
 export const nativeDiffEngine: DiffEngine = {
   name: 'native',
-  decide: (round) => Promise.resolve(round.groups.map((g) => g.requests.map((r) => evaluatePolicy(g.policy, r)))),
+  decide: (round) =>
+    Promise.resolve(round.groups.map((g) => g.requests.map((r) => evaluatePolicy(g.policy, r, g.enterprise)))),
+  configs: (round) =>
+    Promise.resolve(
+      round.groups.map((g) => (g.enterprise ? (g.locals ?? []).map((l) => effectiveConfig(g.enterprise!, l)) : [])),
+    ),
 };
+
+/** The round's bundle, built once and loaded into opa-wasm. */
+async function loadedRound(round: Round): Promise<LoadedPolicy> {
+  if (!round.bundle) {
+    await runOpa(
+      [
+        'build',
+        '--target',
+        'wasm',
+        '--entrypoint',
+        AGGREGATE,
+        '--entrypoint',
+        CONFIGS,
+        '--capabilities',
+        WASM_CAPABILITIES_PATH,
+        '--output',
+        join(round.dir, 'bundle.tar.gz'),
+        'src',
+      ],
+      { cwd: round.dir },
+    );
+    round.bundle = new Uint8Array(await readFile(join(round.dir, 'bundle.tar.gz')));
+  }
+  const { wasm } = readWasmBundle(round.bundle);
+  const policy = await loadPolicy(wasm, { initial: initialMemoryPages(wasm) });
+  policy.setData({});
+  return policy;
+}
 
 /** The bundle in @open-policy-agent/opa-wasm, as the wasm engine runs it. */
 export const wasmDiffEngine: DiffEngine = {
   name: 'wasm',
   async decide(round) {
-    if (!round.bundle) {
-      await runOpa(
-        [
-          'build',
-          '--target',
-          'wasm',
-          '--entrypoint',
-          AGGREGATE,
-          '--capabilities',
-          WASM_CAPABILITIES_PATH,
-          '--output',
-          join(round.dir, 'bundle.tar.gz'),
-          'src',
-        ],
-        { cwd: round.dir },
-      );
-      round.bundle = new Uint8Array(await readFile(join(round.dir, 'bundle.tar.gz')));
-    }
-    const { wasm } = readWasmBundle(round.bundle);
-    const policy = await loadPolicy(wasm, { initial: initialMemoryPages(wasm) });
-    policy.setData({});
+    const policy = await loadedRound(round);
     const result = policy.evaluate(wellFormed(roundInput(round)), AGGREGATE) as { result?: unknown }[];
     return splitAnswer(round, result[0]?.result);
+  },
+  async configs(round) {
+    const policy = await loadedRound(round);
+    const result = policy.evaluate(configInput(round), CONFIGS) as { result?: unknown }[];
+    return splitConfigs(round, result[0]?.result);
   },
 };
 
@@ -146,12 +194,24 @@ export const opaDiffEngine: DiffEngine = {
       await opaEvalValue(join(round.dir, 'src'), 'data.difftest.all', roundInput(round), 'rego'),
     );
   },
+  async configs(round) {
+    return splitConfigs(
+      round,
+      await opaEvalValue(join(round.dir, 'src'), 'data.difftest.configs', configInput(round), 'rego'),
+    );
+  },
 };
 
 /** `opa eval -t wasm`: the same WebAssembly, run by OPA's Go runtime; its documented limitation is not compared. */
 export const goWasmDiffEngine: DiffEngine = {
   name: 'go-wasm',
   isLimitation: isGoWasmLimitation,
+  async configs(round) {
+    return splitConfigs(
+      round,
+      await opaEvalValue(join(round.dir, 'src'), 'data.difftest.configs', configInput(round), 'wasm'),
+    );
+  },
   async decide(round) {
     // All requests of the round as one list of (group, request) items, so a
     // lost input is narrowed down across the whole round at once.

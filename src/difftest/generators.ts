@@ -329,3 +329,99 @@ export function requestFor(policy: Policy): fc.Arbitrary<unknown> {
     { weight: 1, arbitrary: fc.constantFrom(null, 5, 'load', [], [{ action: 'load' }], true) },
   );
 }
+
+const bool = fc.boolean();
+const enforcement = fc.constantFrom('enforced', 'default');
+const directive = <T>(value: fc.Arbitrary<T>) => fc.record({ value, enforcement });
+
+/** Directive values of the right shape for each known key, plus an unknown directive. */
+const directiveValues = {
+  non_registry_servers: bool,
+  playground: bool,
+  help_menu: bool,
+  assistant: bool,
+  registry: fc.record(
+    { api_url: fc.constantFrom('https://registry.example.com/api', 'http://10.0.0.1:8080'), allow_private_ip: bool },
+    { requiredKeys: ['api_url'] },
+  ),
+  telemetry: fc.record(
+    {
+      otel_endpoint: fc.constantFrom('https://otel.example.com:4318', 'collector:4317'),
+      sampling_rate: fc.constantFrom(0, 0.1, 0.5, 1),
+      tracing_enabled: bool,
+      headers: fc.dictionary(fc.constantFrom('X-Team', 'X-Env'), fc.constantFrom('a', 'b"c', 'é')),
+    },
+    { requiredKeys: ['otel_endpoint'] },
+  ),
+  build_env: fc.dictionary(
+    fc.constantFrom('GOPROXY', 'NPM_REGISTRY', 'MY_VAR_1'),
+    fc.constantFrom('x', 'https://p.example.com', ''),
+  ),
+  ca_certificate: fc.record({ url: fc.constant('https://pki.example.com/ca.pem') }),
+  llm_gateway: fc.record({ url: fc.constant('https://llm.example.com'), models: fc.array(fc.constantFrom('a', 'b')) }),
+};
+
+/** Enterprise config text in every shape admins keep it in, with degraded mode settings. */
+export const enterpriseText: fc.Arbitrary<string> = fc
+  .record({
+    directives: fc.record(
+      Object.fromEntries(Object.entries(directiveValues).map(([k, v]) => [k, directive(v as fc.Arbitrary<unknown>)])),
+      { requiredKeys: [] },
+    ),
+    degraded: fc.option(
+      fc.record(
+        {
+          policy: fc.constantFrom('warn', 'block_new'),
+          grace_period: fc.constantFrom('30m', '24h', '1h30m', '90s', '0s'),
+          message: fc.constantFrom('Manager unreachable', 'ok "quoted" \\ text'),
+        },
+        { requiredKeys: ['policy'] },
+      ),
+      { nil: undefined },
+    ),
+    shape: fc.constantFrom('helm', 'enterpriseConfig', 'bare'),
+  })
+  .map(({ directives, degraded, shape }) => {
+    const config = { ...directives, ...(degraded && { degraded_mode: degraded }) };
+    const doc =
+      shape === 'helm'
+        ? { 'enterprise-manager': { enterpriseConfig: config } }
+        : shape === 'enterpriseConfig'
+          ? { enterpriseConfig: config }
+          : config;
+    return JSON.stringify(doc);
+  });
+
+/** A client's local settings: valid values for some known keys, and an unknown key now and then. */
+export const localSettings: fc.Arbitrary<Record<string, unknown>> = fc.record(
+  {
+    non_registry_servers: bool,
+    playground: bool,
+    assistant: bool,
+    registry: directiveValues.registry,
+    build_env: directiveValues.build_env,
+    custom: fc.constantFrom(1, 'x', null),
+  },
+  { requiredKeys: [] },
+);
+
+/** Adds the request fields hosts send when directives apply: local settings, time since contact, new installs. */
+export function withEnterpriseFields(requests: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+  const fields = fc.record(
+    {
+      local: fc.oneof(
+        { weight: 8, arbitrary: localSettings },
+        { weight: 1, arbitrary: fc.constantFrom(5, null, { non_registry_servers: 'no' }) },
+      ),
+      unreachableSeconds: fc.oneof(
+        { weight: 8, arbitrary: fc.constantFrom(0, 1, 90, 1800, 1801, 5399, 5400, 5401, 86400, 86401, 1e9) },
+        { weight: 1, arbitrary: fc.constantFrom(-1, '24h', null) },
+      ),
+      newInstall: fc.oneof({ weight: 8, arbitrary: bool }, { weight: 1, arbitrary: fc.constantFrom('yes', 1) }),
+    },
+    { requiredKeys: [] },
+  );
+  return fc
+    .tuple(requests, fields)
+    .map(([r, f]) => (typeof r === 'object' && r !== null && !Array.isArray(r) ? { ...r, ...f } : r));
+}

@@ -9,8 +9,10 @@ import { WRONG_COUNT_ERROR } from '../engines/engine.js';
 import { describeThrown } from '../errors.js';
 import { type Decision, failedDecision, type Policy, type Rule } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
+import { parseEnterpriseConfig } from '../enterprise/validate.js';
 import { type DiffEngine, disposeRound, type Group, prepareRound } from './engines.js';
-import { policyText, requestFor } from './generators.js';
+import { enterpriseText, localSettings, policyText, requestFor, withEnterpriseFields } from './generators.js';
 import { LIMITS } from './settings.js';
 
 /** One disagreement: a policy, a request and what each engine decided. */
@@ -18,6 +20,10 @@ export interface Mismatch {
   readonly policy: Policy;
   readonly request: unknown;
   readonly decisions: Readonly<Record<string, Decision>>;
+  /** The enterprise config compiled in with the policy, if any. */
+  readonly enterprise?: EnterpriseConfig;
+  /** For a disagreement on the effective configuration (request is then `{local}`): each engine's answer. */
+  readonly configs?: Readonly<Record<string, unknown>>;
   /** What the engines decided for the unshrunk case, when it was found. */
   readonly found: {
     readonly policy: Policy;
@@ -80,7 +86,7 @@ async function decideWith(engine: DiffEngine, groups: readonly Group[]): Promise
       if (g.requests.length > 1 && decided[gi]!.some((d) => d.error === WRONG_COUNT_ERROR)) {
         const single: Decision[] = [];
         for (const request of g.requests)
-          single.push(...(await decideWith(engine, [{ policy: g.policy, requests: [request] }]))[0]!);
+          single.push(...(await decideWith(engine, [{ ...g, requests: [request] }]))[0]!);
         decided[gi] = single;
       }
     }
@@ -104,8 +110,14 @@ async function decideAll(engines: readonly DiffEngine[], groups: readonly Group[
   return groups.map((g, gi) => g.requests.map((_, ri) => engines.map((_, ei) => byEngine[ei]![gi]![ri]!)));
 }
 
-async function stillDisagrees(engines: readonly DiffEngine[], policy: Policy, request: unknown): Promise<boolean> {
-  const [[decisions]] = (await decideAll(engines, [{ policy, requests: [request] }])) as [[Decision[]]];
+async function stillDisagrees(
+  engines: readonly DiffEngine[],
+  policy: Policy,
+  request: unknown,
+  enterprise: EnterpriseConfig | undefined,
+): Promise<boolean> {
+  const group: Group = { policy, requests: [request], ...(enterprise && { enterprise }) };
+  const [[decisions]] = (await decideAll(engines, [group])) as [[Decision[]]];
   return disagreement(engines, decisions) !== undefined;
 }
 
@@ -171,6 +183,7 @@ export async function shrinkMismatch(
   engines: readonly DiffEngine[],
   policy: Policy,
   request: unknown,
+  enterprise?: EnterpriseConfig,
 ): Promise<{ policy: Policy; request: unknown }> {
   let steps = 0;
   let current = { policy, request };
@@ -190,7 +203,7 @@ export async function shrinkMismatch(
     ];
     for (const candidate of candidates) {
       if (++steps > LIMITS.maxShrinkSteps) break;
-      if (await stillDisagrees(engines, candidate.policy, candidate.request)) {
+      if (await stillDisagrees(engines, candidate.policy, candidate.request, enterprise)) {
         current = candidate;
         progressed = true;
         break;
@@ -198,6 +211,55 @@ export async function shrinkMismatch(
     }
   }
   return current;
+}
+
+/** Sorted-key JSON, so configurations compare whatever order an engine put their keys in. */
+function canonical(value: unknown): string {
+  const sort = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(sort)
+      : typeof v === 'object' && v !== null
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return JSON.stringify(sort(value));
+}
+
+/** Effective configurations on every engine; a mismatch for each group where they differ. */
+async function compareConfigs(engines: readonly DiffEngine[], groups: readonly Group[]): Promise<Mismatch[]> {
+  const round = await prepareRound(groups);
+  try {
+    const byEngine: unknown[][][] = [];
+    for (const engine of engines) {
+      byEngine.push(
+        await engine
+          .configs(round)
+          .catch((e: unknown) => groups.map(() => [`${engine.name} failed: ${describeThrown(e)}`])),
+      );
+    }
+    return groups.flatMap((g, gi) => {
+      const locals = g.locals ?? [];
+      const li = locals.findIndex((_, l) => new Set(engines.map((_, ei) => canonical(byEngine[ei]![gi]![l]))).size > 1);
+      if (!g.enterprise || li < 0) return [];
+      const configs = Object.fromEntries(engines.map((e, ei) => [e.name, byEngine[ei]![gi]![li]]));
+      const request = { local: locals[li] };
+      return [
+        {
+          policy: g.policy,
+          enterprise: g.enterprise,
+          request,
+          decisions: {},
+          configs,
+          found: { policy: g.policy, request, decisions: {} },
+        },
+      ];
+    });
+  } finally {
+    await disposeRound(round);
+  }
 }
 
 /** Derives the seed of one generated item from the run's seed, so any item can be regenerated alone. */
@@ -213,9 +275,34 @@ export function generatedPolicy(seed: number, k: number): Policy {
   return parsed.policy;
 }
 
-/** Generates requests for a policy. */
-export function generatedRequests(policy: Policy, seed: number, k: number, count: number): unknown[] {
-  return fc.sample(requestFor(policy), { seed: itemSeed(seed, k) ^ 0x2545f491, numRuns: count });
+/** Generates requests for a policy, with the enterprise fields when a config is compiled in. */
+export function generatedRequests(
+  policy: Policy,
+  seed: number,
+  k: number,
+  count: number,
+  enterprise = false,
+): unknown[] {
+  const arb = enterprise ? withEnterpriseFields(requestFor(policy)) : requestFor(policy);
+  return fc.sample(arb, { seed: itemSeed(seed, k) ^ 0x2545f491, numRuns: count });
+}
+
+/** Half of the generated policies come with an enterprise config. */
+export function generatedEnterprise(seed: number, k: number): EnterpriseConfig | undefined {
+  const [text] = fc.sample(fc.option(enterpriseText, { freq: 2 }), {
+    seed: itemSeed(seed, k) ^ 0x68e31da4,
+    numRuns: 1,
+  }) as [string | null];
+  if (text === null) return undefined;
+  const parsed = parseEnterpriseConfig(text);
+  if (!parsed.config)
+    throw new Error(`generated enterprise config is invalid: ${JSON.stringify(parsed.errors)}\n${text}`);
+  return parsed.config;
+}
+
+/** Local settings to compute effective configurations for. */
+export function generatedLocals(seed: number, k: number): Record<string, unknown>[] {
+  return fc.sample(localSettings, { seed: itemSeed(seed, k) ^ 0x1b873593, numRuns: 3 });
 }
 
 /** Runs a differential campaign. */
@@ -232,12 +319,18 @@ export async function runDifftest(options: DifftestOptions): Promise<DifftestRes
     const groups: Group[] = [];
     while (groups.length < LIMITS.policiesPerBundle && cases + groups.length * perPolicy < options.cases) {
       const policy = options.policy ?? generatedPolicy(options.seed, k);
-      groups.push({ policy, requests: generatedRequests(policy, options.seed, k, perPolicy) });
+      const enterprise = options.policy ? undefined : generatedEnterprise(options.seed, k);
+      const requests = generatedRequests(policy, options.seed, k, perPolicy, enterprise !== undefined);
+      const locals = enterprise ? generatedLocals(options.seed, k) : undefined;
+      groups.push({ policy, requests, ...(enterprise && { enterprise, locals }) });
       k++;
     }
     // A user's policy is the same in every group: decide it as one group.
     const round = options.policy ? [{ policy: options.policy, requests: groups.flatMap((g) => g.requests) }] : groups;
     const decided = await decideAll(options.engines, round);
+    if (round.some((g) => g.enterprise) && mismatches.length < maxMismatches) {
+      mismatches.push(...(await compareConfigs(options.engines, round)).slice(0, maxMismatches - mismatches.length));
+    }
     for (const [gi, group] of round.entries()) {
       let found = false;
       for (const [ri, request] of group.requests.entries()) {
@@ -249,12 +342,13 @@ export async function runDifftest(options: DifftestOptions): Promise<DifftestRes
         const small =
           options.shrink === false
             ? { policy: group.policy, request }
-            : await shrinkMismatch(options.engines, group.policy, request);
+            : await shrinkMismatch(options.engines, group.policy, request, group.enterprise);
         const [[decisions]] = (await decideAll(options.engines, [
-          { policy: small.policy, requests: [small.request] },
+          { ...group, policy: small.policy, requests: [small.request] },
         ])) as [[Decision[]]];
         mismatches.push({
           policy: small.policy,
+          ...(group.enterprise && { enterprise: group.enterprise }),
           request: small.request,
           decisions: Object.fromEntries(options.engines.map((e, ei) => [e.name, decisions[ei]!])),
           found: { policy: group.policy, request, decisions: seen },
