@@ -55,5 +55,28 @@ export { OPA_VERSION, resolveOpa } from './opa/cli.js';
 /** Bundles: reading policy.wasm and data.json out of a bundle.tar.gz. */
 export { readWasmBundle, type WasmBundle } from './bundle.js';
 
+/** Enterprise directives: parsing and validation (YAML or JSON, every shape), and the effective configuration. */
+export {
+  BUILTIN_VALUES,
+  type DegradedMode,
+  type Directive,
+  type EffectiveConfig,
+  type EnterpriseConfig,
+  KNOWN_DIRECTIVES,
+} from './enterprise/model.js';
+export { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from './enterprise/validate.js';
+export { effectiveConfig } from './enterprise/effective.js';
+
+/** Docker's layering of Admin Console, admin-settings.json and user policies. */
+export { type PolicyLayer, type PolicyLayers, resolvePolicyLayers } from './policy/layers.js';
+
+/** What a bundle may carry besides the policy, and the entry point of the effective configuration. */
+export { type CompileExtras } from './compile.js';
+export { CONFIG_ENTRYPOINT, type Provenance } from './rego/emit.js';
+
+/** Differential testing: the campaign behind `mcp-policy difftest`, and its engines. */
+export { DIFF_ENGINES, type DiffEngine } from './difftest/engines.js';
+export { type DifftestOptions, type DifftestResult, type Mismatch, runDifftest } from './difftest/run.js';
+
 /** The case-table format used by `mcp-policy test`. */
 export { type CaseFile, checkDecision, parseCaseFile } from './cases.js';
