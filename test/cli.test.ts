@@ -1,29 +1,11 @@
 /** The mcp-policy command line: outputs, error rendering and exit codes. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
 import { casePolicyText } from '../src/cases.js';
-import { caseTables, ENGINE_NAMES, examplePolicies, ROOT } from './helpers.js';
-
-async function cli(args: string[], stdin = '') {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    readStdin: () => Promise.resolve(stdin),
-  });
-  return { code, stdout, stderr };
-}
-
-function tempFile(name: string, text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'mcp-policy-cli-')), name);
-  writeFileSync(file, text);
-  return file;
-}
+import { cli, tempFile, caseTables, ENGINE_NAMES, examplePolicies, ROOT } from './helpers.js';
 
 const production = join(ROOT, 'examples', 'production.json');
 const bad =

@@ -1,29 +1,11 @@
 /** Enterprise configs end to end: the CLI's config, check, compile and eval, and Docker's policy layering. */
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.js';
 import { resolvePolicyLayers } from '../src/policy/layers.js';
 import { type Policy } from '../src/policy/model.js';
-import { ENGINE_NAMES, ROOT } from './helpers.js';
-
-async function cli(args: string[], stdin = '') {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    readStdin: () => Promise.resolve(stdin),
-  });
-  return { code, stdout, stderr };
-}
-
-function tempFile(name: string, text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'mcp-policy-ent-')), name);
-  writeFileSync(file, text);
-  return file;
-}
+import { cli, tempFile, ENGINE_NAMES, ROOT } from './helpers.js';
 
 const VALUES = join(ROOT, 'examples', 'enterprise', 'values.yaml');
 const ENFORCED = join(ROOT, 'examples', 'enterprise', 'non-registry-enforced.yaml');

@@ -1,7 +1,9 @@
 /** Shared test plumbing: case tables, compiled policies and engines, all memoised per worker. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { expect } from 'vitest';
+import { runCli } from '../src/cli/main.js';
 import {
   type CaseFile,
   caseEnterpriseText,
@@ -157,4 +159,23 @@ export function expectTable(
     });
     expect(failures, engine).toEqual([]);
   }
+}
+
+/** Runs the CLI in-process with the given standard input; collects its output and exit code. */
+export async function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    readStdin: () => Promise.resolve(stdin),
+  });
+  return { code, stdout, stderr };
+}
+
+/** Writes `text` to a new temporary file called `name`; returns its path. */
+export function tempFile(name: string, text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'mcp-policy-test-')), name);
+  writeFileSync(file, text);
+  return file;
 }
