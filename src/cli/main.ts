@@ -12,7 +12,7 @@ import { caseEnterpriseText, casePolicyText, checkConfig, checkDecision, parseCa
 import { type CompileExtras, compilePolicy, writeOutput } from '../compile.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
-import { readJson } from '../policy/json.js';
+import { readJson, sortKeysDeep } from '../policy/json.js';
 import { type PolicyLayer, resolvePolicyLayers } from '../policy/layers.js';
 import { isGzip, isWasmModule } from '../bundle.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
@@ -88,16 +88,6 @@ class ExitError extends Error {
   constructor(readonly exitCode: number) {
     super(`exit ${exitCode}`);
   }
-}
-
-async function loadValidPolicy(file: string, io: CliIo): Promise<{ policy: Policy }> {
-  const result = parsePolicy(await readTextFile(file));
-  for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
-  if (!result.policy) {
-    for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
-    throw new ExitError(1);
-  }
-  return { policy: result.policy };
 }
 
 /** Options that name the sources of one bundle, shared by compile and eval. */
@@ -196,17 +186,25 @@ async function openForFile(
   return openEngine(engine, policy, extras);
 }
 
-/** Sorted keys, so JSON output is stable whichever engine computed it. */
-function sortedJson(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortedJson);
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, sortedJson((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value;
+/** What `check` reports: issues, and a one-line summary when the file is valid. */
+interface CheckResult {
+  readonly errors: readonly Issue[];
+  readonly warnings: readonly Issue[];
+  readonly summary: string | undefined;
+}
+
+function checkEnterprise(text: string): CheckResult {
+  const { config, errors, warnings } = parseEnterpriseConfig(text);
+  const dm = config?.degradedMode ? `, degraded mode ${config.degradedMode.policy}` : '';
+  const summary = config && `valid enterprise config: ${Object.keys(config.directives).length} directives${dm}`;
+  return { errors, warnings, summary };
+}
+
+function checkPolicy(text: string): CheckResult {
+  const { policy, source, errors, warnings } = parsePolicy(text);
+  const kind = source?.kind === 'admin-settings' ? ' (admin-settings.json)' : '';
+  const summary = policy && `valid${kind}: ${policy.rules.length} rules, default ${policy.default}`;
+  return { errors, warnings, summary };
 }
 
 /**
@@ -243,34 +241,14 @@ function buildProgram(io: CliIo): Command {
     .option('--json', 'print {"valid", "errors", "warnings"} as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const text = await readTextFile(file);
-      if (looksLikeEnterpriseConfig(file, text)) {
-        const ent = parseEnterpriseConfig(text);
-        const valid = ent.config !== undefined;
-        if (opts.json) {
-          io.stdout(`${JSON.stringify({ valid, errors: ent.errors, warnings: ent.warnings }, null, 2)}\n`);
-        } else {
-          for (const e of ent.errors) io.stderr(`${formatIssue(file, e)}\n`);
-          for (const w of ent.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
-          if (ent.config) {
-            const n = Object.keys(ent.config.directives).length;
-            const dm = ent.config.degradedMode ? `, degraded mode ${ent.config.degradedMode.policy}` : '';
-            io.stdout(`${file}: valid enterprise config: ${n} directives${dm}\n`);
-          }
-        }
-        if (!valid) throw new ExitError(1);
-        return;
-      }
-      const result = parsePolicy(text);
-      const valid = result.policy !== undefined;
+      const result = looksLikeEnterpriseConfig(file, text) ? checkEnterprise(text) : checkPolicy(text);
+      const valid = result.summary !== undefined;
       if (opts.json) {
         io.stdout(`${JSON.stringify({ valid, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
       } else {
         for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
         for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
-        if (result.policy) {
-          const kind = result.source?.kind === 'admin-settings' ? ' (admin-settings.json)' : '';
-          io.stdout(`${file}: valid${kind}: ${result.policy.rules.length} rules, default ${result.policy.default}\n`);
-        }
+        if (result.summary !== undefined) io.stdout(`${file}: ${result.summary}\n`);
       }
       if (!valid) throw new ExitError(1);
     });
@@ -344,7 +322,7 @@ function buildProgram(io: CliIo): Command {
       }
       const engine = await openEngine(opts.engine, NO_POLICY, { enterprise });
       try {
-        io.stdout(`${JSON.stringify(sortedJson(await engine.config(local)), null, 2)}\n`);
+        io.stdout(`${JSON.stringify(sortKeysDeep(await engine.config(local)), null, 2)}\n`);
       } finally {
         await engine.close();
       }
@@ -389,7 +367,7 @@ function buildProgram(io: CliIo): Command {
           return engine;
         });
         if (engines.length < 2) throw new McpPolicyError('usage', 'difftest needs at least two engines');
-        const policy = opts.policy === undefined ? undefined : (await loadValidPolicy(opts.policy, io)).policy;
+        const policy = opts.policy === undefined ? undefined : (await loadLayer(opts.policy, io)).policy;
         io.stderr(`difftest: seed ${seed}, engines ${engines.map((e) => e.name).join(', ')}\n`);
         const progress = io.isTerminal ? progressBar(io) : undefined;
         const started = Date.now();

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { WRONG_COUNT_ERROR } from '../engines/engine.js';
 import { describeThrown } from '../errors.js';
 import { type Decision, failedDecision, type Policy, type Rule } from '../policy/model.js';
+import { sortKeysDeep } from '../policy/json.js';
 import { parsePolicy } from '../policy/validate.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';
@@ -213,21 +214,6 @@ export async function shrinkMismatch(
   return current;
 }
 
-/** Sorted-key JSON, so configurations compare whatever order an engine put their keys in. */
-function canonical(value: unknown): string {
-  const sort = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(sort)
-      : typeof v === 'object' && v !== null
-        ? Object.fromEntries(
-            Object.keys(v)
-              .sort()
-              .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
-          )
-        : v;
-  return JSON.stringify(sort(value));
-}
-
 /** Effective configurations on every engine; a mismatch for each group where they differ. */
 async function compareConfigs(engines: readonly DiffEngine[], groups: readonly Group[]): Promise<Mismatch[]> {
   const round = await prepareRound(groups);
@@ -242,7 +228,9 @@ async function compareConfigs(engines: readonly DiffEngine[], groups: readonly G
     }
     return groups.flatMap((g, gi) => {
       const locals = g.locals ?? [];
-      const li = locals.findIndex((_, l) => new Set(engines.map((_, ei) => canonical(byEngine[ei]![gi]![l]))).size > 1);
+      const li = locals.findIndex(
+        (_, l) => new Set(engines.map((_, ei) => JSON.stringify(sortKeysDeep(byEngine[ei]![gi]![l])))).size > 1,
+      );
       if (!g.enterprise || li < 0) return [];
       const configs = Object.fromEntries(engines.map((e, ei) => [e.name, byEngine[ei]![gi]![li]]));
       const request = { local: locals[li] };

@@ -237,3 +237,16 @@ export function readJson(text: string): JsonDocument {
   for (const [pointer, offset] of keyOffsets) keyPositions.set(pointer, positionOf(offset));
   return { value, positions, keyPositions, issues };
 }
+
+/** A copy of a JSON value with object keys sorted at every level, for stable output and order-blind comparison. */
+export function sortKeysDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeysDeep);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeysDeep((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
