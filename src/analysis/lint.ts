@@ -217,7 +217,10 @@ function blockedByDefault(
     const first = blocked[0];
     if (first === undefined) return;
     const witness = space.witness({ ...first, action: 1, tool: { ...first.tool, dfa: absent } });
-    const server = witness.server !== undefined ? `"${witness.server}"` : 'a server without a name';
+    const server =
+      witness.server !== undefined
+        ? `"${witness.server}"`
+        : `servers such as serverSource ${JSON.stringify(witness.serverSource ?? '')}`;
     const code = action === 'invoke' ? 'tools_blocked_by_default' : 'prompts_blocked_by_default';
     const what = action === 'invoke' ? 'invoking any of its tools' : 'any of its prompts';
     out.push(

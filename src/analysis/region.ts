@@ -278,6 +278,9 @@ export class RequestSpace {
     const a = this.automata;
     const request: PolicyRequest = {};
     for (const f of ENUM_FIELDS) {
+      // Absent when allowed: the witness then looks like what hosts send for servers outside their configuration.
+      const absent = 1 << ENUM_VALUES[f].length;
+      if (f !== 'action' && (box[f] & absent) !== 0) continue;
       const k = lowestBit(box[f]);
       const value = ENUM_VALUES[f][k];
       if (value !== undefined) request[f] = value;
