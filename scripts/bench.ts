@@ -29,6 +29,7 @@ import {
   WasmEngine,
   WasmError,
 } from '../src/index.js';
+import { benchAnalysis } from './bench-analysis.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 
 const DEFAULT_SIZES = [10, 100, 1_000, 10_000];
@@ -379,6 +380,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (await benchAnalysis()) return;
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
   const results: SizeResult[] = [];

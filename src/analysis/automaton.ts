@@ -171,23 +171,46 @@ export class Automata {
     let cls = new Int32Array(n);
     for (let i = 0; i < n; i++) cls[i] = accept[order[i]!]!;
     let count = new Set(cls).size;
+    // Moore refinement with integer signatures (own class, successor classes), grouped by hash.
+    const sig = new Int32Array(n * (k + 1));
     for (;;) {
-      const sigs = new Map<string, number>();
+      const buckets = new Map<number, number[]>();
       const nextCls = new Int32Array(n);
+      let classes = 0;
       for (let i = 0; i < n; i++) {
         const s = order[i]!;
-        let sig = `${cls[i]}`;
-        for (let a = 0; a < k; a++) sig += `,${cls[seen[next[s * k + a]!]!]}`;
-        let c = sigs.get(sig);
-        if (c === undefined) {
-          c = sigs.size;
-          sigs.set(sig, c);
+        const base = i * (k + 1);
+        let h = cls[i]! | 0;
+        sig[base] = cls[i]!;
+        for (let a = 0; a < k; a++) {
+          const c = cls[seen[next[s * k + a]!]!]!;
+          sig[base + a + 1] = c;
+          h = (Math.imul(h, 31) + c) | 0;
         }
-        nextCls[i] = c;
+        let bucket = buckets.get(h);
+        if (!bucket) {
+          bucket = [];
+          buckets.set(h, bucket);
+        }
+        let found = -1;
+        for (const j of bucket) {
+          const other = j * (k + 1);
+          let same = true;
+          for (let x = 0; x <= k && same; x++) same = sig[other + x] === sig[base + x];
+          if (same) {
+            found = nextCls[j]!;
+            break;
+          }
+        }
+        if (found < 0) {
+          found = classes++;
+          bucket.push(i);
+        }
+        nextCls[i] = found;
       }
       cls = nextCls;
-      if (sigs.size === count) break;
-      count = sigs.size;
+      if (classes === count) break;
+      count = classes;
     }
     // Renumber classes in BFS order from the start class.
     const rep = new Int32Array(count).fill(-1);
