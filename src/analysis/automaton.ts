@@ -150,7 +150,7 @@ export class Automata {
     return this.canonical(states, next, accept, start);
   }
 
-  /** Moore minimisation, then renumbering in breadth-first order from the start, then interning. */
+  /** Hopcroft minimisation, then renumbering in breadth-first order from the start, then interning. */
   private canonical(states: number, next: Int32Array, accept: Uint8Array, start: number): Dfa {
     const k = this.symbols;
     // Reachable states only.
@@ -168,60 +168,26 @@ export class Automata {
       }
     }
     const n = order.length;
-    let cls = new Int32Array(n);
-    for (let i = 0; i < n; i++) cls[i] = accept[order[i]!]!;
-    let count = new Set(cls).size;
-    // Moore refinement with integer signatures (own class, successor classes), grouped by hash.
-    const sig = new Int32Array(n * (k + 1));
-    for (;;) {
-      const buckets = new Map<number, number[]>();
-      const nextCls = new Int32Array(n);
-      let classes = 0;
-      for (let i = 0; i < n; i++) {
-        const s = order[i]!;
-        const base = i * (k + 1);
-        let h = cls[i]! | 0;
-        sig[base] = cls[i]!;
-        for (let a = 0; a < k; a++) {
-          const c = cls[seen[next[s * k + a]!]!]!;
-          sig[base + a + 1] = c;
-          h = (Math.imul(h, 31) + c) | 0;
-        }
-        let bucket = buckets.get(h);
-        if (!bucket) {
-          bucket = [];
-          buckets.set(h, bucket);
-        }
-        let found = -1;
-        for (const j of bucket) {
-          const other = j * (k + 1);
-          let same = true;
-          for (let x = 0; x <= k && same; x++) same = sig[other + x] === sig[base + x];
-          if (same) {
-            found = nextCls[j]!;
-            break;
-          }
-        }
-        if (found < 0) {
-          found = classes++;
-          bucket.push(i);
-        }
-        nextCls[i] = found;
-      }
-      cls = nextCls;
-      if (classes === count) break;
-      count = classes;
+    const local = new Int32Array(n * k);
+    const localAccept = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = order[i]!;
+      localAccept[i] = accept[s]!;
+      for (let a = 0; a < k; a++) local[i * k + a] = seen[next[s * k + a]!]!;
     }
+    const cls = hopcroft(n, k, local, localAccept);
+    let count = 0;
+    for (let i = 0; i < n; i++) if (cls[i]! + 1 > count) count = cls[i]! + 1;
     // Renumber classes in BFS order from the start class.
     const rep = new Int32Array(count).fill(-1);
-    for (let i = n - 1; i >= 0; i--) rep[cls[i]!] = order[i]!;
+    for (let i = n - 1; i >= 0; i--) rep[cls[i]!] = i;
     const num = new Int32Array(count).fill(-1);
     const bfs: number[] = [cls[0]!];
     num[cls[0]!] = 0;
     for (let i = 0; i < bfs.length; i++) {
       const s = rep[bfs[i]!]!;
       for (let a = 0; a < k; a++) {
-        const c = cls[seen[next[s * k + a]!]!]!;
+        const c = cls[local[s * k + a]!]!;
         if (num[c] === -1) {
           num[c] = bfs.length;
           bfs.push(c);
@@ -233,8 +199,8 @@ export class Automata {
     const outAccept = new Uint8Array(m);
     for (let i = 0; i < m; i++) {
       const s = rep[bfs[i]!]!;
-      outAccept[i] = accept[s]!;
-      for (let a = 0; a < k; a++) outNext[i * k + a] = num[cls[seen[next[s * k + a]!]!]!]!;
+      outAccept[i] = localAccept[s]!;
+      for (let a = 0; a < k; a++) outNext[i * k + a] = num[cls[local[s * k + a]!]!]!;
     }
     const key = `${outAccept.join('')}|${outNext.join(',')}`;
     const hit = this.interned.get(key);
@@ -405,4 +371,85 @@ function pickOther(used: Set<string>): string {
     const c = String.fromCodePoint(code);
     if (!used.has(c)) return c;
   }
+}
+
+/**
+ * Hopcroft's partition refinement: the coarsest partition of a complete DFA's
+ * states (all reachable) that respects acceptance and transitions. Returns
+ * each state's block. O(k n log n), where Moore's rounds cost O(k n²) on the
+ * long literal chains that patterns produce.
+ */
+function hopcroft(n: number, k: number, next: Int32Array, accept: Uint8Array): Int32Array {
+  // Inverse transitions in compressed rows: sources of (symbol a, target t).
+  const start = new Int32Array(k * n + 1);
+  for (let s = 0; s < n; s++) for (let a = 0; a < k; a++) start[a * n + next[s * k + a]! + 1]!++;
+  for (let i = 0; i < k * n; i++) start[i + 1]! += start[i]!;
+  const fill = start.slice(0, k * n);
+  const sources = new Int32Array(n * k);
+  for (let s = 0; s < n; s++) for (let a = 0; a < k; a++) sources[fill[a * n + next[s * k + a]!]!++] = s;
+
+  const block = new Int32Array(n);
+  const members: number[][] = [];
+  const accepting: number[] = [];
+  const rejecting: number[] = [];
+  for (let s = 0; s < n; s++) (accept[s] ? accepting : rejecting).push(s);
+  for (const group of [rejecting, accepting]) {
+    if (group.length === 0) continue;
+    for (const s of group) block[s] = members.length;
+    members.push(group);
+  }
+  if (members.length === 1) return block;
+  const pending = new Uint8Array(n * k);
+  const work: number[] = [];
+  const smaller = members[0]!.length <= members[1]!.length ? 0 : 1;
+  for (let a = 0; a < k; a++) {
+    pending[smaller * k + a] = 1;
+    work.push(smaller * k + a);
+  }
+  const marked = new Uint8Array(n);
+  const markedCount = new Int32Array(n);
+  while (work.length > 0) {
+    const item = work.pop()!;
+    pending[item] = 0;
+    const splitter = Math.floor(item / k);
+    const a = item % k;
+    const touched: number[] = [];
+    const hit: number[] = [];
+    for (const t of members[splitter]!) {
+      for (let x = start[a * n + t]!; x < start[a * n + t + 1]!; x++) {
+        const s = sources[x]!;
+        if (marked[s]) continue;
+        marked[s] = 1;
+        hit.push(s);
+        const b = block[s]!;
+        if (markedCount[b] === 0) touched.push(b);
+        markedCount[b]!++;
+      }
+    }
+    for (const b of touched) {
+      const size = members[b]!.length;
+      const count = markedCount[b]!;
+      markedCount[b] = 0;
+      if (count === size) continue;
+      const inside: number[] = [];
+      const outside: number[] = [];
+      for (const s of members[b]!) (marked[s] ? inside : outside).push(s);
+      const fresh = members.length;
+      members[b] = outside;
+      members.push(inside);
+      for (const s of inside) block[s] = fresh;
+      for (let d = 0; d < k; d++) {
+        if (pending[b * k + d]) {
+          pending[fresh * k + d] = 1;
+          work.push(fresh * k + d);
+        } else {
+          const pick = inside.length <= outside.length ? fresh : b;
+          pending[pick * k + d] = 1;
+          work.push(pick * k + d);
+        }
+      }
+    }
+    for (const s of hit) marked[s] = 0;
+  }
+  return block;
 }
