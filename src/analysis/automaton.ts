@@ -223,28 +223,41 @@ export class Automata {
     const hit = this.memo.get(key);
     if (hit) return hit;
     const k = this.symbols;
+    // Pairs that can never accept collapse into one sink (-1, -1), so a narrow
+    // operand keeps the product small however large the other one is.
+    const hopeless = (p: number, q: number): boolean =>
+      op === 'or' ? p === x.dead && q === y.dead : p === x.dead || (op === 'and' && q === y.dead);
     const pairs = new Map<number, number>();
-    const list: number[] = [0, 0];
-    pairs.set(0, 0);
+    const list: number[] = [];
     const edges: number[] = [];
+    const idOf = (p: number, q: number): number => {
+      const code = p < 0 ? -1 : p * y.states + q;
+      let id = pairs.get(code);
+      if (id === undefined) {
+        id = list.length / 2;
+        pairs.set(code, id);
+        list.push(p, q);
+      }
+      return id;
+    };
+    idOf(hopeless(0, 0) ? -1 : 0, hopeless(0, 0) ? -1 : 0);
     for (let i = 0; i < list.length / 2; i++) {
       const p = list[2 * i]!;
       const q = list[2 * i + 1]!;
       for (let a = 0; a < k; a++) {
+        if (p < 0) {
+          edges.push(i);
+          continue;
+        }
         const p2 = x.next[p * k + a]!;
         const q2 = y.next[q * k + a]!;
-        const code = p2 * y.states + q2;
-        let id = pairs.get(code);
-        if (id === undefined) {
-          id = list.length / 2;
-          pairs.set(code, id);
-          list.push(p2, q2);
-        }
-        edges.push(id);
+        edges.push(hopeless(p2, q2) ? idOf(-1, -1) : idOf(p2, q2));
       }
     }
     const accepting = (s: number): boolean => {
-      const a = x.accept[list[2 * s]!] === 1;
+      const p = list[2 * s]!;
+      if (p < 0) return false;
+      const a = x.accept[p] === 1;
       const b = y.accept[list[2 * s + 1]!] === 1;
       return op === 'and' ? a && b : op === 'or' ? a || b : a && !b;
     };

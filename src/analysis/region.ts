@@ -33,6 +33,30 @@ export interface TextSet {
   readonly pos: readonly string[];
   /** Conditions that must not hold. */
   readonly neg: readonly string[];
+  /**
+   * For a set that lies within a union of `*` patterns: their literal
+   * prefixes and suffixes, which rule out most disjoint pairs with two string
+   * comparisons instead of an automaton walk.
+   */
+  readonly ends?: readonly (readonly [string, string])[];
+}
+
+function endsOf(pattern: string): readonly [string, string] {
+  const first = pattern.indexOf('*');
+  return first < 0 ? [pattern, pattern] : [pattern.slice(0, first), pattern.slice(pattern.lastIndexOf('*') + 1)];
+}
+
+/** Whether two patterns' literal ends already rule out a common match. */
+function endsClash(x: readonly [string, string], y: readonly [string, string]): boolean {
+  const pre = x[0].length <= y[0].length ? y[0].startsWith(x[0]) : x[0].startsWith(y[0]);
+  const suf = x[1].length <= y[1].length ? y[1].endsWith(x[1]) : x[1].endsWith(y[1]);
+  return !pre || !suf;
+}
+
+function clash(x: TextSet, y: TextSet): boolean {
+  if (!x.ends || !y.ends) return false;
+  for (const a of x.ends) for (const b of y.ends) if (!endsClash(a, b)) return false;
+  return true;
 }
 
 /** A product of per-field sets: every combination of the field values is in it. */
@@ -155,10 +179,13 @@ export class RequestSpace {
       tool:
         tools === undefined
           ? this.top
-          : text(
-              a.and(tools, a.nonEmpty),
-              rule.tools!.length === 1 ? JSON.stringify(rule.tools![0]) : `any of ${JSON.stringify(rule.tools)}`,
-            ),
+          : {
+              ...text(
+                a.and(tools, a.nonEmpty),
+                rule.tools!.length === 1 ? JSON.stringify(rule.tools![0]) : `any of ${JSON.stringify(rule.tools)}`,
+              ),
+              ends: rule.tools!.map(endsOf),
+            },
     };
   }
 
@@ -203,6 +230,7 @@ export class RequestSpace {
     if ((x.action & y.action) === 0 || (x.serverType & y.serverType) === 0 || (x.transport & y.transport) === 0) {
       return true;
     }
+    if (clash(x.server, y.server) || clash(x.tool, y.tool)) return true;
     const a = this.automata;
     return (
       a.disjoint(x.server.dfa, y.server.dfa) ||
