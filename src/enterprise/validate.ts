@@ -7,7 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, Parser, parseDocument } from 'yaml';
-import { describeThrown, type Issue, pointerToken, toPointer } from '../errors.js';
+import { describeThrown, type ErrorCode, type Issue, pointerToken, toPointer } from '../errors.js';
 import type { JsonDocument, Position } from '../policy/json.js';
 import { describeValue, isObject, locate, suggest } from '../policy/validate.js';
 import {
@@ -370,11 +370,11 @@ class Report {
   readonly errors: Found[] = [];
   readonly warnings: Found[] = [];
 
-  error(code: string, path: Path, message: string, atKey = false): void {
+  error(code: ErrorCode, path: Path, message: string, atKey = false): void {
     this.errors.push({ code, path: toPointer(path), message, ...(atKey && { atKey }) });
   }
 
-  warn(code: string, path: Path, message: string, atKey = false): void {
+  warn(code: ErrorCode, path: Path, message: string, atKey = false): void {
     this.warnings.push({ code, path: toPointer(path), message, ...(atKey && { atKey }) });
   }
 }
