@@ -13,7 +13,7 @@ import { compilePolicy, writeOutput } from '../compile.js';
 import { type CompileExtras } from '../contracts.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
-import { readJson, sortKeysDeep } from '../policy/json.js';
+import { readJson, sortKeysDeep } from '../diagnostics/json.js';
 import { type PolicyLayer, resolvePolicyLayers } from '../policy/layers.js';
 import { isGzip, isWasmModule } from '../bundle.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
