@@ -19,7 +19,9 @@ function withSeed(name: string, check: () => void): void {
   try {
     check();
   } catch (e) {
-    throw new Error(`${name} failed with seed ${SEED} (ANALYSIS_SEED=${SEED} replays it): ${(e as Error).message}`);
+    throw new Error(`${name} failed with seed ${SEED} (ANALYSIS_SEED=${SEED} replays it): ${(e as Error).message}`, {
+      cause: e,
+    });
   }
 }
 
