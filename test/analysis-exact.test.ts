@@ -13,7 +13,7 @@ import { type Policy } from '../src/policy/model.js';
 import { allowedBy, diffTruth, lintTruth, universe } from './analysis-oracle.js';
 
 const SEED = process.env.ANALYSIS_SEED !== undefined ? Number(process.env.ANALYSIS_SEED) : Date.now() % 2 ** 31;
-const CASES = Number(process.env.ANALYSIS_CASES ?? 1000);
+const CASES = Number(process.env.ANALYSIS_CASES ?? 800);
 
 function withSeed(name: string, check: () => void): void {
   try {
