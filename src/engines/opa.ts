@@ -13,6 +13,7 @@ import { describeThrown, OpaError } from '../errors.js';
 import { runOpa } from '../opa/cli.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { checkedBatch, type Engine, noEnterpriseConfig, WRONG_COUNT_ERROR } from './engine.js';
+import { decideBatchAtBoundaryAsync } from './request-boundary.js';
 
 interface EvalOutput {
   result?: { expressions?: { value?: unknown }[] }[];
@@ -144,7 +145,11 @@ export class OpaEngine implements Engine {
     return (await this.decideBatch([request]))[0] ?? failedDecision('policy returned no decision');
   }
 
-  async decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
+  decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
+    return decideBatchAtBoundaryAsync(requests, (plain) => this.decidePlain(plain));
+  }
+
+  private async decidePlain(requests: readonly unknown[]): Promise<Decision[]> {
     const evaluate = (batch: readonly unknown[]) =>
       opaEvalValue(join(this.dir, 'mcp_policy'), 'data.mcp_policy.decisions', { requests: batch }, this.target);
     try {
