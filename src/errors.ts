@@ -99,3 +99,37 @@ export function pointerToken(token: string | number): string {
 export function toPointer(path: readonly (string | number)[]): string {
   return path.map((p) => `/${pointerToken(p)}`).join('');
 }
+
+/**
+ * The stable code of a file-system failure: `disk_full` (ENOSPC, EDQUOT),
+ * `read_only_file_system` (EROFS), `permission_denied` (EACCES, EPERM), else
+ * `write_failed`.
+ */
+export function fileSystemCode(thrown: unknown): string {
+  switch ((thrown as NodeJS.ErrnoException | undefined)?.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'disk_full';
+    case 'EROFS':
+      return 'read_only_file_system';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission_denied';
+    default:
+      return 'write_failed';
+  }
+}
+
+const FILE_SYSTEM_PROBLEMS: Record<string, string> = {
+  disk_full: 'the disk is full',
+  read_only_file_system: 'the file system is read-only',
+  permission_denied: 'permission denied',
+};
+
+/** A coded error for a failed file operation on `path`, saying what went wrong in words. */
+export function fileSystemError(thrown: unknown, doing: string, path: string): McpPolicyError {
+  if (thrown instanceof McpPolicyError) return thrown;
+  const code = fileSystemCode(thrown);
+  const problem = FILE_SYSTEM_PROBLEMS[code] ?? describeThrown(thrown);
+  return new McpPolicyError(code, `cannot ${doing} ${JSON.stringify(path)}: ${problem}`, { cause: thrown });
+}

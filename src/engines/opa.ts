@@ -5,12 +5,12 @@
  * - `go-wasm`: `opa eval -t wasm`, the same WebAssembly the bundle holds, run
  *   by OPA's Go runtime instead of the JavaScript SDK.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RegoSources, writeSources } from '../compile.js';
-import { describeThrown, OpaError } from '../errors.js';
-import { runOpa } from '../opa/cli.js';
+import { describeThrown, fileSystemError, OpaError } from '../errors.js';
+import { resolveOpa, runOpa } from '../opa/cli.js';
+import { makeTempDir } from '../temp-dirs.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { checkedBatch, type Engine, noEnterpriseConfig, WRONG_COUNT_ERROR } from './engine.js';
 import { decideBatchAtBoundaryAsync } from './request-boundary.js';
@@ -38,8 +38,17 @@ export async function opaEvalValue(
     ['eval', '--format', 'json', '--target', target, '--stdin-input', '--data', dataDir, wrapped],
     { input: JSON.stringify(input) },
   );
-  const value = (JSON.parse(stdout) as EvalOutput).result?.[0]?.expressions?.[0]?.value;
-  return target === 'wasm' && typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+  if (stdout.trim() === '') throw new OpaError('opa_no_output', 'opa eval reported success but wrote nothing');
+  let value: unknown;
+  try {
+    value = (JSON.parse(stdout) as EvalOutput).result?.[0]?.expressions?.[0]?.value;
+    return target === 'wasm' && typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+  } catch {
+    throw new OpaError(
+      'opa_no_output',
+      `opa eval wrote something other than its JSON answer: ${JSON.stringify(stdout.slice(0, 80))}`,
+    );
+  }
 }
 
 // OPA's Go WebAssembly runtime (opa 1.22.2) hands input to the module in a
@@ -123,10 +132,27 @@ export class OpaEngine implements Engine {
     private readonly hasConfig: boolean,
   ) {}
 
-  /** Prepares the sources for `opa eval`; opa itself is found on first use. */
+  /**
+   * The last failure of opa itself while deciding (a crash, a timeout, no
+   * answer), as opposed to a policy answer; the decisions concerned failed
+   * closed. Lets a caller such as the CLI report a broken opa as such.
+   */
+  toolError: OpaError | undefined;
+
+  /**
+   * Prepares the sources for `opa eval`. Finds the pinned opa first, so a
+   * missing, wrong or hanging opa is an {@link OpaError} here rather than a
+   * denial of every request later.
+   */
   static async create(sources: RegoSources, target: 'rego' | 'wasm' = 'rego'): Promise<OpaEngine> {
-    const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-opa-'));
-    await writeSources(dir, sources);
+    await resolveOpa();
+    const dir = await makeTempDir('opa');
+    try {
+      await writeSources(dir, sources);
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw fileSystemError(e, 'write the sources into', dir);
+    }
     return new OpaEngine(dir, target === 'rego' ? 'opa' : 'go-wasm', sources.config === true);
   }
 
@@ -162,6 +188,7 @@ export class OpaEngine implements Engine {
       }
       return checkedBatch(await evaluate(requests), requests.length);
     } catch (e) {
+      if (e instanceof OpaError) this.toolError = e;
       return requests.map(() => failedDecision(`opa evaluation failed: ${describeThrown(e)}`));
     }
   }
