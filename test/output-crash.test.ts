@@ -77,26 +77,29 @@ describe('a compile killed at an injected crash point', () => {
     ['output:old-moved', 'absent'],
     ['output:new-moved', 'new'],
   ];
-  it.each(points)('at %s leaves a whole folder (here: %s), and the next run repairs and cleans', async (point, expected) => {
-    const out = join(dir, `out-${point.replace(/\W/g, '-')}`);
-    const tmp = mkdtempSync(join(tmpdir(), 'mcp-policy-test-tmpdir-'));
-    await writeOutput(oldCompiled, out);
-    const killed = spawnSync('node', compileArgs(out), {
-      env: { ...process.env, MCP_POLICY_CRASH_AT: point, TMPDIR: tmp },
-      timeout: 60_000,
-    });
-    expect(killed.signal, killed.stderr.toString()).toBe('SIGKILL');
-    expect(contents(out)).toBe(expected);
-    expectWholeAfterKill(out, point);
-    if (point.startsWith('build:')) expect(ownTempDirs(tmp), 'the killed build left its folder').toHaveLength(1);
+  it.each(points)(
+    'at %s leaves a whole folder (here: %s), and the next run repairs and cleans',
+    async (point, expected) => {
+      const out = join(dir, `out-${point.replace(/\W/g, '-')}`);
+      const tmp = mkdtempSync(join(tmpdir(), 'mcp-policy-test-tmpdir-'));
+      await writeOutput(oldCompiled, out);
+      const killed = spawnSync('node', compileArgs(out), {
+        env: { ...process.env, MCP_POLICY_CRASH_AT: point, TMPDIR: tmp },
+        timeout: 60_000,
+      });
+      expect(killed.signal, killed.stderr.toString()).toBe('SIGKILL');
+      expect(contents(out)).toBe(expected);
+      expectWholeAfterKill(out, point);
+      if (point.startsWith('build:')) expect(ownTempDirs(tmp), 'the killed build left its folder').toHaveLength(1);
 
-    // The next run: a compile to the same folder with the same temporary directory.
-    const next = spawnSync('node', compileArgs(out), { env: { ...process.env, TMPDIR: tmp }, timeout: 60_000 });
-    expect(next.status, next.stderr.toString()).toBe(0);
-    expect(contents(out)).toBe('new');
-    expect(ownTempDirs(tmp), 'stale temporary folders').toEqual([]);
-    await expectRecovered(out, point);
-  });
+      // The next run: a compile to the same folder with the same temporary directory.
+      const next = spawnSync('node', compileArgs(out), { env: { ...process.env, TMPDIR: tmp }, timeout: 60_000 });
+      expect(next.status, next.stderr.toString()).toBe(0);
+      expect(contents(out)).toBe('new');
+      expect(ownTempDirs(tmp), 'stale temporary folders').toEqual([]);
+      await expectRecovered(out, point);
+    },
+  );
 
   it('the old folder left aside between the renames is restored by recoverOutput', async () => {
     const out = join(dir, 'out-restore');
