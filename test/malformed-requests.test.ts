@@ -37,7 +37,7 @@ const anyValue = fc.anything({
   withNullPrototype: true,
   withObjectString: true,
   withSet: true,
-  withSparseArrays: true,
+  withSparseArray: true,
   withTypedArray: true,
   withUnicodeString: true,
 });

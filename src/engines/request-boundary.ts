@@ -90,7 +90,7 @@ class Copier {
     switch (typeof value) {
       case 'string':
         this.count(value.length);
-        return value.toWellFormed();
+        return value.isWellFormed() ? value : value.toWellFormed();
       case 'boolean':
         this.count(1);
         return value;
@@ -121,24 +121,30 @@ class Copier {
     return out;
   }
 
+  /** The value of an own data property; a getter or setter is never called. */
+  private dataValue(value: object, key: string | number): unknown {
+    const d = Object.getOwnPropertyDescriptor(value, key);
+    if (d === undefined) return this.fail('a hole in the array');
+    if (!('value' in d)) return this.fail('a getter');
+    return d.value;
+  }
+
   private array(value: readonly unknown[]): unknown[] {
     if (Object.getPrototypeOf(value) !== Array.prototype && !Array.isArray(Object.getPrototypeOf(value))) {
       this.fail(kindOf(value));
     }
-    const descriptors = Object.getOwnPropertyDescriptors(value) as Record<string, PropertyDescriptor>;
     const length = value.length;
     const out: unknown[] = [];
     for (let k = 0; k < length; k++) {
       this.path.push(k);
-      const d = descriptors[k];
-      if (d === undefined) this.fail('a hole in the array');
-      if (!('value' in d)) this.fail('a getter');
-      out.push(this.copy(d.value));
+      out.push(this.copy(this.dataValue(value, k)));
       this.path.pop();
     }
-    for (const key of Object.keys(descriptors)) {
-      if (key !== 'length' && !(String(Number(key)) === key && Number(key) < length)) {
-        this.path.push(key);
+    const keys = Object.keys(value);
+    if (keys.length !== length) {
+      const named = keys.find((key) => !(String(Number(key)) === key && Number(key) < length));
+      if (named !== undefined) {
+        this.path.push(named);
         this.fail('a named property of an array');
       }
     }
@@ -147,24 +153,18 @@ class Copier {
 
   private object(value: object): Record<string, unknown> {
     if (!isPlainObject(value)) this.fail(kindOf(value));
+    // No prototype: a polluted Object.prototype cannot add fields, and a
+    // "__proto__" key stays an ordinary one.
     const out = Object.create(null) as Record<string, unknown>;
-    const descriptors = Object.getOwnPropertyDescriptors(value) as Record<string, PropertyDescriptor>;
     // Own enumerable string keys, in JavaScript's property order; symbol keys
     // and non-enumerable properties are not data, as in JSON.
-    for (const key of Object.keys(descriptors)) {
-      const d = descriptors[key]!;
-      if (!d.enumerable) continue;
+    for (const key of Object.keys(value)) {
       this.path.push(key);
-      if (!('value' in d)) this.fail('a getter');
+      const v = this.dataValue(value, key);
       this.count(key.length);
       // Keys that only differ in lone surrogates collapse to one; the last
       // wins, as in Go's decoder.
-      Object.defineProperty(out, key.toWellFormed(), {
-        value: this.copy(d.value),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      out[key.isWellFormed() ? key : key.toWellFormed()] = this.copy(v);
       this.path.pop();
     }
     return out;
