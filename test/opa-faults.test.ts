@@ -5,8 +5,8 @@
  * Fake opa binaries are shell scripts given through OPA_BIN; read-only, full
  * and unwritable folders are real (a tmpfs and a user namespace via unshare).
  */
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -87,6 +87,23 @@ describe('opa that hangs', () => {
     expect(r.stderr).toMatch(/opa eval did not finish within 0\.7 s \(opa_timeout\)/);
     expect(r.stdout).toBe('');
     expect(r.code).toBe(2);
+  });
+
+  it('while a signal stops mcp-policy: opa is killed with it', async () => {
+    const fake = fakeOpa('sleep 60');
+    const child = spawn('node', [join(ROOT, 'bin', 'mcp-policy.js'), 'compile', POLICY, '-o', join(fake.dir, 'out')], {
+      env: { ...process.env, OPA_BIN: fake.bin },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_, signal) => r(signal)));
+    // Wait until opa runs "build" (the second invocation, after "version").
+    const pids = join(fake.dir, 'pids');
+    for (let k = 0; k < 200 && !(existsSync(pids) && readFileSync(pids, 'utf8').trim().split('\n').length >= 2); k++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGTERM');
+    expect(await exited).toBe('SIGTERM');
+    expect(groupGone(fake.dir)).toBe(true);
   });
 });
 

@@ -25,6 +25,38 @@ export interface ProcessOptions {
   readonly timeoutMs: number;
 }
 
+// Children run in their own process groups, so a terminal's Ctrl-C no longer
+// reaches them: while any runs, a termination signal kills their groups first
+// and is then re-raised, unless the host handles that signal itself.
+const live = new Set<number>();
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(process.platform === 'win32' ? pid : -pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  for (const pid of live) killGroup(pid);
+  live.clear();
+  for (const s of SIGNALS) process.off(s, onSignal);
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+function track(pid: number | undefined): void {
+  if (pid === undefined || process.platform === 'win32') return;
+  if (live.size === 0) for (const s of SIGNALS) process.on(s, onSignal);
+  live.add(pid);
+}
+
+function untrack(pid: number | undefined): void {
+  if (pid === undefined || !live.delete(pid) || live.size > 0) return;
+  for (const s of SIGNALS) process.off(s, onSignal);
+}
+
 /** Runs `bin` with `args`; never rejects. */
 export function runProcess(bin: string, args: readonly string[], options: ProcessOptions): Promise<ProcessResult> {
   return new Promise((resolveRun) => {
@@ -35,6 +67,7 @@ export function runProcess(bin: string, args: readonly string[], options: Proces
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      untrack(child.pid);
       resolveRun({
         stdout: Buffer.concat(stdout).toString('utf8'),
         stderr: Buffer.concat(stderr).toString('utf8'),
@@ -49,12 +82,9 @@ export function runProcess(bin: string, args: readonly string[], options: Proces
       // Its own process group, so a timeout can kill what it started too.
       detached: process.platform !== 'win32',
     });
+    track(child.pid);
     const timer = setTimeout(() => {
-      try {
-        if (child.pid !== undefined) process.kill(process.platform === 'win32' ? child.pid : -child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
+      if (child.pid !== undefined) killGroup(child.pid);
       child.stdout.destroy();
       child.stderr.destroy();
       finish(null, true);
