@@ -16,6 +16,7 @@ import {
 import { WasmEngine } from '../src/engines/wasm.js';
 import { type Decision } from '../src/policy/model.js';
 import { hostileRequests } from '../src/difftest/generators.js';
+import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
 import { engineFor, mustParse } from './helpers.js';
 
 const POLICY = mustParse(
@@ -251,5 +252,36 @@ describe('the request boundary', () => {
     );
     expect(kinds.size).toBeGreaterThanOrEqual(8);
     expect([...kinds]).toContain('plain');
+  });
+});
+
+describe('local settings given to config', () => {
+  const enterprise = parseEnterpriseConfig('playground: { value: true, enforcement: default }\n').config!;
+
+  it('cross the same boundary on every engine: a plain object is used, anything else is invalid_local_settings', async () => {
+    const answers: unknown[] = [];
+    for (const name of ENGINE_NAMES) {
+      const engine = await engineFor(name, POLICY, { enterprise });
+      try {
+        answers.push(await engine.config(Object.assign(Object.create(null) as object, { playground: false })));
+        for (const [local, message] of [
+          [
+            { playground: undefined },
+            'the local settings object is not plain JSON: the value at "/playground" is undefined',
+          ],
+          [{ n: 1n }, 'the local settings object is not plain JSON: the value at "/n" is a bigint'],
+          [new Map(), 'the local settings must be a JSON object'],
+        ] as const) {
+          await expect(engine.config(local as never), `${name} ${message}`).rejects.toMatchObject({
+            code: 'invalid_local_settings',
+            message,
+          });
+        }
+      } finally {
+        await engine.close();
+      }
+    }
+    for (const a of answers) expect(a).toEqual(answers[0]);
+    expect(answers[0]).toMatchObject({ directives: { playground: { value: false, source: 'local' } } });
   });
 });

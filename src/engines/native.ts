@@ -4,7 +4,7 @@ import { effectiveConfig } from '../enterprise/effective.js';
 import { evaluatePolicy } from '../native/evaluate.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { type Engine, noEnterpriseConfig } from './engine.js';
-import { decideAtBoundary, decideBatchAtBoundary } from './request-boundary.js';
+import { decideAtBoundary, decideBatchAtBoundary, readLocalSettings } from './request-boundary.js';
 
 /** Evaluates a validated policy (and enterprise directives) in TypeScript, without Rego or WebAssembly. */
 export class NativeEngine implements Engine {
@@ -35,7 +35,13 @@ export class NativeEngine implements Engine {
   config(local: Readonly<Record<string, unknown>>): Promise<unknown> {
     const { enterprise, provenance } = this.extras;
     if (!enterprise) return Promise.reject(noEnterpriseConfig());
-    const config = effectiveConfig(enterprise, local);
+    let plain: Record<string, unknown>;
+    try {
+      plain = readLocalSettings(local);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    const config = effectiveConfig(enterprise, plain);
     return Promise.resolve(provenance ? { ...config, policy: provenance } : config);
   }
 

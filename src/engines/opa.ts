@@ -13,7 +13,7 @@ import { resolveOpa, runOpa } from '../opa/cli.js';
 import { makeTempDir } from '../temp-dirs.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { checkedBatch, type Engine, noEnterpriseConfig, WRONG_COUNT_ERROR } from './engine.js';
-import { decideBatchAtBoundaryAsync } from './request-boundary.js';
+import { decideBatchAtBoundaryAsync, readLocalSettings } from './request-boundary.js';
 
 interface EvalOutput {
   result?: { expressions?: { value?: unknown }[] }[];
@@ -158,7 +158,13 @@ export class OpaEngine implements Engine {
 
   async config(local: Readonly<Record<string, unknown>>): Promise<unknown> {
     if (!this.hasConfig) throw noEnterpriseConfig();
-    const value = await opaEvalValue(join(this.dir, 'mcp_policy'), 'data.mcp_policy.config', { local }, this.target);
+    const plain = readLocalSettings(local);
+    const value = await opaEvalValue(
+      join(this.dir, 'mcp_policy'),
+      'data.mcp_policy.config',
+      { local: plain },
+      this.target,
+    );
     if (value === undefined) throw new OpaError('opa_failed', 'the policy returned no configuration');
     return value;
   }

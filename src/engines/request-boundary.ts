@@ -8,7 +8,7 @@
  * all engines read alike, or turned into one invalid-request decision. The
  * rule is written up in docs/semantics.md ("The request boundary").
  */
-import { describeThrown } from '../errors.js';
+import { describeThrown, McpPolicyError } from '../errors.js';
 import { type Decision, failedDecision, INVALID_REQUEST_REASON } from '../policy/model.js';
 
 /** Deepest nesting of objects and arrays in a request; the request object itself is level 1. */
@@ -22,9 +22,6 @@ export const MAX_REQUEST_SIZE = 4 * 1024 * 1024;
 
 /** Error text of a request that is not an object (matches lib.rego's). */
 export const NOT_AN_OBJECT = 'request must be a JSON object';
-
-/** Prefix of every error the boundary reports for a value that is not plain JSON. */
-export const NOT_PLAIN_JSON = 'request is not plain JSON: ';
 
 /** A request as every engine sees it: plain JSON data, or why it is not one. */
 export type BoundaryResult = { readonly request: Record<string, unknown> } | { readonly error: string };
@@ -71,17 +68,21 @@ class Copier {
   private size = 0;
   private readonly ancestors: object[] = [];
 
-  constructor(private readonly path: (string | number)[]) {}
+  /** `noun` names what is read in messages: `request`, or the local settings of `config`. */
+  constructor(
+    private readonly path: (string | number)[],
+    private readonly noun = 'request',
+  ) {}
 
   private fail(what: string): never {
-    throw new NotPlain(`${NOT_PLAIN_JSON}the value at ${pointerOf(this.path)} is ${what}`);
+    throw new NotPlain(`${this.noun} is not plain JSON: the value at ${pointerOf(this.path)} is ${what}`);
   }
 
   private count(n: number): void {
     this.size += n;
     if (this.size > MAX_REQUEST_SIZE) {
       throw new NotPlain(
-        `request is larger than ${MAX_REQUEST_SIZE} (strings and keys by length, other values 1 each)`,
+        `${this.noun} is larger than ${MAX_REQUEST_SIZE} (strings and keys by length, other values 1 each)`,
       );
     }
   }
@@ -112,7 +113,7 @@ class Copier {
   private container(value: object): unknown {
     if (this.ancestors.includes(value)) this.fail('a cycle back to an object that contains it');
     if (this.ancestors.length >= MAX_REQUEST_DEPTH) {
-      throw new NotPlain(`request nests deeper than ${MAX_REQUEST_DEPTH} levels at ${pointerOf(this.path)}`);
+      throw new NotPlain(`${this.noun} nests deeper than ${MAX_REQUEST_DEPTH} levels at ${pointerOf(this.path)}`);
     }
     this.count(1);
     this.ancestors.push(value);
@@ -178,15 +179,30 @@ class Copier {
  * error of its invalid-request decision. Never throws.
  */
 export function readRequestValue(value: unknown): BoundaryResult {
+  return readPlainObject(value, 'request', NOT_AN_OBJECT);
+}
+
+function readPlainObject(value: unknown, noun: string, notAnObject: string): BoundaryResult {
   try {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: NOT_AN_OBJECT };
-    if (!isPlainObject(value)) return { error: NOT_AN_OBJECT };
-    return { request: new Copier([]).copy(value) as Record<string, unknown> };
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: notAnObject };
+    if (!isPlainObject(value)) return { error: notAnObject };
+    return { request: new Copier([], noun).copy(value) as Record<string, unknown> };
   } catch (e) {
     if (e instanceof NotPlain) return { error: e.message };
-    // A proxy trap or a stack overflow: the request cannot be read safely.
-    return { error: `request cannot be read: ${describeThrown(e)}` };
+    // A proxy trap or a stack overflow: the value cannot be read safely.
+    return { error: `${noun} cannot be read: ${describeThrown(e)}` };
   }
+}
+
+/**
+ * Reads the local settings given to an engine's `config` by the same rule as
+ * a request, so every engine computes the configuration from the same data.
+ * Throws `invalid_local_settings`.
+ */
+export function readLocalSettings(local: unknown): Record<string, unknown> {
+  const read = readPlainObject(local, 'the local settings object', 'the local settings must be a JSON object');
+  if ('error' in read) throw new McpPolicyError('invalid_local_settings', read.error);
+  return read.request;
 }
 
 /** The items of a batch as the boundary reads them: holes and unreadable entries become `undefined` (not an object). */

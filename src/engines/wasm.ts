@@ -10,7 +10,7 @@ import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../rego/emit.js';
 import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
-import { decideAtBoundary, decideBatchAtBoundary } from './request-boundary.js';
+import { decideAtBoundary, decideBatchAtBoundary, readLocalSettings } from './request-boundary.js';
 import { initialMemoryPages } from './wasm-memory.js';
 
 /** Replaces unpaired surrogates everywhere, as Go's JSON decoder does, so wasm and OPA see the same text. */
@@ -109,9 +109,10 @@ export class WasmEngine implements Engine {
   /** The effective enterprise configuration, from the bundle's `config` entry point. */
   configSync(local: Readonly<Record<string, unknown>>): unknown {
     if (!(CONFIG_ENTRYPOINT in (this.policy.entrypoints as Record<string, number>))) throw noEnterpriseConfig();
+    const plain = readLocalSettings(local);
     let value: unknown;
     try {
-      value = resultValue(this.policy.evaluate({ local: wellFormed(local) }, CONFIG_ENTRYPOINT));
+      value = resultValue(this.policy.evaluate({ local: plain }, CONFIG_ENTRYPOINT));
     } catch (e) {
       throw new WasmError('wasm_eval_failed', `wasm evaluation failed: ${describeThrown(e)}`, { cause: e });
     }
