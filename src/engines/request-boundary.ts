@@ -8,7 +8,7 @@
  * all engines read alike, or turned into one invalid-request decision. The
  * rule is written up in docs/semantics.md ("The request boundary").
  */
-import { describeThrown, McpPolicyError } from '../errors.js';
+import { describeThrown, McpPolicyError, toPointer } from '../errors.js';
 import { type Decision, failedDecision, INVALID_REQUEST_REASON } from '../policy/model.js';
 
 /** Deepest nesting of objects and arrays in a request; the request object itself is level 1. */
@@ -33,8 +33,9 @@ export function invalidRequest(error: string): Decision {
 
 class NotPlain extends Error {}
 
+/** The JSON pointer of `path`, quoted: keys come from the host and may hold any character. */
 function pointerOf(path: readonly (string | number)[]): string {
-  return JSON.stringify(path.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join(''));
+  return JSON.stringify(toPointer(path));
 }
 
 /**
@@ -202,7 +203,8 @@ function readPlainObject(value: unknown, noun: string, notAnObject: string): Bou
 export function readLocalSettings(local: unknown): Record<string, unknown> {
   const read = readPlainObject(local, 'the local settings object', 'the local settings must be a JSON object');
   if ('error' in read) throw new McpPolicyError('invalid_local_settings', read.error);
-  return read.request;
+  // Local values come back in the configuration: as ordinary objects, not the copy's prototype-less ones.
+  return JSON.parse(JSON.stringify(read.request)) as Record<string, unknown>;
 }
 
 /** The items of a batch as the boundary reads them: holes and unreadable entries become `undefined` (not an object). */
