@@ -9,7 +9,8 @@
  * rule is written up in docs/semantics.md ("The request boundary").
  */
 import { describeThrown, McpPolicyError, toPointer } from '../errors.js';
-import { type Decision, failedDecision, INVALID_REQUEST_REASON } from '../policy/model.js';
+import { INVALID_REQUEST_REASON } from '../contracts.js';
+import { type Decision, failedDecision } from '../policy/model.js';
 
 /** Deepest nesting of objects and arrays in a request; the request object itself is level 1. */
 export const MAX_REQUEST_DEPTH = 32;

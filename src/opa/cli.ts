@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OpaError } from '../errors.js';
+import { type ErrorCode, OpaError } from '../errors.js';
 import { runProcess } from './process.js';
 
 /** The opa release mcp-policy is built and tested with (also pinned in tools/opa/go.mod). */
@@ -115,7 +115,7 @@ export interface RunOpaOptions {
 }
 
 /** The code for an opa failure whose message names a file-system problem (opa wrote into a full disk, say). */
-function failureCode(detail: string): string {
+function failureCode(detail: string): ErrorCode {
   if (/no space left on device|disk quota exceeded/i.test(detail)) return 'disk_full';
   if (/read-only file system/i.test(detail)) return 'read_only_file_system';
   if (/permission denied/i.test(detail)) return 'permission_denied';
