@@ -132,6 +132,13 @@ describe('mcp-policy explain', () => {
     expect(x.rules[1]!.failed[0]!.tried).toEqual(['mcp/x', 'docker.io/mcp/x']);
   });
 
+  it('asks for the policy JSON when given a compiled bundle', async () => {
+    const wasm = tempFile('policy.wasm', '\0asm\u0001\0\0\0');
+    const r = await cli(['explain', wasm], '{}');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("is a compiled bundle; explain needs the policy's JSON file");
+  });
+
   it('says when the request is invalid', async () => {
     const r = await cli(['explain', ex('production.json')], '{"action":"delete"}');
     expect(r.stdout).toContain('invalid request: unknown action "delete"; no rule is consulted');

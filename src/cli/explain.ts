@@ -1,6 +1,8 @@
 /** `mcp-policy explain <policy> [--input <file>]`: every rule, whether it matched and why not, then the decision. */
 import { type Command } from 'commander';
 import { explainDecision, type Explanation } from '../analysis/explain.js';
+import { readFile } from 'node:fs/promises';
+import { isGzip, isWasmModule } from '../bundle.js';
 import { McpPolicyError } from '../errors.js';
 import { readTextFile } from '../policy/file.js';
 import { type Policy } from '../policy/model.js';
@@ -26,6 +28,13 @@ export function registerExplain(program: Command, io: CliIo, load: (file: string
     .option('-i, --input <file>', 'the request, as JSON (default: standard input)')
     .option('--json', 'print the explanation as JSON')
     .action(async (file: string, opts: { input?: string; json?: boolean }) => {
+      const head = new Uint8Array(await readFile(file).catch(() => Buffer.alloc(0)));
+      if (isGzip(head) || isWasmModule(head)) {
+        throw new McpPolicyError(
+          'usage',
+          `${file} is a compiled bundle; explain needs the policy's JSON file, since a bundle keeps no rule conditions`,
+        );
+      }
       const policy = await load(file);
       const text =
         opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
