@@ -25,6 +25,7 @@ import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js'
 import { readTextFile } from '../policy/file.js';
 import { type Decision, INVALID_REQUEST_REASON, type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
+import { proxyCommand } from './proxy.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -396,6 +397,7 @@ function buildProgram(io: CliIo): Command {
       },
     );
 
+  program.addCommand(proxyCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   return program;
 }
 
