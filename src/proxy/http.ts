@@ -20,7 +20,26 @@ export const HTTP_LIMITS = {
   maxSessions: 64,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
+  /** A session with no open request for this long is ended (clients need not send DELETE). */
+  sessionIdleMs: 15 * 60_000,
 } as const;
+
+interface Session {
+  readonly transport: StreamableHTTPServerTransport;
+  readonly relay: Relay;
+  open: number;
+  lastSeen: number;
+}
+
+/** Runs one HTTP exchange of a session, keeping count of its open requests (a held SSE stream is one). */
+function serve(session: Session, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  session.open++;
+  res.once('close', () => {
+    session.open--;
+    session.lastSeen = Date.now();
+  });
+  return session.transport.handleRequest(req, res);
+}
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
@@ -59,7 +78,11 @@ export async function listenHttp(
       `refusing to listen on "${url.hostname}": not a loopback address (add --allow-non-loopback to accept it)`,
     );
   }
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; relay: Relay }>();
+  const sessions = new Map<string, Session>();
+  const sweep = setInterval(() => {
+    const cutoff = Date.now() - HTTP_LIMITS.sessionIdleMs;
+    for (const s of sessions.values()) if (s.open === 0 && s.lastSeen < cutoff) void s.relay.close();
+  }, 60_000).unref();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://host').pathname;
@@ -77,7 +100,7 @@ export async function listenHttp(
     if (typeof sid === 'string') {
       const session = sessions.get(sid);
       if (!session) return reject(res, 404, 'session not found');
-      return session.transport.handleRequest(req, res);
+      return serve(session, req, res);
     }
     if (req.method !== 'POST') return reject(res, 400, 'no session: start one with an initialize request');
     if (sessions.size >= HTTP_LIMITS.maxSessions) return reject(res, 503, 'too many sessions');
@@ -86,15 +109,16 @@ export async function listenHttp(
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: HTTP_LIMITS.maxBodyBytes,
-      onsessioninitialized: (id) => void sessions.set(id, { transport, relay }),
+      onsessioninitialized: (id) => void sessions.set(id, session),
     });
     const relay = new Relay(transport, serverTransport(target), gate);
+    const session: Session = { transport, relay, open: 0, lastSeen: Date.now() };
     relay.onclose = () => {
       if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
     };
     if (options.onerror) relay.onerror = options.onerror;
     await relay.start();
-    await transport.handleRequest(req, res);
+    await serve(session, req, res);
     // Anything but a valid initialize leaves no session behind.
     if (transport.sessionId === undefined || !sessions.has(transport.sessionId)) await relay.close();
   };
@@ -119,6 +143,7 @@ export async function listenHttp(
   return {
     url: actual,
     close: async () => {
+      clearInterval(sweep);
       const closing = new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.allSettled([...sessions.values()].map((s) => s.relay.close()));
       server.closeAllConnections();

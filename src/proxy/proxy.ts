@@ -55,6 +55,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       if (options.onerror) relay.onerror = options.onerror;
       const done = new Promise<void>((resolve) => (relay.onclose = resolve)).then(() => log.close());
       await relay.start();
+      // The SDK's stdio transport ignores end of input; a client that goes away must end the session.
+      process.stdin.once('end', () => void relay.close());
       return {
         done,
         close: async () => {

@@ -47,9 +47,11 @@ export async function viaStdioProxy(
   capabilities: Record<string, unknown> = {},
   setup?: (client: Client) => void,
 ): Promise<Connected> {
+  const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [CLI, 'proxy', ...proxyArgs],
+    env,
     stderr: 'pipe',
   });
   let err = '';
