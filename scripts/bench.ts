@@ -30,6 +30,7 @@ import {
   WasmError,
 } from '../src/index.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
+import { benchProxy } from './bench-proxy.js';
 
 const DEFAULT_SIZES = [10, 100, 1_000, 10_000];
 const DEFAULT_BUDGET_MS = 1_000;
@@ -378,6 +379,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'proxy') return void process.stdout.write(await benchProxy());
   const options = parseOptions(process.argv.slice(2));
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
@@ -386,7 +388,7 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${int.format(size)} rules...\n`);
     results.push(await benchSize(size, options.budgetMs));
   }
-  const markdown = report(options, results);
+  const markdown = report(options, results) + (await benchProxy());
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);
   process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);
