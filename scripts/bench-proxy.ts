@@ -2,8 +2,8 @@
  * Bench section `proxy`: the latency `mcp-policy proxy` adds to each
  * `tools/call`, measured with the real filesystem server over stdio. The same
  * SDK client calls the server directly and through the proxy (wasm engine,
- * block-tools example policy), in alternating rounds so machine load affects
- * both alike; the table gives p50 and p99 of each and the difference.
+ * block-tools example policy), alternating call by call so machine load affects
+ * both alike; the table gives p50 and p99 of each and their difference.
  *
  *   BENCH_ONLY=proxy node dist/scripts/bench.js
  */
@@ -22,8 +22,7 @@ import { PolicyGate } from '../src/proxy/enforce.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FILESYSTEM = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');
 const CLI = join(ROOT, 'bin', 'mcp-policy.js');
-const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS ?? 10);
-const CALLS_PER_ROUND = Number(process.env.BENCH_PROXY_CALLS ?? 300);
+const CALLS = Number(process.env.BENCH_PROXY_CALLS ?? 4000);
 const WARMUP = 200;
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -68,12 +67,11 @@ export async function benchProxy(): Promise<string> {
     try {
       await timeCalls(direct, file, WARMUP, []);
       await timeCalls(proxied, file, WARMUP, []);
-      for (let round = 0; round < ROUNDS; round++) {
-        process.stderr.write(`bench: proxy round ${round + 1}/${ROUNDS}\r`);
-        await timeCalls(direct, file, CALLS_PER_ROUND, times.direct);
-        await timeCalls(proxied, file, CALLS_PER_ROUND, times.proxy);
+      process.stderr.write(`bench: proxy, ${CALLS} calls each way\n`);
+      for (let k = 0; k < CALLS; k++) {
+        await timeCalls(direct, file, 1, times.direct);
+        await timeCalls(proxied, file, 1, times.proxy);
       }
-      process.stderr.write('\n');
     } finally {
       await Promise.allSettled([direct.close(), proxied.close()]);
     }
@@ -90,7 +88,7 @@ export async function benchProxy(): Promise<string> {
       '## Proxy: latency added per tools/call',
       '',
       `Real \`@modelcontextprotocol/server-filesystem\` over stdio, \`read_text_file\` of a small file, ` +
-        `${ROUNDS} alternating rounds of ${CALLS_PER_ROUND} sequential calls each way after ${WARMUP} warm-up calls; ` +
+        `${CALLS} sequential calls each way, alternating call by call, after ${WARMUP} warm-up calls; ` +
         'the proxy runs the wasm engine on the block-tools example bundle (each call decides `load` and `invoke`).',
       '',
       '| path | p50 ms | p99 ms |',
