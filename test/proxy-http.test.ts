@@ -118,24 +118,29 @@ describe('session refusal over HTTP', () => {
   });
 });
 
+/** Starts server-everything on a free loopback port in the given mode; resolves when it listens. */
+async function everything(mode: 'streamableHttp' | 'sse', path: string): Promise<{ server: ChildProcess; url: URL }> {
+  const port = await freePort();
+  const server = spawn(process.execPath, [EVERYTHING, mode], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await new Promise<void>((resolve) => {
+    let err = '';
+    server.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/listening on port|running on port/.test(err)) resolve();
+    });
+  });
+  return { server, url: new URL(`http://127.0.0.1:${port}${path}`) };
+}
+
 describe('a remote server over streamable HTTP (server-everything)', () => {
   let server: ChildProcess;
   let url: URL;
   let prompts: string;
   beforeAll(async () => {
-    const port = await freePort();
-    url = new URL(`http://127.0.0.1:${port}/mcp`);
-    server = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
-      env: { ...process.env, PORT: String(port) },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    await new Promise<void>((resolve) => {
-      let err = '';
-      server.stderr?.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes('listening on port')) resolve();
-      });
-    });
+    ({ server, url } = await everything('streamableHttp', '/mcp'));
     prompts = await bundleFile(
       mustParse(
         JSON.stringify({
@@ -181,5 +186,37 @@ describe('a remote server over streamable HTTP (server-everything)', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('policy denied loading server "127.0.0.1": Block remote servers for security');
+  });
+});
+
+describe('a remote server over SSE (server-everything)', () => {
+  it('derives the sse transport from the URL and relays tools and resources', async () => {
+    const { server, url } = await everything('sse', '/sse');
+    const log = join(tempDir(), 'log.jsonl');
+    try {
+      const c = await viaStdioProxy([
+        join(EXAMPLES, 'block-tools.json'),
+        '--engine',
+        'native',
+        '--server',
+        'everything',
+        '--upstream-url',
+        url.href,
+        '--decision-log',
+        log,
+      ]);
+      try {
+        expect(text(await c.client.callTool({ name: 'echo', arguments: { message: 'over sse' } }))).toContain(
+          'over sse',
+        );
+        expect((await c.client.listResources()).resources.length).toBeGreaterThan(0);
+      } finally {
+        await c.close();
+      }
+      const first = JSON.parse(readFileSync(log, 'utf8').split('\n')[0] ?? '') as { request: unknown };
+      expect(first.request).toMatchObject({ server: 'everything', serverType: 'remote', transport: 'sse' });
+    } finally {
+      await stop(server);
+    }
   });
 });

@@ -16,3 +16,4 @@ server.registerTool('mutate', { description: 'Changes what greet says it does' }
   return { content: [{ type: 'text', text: 'mutated' }] };
 });
 await server.connect(new StdioServerTransport());
+process.stdin.on('end', () => process.exit(0));
