@@ -220,3 +220,42 @@ describe('a remote server over SSE (server-everything)', () => {
     }
   });
 });
+
+describe("the server's requests and progress over the HTTP listener", () => {
+  it('relays a sampling request to the HTTP client and progress to the calling request', async () => {
+    const { CreateMessageRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const proxy = await startHttpProxy([
+      join(EXAMPLES, 'block-tools.json'),
+      '--engine',
+      'native',
+      '--',
+      process.execPath,
+      EVERYTHING,
+      'stdio',
+    ]);
+    const c = await viaHttp(proxy.url, { sampling: {} }, (client) =>
+      client.setRequestHandler(CreateMessageRequestSchema, () => ({
+        model: 'test-model',
+        role: 'assistant',
+        content: { type: 'text', text: 'sampled over http' },
+      })),
+    );
+    try {
+      const sampled = await c.client.callTool({
+        name: 'trigger-sampling-request',
+        arguments: { prompt: 'hi', maxTokens: 5 },
+      });
+      expect(text(sampled)).toContain('sampled over http');
+      const progress: number[] = [];
+      await c.client.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } },
+        undefined,
+        { onprogress: (p) => progress.push(p.progress) },
+      );
+      expect(progress.slice(0, 2)).toEqual([1, 2]);
+    } finally {
+      await c.close();
+      await stop(proxy.child);
+    }
+  });
+});

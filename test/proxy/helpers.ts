@@ -102,8 +102,14 @@ export function startHttpProxy(
 }
 
 /** A real SDK client over streamable HTTP. */
-export async function viaHttp(url: URL, capabilities: Record<string, unknown> = {}): Promise<Connected> {
-  const client = await connect(new StreamableHTTPClientTransport(url), capabilities);
+export async function viaHttp(
+  url: URL,
+  capabilities: Record<string, unknown> = {},
+  setup?: (client: Client) => void,
+): Promise<Connected> {
+  const client = new Client(CLIENT_INFO, { capabilities });
+  setup?.(client);
+  await client.connect(new StreamableHTTPClientTransport(url));
   return { client, stderr: () => '', close: () => client.close() };
 }
 
