@@ -149,6 +149,17 @@ describe('start-up load checks', () => {
     );
   });
 
+  it('takes the server and its facts from a config file', async () => {
+    const config = join(tempDir(), 'proxy.json');
+    writeFileSync(config, JSON.stringify({ server: 'untrusted-server', command: [process.execPath, FILESYSTEM, dir] }));
+    const r = await runProxyToExit([join(EXAMPLES, 'block-server.json'), '--engine', 'native', '--config', config]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('policy denied loading server "untrusted-server"');
+    writeFileSync(config, '{"server": "x", "command": ["node", 3]}');
+    const bad = await runProxyToExit([join(EXAMPLES, 'block-server.json'), '--engine', 'native', '--config', config]);
+    expect(bad.stderr).toContain(`${config}: /command/1: must be a string (invalid_proxy_config)`);
+  });
+
   it('default deny without a load rule for the server refuses it (default-deny-load-invoke example)', async () => {
     const r = await runProxyToExit([
       join(EXAMPLES, 'default-deny-load-invoke.json'),

@@ -3,10 +3,13 @@ import { Command, Option } from 'commander';
 import { ENGINE_NAMES, type EngineName } from '../engines/engine.js';
 import { openEngineForFile } from '../engines/file.js';
 import { McpPolicyError } from '../errors.js';
+import { readTextFile } from '../policy/file.js';
+import { parseProxyConfig } from '../proxy/config.js';
 import { serverFacts, type ServerTarget, transportForUrl } from '../proxy/facts.js';
 import { startProxy } from '../proxy/proxy.js';
 
 interface ProxyCliOptions {
+  config?: string;
   server?: string;
   serverType?: string;
   serverSource?: string;
@@ -44,12 +47,17 @@ function targetOf(command: readonly string[], opts: ProxyCliOptions): ServerTarg
   return { kind: 'command', command: cmd, args };
 }
 
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** The `proxy` command, for registration in the CLI program. */
 export function proxyCommand(stderr: (text: string) => void): Command {
   return new Command('proxy')
     .description('run an MCP server behind the policy: filter tools and prompts, deny calls (stdio or streamable HTTP)')
     .argument('<policy-or-bundle>', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
     .argument('[server-command...]', 'the server to start, after --')
+    .option('--config <file>', 'JSON with server, serverType, serverSource, upstreamUrl, upstreamTransport, command')
     .option('--server <name>', 'server name in policy requests (default: from the command or URL)')
     .option('--server-type <type>', 'registry, image or remote (default: remote for a URL, none for a command)')
     .option('--server-source <ref>', 'image reference or URL in policy requests (default: the URL for a remote)')
@@ -68,7 +76,13 @@ export function proxyCommand(stderr: (text: string) => void): Command {
     .addOption(
       new Option('-e, --engine <engine>', 'evaluator for a policy file').choices([...ENGINE_NAMES]).default('wasm'),
     )
-    .action(async (file: string, command: string[], opts: ProxyCliOptions) => {
+    .action(async (file: string, commandLine: string[], flags: ProxyCliOptions) => {
+      const config = flags.config === undefined ? {} : parseProxyConfig(await readTextFile(flags.config), flags.config);
+      // Flags win over the file; a command line replaces the file's command.
+      const { command: configCommand, ...configFacts } = config;
+      const opts = { ...configFacts, ...definedOnly(flags) } as ProxyCliOptions;
+      const command =
+        commandLine.length > 0 || opts.upstreamUrl !== undefined ? commandLine : [...(configCommand ?? [])];
       if (opts.pinUpdate && opts.pin === undefined)
         throw new McpPolicyError('usage', '--pin-update needs --pin <lock-file>');
       const target = targetOf(command, opts);
