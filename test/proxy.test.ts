@@ -149,6 +149,12 @@ describe('start-up load checks', () => {
     );
   });
 
+  it('reports a server command that cannot start', async () => {
+    const r = await runProxyToExit([join(EXAMPLES, 'block-tools.json'), '--engine', 'native', '--', '/no/such/server']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot start the server: .*ENOENT.* \(server_start_failed\)/);
+  });
+
   it('takes the server and its facts from a config file', async () => {
     const config = join(tempDir(), 'proxy.json');
     writeFileSync(config, JSON.stringify({ server: 'untrusted-server', command: [process.execPath, FILESYSTEM, dir] }));

@@ -54,7 +54,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const relay = new Relay(new StdioServerTransport(), serverTransport(options.target), gate);
       if (options.onerror) relay.onerror = options.onerror;
       const done = new Promise<void>((resolve) => (relay.onclose = resolve)).then(() => log.close());
-      await relay.start();
+      await relay.start().catch(async (e: unknown) => {
+        await relay.close();
+        throw new McpPolicyError('server_start_failed', `cannot start the server: ${(e as Error).message}`, {
+          cause: e,
+        });
+      });
       // The SDK's stdio transport ignores end of input; a client that goes away must end the session.
       process.stdin.once('end', () => void relay.close());
       return {
