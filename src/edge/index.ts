@@ -11,7 +11,7 @@ import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from '
 import { initialMemoryPages } from '../engines/wasm-memory.js';
 import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../rego/emit.js';
+import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../contracts.js';
 import { gunzip } from './gunzip.js';
 
 export { type Decision, type PolicyRequest } from '../policy/model.js';
