@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES, mustParse } from './helpers.js';
 import {
   bundleFile,
+  deniedServerArgs,
   type Connected,
   EVERYTHING,
   FILESYSTEM,
@@ -83,17 +84,7 @@ describe('listening on streamable HTTP in front of a stdio server', () => {
 
 describe('session refusal over HTTP', () => {
   it('refuses new sessions with the reason when the server may not load', async () => {
-    const proxy = await startHttpProxy([
-      join(EXAMPLES, 'block-server.json'),
-      '--engine',
-      'native',
-      '--server',
-      'untrusted-server',
-      '--',
-      process.execPath,
-      FILESYSTEM,
-      tempDir(),
-    ]);
+    const proxy = await startHttpProxy(deniedServerArgs(tempDir()));
     try {
       const err = await viaHttp(proxy.url).catch((e: unknown) => e);
       expect(String(err)).toContain('This server is not approved for organizational use');

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES, mustParse } from './helpers.js';
 import {
   bundleFile,
+  deniedServerArgs,
   type Connected,
   direct,
   EVERYTHING,
@@ -132,17 +133,7 @@ describe('default deny with load and invoke allowlists', () => {
 
 describe('start-up load checks', () => {
   it('exits with the reason when the server may not load (block-server example)', async () => {
-    const r = await runProxyToExit([
-      join(EXAMPLES, 'block-server.json'),
-      '--engine',
-      'native',
-      '--server',
-      'untrusted-server',
-      '--',
-      process.execPath,
-      FILESYSTEM,
-      dir,
-    ]);
+    const r = await runProxyToExit(deniedServerArgs(dir));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
       'policy denied loading server "untrusted-server": This server is not approved for organizational use (server_denied)',

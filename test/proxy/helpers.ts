@@ -9,7 +9,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { type Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { compilePolicy } from '../../src/compile.js';
 import { type Policy } from '../../src/policy/model.js';
-import { ROOT } from '../helpers.js';
+import { EXAMPLES, ROOT } from '../helpers.js';
 
 export const CLI = join(ROOT, 'bin', 'mcp-policy.js');
 export const FILESYSTEM = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');
@@ -126,4 +126,19 @@ export function stop(child: ChildProcess): Promise<void> {
 export function text(result: unknown): string {
   const content = (result as { content?: { type: string; text?: string }[] }).content ?? [];
   return content.map((c) => c.text ?? '').join('');
+}
+
+/** Proxy arguments for the filesystem server under the block-server example, named so that its load is denied. */
+export function deniedServerArgs(dir: string): string[] {
+  return [
+    join(EXAMPLES, 'block-server.json'),
+    '--engine',
+    'native',
+    '--server',
+    'untrusted-server',
+    '--',
+    process.execPath,
+    FILESYSTEM,
+    dir,
+  ];
 }
