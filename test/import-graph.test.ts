@@ -25,7 +25,7 @@ const STAGES: readonly (readonly string[])[] = [
   ],
   ['lower.ts'],
   ['rego/'],
-  ['opa/', 'bundle-tar.ts', 'bundle.ts', 'compile.ts'],
+  ['opa/', 'bundle-tar.ts', 'bundle.ts', 'crash-points.ts', 'temp-dirs.ts', 'output-folder.ts', 'compile.ts'],
   ['native/', 'enterprise/effective.ts'],
   ['engines/', 'edge/'],
   ['cases.ts', 'difftest/', 'testing.ts'],

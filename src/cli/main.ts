@@ -19,6 +19,7 @@ import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../engines/engine.js';
 import { openBundleFile } from '../engines/file.js';
+import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
 import { readTextFile } from '../policy/file.js';
@@ -274,6 +275,8 @@ function buildProgram(io: CliIo): Command {
       try {
         const requests = entries.flatMap((e) => ('request' in e ? [e.request] : []));
         const decisions = await engine.decideBatch(requests);
+        // A broken opa is a tool problem (exit 2), as it is for --engine wasm, not a batch of denials.
+        if (engine instanceof OpaEngine && engine.toolError) throw engine.toolError;
         let k = 0;
         for (const entry of entries) {
           const d: Decision =
