@@ -69,6 +69,12 @@ export const ERROR_CODES = [
   'permission_denied',
   'invalid_local_settings',
   'usage',
+  // The proxy.
+  'server_denied',
+  'server_start_failed',
+  'invalid_lock_file',
+  'invalid_proxy_config',
+  'listen_failed',
 ] as const;
 
 /** A stable, documented error or warning code. */

@@ -124,3 +124,19 @@ export { type Coverage, tableCoverage } from './analysis/coverage.js';
 
 /** Field constraints of a region of requests, as analysis results describe them. */
 export { type BoxDescription } from './analysis/region.js';
+/** Opening an engine on a bundle or a policy file. */
+export { openEngineForFile } from './engines/file.js';
+/**
+ * The MCP proxy: {@link startProxy} runs a policy-enforcing proxy in front of
+ * one MCP server; {@link PolicyGate} is its enforcement, usable by other hosts;
+ * {@link Relay} relays one session between two SDK transports under a gate.
+ */
+export { type ProxyOptions, type RunningProxy, startProxy } from './proxy/proxy.js';
+export { type Listed, PolicyGate, type Verdict } from './proxy/enforce.js';
+export { Relay } from './proxy/relay.js';
+/** The request facts of a governed server, given or derived from its command line or URL. */
+export { type ServerFacts, serverFacts, serverNameFromCommand, type ServerTarget } from './proxy/facts.js';
+/** Tool pinning: digests of tool definitions and the lock file. */
+export { type LockFile, readLockFile, toolDigest, ToolPins } from './proxy/pins.js';
+/** The proxy's JSON Lines decision log. */
+export { type DecisionSink, openDecisionLog, type ProxyLogEntry } from './proxy/decision-log.js';

@@ -5,7 +5,6 @@
  * 2 usage, file or tool problems (missing opa, unreadable file, bad bundle).
  */
 import { randomInt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { caseEnterpriseText, casePolicyText, checkConfig, checkDecision, parseCaseFile } from '../cases.js';
@@ -15,14 +14,13 @@ import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
 import { readJson, sortKeysDeep } from '../diagnostics/json.js';
 import { type PolicyLayer, resolvePolicyLayers } from '../policy/layers.js';
-import { isGzip, isWasmModule } from '../bundle.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../engines/engine.js';
+import { openBundleFile } from '../engines/file.js';
 import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
-import { WasmEngine } from '../engines/wasm.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
 import { readTextFile } from '../policy/file.js';
 import { INVALID_REQUEST_REASON } from '../contracts.js';
@@ -33,6 +31,7 @@ import { registerDiff } from './diff.js';
 import { ExitError } from './exit.js';
 import { registerExplain } from './explain.js';
 import { registerLint } from './lint.js';
+import { proxyCommand } from './proxy.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -168,22 +167,8 @@ async function openForFile(
   engine: EngineName,
   io: CliIo,
 ): Promise<Engine> {
-  if (file !== undefined) {
-    const bytes = new Uint8Array(
-      await readFile(file).catch((e: NodeJS.ErrnoException) => {
-        throw new McpPolicyError('read_failed', `cannot read ${file}: ${e.code ?? e.message}`);
-      }),
-    );
-    if (isGzip(bytes) || isWasmModule(bytes)) {
-      if (engine !== 'wasm') {
-        throw new McpPolicyError(
-          'usage',
-          `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`,
-        );
-      }
-      return WasmEngine.load(bytes);
-    }
-  }
+  const bundled = file === undefined ? undefined : await openBundleFile(file, engine);
+  if (bundled) return bundled;
   const { policy, extras } = await loadSources(file, opts, io);
   return openEngine(engine, policy, extras);
 }
@@ -407,6 +392,7 @@ function buildProgram(io: CliIo): Command {
   registerDiff(program, io, loadPolicy);
   registerExplain(program, io, loadPolicy);
 
+  program.addCommand(proxyCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   return program;
 }
 
