@@ -5,14 +5,13 @@
  * writes fixed tar metadata) and written atomically: a failed build leaves the
  * output folder as it was.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { readWasmBundle } from './bundle.js';
+import { contentRevision, readBundleFiles, readWasmBundle } from './bundle.js';
 import { McpPolicyError } from './errors.js';
 import { lower } from './lower.js';
-import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
+import { PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
 import { type EnterpriseConfig } from './enterprise/model.js';
 import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, emitRego, type Provenance } from './rego/emit.js';
@@ -42,7 +41,7 @@ export interface CompileExtras {
 
 /** Everything a build produces. */
 export interface CompiledPolicy extends RegoSources {
-  /** Content hash of the sources and opa release; the bundle's revision. */
+  /** The bundle's revision: a hash of its content (policy.wasm, data.json, the Rego). */
   readonly revision: string;
   /** A standard OPA bundle: policy.wasm, data.json, .manifest and the sources. */
   readonly bundle: Uint8Array;
@@ -71,13 +70,6 @@ export async function regoSources(policy: Policy, extras: CompileExtras = {}): P
   return { policy: generateRego(policy, extras), lib: await readLibRego(), config: extras.enterprise !== undefined };
 }
 
-/** The bundle revision for some sources: a hash of everything that determines the build. */
-export function revisionOf(sources: RegoSources): string {
-  const h = createHash('sha256');
-  for (const part of [`opa ${OPA_VERSION}`, sources.lib, sources.policy]) h.update(`${part.length}:${part}`);
-  return h.digest('hex');
-}
-
 /** Writes the sources under `dir` in the layout opa sees: mcp_policy/{policy,lib}.rego. */
 export async function writeSources(dir: string, sources: RegoSources): Promise<void> {
   await mkdir(join(dir, 'mcp_policy'), { recursive: true });
@@ -85,33 +77,69 @@ export async function writeSources(dir: string, sources: RegoSources): Promise<v
   await writeFile(join(dir, 'mcp_policy', 'lib.rego'), sources.lib);
 }
 
-/** Compiles Rego sources to a wasm bundle with the pinned opa. */
-export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
+/**
+ * How to sign a bundle, the way `opa build --signing-key` does: a
+ * `.signatures.json` JWT over the hashes of every file.
+ */
+export interface SigningOptions {
+  /** PEM private key (RSA or EC) or HMAC secret, as text. */
+  readonly signingKey: string;
+  /** JWS algorithm (default RS256, OPA's default). */
+  readonly signingAlg?: string;
+  /** Key id recorded in the signature; OPA picks its verification key by it (default `default`). */
+  readonly keyId?: string;
+}
+
+/** Runs `opa build` in bundle mode over the sources in `work/src`, into `work/<output>`. */
+async function opaBuild(
+  work: string,
+  sources: RegoSources,
+  output: string,
+  extra: readonly string[],
+): Promise<Uint8Array> {
+  await runOpa(
+    [
+      'build',
+      '--bundle',
+      '--target',
+      'wasm',
+      '--entrypoint',
+      DECISION_ENTRYPOINT,
+      '--entrypoint',
+      BATCH_ENTRYPOINT,
+      ...(sources.config ? ['--entrypoint', CONFIG_ENTRYPOINT] : []),
+      '--capabilities',
+      WASM_CAPABILITIES_PATH,
+      ...extra,
+      '--output',
+      output,
+      'src',
+    ],
+    { cwd: work },
+  );
+  return new Uint8Array(await readFile(join(work, output)));
+}
+
+/**
+ * Compiles Rego sources to a wasm bundle with the pinned opa. The revision is
+ * the hash of the built content (see contentRevision), which is known only
+ * after a first build; a second build stamps it into the manifest (and signs,
+ * when asked), and loading the result checks that the two builds agree.
+ */
+export async function buildWasm(sources: RegoSources, signing?: SigningOptions): Promise<CompiledPolicy> {
   const work = await mkdtemp(join(tmpdir(), 'mcp-policy-build-'));
   try {
-    await writeSources(work, sources);
-    const revision = revisionOf(sources);
-    await runOpa(
-      [
-        'build',
-        '--target',
-        'wasm',
-        '--entrypoint',
-        DECISION_ENTRYPOINT,
-        '--entrypoint',
-        BATCH_ENTRYPOINT,
-        ...(sources.config ? ['--entrypoint', CONFIG_ENTRYPOINT] : []),
-        '--capabilities',
-        WASM_CAPABILITIES_PATH,
-        '--revision',
-        revision,
-        '--output',
-        'bundle.tar.gz',
-        'mcp_policy',
-      ],
-      { cwd: work },
-    );
-    const bundle = new Uint8Array(await readFile(join(work, 'bundle.tar.gz')));
+    await writeSources(join(work, 'src'), sources);
+    const revision = contentRevision(readBundleFiles(await opaBuild(work, sources, 'content.tar.gz', [])));
+    const signArgs: string[] = [];
+    if (signing !== undefined) {
+      // opa reads the key from a file; an owner-only one inside the build folder goes away with it.
+      await writeFile(join(work, 'signing.key'), signing.signingKey, { mode: 0o600 });
+      signArgs.push('--signing-key', join(work, 'signing.key'), '--signing-alg', signing.signingAlg ?? 'RS256');
+      // opa names the signing key id after the verification key id flag.
+      if (signing.keyId !== undefined) signArgs.push('--verification-key-id', signing.keyId);
+    }
+    const bundle = await opaBuild(work, sources, 'bundle.tar.gz', ['--revision', revision, ...signArgs]);
     const { wasm } = readWasmBundle(bundle);
     return { ...sources, revision, bundle, wasm };
   } finally {
@@ -119,9 +147,13 @@ export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
   }
 }
 
-/** Generates and compiles a policy. */
-export async function compilePolicy(policy: Policy, extras: CompileExtras = {}): Promise<CompiledPolicy> {
-  return buildWasm(await regoSources(policy, extras));
+/** Generates and compiles a policy, signing the bundle when `signing` is given. */
+export async function compilePolicy(
+  policy: Policy,
+  extras: CompileExtras = {},
+  signing?: SigningOptions,
+): Promise<CompiledPolicy> {
+  return buildWasm(await regoSources(policy, extras), signing);
 }
 
 /** Files of an output folder, by name. */

@@ -5,7 +5,8 @@
  * typed errors on load and fail-closed decisions on evaluation.
  */
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
-import { isGzip, isWasmModule, readWasmBundle } from '../bundle.js';
+import { BundleError, isGzip, isWasmModule, type ReadBundleOptions, readBundleFiles, wasmBundleOf } from '../bundle.js';
+import { type VerificationOptions, verifyBundleSignature } from '../bundle-signature.js';
 import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../rego/emit.js';
@@ -38,20 +39,46 @@ function resultValue(resultSet: unknown): unknown {
   return typeof first === 'object' && first !== null ? (first as { result?: unknown }).result : undefined;
 }
 
+/** How to load a bundle: its data, its size bound, and the key its signature must verify with. */
+export interface WasmLoadOptions extends ReadBundleOptions, Partial<VerificationOptions> {
+  /** Data for a bare policy.wasm, or in place of a bundle's data.json. */
+  readonly data?: unknown;
+}
+
 /** Evaluates a compiled mcp-policy bundle in WebAssembly. */
 export class WasmEngine implements Engine {
   readonly name = 'wasm' as const;
 
-  private constructor(private readonly policy: LoadedPolicy) {}
+  private constructor(
+    private readonly policy: LoadedPolicy,
+    /** The bundle's revision (its content hash when mcp-policy built it); undefined for a bare module. */
+    readonly revision: string | undefined,
+  ) {}
 
-  /** Loads a bundle.tar.gz or a bare policy.wasm (with optional data). Throws {@link WasmError}. */
-  static async load(bytes: Uint8Array, data?: unknown): Promise<WasmEngine> {
+  /**
+   * Loads a bundle.tar.gz or a bare policy.wasm. With `verificationKey`, the
+   * bundle must carry a signature that verifies over exactly its files, and a
+   * bare module (which cannot carry one) is refused. Nothing of a refused
+   * bundle is loaded. Throws {@link BundleError} or {@link WasmError}.
+   */
+  static async load(bytes: Uint8Array, options: WasmLoadOptions = {}): Promise<WasmEngine> {
+    const { data, verificationKey } = options;
     let wasm = bytes;
     let bundleData: unknown = data ?? {};
+    let revision: string | undefined;
     if (isGzip(bytes)) {
-      const bundle = readWasmBundle(bytes);
+      // The signature is checked first: it is the stronger statement about what is wrong.
+      const files = readBundleFiles(bytes, options);
+      if (verificationKey !== undefined) await verifyBundleSignature(files, { ...options, verificationKey });
+      const bundle = wasmBundleOf(files);
       wasm = bundle.wasm;
       bundleData = data ?? bundle.data;
+      revision = bundle.manifest.revision;
+    } else if (verificationKey !== undefined) {
+      throw new BundleError(
+        'bundle_unsigned',
+        'a bare WebAssembly module carries no signature; load the signed bundle.tar.gz',
+      );
     } else if (!isWasmModule(bytes)) {
       throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
     }
@@ -71,7 +98,7 @@ export class WasmEngine implements Engine {
         );
       }
     }
-    return new WasmEngine(policy);
+    return new WasmEngine(policy, revision);
   }
 
   /** Synchronous form of {@link decide}: hosts on a hot path skip a promise per decision. */
