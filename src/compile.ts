@@ -112,10 +112,11 @@ async function opaBuild(
       WASM_CAPABILITIES_PATH,
       ...extra,
       '--output',
-      output,
-      'src',
+      join('..', output),
+      // Run from inside the folder: in bundle mode opa keeps the path it is given as a prefix of every file.
+      '.',
     ],
-    { cwd: work },
+    { cwd: join(work, 'src') },
   );
   return new Uint8Array(await readFile(join(work, output)));
 }

@@ -137,8 +137,12 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
     this.stats.buffered = this.buffer.length;
   }
 
-  /** Uploads everything buffered now, one batch after another; resolves when done or when an upload fails. */
-  flush(): Promise<void> {
+  /**
+   * Uploads everything buffered now, one batch after another; resolves when
+   * done or when an upload fails. `force` ignores the backoff after a failure.
+   */
+  flush(force = false): Promise<void> {
+    if (force) this.backoffUntil = 0;
     this.sending ??= this.drain().finally(() => {
       this.sending = undefined;
     });
@@ -185,7 +189,6 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
     this.closed = true;
     clearInterval(this.timer);
     await this.sending;
-    this.backoffUntil = 0;
-    await this.flush();
+    await this.flush(true);
   }
 }
