@@ -29,6 +29,7 @@ import {
   WasmEngine,
   WasmError,
 } from '../src/index.js';
+import { benchFleet } from './bench-fleet.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 
 const DEFAULT_SIZES = [10, 100, 1_000, 10_000];
@@ -378,6 +379,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'fleet') return void process.stdout.write(await benchFleet());
   const options = parseOptions(process.argv.slice(2));
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
@@ -390,6 +392,7 @@ async function main(): Promise<void> {
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);
   process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);
+  if (process.env.BENCH_ONLY === undefined) process.stdout.write(await benchFleet());
   // The report is still written, but a policy the wasm engine cannot load is a product bug, not a result.
   if (results.some((r) => r.loadError !== undefined)) {
     process.stderr.write('bench: the wasm engine failed to load at least one policy (see the report)\n');
