@@ -8,7 +8,7 @@
  * refused rather than run.
  */
 import { createHash } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { McpPolicyError } from './errors.js';
 
 /** The bundle codes a loader can raise, each documented in docs/semantics.md. */
@@ -124,6 +124,46 @@ export function readTar(tar: Uint8Array): Map<string, Uint8Array> {
     offset = start + Math.ceil(size / 512) * 512;
   }
   return files;
+}
+
+function tarHeader(name: string, size: number): Uint8Array {
+  const h = new Uint8Array(512);
+  const put = (text: string, offset: number) => h.set(new TextEncoder().encode(text), offset);
+  // Fixed mode, owner and time: the same files always make the same bytes.
+  put(name, 0);
+  put('0000600\0', 100);
+  put('0000000\0', 108);
+  put('0000000\0', 116);
+  put(`${size.toString(8).padStart(11, '0')}\0`, 124);
+  put('00000000000\0', 136);
+  put('        ', 148);
+  put('0', 156);
+  put('ustar\0', 257);
+  put('00', 263);
+  put(
+    `${h
+      .reduce((a, b) => a + b, 0)
+      .toString(8)
+      .padStart(6, '0')}\0 `,
+    148,
+  );
+  return h;
+}
+
+/**
+ * Packs files (path → bytes) into a bundle.tar.gz as opa lays it out (each
+ * path with a leading `/`), deterministically. Paths must fit a ustar name
+ * (100 bytes), which every file of an mcp-policy bundle does.
+ */
+export function writeBundle(files: ReadonlyMap<string, Uint8Array>): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const [name, body] of files) {
+    if (Buffer.byteLength(name) >= 100)
+      throw new BundleError('invalid_bundle', `bundle path ${JSON.stringify(name)} is too long`, `/${name}`);
+    parts.push(tarHeader(`/${name}`, body.length), body, new Uint8Array((512 - (body.length % 512)) % 512));
+  }
+  parts.push(new Uint8Array(1024));
+  return new Uint8Array(gzipSync(Buffer.concat(parts), { level: 9 }));
 }
 
 /** Decompresses a bundle.tar.gz within a size bound and lists its files. */

@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { contentRevision, readBundleFiles, readWasmBundle } from './bundle.js';
+import { contentRevision, readBundleFiles, readWasmBundle, SIGNATURES_FILE, writeBundle } from './bundle.js';
 import { McpPolicyError } from './errors.js';
 import { lower } from './lower.js';
 import { PACKAGE_ROOT, runOpa } from './opa/cli.js';
@@ -90,13 +90,8 @@ export interface SigningOptions {
   readonly keyId?: string;
 }
 
-/** Runs `opa build` in bundle mode over the sources in `work/src`, into `work/<output>`. */
-async function opaBuild(
-  work: string,
-  sources: RegoSources,
-  output: string,
-  extra: readonly string[],
-): Promise<Uint8Array> {
+/** Runs `opa build` in bundle mode over the sources in `work/src`, into `work/content.tar.gz`. */
+async function opaBuild(work: string, sources: RegoSources): Promise<Uint8Array> {
   await runOpa(
     [
       'build',
@@ -110,37 +105,56 @@ async function opaBuild(
       ...(sources.config ? ['--entrypoint', CONFIG_ENTRYPOINT] : []),
       '--capabilities',
       WASM_CAPABILITIES_PATH,
-      ...extra,
       '--output',
-      join('..', output),
+      join('..', 'content.tar.gz'),
       // Run from inside the folder: in bundle mode opa keeps the path it is given as a prefix of every file.
       '.',
     ],
     { cwd: join(work, 'src') },
   );
-  return new Uint8Array(await readFile(join(work, output)));
+  return new Uint8Array(await readFile(join(work, 'content.tar.gz')));
 }
 
 /**
  * Compiles Rego sources to a wasm bundle with the pinned opa. The revision is
- * the hash of the built content (see contentRevision), which is known only
- * after a first build; a second build stamps it into the manifest (and signs,
- * when asked), and loading the result checks that the two builds agree.
+ * the hash of the built content (see contentRevision), known only once opa
+ * has built it, so it is stamped into the manifest afterwards; signing (by
+ * `opa sign`, over the stamped bundle) comes last, and loading the result
+ * checks it all.
  */
 export async function buildWasm(sources: RegoSources, signing?: SigningOptions): Promise<CompiledPolicy> {
   const work = await mkdtemp(join(tmpdir(), 'mcp-policy-build-'));
   try {
     await writeSources(join(work, 'src'), sources);
-    const revision = contentRevision(readBundleFiles(await opaBuild(work, sources, 'content.tar.gz', [])));
-    const signArgs: string[] = [];
+    const files = readBundleFiles(await opaBuild(work, sources));
+    const revision = contentRevision(files);
+    const manifest = JSON.parse(new TextDecoder().decode(files.get('.manifest'))) as Record<string, unknown>;
+    files.set('.manifest', new TextEncoder().encode(JSON.stringify({ ...manifest, revision })));
+    let bundle = writeBundle(files);
     if (signing !== undefined) {
       // opa reads the key from a file; an owner-only one inside the build folder goes away with it.
       await writeFile(join(work, 'signing.key'), signing.signingKey, { mode: 0o600 });
-      signArgs.push('--signing-key', join(work, 'signing.key'), '--signing-alg', signing.signingAlg ?? 'RS256');
-      // opa names the signing key id after the verification key id flag.
-      if (signing.keyId !== undefined) signArgs.push('--verification-key-id', signing.keyId);
+      await writeFile(join(work, 'claims.json'), JSON.stringify({ keyid: signing.keyId ?? 'default' }));
+      await writeFile(join(work, 'unsigned.tar.gz'), bundle);
+      await runOpa(
+        [
+          'sign',
+          '--bundle',
+          'unsigned.tar.gz',
+          '--signing-key',
+          'signing.key',
+          '--signing-alg',
+          signing.signingAlg ?? 'RS256',
+          '--claims-file',
+          'claims.json',
+          '--output-file-path',
+          '.',
+        ],
+        { cwd: work },
+      );
+      files.set(SIGNATURES_FILE, new Uint8Array(await readFile(join(work, SIGNATURES_FILE))));
+      bundle = writeBundle(files);
     }
-    const bundle = await opaBuild(work, sources, 'bundle.tar.gz', ['--revision', revision, ...signArgs]);
     const { wasm } = readWasmBundle(bundle);
     return { ...sources, revision, bundle, wasm };
   } finally {

@@ -6,9 +6,9 @@
 import { createGzip, gunzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BundleError, DEFAULT_MAX_BUNDLE_BYTES, readWasmBundle } from '../src/bundle.js';
+import { BundleError, DEFAULT_MAX_BUNDLE_BYTES, readWasmBundle, writeBundle } from '../src/bundle.js';
 import { WasmEngine } from '../src/engines/wasm.js';
-import { packBundle, tampered } from './fleet-helpers.js';
+import { tampered } from './fleet-helpers.js';
 import { compiledFor, examplePolicies, mustParse } from './helpers.js';
 
 const example = (name: string) =>
@@ -94,6 +94,6 @@ describe('bundle loading', () => {
       f.set('.manifest', text('{}'));
     });
     expect(await refusal(noWasm)).toMatchObject({ code: 'invalid_bundle', path: '/policy.wasm' });
-    expect(await refusal(packBundle(new Map()))).toMatchObject({ code: 'invalid_bundle' });
+    expect(await refusal(writeBundle(new Map()))).toMatchObject({ code: 'invalid_bundle' });
   });
 });
