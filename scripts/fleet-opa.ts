@@ -36,8 +36,13 @@ export class OpaServer {
     child.stdout?.on('data', (d: Buffer) => (this.log += d.toString('utf8')));
   }
 
-  /** Starts opa with the configuration text (written beside `workDir`), on a free loopback port. */
-  static async start(configText: string, workDir: string, index = 0): Promise<OpaServer> {
+  /** Starts opa with the configuration text (written beside `workDir`), on a free loopback port, loading `paths`. */
+  static async start(
+    configText: string,
+    workDir: string,
+    index = 0,
+    paths: readonly string[] = [],
+  ): Promise<OpaServer> {
     const opa = await resolveOpa();
     const configFile = join(workDir, `opa-${index}.yaml`);
     await writeFile(configFile, configText);
@@ -55,6 +60,7 @@ export class OpaServer {
         'error',
         '--log-format',
         'json',
+        ...paths,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

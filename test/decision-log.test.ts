@@ -6,8 +6,13 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OpaDecisionLogUploader, type OpaDecisionEvent } from '../src/fleet/decision-log.js';
+import { OpaServer } from '../scripts/fleet-opa.js';
 
 interface Collector {
   url: string;
@@ -123,5 +128,62 @@ describe('OPA decision-log upload', () => {
     expect(up.stats).toMatchObject({ droppedEvents: 15, buffered: 10 });
     await up.close();
     expect(up.stats.failedUploads).toBe(1);
+  });
+
+  it("uploads what OPA's own decision-log plugin uploads: same request shape, same event fields and types", async () => {
+    const c = await collector();
+    servers.push(c.server);
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-policy-opa-logs-'));
+    const policy = join(dir, 'policy.rego');
+    writeFileSync(policy, 'package mcp_policy\n\ndecision := {"allowed": true, "reason": "ok", "rule": 0}\n');
+    const config = [
+      'services:',
+      '  collector:',
+      `    url: ${JSON.stringify(c.url)}`,
+      'decision_logs:',
+      '  service: collector',
+      '  reporting:',
+      '    min_delay_seconds: 1',
+      '    max_delay_seconds: 1',
+    ].join('\n');
+    const opa = await OpaServer.start(config, dir, 0, [policy]);
+    try {
+      const input = { action: 'load', server: 'fetch' };
+      let result: unknown;
+      for (let t = 0; t < 100 && result === undefined; t++) {
+        result = await opa.query('mcp_policy/decision', input).catch(() => undefined);
+        if (result === undefined) await sleep(50);
+      }
+      for (let t = 0; t < 100 && c.batches.length === 0; t++) await sleep(50);
+      const theirs = c.batches.flat().find((e) => e.path === 'mcp_policy/decision')!;
+      expect(theirs, opa.log).toBeDefined();
+      expect(c.headers[0]).toMatchObject({ path: '/logs', method: 'POST', 'content-encoding': 'gzip' });
+
+      const up = new OpaDecisionLogUploader({ url: c.url, flushIntervalMs: 60_000 });
+      // requested_by and bundles are in OPA's format too, but this OPA (no bundle, default settings) sends neither.
+      up.write({ path: 'mcp_policy/decision', input, result, evalNs: 5 });
+      await up.close();
+      const ours = c.batches.at(-1)![0]!;
+      expect(c.headers.at(-1)).toMatchObject({ path: '/logs', method: 'POST', 'content-encoding': 'gzip' });
+      const shape = (v: unknown): unknown =>
+        Array.isArray(v)
+          ? 'array'
+          : typeof v === 'object' && v !== null
+            ? Object.fromEntries(Object.keys(v).map((k) => [k, shape((v as Record<string, unknown>)[k])]))
+            : typeof v;
+      // Every field we send is one OPA sends, with the same JSON type; input, result and path are equal.
+      for (const key of Object.keys(ours) as (keyof OpaDecisionEvent)[]) {
+        expect(Object.keys(theirs), key).toContain(key);
+        if (key !== 'labels' && key !== 'metrics') expect(typeof ours[key], key).toBe(typeof theirs[key]);
+      }
+      expect(Object.keys(ours.metrics!).every((k) => k in theirs.metrics!)).toBe(true);
+      expect(shape(ours.labels)).toEqual({ id: 'string', version: 'string' });
+      expect(shape(theirs.labels)).toMatchObject({ id: 'string', version: 'string' });
+      expect([ours.path, ours.input, ours.result]).toEqual([theirs.path, theirs.input, theirs.result]);
+      expect(Number.isNaN(Date.parse(theirs.timestamp))).toBe(false);
+      expect(Number.isNaN(Date.parse(ours.timestamp))).toBe(false);
+    } finally {
+      await opa.stop();
+    }
   });
 });

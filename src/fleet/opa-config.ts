@@ -21,8 +21,6 @@ export interface OpaConfigOptions {
   /** Polling interval bounds in seconds (default 10 and 20). */
   readonly minDelaySeconds?: number;
   readonly maxDelaySeconds?: number;
-  /** Where OPA should upload its decision logs, if anywhere (a service URL). */
-  readonly decisionLogUrl?: string;
 }
 
 /** The public half of a PEM key, so that a private key given by mistake is never printed. */
@@ -97,22 +95,6 @@ export function opaConfig(options: OpaConfigOptions): string {
     );
     if (secret) lines.push(`    key: ${yamlString(options.verificationKey)}`);
     else lines.push('    key: |', block(publicKeyPem(options.verificationKey), '      '));
-  }
-  if (options.decisionLogUrl !== undefined) {
-    lines.push(
-      // A second service, so logs may go to a collector other than the bundle service.
-      'decision_logs:',
-      '  service: decision-logs',
-      '  reporting:',
-      '    min_delay_seconds: 5',
-      '    max_delay_seconds: 10',
-    );
-    lines.splice(
-      lines.indexOf('bundles:'),
-      0,
-      '  decision-logs:',
-      `    url: ${yamlString(options.decisionLogUrl.replace(/\/$/, ''))}`,
-    );
   }
   return `${lines.join('\n')}\n`;
 }
