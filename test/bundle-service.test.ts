@@ -1,4 +1,5 @@
 /** The bundle service: ETag = revision, 304, content type, readiness, atomic replacement picked up. */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeOutput } from '../src/compile.js';
 import { type BundleService, parseAddr, startBundleService } from '../src/fleet/bundle-service.js';
 import { tamperings } from './fleet-helpers.js';
-import { compiledFor, examplePolicies, mustParse } from './helpers.js';
+import { compiledFor, examplePolicies, mustParse, ROOT } from './helpers.js';
 
 const example = (name: string) =>
   mustParse(readFileSync(examplePolicies().find((e) => e.name === name)!.policyFile, 'utf8'));
@@ -75,5 +76,25 @@ describe('bundle service', () => {
     await expect(startBundleService({ dir: join(dir, 'missing'), port: 0 })).rejects.toMatchObject({
       code: 'read_failed',
     });
+  });
+
+  it('runs as `mcp-policy bundles serve`, prints its address, and exits 0 on SIGTERM', async () => {
+    const child = spawn(process.execPath, [
+      join(ROOT, 'bin', 'mcp-policy.js'),
+      'bundles',
+      'serve',
+      dir,
+      '--addr',
+      '127.0.0.1:0',
+    ]);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((ok) => child.once('exit', ok));
+    for (let t = 0; t < 200 && !out.includes('\n'); t++) await new Promise((ok) => setTimeout(ok, 25));
+    const url = /at (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1];
+    expect(url, out).toBeDefined();
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 });
