@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { McpPolicyError } from './errors.js';
+import { type ErrorCode, McpPolicyError } from './errors.js';
 
 /** The bundle codes a loader can raise, each documented in docs/semantics.md. */
 export const BUNDLE_ERROR_CODES = [
@@ -22,7 +22,7 @@ export const BUNDLE_ERROR_CODES = [
   'bundle_signature_invalid',
   'bundle_file_mismatch',
   'invalid_verification_key',
-] as const;
+] as const satisfies readonly ErrorCode[];
 export type BundleErrorCode = (typeof BUNDLE_ERROR_CODES)[number];
 
 /** A bundle that cannot be used: malformed, too large, inconsistent or not authentic. */

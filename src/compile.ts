@@ -13,8 +13,10 @@ import { McpPolicyError } from './errors.js';
 import { lower } from './lower.js';
 import { PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
-import { type EnterpriseConfig } from './enterprise/model.js';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, emitRego, type Provenance } from './rego/emit.js';
+import { BATCH_ENTRYPOINT, type CompileExtras, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
+import { emitRego } from './rego/emit.js';
+
+export { type CompileExtras } from './contracts.js';
 
 /** Path of the static helper module that every generated module imports. */
 export const LIB_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'lib.rego');
@@ -29,14 +31,6 @@ export interface RegoSources {
   readonly lib: string;
   /** True when the module answers `config` (it carries enterprise directives). */
   readonly config?: boolean;
-}
-
-/** What a bundle may carry besides the policy. */
-export interface CompileExtras {
-  /** Enterprise directives, checked before the rules and answered by the `config` entry point. */
-  readonly enterprise?: EnterpriseConfig;
-  /** Which policy source is in force and why (see resolvePolicyLayers). */
-  readonly provenance?: Provenance;
 }
 
 /** Everything a build produces. */

@@ -9,7 +9,7 @@ import { BundleError, isGzip, isWasmModule, type ReadBundleOptions, readBundleFi
 import { type VerificationOptions, verifyBundleSignature } from '../bundle-signature.js';
 import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../rego/emit.js';
+import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../contracts.js';
 import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
 import { initialMemoryPages } from './wasm-memory.js';
 
