@@ -88,10 +88,14 @@ export { opaConfig, type OpaConfigOptions } from './fleet/opa-config.js';
 export {
   type DecisionLogEntry,
   type DecisionLogSink,
+  type DroppedCounts,
+  fromServiceEntry,
   type OpaDecisionEvent,
   OpaDecisionLogUploader,
+  type ServiceLogEntry,
   toOpaEvent,
   type UploaderOptions,
+  type UploaderStats,
 } from './fleet/decision-log.js';
 
 /** Enterprise directives: parsing and validation (YAML or JSON, every shape), and the effective configuration. */

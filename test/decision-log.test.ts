@@ -93,7 +93,14 @@ describe('OPA decision-log upload', () => {
     });
     expect(second!.decision_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(Date.parse(second!.timestamp)).not.toBeNaN();
-    expect(up.stats).toMatchObject({ uploadedEvents: 2, uploads: 1, droppedEvents: 0, buffered: 0 });
+    expect(up.stats()).toEqual({
+      written: 2,
+      uploads: 1,
+      failedUploads: 0,
+      buffered: 0,
+      skipped: 0,
+      dropped: { queue_full: 0, write_failed: 0, closed: 0 },
+    });
   });
 
   it('splits batches by size and keeps every event through collector failures, in order', async () => {
@@ -104,14 +111,14 @@ describe('OPA decision-log upload', () => {
     for (let k = 0; k < 50; k++)
       up.write({ path: 'mcp_policy/decision', input: { k }, result: { allowed: k % 2 === 0 } });
     await up.flush();
-    expect(up.stats.failedUploads).toBe(1);
-    expect(up.stats.buffered).toBe(50);
+    expect(up.stats().failedUploads).toBe(1);
+    expect(up.stats().buffered).toBe(50);
     await up.close(); // ignores the backoff once
-    expect(up.stats.failedUploads).toBe(2);
+    expect(up.stats().failedUploads).toBe(2);
     await up.flush();
-    expect(up.stats.failedUploads).toBe(2); // still backing off: no request sent
+    expect(up.stats().failedUploads).toBe(2); // still backing off: no request sent
     await up.flush(true);
-    expect(up.stats).toMatchObject({ uploadedEvents: 50, droppedEvents: 0, buffered: 0 });
+    expect(up.stats()).toMatchObject({ written: 50, buffered: 0, dropped: { queue_full: 0 } });
     expect(c.batches.length).toBeGreaterThan(1);
     for (const batch of c.batches) expect(JSON.stringify(batch).length).toBeLessThanOrEqual(2000);
     expect(c.batches.flat().map((e) => (e.input as { k: number }).k)).toEqual([...Array(50).keys()]);
@@ -125,9 +132,41 @@ describe('OPA decision-log upload', () => {
       timeoutMs: 500,
     });
     for (let k = 0; k < 25; k++) up.write({ path: 'p', input: { k }, result: true });
-    expect(up.stats).toMatchObject({ droppedEvents: 15, buffered: 10 });
+    expect(up.stats()).toMatchObject({ dropped: { queue_full: 15 }, buffered: 10 });
     await up.close();
-    expect(up.stats.failedUploads).toBe(1);
+    expect(up.stats().failedUploads).toBe(1);
+    up.write({ path: 'p', input: {}, result: true });
+    expect(up.stats().dropped.closed).toBe(1);
+  });
+
+  it("maps the decision service's log entries to OPA events and skips audit events", async () => {
+    const c = await collector();
+    servers.push(c.server);
+    const up = new OpaDecisionLogUploader({ url: c.url, bundleName: 'prod', flushIntervalMs: 60_000 });
+    const request = { action: 'invoke', tool: 'read_file' };
+    const decision = { allowed: false, reason: 'no', rule: null };
+    up.write({
+      time: '2026-11-23T12:00:00.000Z',
+      kind: 'decision',
+      endpoint: '/mcp/policy/evaluate',
+      revision: 'r1',
+      request,
+      decision,
+      latency_us: 12,
+    });
+    up.write({ time: '2026-11-23T12:00:01.000Z', kind: 'audit', endpoint: '/mcp/audit' });
+    await up.close();
+    expect(c.batches.flat()).toEqual([
+      expect.objectContaining({
+        path: 'mcp_policy/decision',
+        input: request,
+        result: decision,
+        timestamp: '2026-11-23T12:00:00.000Z',
+        bundles: { prod: { revision: 'r1' } },
+        metrics: { timer_rego_query_eval_ns: 12_000 },
+      }),
+    ]);
+    expect(up.stats()).toMatchObject({ written: 1, skipped: 1 });
   });
 
   it("uploads what OPA's own decision-log plugin uploads: same request shape, same event fields and types", async () => {

@@ -28,13 +28,70 @@ export interface DecisionLogEntry {
   readonly evalNs?: number;
 }
 
+/**
+ * A decision as the decision service's log records it (one JSON Lines entry):
+ * read structurally, so the uploader can be given the service's entries as
+ * they are. Entries of another `kind` (audit events) are not decisions and
+ * are skipped: OPA's decision log has no place for them.
+ */
+export interface ServiceLogEntry {
+  readonly kind: string;
+  readonly time?: string;
+  readonly endpoint?: string;
+  readonly revision?: string | null;
+  readonly request?: unknown;
+  readonly decision?: unknown;
+  readonly latency_us?: number;
+}
+
+/** Why events were not uploaded, counted. */
+export interface DroppedCounts {
+  /** Past the buffer bound (oldest first). */
+  queue_full: number;
+  /** Not serialisable as JSON. */
+  write_failed: number;
+  /** Written after close. */
+  closed: number;
+}
+
+/** What an uploader kept and lost. */
+export interface UploaderStats {
+  /** Events a collector acknowledged. */
+  readonly written: number;
+  readonly dropped: Readonly<DroppedCounts>;
+  readonly uploads: number;
+  readonly failedUploads: number;
+  /** Events waiting for an upload. */
+  readonly buffered: number;
+  /** Service entries that are not decisions (audit events). */
+  readonly skipped: number;
+}
+
 /** Where decision logs go; the decision service writes each decision to one. */
 export interface DecisionLogSink {
   /** Records one decision; never throws and never waits on the network. */
-  write(entry: DecisionLogEntry): void;
+  write(entry: DecisionLogEntry | ServiceLogEntry): void;
   /** Sends what is buffered and stops. */
   close(): Promise<void>;
+  stats(): UploaderStats;
 }
+
+/** The decision entry of a service log entry, or undefined for entries that are not decisions. */
+export function fromServiceEntry(entry: ServiceLogEntry, bundleName: string): DecisionLogEntry | undefined {
+  if (entry.kind !== 'decision') return undefined;
+  const at = entry.time === undefined ? undefined : new Date(entry.time);
+  return {
+    path: DECISION_PATH,
+    input: entry.request ?? null,
+    result: entry.decision ?? null,
+    ...(at !== undefined && !Number.isNaN(at.getTime()) && { timestamp: at }),
+    ...(typeof entry.revision === 'string' && { bundle: { name: bundleName, revision: entry.revision } }),
+    ...(typeof entry.latency_us === 'number' && { evalNs: Math.round(entry.latency_us * 1000) }),
+  };
+}
+
+/** The rule path of mcp-policy's decision entry point, as OPA writes `path`. */
+const DECISION_PATH = 'mcp_policy/decision';
 
 /** One event in OPA's decision-log format. */
 export interface OpaDecisionEvent {
@@ -83,15 +140,8 @@ export interface UploaderOptions {
   readonly timeoutMs?: number;
   /** Extra request headers (e.g. authorization). */
   readonly headers?: Record<string, string>;
-}
-
-/** Counters, for metrics and tests. */
-export interface UploaderStats {
-  uploadedEvents: number;
-  uploads: number;
-  failedUploads: number;
-  droppedEvents: number;
-  buffered: number;
+  /** Bundle name for service entries' revisions (default `mcp-policy`). */
+  readonly bundleName?: string;
 }
 
 /** A {@link DecisionLogSink} that uploads to an OPA decision-log collector. */
@@ -104,7 +154,8 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
   private backoffUntil = 0;
   private failures = 0;
   private closed = false;
-  readonly stats: UploaderStats = { uploadedEvents: 0, uploads: 0, failedUploads: 0, droppedEvents: 0, buffered: 0 };
+  private readonly counts = { written: 0, uploads: 0, failedUploads: 0, skipped: 0 };
+  private readonly dropped: DroppedCounts = { queue_full: 0, write_failed: 0, closed: 0 };
 
   constructor(private readonly options: UploaderOptions) {
     let base: URL;
@@ -119,22 +170,33 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
     this.timer.unref();
   }
 
-  write(entry: DecisionLogEntry): void {
-    if (this.closed) return;
+  write(entry: DecisionLogEntry | ServiceLogEntry): void {
+    if (this.closed) {
+      this.dropped.closed++;
+      return;
+    }
+    const decision = 'kind' in entry ? fromServiceEntry(entry, this.options.bundleName ?? 'mcp-policy') : entry;
+    if (decision === undefined) {
+      this.counts.skipped++;
+      return;
+    }
     let text: string;
     try {
-      text = JSON.stringify(toOpaEvent(entry, this.labels));
+      text = JSON.stringify(toOpaEvent(decision, this.labels));
     } catch {
-      this.stats.droppedEvents++;
+      this.dropped.write_failed++;
       return;
     }
     this.buffer.push(text);
     const max = this.options.maxBufferedEvents ?? 10_000;
     if (this.buffer.length > max) {
-      this.stats.droppedEvents += this.buffer.length - max;
+      this.dropped.queue_full += this.buffer.length - max;
       this.buffer.splice(0, this.buffer.length - max);
     }
-    this.stats.buffered = this.buffer.length;
+  }
+
+  stats(): UploaderStats {
+    return { ...this.counts, dropped: { ...this.dropped }, buffered: this.buffer.length };
   }
 
   /**
@@ -170,7 +232,7 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
         await res.arrayBuffer().catch(() => undefined);
         if (!res.ok) throw new Error(`collector answered ${res.status}`);
       } catch {
-        this.stats.failedUploads++;
+        this.counts.failedUploads++;
         this.failures++;
         this.backoffUntil = Date.now() + Math.min(60_000, 250 * 2 ** Math.min(this.failures, 8));
         return;
@@ -178,9 +240,8 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
       // Only acknowledged events leave the buffer; anything written meanwhile stays behind them.
       this.buffer.splice(0, count);
       this.failures = 0;
-      this.stats.uploads++;
-      this.stats.uploadedEvents += count;
-      this.stats.buffered = this.buffer.length;
+      this.counts.uploads++;
+      this.counts.written += count;
     }
   }
 
