@@ -163,7 +163,7 @@ export function writeBundle(files: ReadonlyMap<string, Uint8Array>): Uint8Array 
     parts.push(tarHeader(`/${name}`, body.length), body, new Uint8Array((512 - (body.length % 512)) % 512));
   }
   parts.push(new Uint8Array(1024));
-  return new Uint8Array(gzipSync(Buffer.concat(parts), { level: 9 }));
+  return new Uint8Array(gzipSync(Buffer.concat(parts)));
 }
 
 /** Decompresses a bundle.tar.gz within a size bound and lists its files. */
