@@ -9,20 +9,10 @@
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { type ErrorCode, McpPolicyError } from './errors.js';
+import { BUNDLE_ERROR_CODES, McpPolicyError } from './errors.js';
 
 /** The bundle codes a loader can raise, each documented in docs/semantics.md. */
-export const BUNDLE_ERROR_CODES = [
-  'invalid_bundle',
-  'bundle_truncated',
-  'bundle_too_large',
-  'invalid_manifest',
-  'bundle_revision_mismatch',
-  'bundle_unsigned',
-  'bundle_signature_invalid',
-  'bundle_file_mismatch',
-  'invalid_verification_key',
-] as const satisfies readonly ErrorCode[];
+export { BUNDLE_ERROR_CODES };
 export type BundleErrorCode = (typeof BUNDLE_ERROR_CODES)[number];
 
 /** A bundle that cannot be used: malformed, too large, inconsistent or not authentic. */
