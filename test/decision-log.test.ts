@@ -3,9 +3,7 @@
  * gzip batches of OPA decision events, size-bounded, retried until
  * acknowledged, nothing lost.
  */
-import { createServer, type Server } from 'node:http';
-import { type AddressInfo } from 'node:net';
-import { gunzipSync } from 'node:zlib';
+import { type Server } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,35 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OpaDecisionLogUploader, type OpaDecisionEvent } from '../src/fleet/decision-log.js';
 import { OpaServer } from '../scripts/fleet-opa.js';
-
-interface Collector {
-  url: string;
-  batches: OpaDecisionEvent[][];
-  headers: Record<string, string | string[] | undefined>[];
-  failNext: number;
-  server: Server;
-}
-
-async function collector(): Promise<Collector> {
-  const c = { batches: [], headers: [], failNext: 0 } as unknown as Collector;
-  c.server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (d: Buffer) => chunks.push(d));
-    req.on('end', () => {
-      if (c.failNext > 0) {
-        c.failNext--;
-        res.writeHead(503).end();
-        return;
-      }
-      c.headers.push({ ...req.headers, path: req.url, method: req.method });
-      c.batches.push(JSON.parse(gunzipSync(Buffer.concat(chunks)).toString('utf8')) as OpaDecisionEvent[]);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((ok) => c.server.listen(0, '127.0.0.1', ok));
-  c.url = `http://127.0.0.1:${(c.server.address() as AddressInfo).port}`;
-  return c;
-}
+import { collector } from './fleet-helpers.js';
 
 describe('OPA decision-log upload', () => {
   const servers: Server[] = [];

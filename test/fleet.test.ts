@@ -15,7 +15,8 @@ import { NativeEngine } from '../src/engines/native.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { type BundleService, startBundleService } from '../src/fleet/bundle-service.js';
 import { OpaServer } from '../scripts/fleet-opa.js';
-import { rsaKeyPair, tamperings } from './fleet-helpers.js';
+import { OpaDecisionLogUploader } from '../src/fleet/decision-log.js';
+import { collector, rsaKeyPair, tamperings } from './fleet-helpers.js';
 import { cli, examplePolicies, mustParse } from './helpers.js';
 
 const production = examplePolicies().find((e) => e.name === 'production')!;
@@ -94,10 +95,33 @@ describe('fleet of OPA servers', () => {
     const { config } = await compileServed(production.policyFile, '--signing-key', keyFile);
     expect(config).toContain('min_delay_seconds: 1');
     revision = await fullRevision();
-    for (let k = 0; k < 3; k++) opas.push(await OpaServer.start(config, dir, k));
-    await Promise.all(opas.map((o) => o.waitForRevision('prod', revision)));
-    const decisions = await expectSameAsEngines(readFileSync(production.policyFile, 'utf8'));
-    expect(decisions.some((d) => (d as { allowed: boolean }).allowed)).toBe(true);
+    // The servers also log decisions, so the uploader's bundle mapping can be held against OPA's own events.
+    const logs = await collector();
+    const logging =
+      config.replace('bundles:', `  logs:\n    url: ${JSON.stringify(logs.url)}\nbundles:`) +
+      'decision_logs:\n  service: logs\n  reporting:\n    min_delay_seconds: 1\n    max_delay_seconds: 1\n';
+    try {
+      for (let k = 0; k < 3; k++) opas.push(await OpaServer.start(logging, dir, k));
+      await Promise.all(opas.map((o) => o.waitForRevision('prod', revision)));
+      const decisions = await expectSameAsEngines(readFileSync(production.policyFile, 'utf8'));
+      expect(decisions.some((d) => (d as { allowed: boolean }).allowed)).toBe(true);
+      const decisionEvent = () => logs.batches.flat().find((e) => e.path === 'mcp_policy/decision');
+      for (let t = 0; t < 200 && decisionEvent() === undefined; t++) await sleep(50);
+      const theirs = decisionEvent()!;
+      expect(theirs.bundles).toEqual({ prod: { revision } });
+      const up = new OpaDecisionLogUploader({ url: logs.url, bundleName: 'prod', flushIntervalMs: 60_000 });
+      up.write({ kind: 'decision', revision, request: theirs.input, decision: theirs.result });
+      await up.close();
+      const ours = logs.batches.flat().find((e) => e.labels.version === 'mcp-policy')!;
+      expect([ours.path, ours.input, ours.result, ours.bundles]).toEqual([
+        theirs.path,
+        theirs.input,
+        theirs.result,
+        theirs.bundles,
+      ]);
+    } finally {
+      logs.server.close();
+    }
   });
 
   it('converges on a recompiled policy, and the changed decisions show', async () => {
