@@ -29,6 +29,7 @@ import {
   WasmEngine,
   WasmError,
 } from '../src/index.js';
+import { benchBoundary } from './bench-boundary.js';
 import { benchFleet } from './bench-fleet.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 
@@ -379,6 +380,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'boundary') return void process.stdout.write(await benchBoundary());
   if (process.env.BENCH_ONLY === 'fleet') return void process.stdout.write(await benchFleet());
   const options = parseOptions(process.argv.slice(2));
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
@@ -388,11 +390,11 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${int.format(size)} rules...\n`);
     results.push(await benchSize(size, options.budgetMs));
   }
-  const markdown = report(options, results);
+  const fleet = process.env.BENCH_ONLY === undefined ? `\n${await benchFleet()}` : '';
+  const markdown = `${report(options, results)}\n${await benchBoundary()}${fleet}`;
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);
   process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);
-  if (process.env.BENCH_ONLY === undefined) process.stdout.write(await benchFleet());
   // The report is still written, but a policy the wasm engine cannot load is a product bug, not a result.
   if (results.some((r) => r.loadError !== undefined)) {
     process.stderr.write('bench: the wasm engine failed to load at least one policy (see the report)\n');

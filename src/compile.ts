@@ -5,11 +5,13 @@
  * writes fixed tar metadata) and written atomically: a failed build leaves the
  * output folder as it was.
  */
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { contentRevision, readBundleFiles, readWasmBundle, SIGNATURES_FILE, writeBundle } from './bundle.js';
-import { McpPolicyError } from './errors.js';
+import { crashPoint } from './crash-points.js';
+import { fileSystemError, McpPolicyError, OpaError } from './errors.js';
+import { replaceFolder } from './output-folder.js';
+import { makeTempDir } from './temp-dirs.js';
 import { lower } from './lower.js';
 import { PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
@@ -72,8 +74,8 @@ export async function writeSources(dir: string, sources: RegoSources): Promise<v
 }
 
 /**
- * How to sign a bundle, the way `opa build --signing-key` does: a
- * `.signatures.json` JWT over the hashes of every file.
+ * How to sign a bundle, the way OPA does: a `.signatures.json` JWT over the
+ * hashes of every file.
  */
 export interface SigningOptions {
   /** PEM private key (RSA or EC) or HMAC secret, as text. */
@@ -84,7 +86,7 @@ export interface SigningOptions {
   readonly keyId?: string;
 }
 
-/** Runs `opa build` in bundle mode over the sources in `work/src`, into `work/content.tar.gz`. */
+/** Runs `opa build` in bundle mode over the sources in `work/src`; resolves with the bundle it wrote. */
 async function opaBuild(work: string, sources: RegoSources): Promise<Uint8Array> {
   await runOpa(
     [
@@ -106,7 +108,46 @@ async function opaBuild(work: string, sources: RegoSources): Promise<Uint8Array>
     ],
     { cwd: join(work, 'src') },
   );
-  return new Uint8Array(await readFile(join(work, 'content.tar.gz')));
+  return readFile(join(work, 'content.tar.gz')).then(
+    (b) => new Uint8Array(b),
+    () => {
+      throw new OpaError('opa_no_output', 'opa build reported success but wrote no bundle');
+    },
+  );
+}
+
+/** Signs a stamped bundle with `opa sign`; resolves with the `.signatures.json` it wrote. */
+async function opaSign(work: string, bundle: Uint8Array, signing: SigningOptions): Promise<Uint8Array> {
+  // opa reads the key from a file; an owner-only one inside the build folder goes away with it.
+  try {
+    await writeFile(join(work, 'signing.key'), signing.signingKey, { mode: 0o600 });
+    await writeFile(join(work, 'claims.json'), JSON.stringify({ keyid: signing.keyId ?? 'default' }));
+    await writeFile(join(work, 'unsigned.tar.gz'), bundle);
+  } catch (e) {
+    throw fileSystemError(e, 'write the bundle to sign into', work);
+  }
+  await runOpa(
+    [
+      'sign',
+      '--bundle',
+      'unsigned.tar.gz',
+      '--signing-key',
+      'signing.key',
+      '--signing-alg',
+      signing.signingAlg ?? 'RS256',
+      '--claims-file',
+      'claims.json',
+      '--output-file-path',
+      '.',
+    ],
+    { cwd: work },
+  );
+  return readFile(join(work, SIGNATURES_FILE)).then(
+    (b) => new Uint8Array(b),
+    () => {
+      throw new OpaError('opa_no_output', 'opa sign reported success but wrote no signature');
+    },
+  );
 }
 
 /**
@@ -117,38 +158,21 @@ async function opaBuild(work: string, sources: RegoSources): Promise<Uint8Array>
  * checks it all.
  */
 export async function buildWasm(sources: RegoSources, signing?: SigningOptions): Promise<CompiledPolicy> {
-  const work = await mkdtemp(join(tmpdir(), 'mcp-policy-build-'));
+  const work = await makeTempDir('build');
   try {
-    await writeSources(join(work, 'src'), sources);
+    try {
+      await writeSources(join(work, 'src'), sources);
+    } catch (e) {
+      throw fileSystemError(e, 'write the sources into', work);
+    }
+    crashPoint('build:sources-written');
     const files = readBundleFiles(await opaBuild(work, sources));
+    crashPoint('build:built');
     const revision = contentRevision(files);
     const manifest = JSON.parse(new TextDecoder().decode(files.get('.manifest'))) as Record<string, unknown>;
     files.set('.manifest', new TextEncoder().encode(JSON.stringify({ ...manifest, revision })));
-    let bundle = writeBundle(files);
-    if (signing !== undefined) {
-      // opa reads the key from a file; an owner-only one inside the build folder goes away with it.
-      await writeFile(join(work, 'signing.key'), signing.signingKey, { mode: 0o600 });
-      await writeFile(join(work, 'claims.json'), JSON.stringify({ keyid: signing.keyId ?? 'default' }));
-      await writeFile(join(work, 'unsigned.tar.gz'), bundle);
-      await runOpa(
-        [
-          'sign',
-          '--bundle',
-          'unsigned.tar.gz',
-          '--signing-key',
-          'signing.key',
-          '--signing-alg',
-          signing.signingAlg ?? 'RS256',
-          '--claims-file',
-          'claims.json',
-          '--output-file-path',
-          '.',
-        ],
-        { cwd: work },
-      );
-      files.set(SIGNATURES_FILE, new Uint8Array(await readFile(join(work, SIGNATURES_FILE))));
-      bundle = writeBundle(files);
-    }
+    if (signing !== undefined) files.set(SIGNATURES_FILE, await opaSign(work, writeBundle(files), signing));
+    const bundle = writeBundle(files);
     const { wasm } = readWasmBundle(bundle);
     return { ...sources, revision, bundle, wasm };
   } finally {
@@ -170,17 +194,17 @@ export const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'bundle.tar.gz', 'policy
 
 /**
  * Writes a compiled policy to `outDir` (policy.rego, lib.rego, bundle.tar.gz,
- * policy.wasm). The files are written to a sibling temporary folder that then
- * replaces `outDir`, so readers never see a mix of old and new files. An
- * existing `outDir` that holds anything else is refused rather than replaced.
+ * policy.wasm). The folder is replaced as a whole (see output-folder.ts), so
+ * readers never see a mix of old and new files, and a kill at any point leaves
+ * the old or the new folder. An existing `outDir` that holds anything else is
+ * refused rather than replaced.
  */
 export async function writeOutput(compiled: CompiledPolicy, outDir: string): Promise<void> {
   const target = resolve(outDir);
-  const parent = dirname(target);
   const existing = await readdir(target).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return [];
     if (e.code === 'ENOTDIR') throw new McpPolicyError('output_not_empty', `${target} exists and is not a folder`);
-    throw e;
+    throw fileSystemError(e, 'read', target);
   });
   const foreign = existing.filter((name) => !(OUTPUT_FILES as readonly string[]).includes(name));
   if (foreign.length > 0) {
@@ -192,33 +216,10 @@ export async function writeOutput(compiled: CompiledPolicy, outDir: string): Pro
         .join(', ')}); choose another output folder`,
     );
   }
-  await mkdir(parent, { recursive: true });
-  const staging = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
-  const contents: Record<(typeof OUTPUT_FILES)[number], string | Uint8Array> = {
+  await replaceFolder(target, {
     'policy.rego': compiled.policy,
     'lib.rego': compiled.lib,
     'bundle.tar.gz': compiled.bundle,
     'policy.wasm': compiled.wasm,
-  };
-  try {
-    for (const name of OUTPUT_FILES) await writeFile(join(staging, name), contents[name]);
-    const old = `${staging}.old`;
-    let hadOld = false;
-    try {
-      await rename(target, old);
-      hadOld = true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    try {
-      await rename(staging, target);
-    } catch (e) {
-      if (hadOld) await rename(old, target);
-      throw e;
-    }
-    if (hadOld) await rm(old, { recursive: true, force: true });
-  } catch (e) {
-    await rm(staging, { recursive: true, force: true });
-    throw new McpPolicyError('write_failed', `cannot write ${target}: ${(e as Error).message}`, { cause: e });
-  }
+  } satisfies Record<(typeof OUTPUT_FILES)[number], string | Uint8Array>);
 }
