@@ -29,6 +29,7 @@ import {
   WasmEngine,
   WasmError,
 } from '../src/index.js';
+import { benchAnalysis } from './bench-analysis.js';
 import { benchBoundary } from './bench-boundary.js';
 import { benchFleet } from './bench-fleet.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
@@ -383,6 +384,7 @@ async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'boundary') return void process.stdout.write(await benchBoundary());
   if (process.env.BENCH_ONLY === 'fleet') return void process.stdout.write(await benchFleet());
   const options = parseOptions(process.argv.slice(2));
+  if (await benchAnalysis()) return;
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
   const results: SizeResult[] = [];

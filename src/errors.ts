@@ -62,6 +62,7 @@ export const ERROR_CODES = [
   // Thrown by the library and the CLI.
   'invalid_policy',
   'invalid_cases',
+  'invalid_requests',
   ...BUNDLE_ERROR_CODES,
   'listen_failed',
   'invalid_wasm',

@@ -37,6 +37,11 @@ import {
   signingFrom,
   verificationFrom,
 } from './fleet-options.js';
+import { renderCoverage } from './coverage.js';
+import { registerDiff } from './diff.js';
+import { ExitError } from './exit.js';
+import { registerExplain } from './explain.js';
+import { registerLint } from './lint.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -94,12 +99,6 @@ export function parseRequests(text: string): ({ request: unknown } | { error: st
     }
   });
   return out;
-}
-
-class ExitError extends Error {
-  constructor(readonly exitCode: number) {
-    super(`exit ${exitCode}`);
-  }
 }
 
 /** Options that name the sources of one bundle, shared by compile and eval. */
@@ -361,10 +360,12 @@ function buildProgram(io: CliIo): Command {
         'native,wasm,opa',
       ),
     )
-    .action(async (policyFile: string, casesFile: string, opts: { engine: string }) => {
+    .option('--coverage', 'also report rules no case exercised and outcomes the table never saw')
+    .action(async (policyFile: string, casesFile: string, opts: { engine: string; coverage?: boolean }) => {
       const engines = parseEngineList(opts.engine);
       const table = parseCaseFile(await readTextFile(casesFile), casesFile);
       const failures = await runTable(policyFile, await readTextFile(policyFile), table, engines, casesFile, io);
+      if (opts.coverage) renderCoverage(table, await readTextFile(policyFile), io);
       if (failures > 0) throw new ExitError(1);
     });
 
@@ -420,6 +421,11 @@ function buildProgram(io: CliIo): Command {
     );
 
   registerBundles(program, io);
+  const loadPolicy = async (file: string) => (await loadLayer(file, io)).policy;
+  registerLint(program, io, loadPolicy);
+  registerDiff(program, io, loadPolicy);
+  registerExplain(program, io, loadPolicy);
+
   return program;
 }
 
