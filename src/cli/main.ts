@@ -26,6 +26,15 @@ import { readTextFile } from '../policy/file.js';
 import { INVALID_REQUEST_REASON } from '../contracts.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
+import { registerBundles } from './bundles.js';
+import {
+  addSigningOptions,
+  addVerificationOptions,
+  opaConfigFrom,
+  type SigningFlags,
+  signingFrom,
+  verificationFrom,
+} from './fleet-options.js';
 import { renderCoverage } from './coverage.js';
 import { registerDiff } from './diff.js';
 import { ExitError } from './exit.js';
@@ -163,12 +172,14 @@ async function loadSources(
 
 async function openForFile(
   file: string | undefined,
-  opts: SourceOptions,
+  opts: SourceOptions & { verificationKey?: string; verificationKeyId?: string },
   engine: EngineName,
   io: CliIo,
 ): Promise<Engine> {
-  const bundled = file === undefined ? undefined : await openBundleFile(file, engine);
+  const verification = verificationFrom(opts);
+  const bundled = file === undefined ? undefined : await openBundleFile(file, engine, verification ?? {});
   if (bundled) return bundled;
+  if (verification) throw new McpPolicyError('usage', '--verification-key checks bundles; give a bundle.tar.gz');
   const { policy, extras } = await loadSources(file, opts, io);
   return openEngine(engine, policy, extras);
 }
@@ -245,17 +256,21 @@ function buildProgram(io: CliIo): Command {
     .description('compile a policy (and enterprise directives) to Rego and a WebAssembly bundle')
     .argument('[policy]', 'policy JSON or Docker admin-settings.json')
     .option('-o, --out <dir>', 'output folder (default: out/<policy name>)');
-  addSourceOptions(program.commands.at(-1)!).action(
-    async (file: string | undefined, opts: SourceOptions & { out?: string }) => {
+  addSigningOptions(addSourceOptions(program.commands.at(-1)!)).action(
+    async (file: string | undefined, opts: SourceOptions & SigningFlags & { out?: string }) => {
       const { policy, extras } = await loadSources(file, opts, io);
-      const compiled = await compilePolicy(policy, extras);
+      const compiled = await compilePolicy(policy, extras, signingFrom(opts));
       const outDir =
         opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
+      const config = opaConfigFrom(opts, outDir);
       await writeOutput(compiled, outDir);
-      io.stdout(
+      // With --opa-config, stdout is the configuration alone, so it can be redirected to a file.
+      const say = config === undefined ? io.stdout : io.stderr;
+      say(
         `${outDir}: policy.rego, lib.rego, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
       );
-      if (extras.provenance) io.stdout(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
+      if (config !== undefined) io.stdout(config);
+      if (extras.provenance) say(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
     },
   );
 
@@ -265,8 +280,11 @@ function buildProgram(io: CliIo): Command {
     .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
     .option('-i, --input <file>', 'requests file (default: standard input)')
     .addOption(engineOption());
-  addSourceOptions(program.commands.at(-1)!).action(
-    async (file: string | undefined, opts: SourceOptions & { input?: string; engine: EngineName }) => {
+  addVerificationOptions(addSourceOptions(program.commands.at(-1)!)).action(
+    async (
+      file: string | undefined,
+      opts: SourceOptions & { input?: string; engine: EngineName; verificationKey?: string },
+    ) => {
       const text =
         opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
       const entries = parseRequests(text);
@@ -387,6 +405,7 @@ function buildProgram(io: CliIo): Command {
       },
     );
 
+  registerBundles(program, io);
   const loadPolicy = async (file: string) => (await loadLayer(file, io)).policy;
   registerLint(program, io, loadPolicy);
   registerDiff(program, io, loadPolicy);
