@@ -15,7 +15,15 @@ import { lower } from './lower.js';
 import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
 import { type EnterpriseConfig } from './enterprise/model.js';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, emitRego, type Provenance } from './rego/emit.js';
+import {
+  BATCH_ENTRYPOINT,
+  bundleData,
+  CONFIG_ENTRYPOINT,
+  DECISION_ENTRYPOINT,
+  emitRego,
+  POLICY_PACKAGE,
+  type Provenance,
+} from './rego/emit.js';
 
 /** Path of the static helper module that every generated module imports. */
 export const LIB_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'lib.rego');
@@ -28,6 +36,8 @@ export interface RegoSources {
   readonly policy: string;
   /** The static helpers (package mcp_policy.lib). */
   readonly lib: string;
+  /** The bundle's data.json: the lowered rules, their index and any enterprise directives. */
+  readonly data: string;
   /** True when the module answers `config` (it carries enterprise directives). */
   readonly config?: boolean;
 }
@@ -50,12 +60,18 @@ export interface CompiledPolicy extends RegoSources {
   readonly wasm: Uint8Array;
 }
 
-/** Generates the Rego module for a validated policy. Pure and deterministic. */
+/** The Rego module and data.json text for a validated policy. Pure and deterministic. */
+export function generatePolicy(policy: Policy, extras: CompileExtras = {}): { rego: string; data: string } {
+  const lowered = lower(policy, extras);
+  return {
+    rego: emitRego(lowered),
+    data: `${JSON.stringify(bundleData([{ packageName: POLICY_PACKAGE, data: lowered.data }]))}\n`,
+  };
+}
+
+/** Generates the Rego module for a validated policy (its rules are in {@link generatePolicy}'s data). */
 export function generateRego(policy: Policy, extras: CompileExtras = {}): string {
-  return emitRego(lower(policy), {
-    ...(extras.enterprise && { enterprise: extras.enterprise }),
-    ...(extras.provenance && { provenance: extras.provenance }),
-  });
+  return generatePolicy(policy, extras).rego;
 }
 
 let libText: Promise<string> | undefined;
@@ -68,21 +84,28 @@ export function readLibRego(): Promise<string> {
 
 /** The generated and static Rego for a policy. */
 export async function regoSources(policy: Policy, extras: CompileExtras = {}): Promise<RegoSources> {
-  return { policy: generateRego(policy, extras), lib: await readLibRego(), config: extras.enterprise !== undefined };
+  const { rego, data } = generatePolicy(policy, extras);
+  return { policy: rego, data, lib: await readLibRego(), config: extras.enterprise !== undefined };
 }
 
 /** The bundle revision for some sources: a hash of everything that determines the build. */
 export function revisionOf(sources: RegoSources): string {
   const h = createHash('sha256');
-  for (const part of [`opa ${OPA_VERSION}`, sources.lib, sources.policy]) h.update(`${part.length}:${part}`);
+  for (const part of [`opa ${OPA_VERSION}`, sources.lib, sources.policy, sources.data]) {
+    h.update(`${part.length}:${part}`);
+  }
   return h.digest('hex');
 }
 
-/** Writes the sources under `dir` in the layout opa sees: mcp_policy/{policy,lib}.rego. */
+/**
+ * Writes the sources under `dir` in the layout opa sees: mcp_policy/{policy,lib}.rego
+ * and mcp_policy/data.json, with `mcp_policy` the root opa is given.
+ */
 export async function writeSources(dir: string, sources: RegoSources): Promise<void> {
   await mkdir(join(dir, 'mcp_policy'), { recursive: true });
   await writeFile(join(dir, 'mcp_policy', 'policy.rego'), sources.policy);
   await writeFile(join(dir, 'mcp_policy', 'lib.rego'), sources.lib);
+  await writeFile(join(dir, 'mcp_policy', 'data.json'), sources.data);
 }
 
 /** Compiles Rego sources to a wasm bundle with the pinned opa. */
@@ -125,11 +148,11 @@ export async function compilePolicy(policy: Policy, extras: CompileExtras = {}):
 }
 
 /** Files of an output folder, by name. */
-export const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'bundle.tar.gz', 'policy.wasm'] as const;
+export const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'data.json', 'bundle.tar.gz', 'policy.wasm'] as const;
 
 /**
- * Writes a compiled policy to `outDir` (policy.rego, lib.rego, bundle.tar.gz,
- * policy.wasm). The files are written to a sibling temporary folder that then
+ * Writes a compiled policy to `outDir` (policy.rego, lib.rego, data.json,
+ * bundle.tar.gz, policy.wasm). The files are written to a sibling temporary folder that then
  * replaces `outDir`, so readers never see a mix of old and new files. An
  * existing `outDir` that holds anything else is refused rather than replaced.
  */
@@ -156,6 +179,7 @@ export async function writeOutput(compiled: CompiledPolicy, outDir: string): Pro
   const contents: Record<(typeof OUTPUT_FILES)[number], string | Uint8Array> = {
     'policy.rego': compiled.policy,
     'lib.rego': compiled.lib,
+    'data.json': compiled.data,
     'bundle.tar.gz': compiled.bundle,
     'policy.wasm': compiled.wasm,
   };

@@ -20,6 +20,7 @@ async function rogueBundle(decision: string, decisions: string): Promise<Uint8Ar
   return (
     await buildWasm({
       policy,
+      data: '{"mcp_policy": {"lowered": {}}}',
       lib: readFileSync(join(import.meta.dirname, '..', 'rego', 'mcp_policy', 'lib.rego'), 'utf8'),
     })
   ).bundle;
@@ -30,7 +31,7 @@ describe('wasm engine', () => {
     const c = await compiledFor(production());
     const request = { action: 'load', serverType: 'registry', serverSource: 'mcp/fetch' };
     const fromBundle = await (await WasmEngine.load(c.bundle)).decide(request);
-    const fromWasm = await (await WasmEngine.load(c.wasm)).decide(request);
+    const fromWasm = await (await WasmEngine.load(c.wasm, JSON.parse(c.data))).decide(request);
     expect(fromBundle).toEqual({ allowed: true, reason: 'Allow official Docker MCP servers', rule: 0 });
     expect(fromWasm).toEqual(fromBundle);
   });

@@ -20,7 +20,7 @@ import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../engines/engine.js';
 import { openEngine } from '../engines/open.js';
-import { WasmEngine } from '../engines/wasm.js';
+import { siblingData, WasmEngine } from '../engines/wasm.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
 import { readTextFile } from '../policy/file.js';
 import { type Decision, INVALID_REQUEST_REASON, type Policy } from '../policy/model.js';
@@ -179,7 +179,7 @@ async function openForFile(
           `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`,
         );
       }
-      return WasmEngine.load(bytes);
+      return WasmEngine.load(bytes, isGzip(bytes) ? undefined : await siblingData(file));
     }
   }
   const { policy, extras } = await loadSources(file, opts, io);
@@ -266,7 +266,7 @@ function buildProgram(io: CliIo): Command {
         opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
       await writeOutput(compiled, outDir);
       io.stdout(
-        `${outDir}: policy.rego, lib.rego, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
+        `${outDir}: policy.rego, lib.rego, data.json, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
       );
       if (extras.provenance) io.stdout(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
     },

@@ -4,11 +4,13 @@
  * treats falsy input as absent and returns result sets; here that becomes
  * typed errors on load and fail-closed decisions on evaluation.
  */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
 import { isGzip, isWasmModule, readWasmBundle } from '../bundle.js';
 import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../rego/emit.js';
+import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, POLICY_PACKAGE } from '../rego/emit.js';
 import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
 import { initialMemoryPages } from './wasm-memory.js';
 
@@ -31,6 +33,24 @@ export function wellFormed(value: unknown): unknown {
   return value;
 }
 
+/**
+ * The data.json beside a bare policy.wasm (as `mcp-policy compile` writes
+ * them), parsed; undefined when there is none, so loading reports `missing_data`.
+ */
+export async function siblingData(wasmPath: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(join(dirname(wasmPath), 'data.json'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new WasmError('invalid_bundle', `invalid data.json beside ${wasmPath}: ${describeThrown(e)}`, { cause: e });
+  }
+}
+
 /** The value of a result set, or undefined when the entry point produced nothing. */
 function resultValue(resultSet: unknown): unknown {
   if (!Array.isArray(resultSet) || resultSet.length === 0) return undefined;
@@ -44,7 +64,11 @@ export class WasmEngine implements Engine {
 
   private constructor(private readonly policy: LoadedPolicy) {}
 
-  /** Loads a bundle.tar.gz or a bare policy.wasm (with optional data). Throws {@link WasmError}. */
+  /**
+   * Loads a bundle.tar.gz, or a bare policy.wasm with its data.json (parsed)
+   * as `data`: the rules are data, so a module without it cannot decide.
+   * Throws {@link WasmError}.
+   */
   static async load(bytes: Uint8Array, data?: unknown): Promise<WasmEngine> {
     let wasm = bytes;
     let bundleData: unknown = data ?? {};
@@ -54,6 +78,14 @@ export class WasmEngine implements Engine {
       bundleData = data ?? bundle.data;
     } else if (!isWasmModule(bytes)) {
       throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
+    }
+    const lowered = (bundleData as Record<string, Record<string, unknown> | undefined> | null)?.[POLICY_PACKAGE]
+      ?.lowered;
+    if (typeof lowered !== 'object' || lowered === null) {
+      throw new WasmError(
+        'missing_data',
+        `the policy's data has no "${POLICY_PACKAGE}.lowered"; load the bundle.tar.gz, or pass data.json with policy.wasm`,
+      );
     }
     let policy: LoadedPolicy;
     try {
