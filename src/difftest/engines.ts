@@ -167,9 +167,9 @@ async function loadedRound(round: Round): Promise<LoadedPolicy> {
     );
     round.bundle = new Uint8Array(await readFile(join(round.dir, 'bundle.tar.gz')));
   }
-  const { wasm } = readWasmBundle(round.bundle);
+  const { wasm, data } = readWasmBundle(round.bundle);
   const policy = await loadPolicy(wasm, { initial: initialMemoryPages(wasm) });
-  policy.setData({});
+  policy.setData(data as object);
   return policy;
 }
 
