@@ -186,7 +186,10 @@ function push<K extends string>(table: Record<K, number[]>, key: K, index: numbe
 /** Builds the rule index; see {@link IndexJson}. */
 export function buildIndex(rules: readonly RuleJson[]): IndexJson {
   const equals: Record<string, Record<string, number[]>> = {};
-  const affix = { prefix: {}, suffix: {} } as Record<'prefix' | 'suffix', Record<string, Map<number, Record<string, number[]>>>>;
+  const affix = { prefix: {}, suffix: {} } as Record<
+    'prefix' | 'suffix',
+    Record<string, Map<number, Record<string, number[]>>>
+  >;
   const always: number[] = [];
   rules.forEach((rule, index) => {
     let best: { keys: Key[]; score: number } | undefined;

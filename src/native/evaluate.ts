@@ -9,6 +9,7 @@ import {
   type Decision,
   defaultReason,
   INVALID_REQUEST_REASON,
+  MAX_FIELD_LENGTH,
   type Policy,
   REQUEST_FIELDS,
   type Rule,
@@ -16,7 +17,7 @@ import {
 } from '../policy/model.js';
 import { degradedWarning, directiveDenial, readEnterpriseFields } from '../enterprise/effective.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
-import { sourceForms, wildcardMatch } from './match.js';
+import { planOf } from './plan.js';
 
 /** The request after validation: only non-empty string fields, action defaulted. */
 export interface Facts {
@@ -28,6 +29,13 @@ export interface Facts {
   tool?: string;
 }
 
+/** Length in code points (the unit Rego counts in); only called on strings already longer in UTF-16 units. */
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
 /** Checks a request's shape; returns the error text, or the facts to match on. */
 export function readRequest(request: unknown): { error: string } | { facts: Facts } {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
@@ -37,6 +45,12 @@ export function readRequest(request: unknown): { error: string } | { facts: Fact
   for (const field of REQUEST_FIELDS) {
     if (Object.prototype.hasOwnProperty.call(r, field) && typeof r[field] !== 'string') {
       return { error: `field "${field}" must be a string` };
+    }
+  }
+  for (const field of REQUEST_FIELDS) {
+    const v = r[field] as string | undefined;
+    if (v !== undefined && v.length > MAX_FIELD_LENGTH && codePoints(v) > MAX_FIELD_LENGTH) {
+      return { error: `field "${field}" is longer than ${MAX_FIELD_LENGTH} characters` };
     }
   }
   const text = (field: (typeof REQUEST_FIELDS)[number]): string | undefined => {
@@ -58,27 +72,8 @@ export function readRequest(request: unknown): { error: string } | { facts: Fact
   return { facts };
 }
 
-function ruleMatches(rule: Rule, facts: Facts): boolean {
-  if (rule.action !== undefined && rule.action !== facts.action) return false;
-  if (rule.serverType !== undefined && rule.serverType !== facts.serverType) return false;
-  if (rule.transport !== undefined && rule.transport !== facts.transport) return false;
-  if (rule.server !== undefined && (facts.server === undefined || !wildcardMatch(rule.server, facts.server))) {
-    return false;
-  }
-  if (rule.serverSource !== undefined) {
-    const source = facts.serverSource;
-    const pattern = rule.serverSource;
-    if (source === undefined || !sourceForms(source).some((form) => wildcardMatch(pattern, form))) return false;
-  }
-  if (rule.tools !== undefined) {
-    const tool = facts.tool;
-    if (tool === undefined || !rule.tools.some((pattern) => wildcardMatch(pattern, tool))) return false;
-  }
-  return true;
-}
-
 function firstMatch(policy: Policy, facts: Facts): Decision {
-  const index = policy.rules.findIndex((rule) => ruleMatches(rule, facts));
+  const index = planOf(policy).firstMatch(facts);
   if (index < 0) {
     return { allowed: policy.default === 'allow', reason: defaultReason(policy.default), rule: null };
   }

@@ -1,0 +1,207 @@
+/**
+ * The native engine's rule index: a validated policy compiled once into
+ * per-rule matchers and lookup tables, so a decision checks only the rules
+ * that could match the request instead of every rule before the match. Built
+ * from the `Policy` itself, independently of lowering's index for Rego, so the
+ * differential tester compares two indexes as well as two matchers.
+ */
+import { type Policy, type Rule } from '../policy/model.js';
+import { compilePattern, type Matcher, sourceForms } from './match.js';
+
+/** The facts of a request as the compiled rules read them. */
+export interface Subject {
+  readonly action: string;
+  readonly server?: string;
+  readonly serverType?: string;
+  readonly serverSource?: string;
+  readonly transport?: string;
+  readonly tool?: string;
+}
+
+type Check = (s: Subject, sources: () => readonly string[]) => boolean;
+
+/** Lookup tables for one request field: exact values, and literal prefixes and suffixes by length. */
+class FieldTable {
+  readonly exact = new Map<string, number[]>();
+  readonly prefixes = new Map<number, Map<string, number[]>>();
+  readonly suffixes = new Map<number, Map<string, number[]>>();
+
+  add(kind: 'exact' | 'prefix' | 'suffix', key: string, rule: number): void {
+    let table: Map<string, number[]>;
+    if (kind === 'exact') table = this.exact;
+    else {
+      const byLength = kind === 'prefix' ? this.prefixes : this.suffixes;
+      table = byLength.get(key.length) ?? new Map<string, number[]>();
+      byLength.set(key.length, table);
+    }
+    const list = table.get(key);
+    if (list === undefined) table.set(key, [rule]);
+    else if (list[list.length - 1] !== rule) list.push(rule);
+  }
+
+  /** Calls `visit` with every rule list whose key `value` has. */
+  lookup(value: string, visit: (rules: readonly number[]) => void): void {
+    const exact = this.exact.get(value);
+    if (exact) visit(exact);
+    for (const [length, table] of this.prefixes) {
+      if (length > value.length) continue;
+      const hit = table.get(value.slice(0, length));
+      if (hit) visit(hit);
+    }
+    for (const [length, table] of this.suffixes) {
+      if (length > value.length) continue;
+      const hit = table.get(value.slice(value.length - length));
+      if (hit) visit(hit);
+    }
+  }
+
+  get empty(): boolean {
+    return this.exact.size === 0 && this.prefixes.size === 0 && this.suffixes.size === 0;
+  }
+}
+
+type Field = 'action' | 'serverType' | 'transport' | 'server' | 'source' | 'tool';
+
+interface Entry {
+  readonly field: Field;
+  readonly kind: 'exact' | 'prefix' | 'suffix';
+  readonly key: string;
+}
+
+/** Where a pattern can be looked up: its literal value, or its longer literal end. */
+function patternEntry(field: Field, pattern: string): Entry | undefined {
+  const first = pattern.indexOf('*');
+  if (first < 0) return { field, kind: 'exact', key: pattern };
+  const prefix = pattern.slice(0, first);
+  const suffix = pattern.slice(pattern.lastIndexOf('*') + 1);
+  if (prefix === '' && suffix === '') return undefined;
+  return prefix.length >= suffix.length
+    ? { field, kind: 'prefix', key: prefix }
+    : { field, kind: 'suffix', key: suffix };
+}
+
+/** How well entries narrow: a name beats an affix (longer is better), which beats an enum field. */
+function strength(entries: readonly Entry[]): number {
+  let worst = Infinity;
+  for (const e of entries) {
+    const s =
+      e.kind === 'exact'
+        ? e.field === 'action' || e.field === 'serverType' || e.field === 'transport'
+          ? 1
+          : 1e6
+        : 2 + e.key.length;
+    worst = Math.min(worst, s);
+  }
+  return worst;
+}
+
+/** The entries to file a rule under: the strongest of its constraints, or none (always checked). */
+function entriesFor(rule: Rule): Entry[] {
+  const options: Entry[][] = [];
+  if (rule.action !== undefined) options.push([{ field: 'action', kind: 'exact', key: rule.action }]);
+  if (rule.serverType !== undefined) options.push([{ field: 'serverType', kind: 'exact', key: rule.serverType }]);
+  if (rule.transport !== undefined) options.push([{ field: 'transport', kind: 'exact', key: rule.transport }]);
+  for (const [field, pattern] of [
+    ['server', rule.server],
+    ['source', rule.serverSource],
+  ] as const) {
+    if (pattern === undefined) continue;
+    const entry = patternEntry(field, pattern);
+    if (entry) options.push([entry]);
+  }
+  if (rule.tools !== undefined) {
+    const entries = rule.tools.map((t) => patternEntry('tool', t));
+    if (entries.every((e) => e !== undefined)) options.push(entries);
+  }
+  let best: Entry[] = [];
+  let bestStrength = 0;
+  for (const option of options) {
+    const s = strength(option);
+    if (s > bestStrength) {
+      best = option;
+      bestStrength = s;
+    }
+  }
+  return best;
+}
+
+function compileRule(rule: Rule): Check {
+  const checks: Check[] = [];
+  const { action, serverType, transport } = rule;
+  if (action !== undefined) checks.push((s) => s.action === action);
+  if (serverType !== undefined) checks.push((s) => s.serverType === serverType);
+  if (transport !== undefined) checks.push((s) => s.transport === transport);
+  if (rule.server !== undefined) {
+    const m = compilePattern(rule.server);
+    checks.push((s) => s.server !== undefined && m(s.server));
+  }
+  if (rule.serverSource !== undefined) {
+    const m = compilePattern(rule.serverSource);
+    checks.push((s, sources) => s.serverSource !== undefined && sources().some(m));
+  }
+  if (rule.tools !== undefined) {
+    const ms: Matcher[] = rule.tools.map(compilePattern);
+    checks.push((s) => s.tool !== undefined && ms.some((m) => m(s.tool as string)));
+  }
+  return (s, sources) => checks.every((c) => c(s, sources));
+}
+
+/** A policy compiled for the native engine: rule matchers and the index over them. */
+export class RulePlan {
+  private readonly checks: readonly Check[];
+  private readonly fields = new Map<Field, FieldTable>();
+  private readonly always: readonly number[];
+
+  constructor(policy: Policy) {
+    this.checks = policy.rules.map(compileRule);
+    const always: number[] = [];
+    policy.rules.forEach((rule, index) => {
+      const entries = entriesFor(rule);
+      if (entries.length === 0) always.push(index);
+      for (const e of entries) {
+        let table = this.fields.get(e.field);
+        if (table === undefined) this.fields.set(e.field, (table = new FieldTable()));
+        table.add(e.kind, e.key, index);
+      }
+    });
+    for (const [field, table] of this.fields) if (table.empty) this.fields.delete(field);
+    this.always = always;
+  }
+
+  /** The index of the first rule that matches, or -1. */
+  firstMatch(s: Subject): number {
+    let forms: readonly string[] | undefined;
+    const sources = (): readonly string[] =>
+      (forms ??= s.serverSource === undefined ? [] : sourceForms(s.serverSource));
+    let best = Infinity;
+    // Each list is in rule order: its first match is its best, and nothing at or past `best` can win.
+    const visit = (rules: readonly number[]): void => {
+      for (const i of rules) {
+        if (i >= best) return;
+        if ((this.checks[i] as Check)(s, sources)) {
+          best = i;
+          return;
+        }
+      }
+    };
+    visit(this.always);
+    for (const [field, table] of this.fields) {
+      if (field === 'source') {
+        if (s.serverSource !== undefined) for (const form of sources()) table.lookup(form, visit);
+        continue;
+      }
+      const value = s[field];
+      if (value !== undefined) table.lookup(value, visit);
+    }
+    return best === Infinity ? -1 : best;
+  }
+}
+
+const plans = new WeakMap<Policy, RulePlan>();
+
+/** The compiled plan of a validated policy, built on first use and kept as long as the policy. */
+export function planOf(policy: Policy): RulePlan {
+  let plan = plans.get(policy);
+  if (plan === undefined) plans.set(policy, (plan = new RulePlan(policy)));
+  return plan;
+}
