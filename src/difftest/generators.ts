@@ -158,8 +158,32 @@ function ruleFrom(
     );
 }
 
-/** A rule with patterns of its own. */
-export const rawRule: fc.Arbitrary<Record<string, unknown>> = ruleFrom(pattern, sourcePattern, pattern);
+/** Patterns with a star at each end (`*x*`, `*a*b*`, `*`): no rule index can look them up by prefix or suffix. */
+export const infixPattern: fc.Arbitrary<string> = fc
+  .array(piece, { minLength: 0, maxLength: 2 })
+  .map((pieces) => `*${pieces.map((p) => `${p}*`).join('')}`);
+
+/**
+ * A rule only an exhaustive check can find: no action, type or transport and
+ * only `*x*` patterns, so a rule index must keep it in its always-checked list.
+ */
+const unindexableRule: fc.Arbitrary<Record<string, unknown>> = fc
+  .record(
+    {
+      server: infixPattern,
+      serverSource: infixPattern,
+      tools: fc.array(infixPattern, { minLength: 1, maxLength: 2 }),
+      reason: piece,
+    },
+    { requiredKeys: [] },
+  )
+  .chain((rule) => fc.boolean().map((allow) => ({ ...rule, allow })));
+
+/** A rule with patterns of its own; now and then one no index can narrow. */
+export const rawRule: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
+  { weight: 6, arbitrary: ruleFrom(pattern, sourcePattern, pattern) },
+  { weight: 1, arbitrary: unindexableRule },
+);
 
 /**
  * Rules that draw from a few shared patterns, so several rules match the
@@ -199,7 +223,7 @@ function numberedPattern(stem: fc.Arbitrary<string>): fc.Arbitrary<string> {
  * generic patterns, so many rules compete for the same requests and the rule
  * index (not a walk over every rule) decides which are checked.
  */
-const largeRules: fc.Arbitrary<Record<string, unknown>[]> = fc
+export const largeRules: fc.Arbitrary<Record<string, unknown>[]> = fc
   .record({
     servers: fc.array(
       fc.oneof({ weight: 4, arbitrary: numberedPattern(fc.constantFrom('team-', 'srv', 'a')) }, pattern),
