@@ -79,14 +79,6 @@ export class WasmEngine implements Engine {
     } else if (!isWasmModule(bytes)) {
       throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
     }
-    const lowered = (bundleData as Record<string, Record<string, unknown> | undefined> | null)?.[POLICY_PACKAGE]
-      ?.lowered;
-    if (typeof lowered !== 'object' || lowered === null) {
-      throw new WasmError(
-        'missing_data',
-        `the policy's data has no "${POLICY_PACKAGE}.lowered"; load the bundle.tar.gz, or pass data.json with policy.wasm`,
-      );
-    }
     let policy: LoadedPolicy;
     try {
       policy = await loadPolicy(wasm, { initial: initialMemoryPages(wasm) });
@@ -102,6 +94,14 @@ export class WasmEngine implements Engine {
           `the WebAssembly policy has no entry point "${ep}"; was it built by mcp-policy?`,
         );
       }
+    }
+    const lowered = (bundleData as Record<string, Record<string, unknown> | undefined> | null)?.[POLICY_PACKAGE]
+      ?.lowered;
+    if (typeof lowered !== 'object' || lowered === null) {
+      throw new WasmError(
+        'missing_data',
+        `the policy's data has no "${POLICY_PACKAGE}.lowered"; load the bundle.tar.gz, or pass data.json with policy.wasm`,
+      );
     }
     return new WasmEngine(policy);
   }
