@@ -57,7 +57,7 @@ export function readRequest(request: unknown): { error: string } | { facts: Fact
     const v = r[field] as string | undefined;
     // Go's JSON decoder turns unpaired surrogates into U+FFFD; do the same so
     // every engine sees the same text.
-    return v === undefined || v === '' ? undefined : v.toWellFormed();
+    return v === undefined || v === '' ? undefined : v.isWellFormed() ? v : v.toWellFormed();
   };
   const action = text('action') ?? 'invoke';
   if (!(ACTIONS as readonly string[]).includes(action)) {

@@ -20,43 +20,66 @@ export interface Subject {
 
 type Check = (s: Subject, sources: () => readonly string[]) => boolean;
 
+/** Rules keyed by the literal prefix (or suffix) of one length. */
+interface Tier {
+  readonly length: number;
+  readonly table: Map<string, number[]>;
+  /**
+   * The first and last code unit of every key, as `first << 16 | last`: a
+   * value whose ends are not among them is skipped without cutting a
+   * substring and hashing it, which is most of what a lookup costs.
+   */
+  readonly ends: Set<number>;
+}
+
+const endsOf = (key: string): number => ((key.charCodeAt(0) << 16) | key.charCodeAt(key.length - 1)) >>> 0;
+
 /** Lookup tables for one request field: exact values, and literal prefixes and suffixes by length. */
 class FieldTable {
   readonly exact = new Map<string, number[]>();
-  readonly prefixes = new Map<number, Map<string, number[]>>();
-  readonly suffixes = new Map<number, Map<string, number[]>>();
+  readonly prefixes: Tier[] = [];
+  readonly suffixes: Tier[] = [];
 
   add(kind: 'exact' | 'prefix' | 'suffix', key: string, rule: number): void {
     let table: Map<string, number[]>;
     if (kind === 'exact') table = this.exact;
     else {
-      const byLength = kind === 'prefix' ? this.prefixes : this.suffixes;
-      table = byLength.get(key.length) ?? new Map<string, number[]>();
-      byLength.set(key.length, table);
+      const tiers = kind === 'prefix' ? this.prefixes : this.suffixes;
+      let tier = tiers.find((t) => t.length === key.length);
+      if (tier === undefined) tiers.push((tier = { length: key.length, table: new Map(), ends: new Set() }));
+      tier.ends.add(endsOf(key));
+      table = tier.table;
     }
     const list = table.get(key);
     if (list === undefined) table.set(key, [rule]);
     else if (list[list.length - 1] !== rule) list.push(rule);
   }
 
-  /** Calls `visit` with every rule list whose key `value` has. */
-  lookup(value: string, visit: (rules: readonly number[]) => void): void {
+  /** The rule lists whose key `value` has, appended to `out`. */
+  lookup(value: string, out: (readonly number[])[]): void {
     const exact = this.exact.get(value);
-    if (exact) visit(exact);
-    for (const [length, table] of this.prefixes) {
-      if (length > value.length) continue;
-      const hit = table.get(value.slice(0, length));
-      if (hit) visit(hit);
+    if (exact !== undefined) out.push(exact);
+    const n = value.length;
+    for (let k = 0; k < this.prefixes.length; k++) {
+      const tier = this.prefixes[k] as Tier;
+      if (tier.length > n) continue;
+      const ends = ((value.charCodeAt(0) << 16) | value.charCodeAt(tier.length - 1)) >>> 0;
+      if (!tier.ends.has(ends)) continue;
+      const hit = tier.table.get(value.slice(0, tier.length));
+      if (hit !== undefined) out.push(hit);
     }
-    for (const [length, table] of this.suffixes) {
-      if (length > value.length) continue;
-      const hit = table.get(value.slice(value.length - length));
-      if (hit) visit(hit);
+    for (let k = 0; k < this.suffixes.length; k++) {
+      const tier = this.suffixes[k] as Tier;
+      if (tier.length > n) continue;
+      const ends = ((value.charCodeAt(n - tier.length) << 16) | value.charCodeAt(n - 1)) >>> 0;
+      if (!tier.ends.has(ends)) continue;
+      const hit = tier.table.get(value.slice(n - tier.length));
+      if (hit !== undefined) out.push(hit);
     }
   }
 
   get empty(): boolean {
-    return this.exact.size === 0 && this.prefixes.size === 0 && this.suffixes.size === 0;
+    return this.exact.size === 0 && this.prefixes.length === 0 && this.suffixes.length === 0;
   }
 }
 
@@ -143,7 +166,10 @@ function compileRule(rule: Rule): Check {
     const ms: Matcher[] = rule.tools.map(compilePattern);
     checks.push((s) => s.tool !== undefined && ms.some((m) => m(s.tool as string)));
   }
-  return (s, sources) => checks.every((c) => c(s, sources));
+  return (s, sources) => {
+    for (let k = 0; k < checks.length; k++) if (!(checks[k] as Check)(s, sources)) return false;
+    return true;
+  };
 }
 
 /** A policy compiled for the native engine: rule matchers and the index over them. */
@@ -151,6 +177,7 @@ export class RulePlan {
   private readonly checks: readonly Check[];
   private readonly fields = new Map<Field, FieldTable>();
   private readonly always: readonly number[];
+  private readonly tables: readonly (readonly [Field, FieldTable])[];
 
   constructor(policy: Policy) {
     this.checks = policy.rules.map(compileRule);
@@ -164,7 +191,7 @@ export class RulePlan {
         table.add(e.kind, e.key, index);
       }
     });
-    for (const [field, table] of this.fields) if (table.empty) this.fields.delete(field);
+    this.tables = [...this.fields].filter(([, table]) => !table.empty);
     this.always = always;
   }
 
@@ -173,25 +200,28 @@ export class RulePlan {
     let forms: readonly string[] | undefined;
     const sources = (): readonly string[] =>
       (forms ??= s.serverSource === undefined ? [] : sourceForms(s.serverSource));
-    let best = Infinity;
-    // Each list is in rule order: its first match is its best, and nothing at or past `best` can win.
-    const visit = (rules: readonly number[]): void => {
-      for (const i of rules) {
-        if (i >= best) return;
-        if ((this.checks[i] as Check)(s, sources)) {
-          best = i;
-          return;
-        }
-      }
-    };
-    visit(this.always);
-    for (const [field, table] of this.fields) {
+    const lists: (readonly number[])[] = [this.always];
+    for (let k = 0; k < this.tables.length; k++) {
+      const [field, table] = this.tables[k] as [Field, FieldTable];
       if (field === 'source') {
-        if (s.serverSource !== undefined) for (const form of sources()) table.lookup(form, visit);
+        if (s.serverSource !== undefined) for (const form of sources()) table.lookup(form, lists);
         continue;
       }
       const value = s[field];
-      if (value !== undefined) table.lookup(value, visit);
+      if (value !== undefined) table.lookup(value, lists);
+    }
+    // Each list is in rule order: its first match is its best, and nothing at or past `best` can win.
+    let best = Infinity;
+    for (let l = 0; l < lists.length; l++) {
+      const rules = lists[l] as readonly number[];
+      for (let k = 0; k < rules.length; k++) {
+        const i = rules[k] as number;
+        if (i >= best) break;
+        if ((this.checks[i] as Check)(s, sources)) {
+          best = i;
+          break;
+        }
+      }
     }
     return best === Infinity ? -1 : best;
   }
