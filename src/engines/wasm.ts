@@ -12,6 +12,7 @@ import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, POLICY_PACKAGE } from '../rego/emit.js';
 import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
+import { DirectCall } from './wasm-call.js';
 import { initialMemoryPages } from './wasm-memory.js';
 
 /** Replaces unpaired surrogates everywhere, as Go's JSON decoder does, so wasm and OPA see the same text. */
@@ -51,6 +52,9 @@ export async function siblingData(wasmPath: string): Promise<unknown> {
   }
 }
 
+/** How JSON.stringify writes a lone surrogate (a pair is written as itself). */
+const LONE_SURROGATE = /\\ud[89a-f][0-9a-f]{2}/;
+
 /** The value of a result set, or undefined when the entry point produced nothing. */
 function resultValue(resultSet: unknown): unknown {
   if (!Array.isArray(resultSet) || resultSet.length === 0) return undefined;
@@ -62,7 +66,26 @@ function resultValue(resultSet: unknown): unknown {
 export class WasmEngine implements Engine {
   readonly name = 'wasm' as const;
 
-  private constructor(private readonly policy: LoadedPolicy) {}
+  private readonly direct: DirectCall | undefined;
+  private readonly ids: Readonly<Record<string, number>>;
+
+  private constructor(private readonly policy: LoadedPolicy) {
+    this.direct = DirectCall.of(policy);
+    this.ids = (policy.entrypoints ?? {}) as Record<string, number>;
+  }
+
+  /**
+   * The result set of one evaluation. Hot path: the input as JSON text goes
+   * straight into the module's memory; only text that carries a lone
+   * surrogate (which JSON.stringify escapes) is first made well-formed.
+   */
+  private run(input: unknown, entrypoint: string): unknown {
+    const direct = this.direct;
+    const id = this.ids[entrypoint];
+    if (direct === undefined || id === undefined) return this.policy.evaluate(wellFormed(input), entrypoint);
+    const json = JSON.stringify(input);
+    return direct.evaluate(LONE_SURROGATE.test(json) ? JSON.stringify(wellFormed(input)) : json, id);
+  }
 
   /**
    * Loads a bundle.tar.gz, or a bare policy.wasm with its data.json (parsed)
@@ -114,7 +137,7 @@ export class WasmEngine implements Engine {
       return this.decideBatchSync([request])[0] ?? failedDecision('policy returned no decision');
     }
     try {
-      const checked = checkedDecision(resultValue(this.policy.evaluate(wellFormed(request), DECISION_ENTRYPOINT)));
+      const checked = checkedDecision(resultValue(this.run(request, DECISION_ENTRYPOINT)));
       return typeof checked === 'string' ? failedDecision(checked) : checked;
     } catch (e) {
       return failedDecision(`wasm evaluation failed: ${describeThrown(e)}`);
@@ -125,7 +148,7 @@ export class WasmEngine implements Engine {
   decideBatchSync(requests: readonly unknown[]): Decision[] {
     let value: unknown;
     try {
-      value = resultValue(this.policy.evaluate({ requests: wellFormed(requests) }, BATCH_ENTRYPOINT));
+      value = resultValue(this.run({ requests }, BATCH_ENTRYPOINT));
     } catch (e) {
       return requests.map(() => failedDecision(`wasm evaluation failed: ${describeThrown(e)}`));
     }
@@ -141,7 +164,7 @@ export class WasmEngine implements Engine {
     if (!(CONFIG_ENTRYPOINT in (this.policy.entrypoints as Record<string, number>))) throw noEnterpriseConfig();
     let value: unknown;
     try {
-      value = resultValue(this.policy.evaluate({ local: wellFormed(local) }, CONFIG_ENTRYPOINT));
+      value = resultValue(this.run({ local }, CONFIG_ENTRYPOINT));
     } catch (e) {
       throw new WasmError('wasm_eval_failed', `wasm evaluation failed: ${describeThrown(e)}`, { cause: e });
     }
