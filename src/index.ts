@@ -10,11 +10,15 @@
 /** Errors: every one has a stable `code`; policy problems carry JSON pointers. */
 export { type Issue, McpPolicyError, OpaError, PolicyValidationError, WasmError } from './errors.js';
 
-/** The policy model, the request and decision shapes, and the fixed reason texts. */
+/**
+ * The policy model, the request and decision shapes, the fixed reason texts,
+ * and the request field length limit ({@link MAX_FIELD_LENGTH}, code points).
+ */
 export {
   ACTIONS,
   type Action,
   type Decision,
+  MAX_FIELD_LENGTH,
   type Policy,
   type PolicyRequest,
   type PolicySource,
@@ -33,6 +37,7 @@ export { checkPolicyFile, loadPolicyFile } from './policy/file.js';
 export {
   compilePolicy,
   type CompiledPolicy,
+  generatePolicy,
   generateRego,
   regoSources,
   type RegoSources,
