@@ -42,11 +42,6 @@ export interface RuleJson {
   readonly when: readonly ConditionJson[];
 }
 
-/** Rules keyed by the first or last `n` code points of a field. */
-export interface AffixTier {
-  readonly n: number;
-  readonly keys: Readonly<Record<string, readonly number[]>>;
-}
 
 /**
  * The rule index: every rule is listed under the one condition that narrows
@@ -57,9 +52,15 @@ export interface AffixTier {
 export interface IndexJson {
   /** Field (`action`, `serverType`, `transport`, `server`, `source`, `tool`) → value → rule indices. */
   readonly equals: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
-  /** Field (`server`, `source`, `tool`) → tiers by prefix length. */
-  readonly prefix: Readonly<Record<string, readonly AffixTier[]>>;
-  readonly suffix: Readonly<Record<string, readonly AffixTier[]>>;
+  /**
+   * Field (`server`, `source`, `tool`) → tiers: `prefix[f][k]` maps the first
+   * `prefixLengths[f][k]` code points of a value to rule indices. Tiers are
+   * reached by position so that OPA reads one tier, never all of them.
+   */
+  readonly prefix: Readonly<Record<string, readonly Readonly<Record<string, readonly number[]>>[]>>;
+  readonly prefixLengths: Readonly<Record<string, readonly number[]>>;
+  readonly suffix: Readonly<Record<string, readonly Readonly<Record<string, readonly number[]>>[]>>;
+  readonly suffixLengths: Readonly<Record<string, readonly number[]>>;
   /** Rules no lookup can find (no condition, or only conditions like `*x*`). */
   readonly always: readonly number[];
 }
@@ -213,17 +214,17 @@ export function buildIndex(rules: readonly RuleJson[]): IndexJson {
       }
     }
   });
-  const tiersOf = (m: Record<string, Map<number, Record<string, number[]>>>): Record<string, AffixTier[]> =>
-    Object.fromEntries(
-      Object.entries(m).map(([field, tiers]) => [
-        field,
-        [...tiers.entries()].sort(([a], [b]) => a - b).map(([n, keys]) => ({ n, keys: { ...keys } })),
-      ]),
-    );
+  const sorted = (tiers: Map<number, Record<string, number[]>>) => [...tiers.entries()].sort(([a], [b]) => a - b);
+  const tiersOf = (m: Record<string, Map<number, Record<string, number[]>>>) =>
+    Object.fromEntries(Object.entries(m).map(([f, tiers]) => [f, sorted(tiers).map(([, keys]) => ({ ...keys }))]));
+  const lengthsOf = (m: Record<string, Map<number, Record<string, number[]>>>) =>
+    Object.fromEntries(Object.entries(m).map(([f, tiers]) => [f, sorted(tiers).map(([n]) => n)]));
   return {
     equals: Object.fromEntries(Object.entries(equals).map(([f, t]) => [f, { ...t }])),
     prefix: tiersOf(affix.prefix),
+    prefixLengths: lengthsOf(affix.prefix),
     suffix: tiersOf(affix.suffix),
+    suffixLengths: lengthsOf(affix.suffix),
     always,
   };
 }

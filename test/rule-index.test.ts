@@ -70,7 +70,7 @@ describe('rule index', () => {
     for (const table of Object.values(index.equals))
       for (const list of Object.values(table)) list.forEach((i) => filed.add(i));
     for (const tiers of [...Object.values(index.prefix), ...Object.values(index.suffix)]) {
-      for (const t of tiers) for (const list of Object.values(t.keys)) list.forEach((i) => filed.add(i));
+      for (const keys of tiers) for (const list of Object.values(keys)) list.forEach((i) => filed.add(i));
     }
     expect([...filed].sort((a, b) => a - b)).toEqual(policy.rules.map((_, i) => i));
     expect(index.always).toEqual([]);

@@ -80,50 +80,25 @@ between(x, p, s) := trim_suffix(rest, s) if {
 
 # Rules and their index come from data.json (see src/lower.ts): each rule is
 # {"decision", "when": [condition]}, and the index lists, per request value,
-# the rules that could match it.
+# the rules that could match it. Generated modules look them up by path
+# (data.<package>.lowered...), so OPA reads only the entries a request needs.
 
-# first_match(lowered, r) is the decision of the lowest-numbered rule whose
-# conditions all hold for facts r, else the default. Only the rules the index
-# lists for r are checked, so the cost does not grow with the policy.
-first_match(lowered, r) := lowered.rules[min(hits)].decision if {
-	hits := {i |
-		some i in candidates(lowered.index, r)
-		every c in lowered.rules[i].when {
-			holds(c, r)
-		}
-	}
-	count(hits) > 0
-} else := lowered["default"]
+# index_fields are the request fields the index has exact entries for.
+index_fields := ["action", "serverType", "transport", "server", "source", "tool"]
 
-# candidates(ix, r) is every rule r could match, and some it cannot.
-candidates(ix, r) := ((equal_hits(ix, r) | prefix_hits(ix, r)) | suffix_hits(ix, r)) | {i | some i in ix.always}
-
-equal_hits(ix, r) := {i |
-	some f, table in ix.equals
-	some v in field_values(r, f)
-	some i in table[v]
-}
-
-prefix_hits(ix, r) := {i |
-	some f, tiers in ix.prefix
-	some v in field_values(r, f)
-	some t in tiers
-	some i in t.keys[substring(v, 0, t.n)]
-}
-
-suffix_hits(ix, r) := {i |
-	some f, tiers in ix.suffix
-	some v in field_values(r, f)
-	some t in tiers
-	start := count(v) - t.n
-	start >= 0
-	some i in t.keys[substring(v, start, t.n)]
-}
+# affix_fields are the fields the index has prefix and suffix entries for.
+affix_fields := ["server", "source", "tool"]
 
 # field_values(r, f) are the values of field f a rule is matched against.
 field_values(r, "source") := r.sources
 
 field_values(r, f) := [r[f]] if f != "source"
+
+# suffix_of(v, n) is the last n code points of v; undefined when v is shorter.
+suffix_of(v, n) := substring(v, start, n) if {
+	start := count(v) - n
+	start >= 0
+}
 
 # holds(c, r) holds when condition c of a rule holds for facts r.
 holds(["equals", f, v], r) if r[f] == v

@@ -68,6 +68,49 @@ function enterpriseSection(lowered: string, provenance: boolean): string {
   ].join('\n');
 }
 
+/**
+ * First match through the rule index. Every read of the data names its path
+ * with the keys known at that point, so OPA's interpreter reads one rule or
+ * one index entry from its store instead of converting the whole policy on
+ * every evaluation; in WebAssembly the data is in memory either way.
+ */
+function matchSection(d: string): string {
+  return [
+    '# first_match is the decision of the lowest-numbered rule whose conditions all',
+    '# hold for facts r, else the default. Only the rules the index lists for r',
+    '# (and those it cannot narrow) are checked, so the cost does not grow with the policy.',
+    `first_match(r) := ${d}.rules[min(hits)].decision if {`,
+    '	hits := {i |',
+    '		some i in candidates(r)',
+    `		every c in ${d}.rules[i].when {`,
+    '			lib.holds(c, r)',
+    '		}',
+    '	}',
+    '	count(hits) > 0',
+    `} else := ${d}["default"]\n`,
+    '# candidates(r) is every rule r could match, and some it cannot.',
+    'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always\n',
+    `always := {i | some i in ${d}.index.always}\n`,
+    'equal_hits(r) := {i |',
+    '	some f in lib.index_fields',
+    '	some v in lib.field_values(r, f)',
+    `	some i in ${d}.index.equals[f][v]`,
+    '}\n',
+    'prefix_hits(r) := {i |',
+    '	some f in lib.affix_fields',
+    '	some v in lib.field_values(r, f)',
+    `	some k, n in ${d}.index.prefixLengths[f]`,
+    `	some i in ${d}.index.prefix[f][k][substring(v, 0, n)]`,
+    '}\n',
+    'suffix_hits(r) := {i |',
+    '	some f in lib.affix_fields',
+    '	some v in lib.field_values(r, f)',
+    `	some k, n in ${d}.index.suffixLengths[f]`,
+    `	some i in ${d}.index.suffix[f][k][lib.suffix_of(v, n)]`,
+    '}\n',
+  ].join('\n');
+}
+
 /** Options for {@link emitRego}. */
 export interface EmitOptions {
   /** A line of provenance for the header comment (kept out of the output when absent). */
@@ -83,7 +126,7 @@ export interface EmitOptions {
 export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): string {
   const packageName = options.packageName ?? POLICY_PACKAGE;
   const data = loweredDataPath(packageName);
-  const firstMatch = `lib.first_match(${data}, lib.facts(req))`;
+  const firstMatch = 'first_match(lib.facts(req))';
   const sections: string[] = [];
   sections.push(
     [
@@ -115,5 +158,6 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
     ].join('\n'),
   );
   if (lowered.enterprise) sections.push(enterpriseSection(data, lowered.provenance));
+  sections.push(matchSection(data));
   return `${sections.join('\n').trimEnd()}\n`;
 }

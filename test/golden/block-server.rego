@@ -15,4 +15,42 @@ decisions := [decide(req) | some req in input.requests] if {
 decide(req) := d if {
 	err := lib.request_error(req)
 	d := {"allowed": false, "reason": "invalid request", "rule": null, "error": err}
-} else := lib.first_match(data.mcp_policy.lowered, lib.facts(req))
+} else := first_match(lib.facts(req))
+
+# first_match is the decision of the lowest-numbered rule whose conditions all
+# hold for facts r, else the default. Only the rules the index lists for r
+# (and those it cannot narrow) are checked, so the cost does not grow with the policy.
+first_match(r) := data.mcp_policy.lowered.rules[min(hits)].decision if {
+	hits := {i |
+		some i in candidates(r)
+		every c in data.mcp_policy.lowered.rules[i].when {
+			lib.holds(c, r)
+		}
+	}
+	count(hits) > 0
+} else := data.mcp_policy.lowered["default"]
+
+# candidates(r) is every rule r could match, and some it cannot.
+candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always
+
+always := {i | some i in data.mcp_policy.lowered.index.always}
+
+equal_hits(r) := {i |
+	some f in lib.index_fields
+	some v in lib.field_values(r, f)
+	some i in data.mcp_policy.lowered.index.equals[f][v]
+}
+
+prefix_hits(r) := {i |
+	some f in lib.affix_fields
+	some v in lib.field_values(r, f)
+	some k, n in data.mcp_policy.lowered.index.prefixLengths[f]
+	some i in data.mcp_policy.lowered.index.prefix[f][k][substring(v, 0, n)]
+}
+
+suffix_hits(r) := {i |
+	some f in lib.affix_fields
+	some v in lib.field_values(r, f)
+	some k, n in data.mcp_policy.lowered.index.suffixLengths[f]
+	some i in data.mcp_policy.lowered.index.suffix[f][k][lib.suffix_of(v, n)]
+}
