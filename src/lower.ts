@@ -19,12 +19,14 @@ export interface WildcardJson {
 /**
  * One condition of a rule, as lib.rego's `holds` reads it (all must hold):
  * `["equals", field, value]`, `["present", field]` (a lone `*`),
+ * `["contains", field, text]` (`*text*`, the commonest shape no index narrows),
  * `["matches", field, pattern]`, `["source_is", text]`,
  * `["source_matches", pattern]`, `["tools", {literal: true}, [pattern]]`.
  */
 export type ConditionJson =
   | readonly ['equals', string, string]
   | readonly ['present', string]
+  | readonly ['contains', string, string]
   | readonly ['matches', string, WildcardJson]
   | readonly ['source_is', string]
   | readonly ['source_matches', WildcardJson]
@@ -109,7 +111,10 @@ function lowerConditions(rule: Rule): ConditionJson[] {
   if (rule.server !== undefined) {
     const w = parsePattern(rule.server);
     if (w === undefined) out.push(['equals', 'server', rule.server]);
-    else out.push(isBare(w) ? ['present', 'server'] : ['matches', 'server', w]);
+    else if (isBare(w)) out.push(['present', 'server']);
+    else if (w.prefix === '' && w.suffix === '' && w.middles.length === 1) {
+      out.push(['contains', 'server', w.middles[0] as string]);
+    } else out.push(['matches', 'server', w]);
   }
   if (rule.serverSource !== undefined) {
     const w = parsePattern(rule.serverSource);
@@ -175,6 +180,7 @@ function conditionKeys(c: ConditionJson): { keys: Key[]; score: number } | undef
       return { keys, score };
     }
     case 'present':
+    case 'contains':
       return undefined;
   }
 }

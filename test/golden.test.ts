@@ -74,6 +74,7 @@ describe('golden Rego and data', () => {
           { serverSource: 'ghcr.io/org/x', action: 'load', allow: true },
           { server: 'a*b*c*d', allow: false, reason: 'multi "star"' },
           { tools: ['*x*', 'y'], allow: false },
+          { server: '*mid*', allow: true },
           { server: '*', serverSource: '*', tools: ['*'], allow: true },
           { transport: 'sse', serverType: 'remote', allow: false },
           { allow: false },

@@ -105,6 +105,8 @@ holds(["equals", f, v], r) if r[f] == v
 
 holds(["present", f], r) if is_string(r[f])
 
+holds(["contains", f, m], r) if contains(r[f], m)
+
 holds(["matches", f, p], r) if wildcard(r[f], p)
 
 holds(["source_is", s], r) if s in r.sources
