@@ -14,16 +14,16 @@ import { McpPolicyError } from './errors.js';
 import { lower } from './lower.js';
 import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
-import { type EnterpriseConfig } from './enterprise/model.js';
 import {
   BATCH_ENTRYPOINT,
-  bundleData,
+  type CompileExtras,
   CONFIG_ENTRYPOINT,
   DECISION_ENTRYPOINT,
-  emitRego,
   POLICY_PACKAGE,
-  type Provenance,
-} from './rego/emit.js';
+} from './contracts.js';
+import { bundleData, emitRego } from './rego/emit.js';
+
+export { type CompileExtras } from './contracts.js';
 
 /** Path of the static helper module that every generated module imports. */
 export const LIB_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'lib.rego');
@@ -40,14 +40,6 @@ export interface RegoSources {
   readonly data: string;
   /** True when the module answers `config` (it carries enterprise directives). */
   readonly config?: boolean;
-}
-
-/** What a bundle may carry besides the policy. */
-export interface CompileExtras {
-  /** Enterprise directives, checked before the rules and answered by the `config` entry point. */
-  readonly enterprise?: EnterpriseConfig;
-  /** Which policy source is in force and why (see resolvePolicyLayers). */
-  readonly provenance?: Provenance;
 }
 
 /** Everything a build produces. */

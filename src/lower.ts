@@ -6,8 +6,9 @@
  * could match them. The emitter only prints a fixed module around it. Nothing
  * here is shared with the native evaluator.
  */
+import { defaultReason, type Provenance, ruleReason } from './contracts.js';
 import { type EnterpriseConfig } from './enterprise/model.js';
-import { defaultReason, type Policy, type Rule, ruleReason } from './policy/model.js';
+import { type Policy, type Rule } from './policy/model.js';
 
 /** A `*` pattern with stars: the literal prefix, the non-empty pieces between stars, the suffix. */
 export interface WildcardJson {
@@ -44,7 +45,6 @@ export interface RuleJson {
   readonly when: readonly ConditionJson[];
 }
 
-
 /**
  * The rule index: every rule is listed under the one condition that narrows
  * it most (under every literal or affix of a `tools` list), or in `always`
@@ -77,7 +77,7 @@ export interface LoweredData {
   /** Degraded-mode settings in lib.rego's field names, with --enterprise. */
   readonly degraded?: Readonly<Record<string, unknown>>;
   /** Which policy source is in force and why, when known. */
-  readonly provenance?: { readonly policy: string; readonly why: string };
+  readonly provenance?: Provenance;
 }
 
 /** A lowered policy: the data, and which optional parts the module must print. */
@@ -253,7 +253,7 @@ function lowerEnterprise(config: EnterpriseConfig): Pick<LoweredData, 'directive
 /** What lowering takes besides the policy. */
 export interface LowerOptions {
   readonly enterprise?: EnterpriseConfig;
-  readonly provenance?: { readonly policy: string; readonly why: string };
+  readonly provenance?: Provenance;
 }
 
 /** Lowers a validated policy. Pure: the same input always lowers to the same data, key for key. */

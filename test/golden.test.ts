@@ -52,7 +52,7 @@ describe('golden Rego and data', () => {
   });
 
   it('shape: enterprise section with provenance', () => {
-    const provenance = { policy: 'admin-settings', why: 'locked by the admin-settings.json' };
+    const provenance = { policy: 'admin-settings' as const, why: 'locked by the admin-settings.json' };
     const { rego } = generatePolicy(production(), { enterprise: enterprise(), provenance });
     expectGolden('shape-enterprise-provenance.rego', rego);
   });

@@ -4,7 +4,7 @@
  * user's own policy; an unlocked one is a default that the user's own policy
  * replaces. The outcome records which source is in force and why.
  */
-import { type Provenance } from '../rego/emit.js';
+import { type Provenance } from '../contracts.js';
 import { type Policy, type PolicySource } from './model.js';
 
 /** A validated policy and where it was read from. */

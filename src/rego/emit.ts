@@ -7,26 +7,18 @@
  * `opa check --strict`-clean and byte for byte the same for the same input.
  * Every user string that is printed goes through {@link regoString}.
  */
+import { INVALID_REQUEST_REASON, LIB_PACKAGE, POLICY_PACKAGE } from '../contracts.js';
 import { type LoweredData, type LoweredPolicy } from '../lower.js';
-import { INVALID_REQUEST_REASON } from '../policy/model.js';
 import { regoString } from './strings.js';
 
-/** Package of generated modules; entry points live here. */
-export const POLICY_PACKAGE = 'mcp_policy';
-/** Package of the static helpers in rego/mcp_policy/lib.rego. */
-export const LIB_PACKAGE = 'mcp_policy.lib';
-/** Entry point for one request: `input` is the request. */
-export const DECISION_ENTRYPOINT = 'mcp_policy/decision';
-/** Entry point for a batch: `input` is `{"requests": [...]}`. */
-export const BATCH_ENTRYPOINT = 'mcp_policy/decisions';
-/** Entry point for the effective enterprise configuration: `input` is `{"local": {...}}`. */
-export const CONFIG_ENTRYPOINT = 'mcp_policy/config';
-
-/** Which of several policy sources is in force, and why. */
-export interface Provenance {
-  readonly policy: string;
-  readonly why: string;
-}
+export {
+  BATCH_ENTRYPOINT,
+  CONFIG_ENTRYPOINT,
+  DECISION_ENTRYPOINT,
+  LIB_PACKAGE,
+  POLICY_PACKAGE,
+  type Provenance,
+} from '../contracts.js';
 
 /** Where a package's lowered data lives in `data`. */
 export function loweredDataPath(packageName: string = POLICY_PACKAGE): string {
