@@ -27,7 +27,7 @@ const STAGES: readonly (readonly string[])[] = [
   ['rego/'],
   ['opa/', 'bundle.ts', 'compile.ts'],
   ['native/', 'enterprise/effective.ts'],
-  ['engines/'],
+  ['engines/', 'eval-stream.ts'],
   ['cases.ts', 'difftest/', 'testing.ts'],
   ['server/', 'proxy/', 'fleet/', 'analysis/'],
   ['cli/'],
