@@ -286,6 +286,21 @@ export async function benchEngines(readme?: string): Promise<string> {
     await rm(hostile.dir, { recursive: true, force: true });
   }
 
+  // A policy three times the largest size: build time, load memory and a late decision.
+  const largeSize = Number(process.env.BENCH_LARGE ?? 30_000);
+  process.stderr.write(`bench engines: ${int.format(largeSize)} rules, build and load...\n`);
+  const large = benchPolicy(largeSize);
+  const largePolicy = loadPolicyText(JSON.stringify(large.policy)).policy;
+  const largeSources = await regoSources(largePolicy);
+  const largeStart = performance.now();
+  const largeCompiled = await buildWasm(largeSources);
+  const largeBuildMs = performance.now() - largeStart;
+  const rssBefore = process.memoryUsage().rss;
+  const largeWasm = await WasmEngine.load(largeCompiled.bundle);
+  const rssAfter = process.memoryUsage().rss;
+  const lateRule = large.expectedRule.late;
+  const largeLate = perSecond(() => largeWasm.decideSync(large.requests.late).rule === lateRule, 1);
+
   const out: string[] = [];
   const first = sizes[0] ?? 10;
   const last = sizes[sizes.length - 1] ?? 10;
@@ -334,6 +349,12 @@ export async function benchEngines(readme?: string): Promise<string> {
     out.push(
       `| ${int.format(b.size)} | ${int.format(b.buildMs)} | ${b.bundleKiB.toFixed(1)} | ${b.dataKiB.toFixed(1)} |`,
     );
+  out.push('');
+  out.push(
+    `At ${int.format(largeSize)} rules: \`opa build\` ${int.format(largeBuildMs)} ms, bundle ` +
+      `${(largeCompiled.bundle.length / 1024).toFixed(0)} KiB, loading it into the wasm engine adds ` +
+      `${((rssAfter - rssBefore) / 2 ** 20).toFixed(0)} MiB RSS, a late wasm decision ${rate(largeLate)}/s.`,
+  );
   out.push('');
   out.push(
     'Worst case for the index, every rule `*-svcNNNNN-*` (no literal end to look up), request matching only the last rule:',
