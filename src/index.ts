@@ -44,6 +44,12 @@ export {
   writeOutput,
 } from './compile.js';
 
+/**
+ * Deciding a stream of JSON Lines in bounded memory, as `mcp-policy eval` does:
+ * batches through any engine, decisions written in order with back-pressure.
+ */
+export { decideStream, type DecisionSink, openRequestFile, type StreamOptions } from './eval-stream.js';
+
 /** Entry points of generated policies, for hosts that load bundles with their own OPA tooling. */
 export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
 
