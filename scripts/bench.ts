@@ -30,6 +30,8 @@ import {
   WasmEngine,
   WasmError,
 } from '../src/index.js';
+import { benchAnalysis } from './bench-analysis.js';
+import { benchBoundary } from './bench-boundary.js';
 import { benchEngines } from './bench-engines.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 
@@ -381,7 +383,9 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'boundary') return void process.stdout.write(await benchBoundary());
   const options = parseOptions(process.argv.slice(2));
+  if (await benchAnalysis()) return;
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
   const only = process.env.BENCH_ONLY;
@@ -391,6 +395,7 @@ async function main(): Promise<void> {
     results.push(await benchSize(size, options.budgetMs));
   }
   let markdown = results.length > 0 ? report(options, results) : '## Benchmark\n';
+  if (only === undefined || only === 'core') markdown += `\n${await benchBoundary()}`;
   if (only === undefined || only === 'engines') markdown += `\n${await benchEngines(README_PATH)}`;
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);

@@ -61,6 +61,8 @@ export interface DecisionSink {
 export interface StreamOptions {
   /** Requests decided per engine call (default 1,000). */
   readonly batchSize?: number;
+  /** Called after each batch is decided and before it is written; throwing stops the stream. */
+  readonly check?: () => void;
   /** How to print a decision (default {@link decisionLine}). */
   readonly format?: (d: Decision) => string;
 }
@@ -116,6 +118,7 @@ export async function decideStream(
     if (entries.length === 0) return;
     const requests = entries.flatMap((e) => ('request' in e ? [e.request] : []));
     const decisions = requests.length > 0 ? await engine.decideBatch(requests) : [];
+    options.check?.();
     let k = 0;
     let text = '';
     for (const entry of entries) {

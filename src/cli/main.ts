@@ -20,6 +20,7 @@ import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../engines/engine.js';
+import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
 import { siblingData, WasmEngine } from '../engines/wasm.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
@@ -27,6 +28,11 @@ import { decideStream, type DecisionSink, openRequestFile } from '../eval-stream
 import { readTextFile } from '../policy/file.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
+import { renderCoverage } from './coverage.js';
+import { registerDiff } from './diff.js';
+import { ExitError } from './exit.js';
+import { registerExplain } from './explain.js';
+import { registerLint } from './lint.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -67,12 +73,6 @@ export function formatIssue(file: string, issue: Issue, severity: 'error' | 'war
 
 /** Decision JSON with a stable key order; reading request text. */
 export { decisionLine as formatDecision, parseRequests } from '../eval-stream.js';
-
-class ExitError extends Error {
-  constructor(readonly exitCode: number) {
-    super(`exit ${exitCode}`);
-  }
-}
 
 /** Options that name the sources of one bundle, shared by compile and eval. */
 interface SourceOptions {
@@ -269,7 +269,12 @@ function buildProgram(io: CliIo): Command {
       const engine = await openForFile(file, opts, opts.engine, io);
       try {
         const input = fileInput ?? io.stdinStream?.() ?? [await io.readStdin()];
-        await decideStream(engine, input, io.sink ?? { write: (t) => io.stdout(t) });
+        await decideStream(engine, input, io.sink ?? { write: (t) => io.stdout(t) }, {
+          // A broken opa is a tool problem (exit 2), as it is for --engine wasm, not a batch of denials.
+          check: () => {
+            if (engine instanceof OpaEngine && engine.toolError) throw engine.toolError;
+          },
+        });
       } finally {
         await engine.close();
       }
@@ -313,10 +318,12 @@ function buildProgram(io: CliIo): Command {
         'native,wasm,opa',
       ),
     )
-    .action(async (policyFile: string, casesFile: string, opts: { engine: string }) => {
+    .option('--coverage', 'also report rules no case exercised and outcomes the table never saw')
+    .action(async (policyFile: string, casesFile: string, opts: { engine: string; coverage?: boolean }) => {
       const engines = parseEngineList(opts.engine);
       const table = parseCaseFile(await readTextFile(casesFile), casesFile);
       const failures = await runTable(policyFile, await readTextFile(policyFile), table, engines, casesFile, io);
+      if (opts.coverage) renderCoverage(table, await readTextFile(policyFile), io);
       if (failures > 0) throw new ExitError(1);
     });
 
@@ -370,6 +377,11 @@ function buildProgram(io: CliIo): Command {
         if (result.mismatches.length > 0) throw new ExitError(1);
       },
     );
+
+  const loadPolicy = async (file: string) => (await loadLayer(file, io)).policy;
+  registerLint(program, io, loadPolicy);
+  registerDiff(program, io, loadPolicy);
+  registerExplain(program, io, loadPolicy);
 
   return program;
 }

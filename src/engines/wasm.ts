@@ -13,6 +13,7 @@ import { type Decision, failedDecision } from '../policy/model.js';
 import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, POLICY_PACKAGE } from '../contracts.js';
 import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
 import { DirectCall } from './wasm-call.js';
+import { decideAtBoundary, decideBatchAtBoundary, readLocalSettings } from './request-boundary.js';
 import { initialMemoryPages } from './wasm-memory.js';
 
 /** Replaces unpaired surrogates everywhere, as Go's JSON decoder does, so wasm and OPA see the same text. */
@@ -131,28 +132,29 @@ export class WasmEngine implements Engine {
 
   /** Synchronous form of {@link decide}: hosts on a hot path skip a promise per decision. */
   decideSync(request: unknown): Decision {
-    // The SDK treats falsy input as no input at all: only objects go to the
-    // single-request entry point; anything else rides in a batch of one.
-    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-      return this.decideBatchSync([request])[0] ?? failedDecision('policy returned no decision');
-    }
-    try {
-      const checked = checkedDecision(resultValue(this.run(request, DECISION_ENTRYPOINT)));
-      return typeof checked === 'string' ? failedDecision(checked) : checked;
-    } catch (e) {
-      return failedDecision(`wasm evaluation failed: ${describeThrown(e)}`);
-    }
+    // Past the boundary the request is a non-empty object, which the SDK
+    // does not mistake for absent input (it treats falsy input so).
+    return decideAtBoundary(request, (plain) => {
+      try {
+        const checked = checkedDecision(resultValue(this.run(plain, DECISION_ENTRYPOINT)));
+        return typeof checked === 'string' ? failedDecision(checked) : checked;
+      } catch (e) {
+        return failedDecision(`wasm evaluation failed: ${describeThrown(e)}`);
+      }
+    });
   }
 
   /** Synchronous form of {@link decideBatch}. */
   decideBatchSync(requests: readonly unknown[]): Decision[] {
-    let value: unknown;
-    try {
-      value = resultValue(this.run({ requests }, BATCH_ENTRYPOINT));
-    } catch (e) {
-      return requests.map(() => failedDecision(`wasm evaluation failed: ${describeThrown(e)}`));
-    }
-    return checkedBatch(value, requests.length);
+    return decideBatchAtBoundary(requests, (plain) => {
+      let value: unknown;
+      try {
+        value = resultValue(this.run({ requests: plain }, BATCH_ENTRYPOINT));
+      } catch (e) {
+        return plain.map(() => failedDecision(`wasm evaluation failed: ${describeThrown(e)}`));
+      }
+      return checkedBatch(value, plain.length);
+    });
   }
 
   decide(request: unknown): Promise<Decision> {
@@ -162,9 +164,10 @@ export class WasmEngine implements Engine {
   /** The effective enterprise configuration, from the bundle's `config` entry point. */
   configSync(local: Readonly<Record<string, unknown>>): unknown {
     if (!(CONFIG_ENTRYPOINT in (this.policy.entrypoints as Record<string, number>))) throw noEnterpriseConfig();
+    const plain = readLocalSettings(local);
     let value: unknown;
     try {
-      value = resultValue(this.run({ local }, CONFIG_ENTRYPOINT));
+      value = resultValue(this.run({ local: plain }, CONFIG_ENTRYPOINT));
     } catch (e) {
       throw new WasmError('wasm_eval_failed', `wasm evaluation failed: ${describeThrown(e)}`, { cause: e });
     }
