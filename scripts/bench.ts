@@ -3,6 +3,7 @@
  * wasm engines on generated policies (scripts/bench-policies.ts).
  *
  *   node dist/scripts/bench.js [--sizes 10,100,1000,10000] [--budget-ms 1000]
+ *   BENCH_ONLY=core|engines   one section (engines: see bench-engines.ts)
  *
  * Prints a Markdown report and writes the same text to bench/results.md.
  * Throughput is measured against a time budget rather than an iteration count,
@@ -32,6 +33,7 @@ import {
 import { benchAnalysis } from './bench-analysis.js';
 import { benchBoundary } from './bench-boundary.js';
 import { benchFleet } from './bench-fleet.js';
+import { benchEngines } from './bench-engines.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 import { benchProxy } from './bench-proxy.js';
 
@@ -44,6 +46,7 @@ const COMPILE_MAX_RUNS = 5;
 
 // Relative to dist/scripts/bench.js, so the report lands in the project whatever the working folder.
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/results.md', import.meta.url));
+const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.url));
 
 interface Options {
   readonly sizes: readonly number[];
@@ -389,13 +392,17 @@ async function main(): Promise<void> {
   if (await benchAnalysis()) return;
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
+  const only = process.env.BENCH_ONLY;
   const results: SizeResult[] = [];
-  for (const size of options.sizes) {
+  for (const size of only === undefined || only === 'core' ? options.sizes : []) {
     process.stderr.write(`bench: ${int.format(size)} rules...\n`);
     results.push(await benchSize(size, options.budgetMs));
   }
   const fleet = process.env.BENCH_ONLY === undefined ? `\n${await benchFleet()}` : '';
-  const markdown = `${report(options, results)}\n${await benchBoundary()}${await benchProxy()}${fleet}`;
+  let markdown = results.length > 0 ? report(options, results) : '## Benchmark\n';
+  if (only === undefined || only === 'core') markdown += `\n${await benchBoundary()}`;
+  if (only === undefined || only === 'engines') markdown += `\n${await benchEngines(README_PATH)}`;
+  if (only === undefined) markdown += `${await benchProxy()}${fleet}`;
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);
   process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);

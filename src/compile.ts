@@ -5,7 +5,7 @@
  * writes fixed tar metadata) and written atomically: a failed build leaves the
  * output folder as it was.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { contentRevision, readBundleFiles, readWasmBundle, SIGNATURES_FILE, writeBundle } from './bundle.js';
 import { crashPoint } from './crash-points.js';
@@ -15,8 +15,14 @@ import { makeTempDir } from './temp-dirs.js';
 import { lower } from './lower.js';
 import { PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
-import { BATCH_ENTRYPOINT, type CompileExtras, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
-import { emitRego } from './rego/emit.js';
+import {
+  BATCH_ENTRYPOINT,
+  type CompileExtras,
+  CONFIG_ENTRYPOINT,
+  DECISION_ENTRYPOINT,
+  POLICY_PACKAGE,
+} from './contracts.js';
+import { bundleData, emitRego } from './rego/emit.js';
 
 export { type CompileExtras } from './contracts.js';
 
@@ -31,6 +37,8 @@ export interface RegoSources {
   readonly policy: string;
   /** The static helpers (package mcp_policy.lib). */
   readonly lib: string;
+  /** The bundle's data.json: the lowered rules, their index and any enterprise directives. */
+  readonly data: string;
   /** True when the module answers `config` (it carries enterprise directives). */
   readonly config?: boolean;
 }
@@ -45,12 +53,18 @@ export interface CompiledPolicy extends RegoSources {
   readonly wasm: Uint8Array;
 }
 
-/** Generates the Rego module for a validated policy. Pure and deterministic. */
+/** The Rego module and data.json text for a validated policy. Pure and deterministic. */
+export function generatePolicy(policy: Policy, extras: CompileExtras = {}): { rego: string; data: string } {
+  const lowered = lower(policy, extras);
+  return {
+    rego: emitRego(lowered),
+    data: `${JSON.stringify(bundleData([{ packageName: POLICY_PACKAGE, data: lowered.data }]))}\n`,
+  };
+}
+
+/** Generates the Rego module for a validated policy (its rules are in {@link generatePolicy}'s data). */
 export function generateRego(policy: Policy, extras: CompileExtras = {}): string {
-  return emitRego(lower(policy), {
-    ...(extras.enterprise && { enterprise: extras.enterprise }),
-    ...(extras.provenance && { provenance: extras.provenance }),
-  });
+  return generatePolicy(policy, extras).rego;
 }
 
 let libText: Promise<string> | undefined;
@@ -63,14 +77,19 @@ export function readLibRego(): Promise<string> {
 
 /** The generated and static Rego for a policy. */
 export async function regoSources(policy: Policy, extras: CompileExtras = {}): Promise<RegoSources> {
-  return { policy: generateRego(policy, extras), lib: await readLibRego(), config: extras.enterprise !== undefined };
+  const { rego, data } = generatePolicy(policy, extras);
+  return { policy: rego, data, lib: await readLibRego(), config: extras.enterprise !== undefined };
 }
 
-/** Writes the sources under `dir` in the layout opa sees: mcp_policy/{policy,lib}.rego. */
+/**
+ * Writes the sources under `dir` in the layout opa sees: mcp_policy/{policy,lib}.rego
+ * and mcp_policy/data.json, with `mcp_policy` the root opa is given.
+ */
 export async function writeSources(dir: string, sources: RegoSources): Promise<void> {
   await mkdir(join(dir, 'mcp_policy'), { recursive: true });
   await writeFile(join(dir, 'mcp_policy', 'policy.rego'), sources.policy);
   await writeFile(join(dir, 'mcp_policy', 'lib.rego'), sources.lib);
+  await writeFile(join(dir, 'mcp_policy', 'data.json'), sources.data);
 }
 
 /**
@@ -162,6 +181,9 @@ export async function buildWasm(sources: RegoSources, signing?: SigningOptions):
   try {
     try {
       await writeSources(join(work, 'src'), sources);
+      // opa build runs on the folder above mcp_policy/ (so the Rego keeps its path in the bundle), where a
+      // data.json would be nested once more under its folder name; the data already names its root.
+      await rename(join(work, 'src', 'mcp_policy', 'data.json'), join(work, 'src', 'data.json'));
     } catch (e) {
       throw fileSystemError(e, 'write the sources into', work);
     }
@@ -190,11 +212,11 @@ export async function compilePolicy(
 }
 
 /** Files of an output folder, by name. */
-export const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'bundle.tar.gz', 'policy.wasm'] as const;
+export const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'data.json', 'bundle.tar.gz', 'policy.wasm'] as const;
 
 /**
- * Writes a compiled policy to `outDir` (policy.rego, lib.rego, bundle.tar.gz,
- * policy.wasm). The folder is replaced as a whole (see output-folder.ts), so
+ * Writes a compiled policy to `outDir` (policy.rego, lib.rego, data.json,
+ * bundle.tar.gz, policy.wasm). The folder is replaced as a whole (see output-folder.ts), so
  * readers never see a mix of old and new files, and a kill at any point leaves
  * the old or the new folder. An existing `outDir` that holds anything else is
  * refused rather than replaced.
@@ -219,6 +241,7 @@ export async function writeOutput(compiled: CompiledPolicy, outDir: string): Pro
   await replaceFolder(target, {
     'policy.rego': compiled.policy,
     'lib.rego': compiled.lib,
+    'data.json': compiled.data,
     'bundle.tar.gz': compiled.bundle,
     'policy.wasm': compiled.wasm,
   } satisfies Record<(typeof OUTPUT_FILES)[number], string | Uint8Array>);

@@ -10,11 +10,15 @@
 /** Errors: every one has a stable `code`; policy problems carry JSON pointers. */
 export { type Issue, McpPolicyError, OpaError, PolicyValidationError, WasmError } from './errors.js';
 
-/** The policy model, the request and decision shapes, and the fixed reason texts. */
+/**
+ * The policy model, the request and decision shapes, the fixed reason texts,
+ * and the request field length limit ({@link MAX_FIELD_LENGTH}, code points).
+ */
 export {
   ACTIONS,
   type Action,
   type Decision,
+  MAX_FIELD_LENGTH,
   type Policy,
   type PolicyRequest,
   type PolicySource,
@@ -33,11 +37,23 @@ export { checkPolicyFile, loadPolicyFile } from './policy/file.js';
 export {
   compilePolicy,
   type CompiledPolicy,
+  generatePolicy,
   generateRego,
   regoSources,
   type RegoSources,
   writeOutput,
 } from './compile.js';
+
+/**
+ * Deciding a stream of JSON Lines in bounded memory, as `mcp-policy eval` does:
+ * batches through any engine, decisions written in order with back-pressure.
+ */
+export {
+  decideStream,
+  type DecisionSink as DecisionOutput,
+  openRequestFile,
+  type StreamOptions,
+} from './eval-stream.js';
 
 /** Entry points of generated policies, for hosts that load bundles with their own OPA tooling. */
 export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';

@@ -1,104 +1,273 @@
 /**
- * Stage 2: lowering. Turns a validated policy into the shape the Rego emitter
- * prints: each rule as a list of conditions, `*` patterns split into literal
- * segments, rules grouped into short `else` chains. Nothing here is shared with
- * the native evaluator.
+ * Stage 2: lowering. Turns a validated policy (and enterprise directives) into
+ * the data the generated Rego reads from the bundle's `data.json`: each rule
+ * as a decision and a list of conditions, `*` patterns split into literal
+ * pieces, and a rule index that maps request values to the few rules that
+ * could match them. The emitter only prints a fixed module around it. Nothing
+ * here is shared with the native evaluator.
  */
-import { defaultReason, ruleReason } from './contracts.js';
+import { defaultReason, type Provenance, ruleReason } from './contracts.js';
+import { type EnterpriseConfig } from './enterprise/model.js';
 import { type Policy, type Rule } from './policy/model.js';
 
-/** How many rules share one `else` chain. OPA's compiler is quadratic in chain length; short chains keep 10,000-rule policies compiling in seconds. */
-export const RULES_PER_GROUP = 64;
+/** A `*` pattern with stars: the literal prefix, the non-empty pieces between stars, the suffix. */
+export interface WildcardJson {
+  readonly prefix: string;
+  readonly middles: readonly string[];
+  readonly suffix: string;
+}
 
-/** A `*` pattern: a literal, or a prefix, ordered middle pieces and a suffix around stars. */
-export type Pattern =
-  | { readonly kind: 'literal'; readonly text: string }
-  | {
-      readonly kind: 'wildcard';
-      readonly text: string;
-      readonly prefix: string;
-      /** Non-empty pieces between stars, to be found in order. */
-      readonly middles: readonly string[];
-      readonly suffix: string;
-    };
+/**
+ * One condition of a rule, as lib.rego's `holds` reads it (all must hold):
+ * `["equals", field, value]`, `["present", field]` (a lone `*`),
+ * `["contains", field, text]` (`*text*`, the commonest shape no index narrows),
+ * `["matches", field, pattern]`, `["source_is", text]`,
+ * `["source_matches", pattern]`, `["tools", {literal: true}, [pattern]]`.
+ */
+export type ConditionJson =
+  | readonly ['equals', string, string]
+  | readonly ['present', string]
+  | readonly ['contains', string, string]
+  | readonly ['matches', string, WildcardJson]
+  | readonly ['source_is', string]
+  | readonly ['source_matches', WildcardJson]
+  | readonly ['tools', Readonly<Record<string, true>>, readonly WildcardJson[]];
 
-/** One condition of a rule; all must hold. */
-export type Condition =
-  | { readonly kind: 'equals'; readonly field: 'action' | 'serverType' | 'transport'; readonly value: string }
-  | { readonly kind: 'server'; readonly pattern: Pattern }
-  | { readonly kind: 'source'; readonly pattern: Pattern }
-  | { readonly kind: 'tools'; readonly patterns: readonly Pattern[] };
-
-export interface LoweredRule {
-  readonly index: number;
+/** A decision as every engine answers it. */
+export interface DecisionJson {
   readonly allowed: boolean;
-  /** The reason the decision will carry. */
   readonly reason: string;
-  /** The rule's own reason, for the comment; undefined when it has none. */
-  readonly comment: string | undefined;
-  readonly conditions: readonly Condition[];
+  readonly rule: number | null;
 }
 
+export interface RuleJson {
+  readonly decision: DecisionJson;
+  readonly when: readonly ConditionJson[];
+}
+
+/**
+ * The rule index: every rule is listed under the one condition that narrows
+ * it most (under every literal or affix of a `tools` list), or in `always`
+ * when no condition can be looked up. The rules a request can match are a
+ * subset of the union of its lookups; lib.rego checks only those, in order.
+ */
+export interface IndexJson {
+  /** Field (`action`, `serverType`, `transport`, `server`, `source`, `tool`) → value → rule indices. */
+  readonly equals: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
+  /**
+   * Field (`server`, `source`, `tool`) → tiers: `prefix[f][k]` maps the first
+   * `prefixLengths[f][k]` code points of a value to rule indices. Tiers are
+   * reached by position so that OPA reads one tier, never all of them.
+   */
+  readonly prefix: Readonly<Record<string, readonly Readonly<Record<string, readonly number[]>>[]>>;
+  readonly prefixLengths: Readonly<Record<string, readonly number[]>>;
+  readonly suffix: Readonly<Record<string, readonly Readonly<Record<string, readonly number[]>>[]>>;
+  readonly suffixLengths: Readonly<Record<string, readonly number[]>>;
+  /** Rules no lookup can find (no condition, or only conditions like `*x*`). */
+  readonly always: readonly number[];
+}
+
+/** What the bundle's `data.json` holds for one policy, under `<package>.lowered`. */
+export interface LoweredData {
+  readonly default: DecisionJson;
+  readonly rules: readonly RuleJson[];
+  readonly index: IndexJson;
+  /** Enterprise directives (key → value and enforcement), with --enterprise. */
+  readonly directives?: Readonly<Record<string, { value: unknown; enforcement: string }>>;
+  /** Degraded-mode settings in lib.rego's field names, with --enterprise. */
+  readonly degraded?: Readonly<Record<string, unknown>>;
+  /** Which policy source is in force and why, when known. */
+  readonly provenance?: Provenance;
+}
+
+/** A lowered policy: the data, and which optional parts the module must print. */
 export interface LoweredPolicy {
-  /** Rules split into consecutive groups of at most {@link RULES_PER_GROUP}. */
-  readonly groups: readonly (readonly LoweredRule[])[];
-  readonly defaultDecision: { readonly allowed: boolean; readonly reason: string; readonly name: 'allow' | 'deny' };
-  /** Patterns with two or more stars, which need a helper function, in first-use order. */
-  readonly multiWildcards: readonly Pattern[];
+  readonly data: LoweredData;
+  readonly enterprise: boolean;
+  readonly provenance: boolean;
 }
 
-/** Splits a `*` pattern into literal pieces. `**` is the same as `*`. */
-export function parsePattern(text: string): Pattern {
+/** Longest affix (in code points) an index key takes; longer prefixes and suffixes are cut to it. */
+export const MAX_AFFIX_KEY = 32;
+
+/** Splits a `*` pattern: undefined for a literal. `**` is the same as `*`. */
+export function parsePattern(text: string): WildcardJson | undefined {
   const pieces = text.split('*');
-  if (pieces.length === 1) return { kind: 'literal', text };
+  if (pieces.length === 1) return undefined;
   return {
-    kind: 'wildcard',
-    text,
     prefix: pieces[0] ?? '',
     middles: pieces.slice(1, -1).filter((p) => p !== ''),
     suffix: pieces[pieces.length - 1] ?? '',
   };
 }
 
-function lowerRule(rule: Rule, index: number): LoweredRule {
-  const conditions: Condition[] = [];
-  if (rule.action !== undefined) conditions.push({ kind: 'equals', field: 'action', value: rule.action });
-  if (rule.serverType !== undefined) conditions.push({ kind: 'equals', field: 'serverType', value: rule.serverType });
-  if (rule.transport !== undefined) conditions.push({ kind: 'equals', field: 'transport', value: rule.transport });
-  if (rule.server !== undefined) conditions.push({ kind: 'server', pattern: parsePattern(rule.server) });
-  if (rule.serverSource !== undefined) conditions.push({ kind: 'source', pattern: parsePattern(rule.serverSource) });
-  if (rule.tools !== undefined) conditions.push({ kind: 'tools', patterns: rule.tools.map(parsePattern) });
+const isBare = (w: WildcardJson): boolean => w.prefix === '' && w.suffix === '' && w.middles.length === 0;
+
+function lowerConditions(rule: Rule): ConditionJson[] {
+  const out: ConditionJson[] = [];
+  if (rule.action !== undefined) out.push(['equals', 'action', rule.action]);
+  if (rule.serverType !== undefined) out.push(['equals', 'serverType', rule.serverType]);
+  if (rule.transport !== undefined) out.push(['equals', 'transport', rule.transport]);
+  if (rule.server !== undefined) {
+    const w = parsePattern(rule.server);
+    if (w === undefined) out.push(['equals', 'server', rule.server]);
+    else if (isBare(w)) out.push(['present', 'server']);
+    else if (w.prefix === '' && w.suffix === '' && w.middles.length === 1) {
+      out.push(['contains', 'server', w.middles[0] as string]);
+    } else out.push(['matches', 'server', w]);
+  }
+  if (rule.serverSource !== undefined) {
+    const w = parsePattern(rule.serverSource);
+    if (w === undefined) out.push(['source_is', rule.serverSource]);
+    else out.push(isBare(w) ? ['present', 'serverSource'] : ['source_matches', w]);
+  }
+  if (rule.tools !== undefined) {
+    const wild = rule.tools.map(parsePattern);
+    if (wild.some((w) => w !== undefined && isBare(w))) out.push(['present', 'tool']);
+    else {
+      // Null prototype: a tool named `__proto__` is a key like any other.
+      const literals = Object.create(null) as Record<string, true>;
+      for (const t of rule.tools) if (!t.includes('*')) literals[t] = true;
+      const patterns = wild.filter((w): w is WildcardJson => w !== undefined);
+      const unique = [...new Map(patterns.map((w) => [JSON.stringify(w), w])).values()];
+      out.push(['tools', literals, unique]);
+    }
+  }
+  return out;
+}
+
+/** A place a rule can be looked up under. */
+type Key =
+  | { readonly kind: 'equals'; readonly field: string; readonly value: string }
+  | { readonly kind: 'prefix' | 'suffix'; readonly field: string; readonly value: string };
+
+/** The keys one wildcard can be found under: its longer literal end, cut to {@link MAX_AFFIX_KEY}. */
+function affixKey(field: string, w: WildcardJson): Key | undefined {
+  const pre = [...w.prefix];
+  const suf = [...w.suffix];
+  if (pre.length === 0 && suf.length === 0) return undefined;
+  if (pre.length >= suf.length) return { kind: 'prefix', field, value: pre.slice(0, MAX_AFFIX_KEY).join('') };
+  return { kind: 'suffix', field, value: suf.slice(-MAX_AFFIX_KEY).join('') };
+}
+
+/**
+ * The keys a condition can be found under, and how well they narrow: an
+ * exact name beats an affix (longer is better), which beats an enum field.
+ */
+function conditionKeys(c: ConditionJson): { keys: Key[]; score: number } | undefined {
+  switch (c[0]) {
+    case 'equals':
+      return {
+        keys: [{ kind: 'equals', field: c[1], value: c[2] }],
+        score: c[1] === 'server' ? 1000 : 1,
+      };
+    case 'source_is':
+      return { keys: [{ kind: 'equals', field: 'source', value: c[1] }], score: 1000 };
+    case 'matches':
+    case 'source_matches': {
+      const key = c[0] === 'matches' ? affixKey(c[1], c[2]) : affixKey('source', c[1]);
+      return key && { keys: [key], score: 10 + [...key.value].length };
+    }
+    case 'tools': {
+      const keys: Key[] = Object.keys(c[1]).map((value) => ({ kind: 'equals', field: 'tool', value }));
+      let score = 1000;
+      for (const w of c[2]) {
+        const key = affixKey('tool', w);
+        if (key === undefined) return undefined;
+        keys.push(key);
+        score = Math.min(score, 10 + [...key.value].length);
+      }
+      return { keys, score };
+    }
+    case 'present':
+    case 'contains':
+      return undefined;
+  }
+}
+
+function push<K extends string>(table: Record<K, number[]>, key: K, index: number): void {
+  const list = (table[key] ??= []);
+  if (list[list.length - 1] !== index) list.push(index);
+}
+
+/** Builds the rule index; see {@link IndexJson}. */
+export function buildIndex(rules: readonly RuleJson[]): IndexJson {
+  const equals: Record<string, Record<string, number[]>> = {};
+  const affix = { prefix: {}, suffix: {} } as Record<
+    'prefix' | 'suffix',
+    Record<string, Map<number, Record<string, number[]>>>
+  >;
+  const always: number[] = [];
+  rules.forEach((rule, index) => {
+    let best: { keys: Key[]; score: number } | undefined;
+    for (const c of rule.when) {
+      const option = conditionKeys(c);
+      if (option && (best === undefined || option.score > best.score)) best = option;
+    }
+    if (best === undefined) {
+      always.push(index);
+      return;
+    }
+    for (const key of best.keys) {
+      if (key.kind === 'equals') {
+        push((equals[key.field] ??= Object.create(null) as Record<string, number[]>), key.value, index);
+      } else {
+        const n = [...key.value].length;
+        const tiers = (affix[key.kind][key.field] ??= new Map());
+        let tier = tiers.get(n);
+        if (tier === undefined) tiers.set(n, (tier = Object.create(null) as Record<string, number[]>));
+        push(tier, key.value, index);
+      }
+    }
+  });
+  const sorted = (tiers: Map<number, Record<string, number[]>>) => [...tiers.entries()].sort(([a], [b]) => a - b);
+  const tiersOf = (m: Record<string, Map<number, Record<string, number[]>>>) =>
+    Object.fromEntries(Object.entries(m).map(([f, tiers]) => [f, sorted(tiers).map(([, keys]) => ({ ...keys }))]));
+  const lengthsOf = (m: Record<string, Map<number, Record<string, number[]>>>) =>
+    Object.fromEntries(Object.entries(m).map(([f, tiers]) => [f, sorted(tiers).map(([n]) => n)]));
   return {
-    index,
-    allowed: rule.allow,
-    reason: rule.reason ?? ruleReason(index, rule.allow),
-    comment: rule.reason,
-    conditions,
+    equals: Object.fromEntries(Object.entries(equals).map(([f, t]) => [f, { ...t }])),
+    prefix: tiersOf(affix.prefix),
+    prefixLengths: lengthsOf(affix.prefix),
+    suffix: tiersOf(affix.suffix),
+    suffixLengths: lengthsOf(affix.suffix),
+    always,
   };
 }
 
-/** Lowers a validated policy. Pure: the same policy always lowers the same way. */
-export function lower(policy: Policy): LoweredPolicy {
-  const rules = policy.rules.map(lowerRule);
-  const groups: LoweredRule[][] = [];
-  for (let k = 0; k < rules.length; k += RULES_PER_GROUP) groups.push(rules.slice(k, k + RULES_PER_GROUP));
-  const multi = new Map<string, Pattern>();
-  const note = (p: Pattern): void => {
-    if (p.kind === 'wildcard' && p.middles.length > 0 && !multi.has(p.text)) multi.set(p.text, p);
-  };
-  for (const rule of rules) {
-    for (const c of rule.conditions) {
-      if (c.kind === 'server' || c.kind === 'source') note(c.pattern);
-      if (c.kind === 'tools') c.patterns.forEach(note);
-    }
+function lowerEnterprise(config: EnterpriseConfig): Pick<LoweredData, 'directives' | 'degraded'> {
+  const dm = config.degradedMode;
+  const degraded: Record<string, unknown> = {};
+  if (dm) {
+    degraded.policy = dm.policy;
+    if (dm.gracePeriod !== undefined) degraded.grace_period = dm.gracePeriod;
+    if (dm.gracePeriodSeconds !== undefined) degraded.grace_seconds = dm.gracePeriodSeconds;
+    if (dm.message !== undefined) degraded.message = dm.message;
   }
-  return {
-    groups,
-    defaultDecision: {
-      allowed: policy.default === 'allow',
-      reason: defaultReason(policy.default),
-      name: policy.default,
-    },
-    multiWildcards: [...multi.values()],
+  const directives = Object.fromEntries(
+    Object.entries(config.directives).map(([k, d]) => [k, { value: d.value, enforcement: d.enforcement }]),
+  );
+  return { directives, degraded };
+}
+
+/** What lowering takes besides the policy. */
+export interface LowerOptions {
+  readonly enterprise?: EnterpriseConfig;
+  readonly provenance?: Provenance;
+}
+
+/** Lowers a validated policy. Pure: the same input always lowers to the same data, key for key. */
+export function lower(policy: Policy, options: LowerOptions = {}): LoweredPolicy {
+  const rules: RuleJson[] = policy.rules.map((rule, index) => ({
+    decision: { allowed: rule.allow, reason: rule.reason ?? ruleReason(index, rule.allow), rule: index },
+    when: lowerConditions(rule),
+  }));
+  const data: LoweredData = {
+    default: { allowed: policy.default === 'allow', reason: defaultReason(policy.default), rule: null },
+    rules,
+    index: buildIndex(rules),
+    ...(options.enterprise && lowerEnterprise(options.enterprise)),
+    ...(options.provenance && { provenance: { policy: options.provenance.policy, why: options.provenance.why } }),
   };
+  return { data, enterprise: options.enterprise !== undefined, provenance: options.provenance !== undefined };
 }

@@ -135,7 +135,7 @@ describe('mcp-policy eval', () => {
   it('evaluates a compiled bundle and a bare policy.wasm', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'mcp-policy-cli-')), 'prod');
     expect((await cli(['compile', production, '-o', out])).code).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['bundle.tar.gz', 'lib.rego', 'policy.rego', 'policy.wasm']);
+    expect(readdirSync(out).sort()).toEqual(['bundle.tar.gz', 'data.json', 'lib.rego', 'policy.rego', 'policy.wasm']);
     const fromPolicy = await cli(['eval', production], jsonl);
     for (const artefact of ['bundle.tar.gz', 'policy.wasm']) {
       const r = await cli(['eval', join(out, artefact)], jsonl);

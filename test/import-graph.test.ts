@@ -36,7 +36,7 @@ const STAGES: readonly (readonly string[])[] = [
     'compile.ts',
   ],
   ['native/', 'enterprise/effective.ts'],
-  ['engines/', 'edge/'],
+  ['engines/', 'edge/', 'eval-stream.ts'],
   ['cases.ts', 'difftest/', 'testing.ts'],
   ['server/', 'proxy/', 'fleet/', 'analysis/'],
   ['cli/'],

@@ -2,7 +2,10 @@
  * Deliberately broken evaluators, to prove the differential tester is not
  * vacuous: each must be caught within a small number of generated cases.
  */
-import { type DiffEngine, nativeDiffEngine } from '../src/difftest/engines.js';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type DiffEngine, nativeDiffEngine, wasmDiffEngine } from '../src/difftest/engines.js';
 import {
   degradedWarning,
   directiveDenial,
@@ -114,3 +117,30 @@ export const ENFORCED_YIELDS: DiffEngine = {
 
 /** A mutant with no mutation: must agree with the native engine everywhere. */
 export const UNMUTATED: DiffEngine = mutant('unmutated', {});
+
+/**
+ * The generated policy with a broken rule index: the rules no lookup can find
+ * (`always`, e.g. a rule whose only condition is `*x*`) are dropped from
+ * data.json, then the round is built and run in opa-wasm as usual. A request
+ * whose first match is such a rule then falls through to a later rule or the
+ * default.
+ */
+export const INDEX_DROPS_ALWAYS: DiffEngine = {
+  name: 'index-drops-always',
+  async decide(round) {
+    const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-index-mutant-'));
+    try {
+      await cp(join(round.dir, 'src'), join(dir, 'src'), { recursive: true });
+      const file = join(dir, 'src', 'data.json');
+      const data = JSON.parse(await readFile(file, 'utf8')) as {
+        difftest: Record<string, { lowered: { index: { always: number[] } } }>;
+      };
+      for (const pkg of Object.values(data.difftest)) pkg.lowered.index.always = [];
+      await writeFile(file, JSON.stringify(data));
+      return await wasmDiffEngine.decide({ groups: round.groups, dir });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+  configs: nativeDiffEngine.configs,
+};

@@ -40,7 +40,13 @@ function contents(folder: string): 'old' | 'new' | 'absent' | 'mixed' {
     ['old', oldCompiled],
     ['new', newCompiled],
   ] as const) {
-    const expected = { 'policy.rego': c.policy, 'lib.rego': c.lib, 'bundle.tar.gz': c.bundle, 'policy.wasm': c.wasm };
+    const expected = {
+      'policy.rego': c.policy,
+      'lib.rego': c.lib,
+      'data.json': c.data,
+      'bundle.tar.gz': c.bundle,
+      'policy.wasm': c.wasm,
+    };
     if (OUTPUT_FILES.every((n) => Buffer.from(expected[n]).equals(readFileSync(join(folder, n))))) return label;
   }
   return 'mixed';

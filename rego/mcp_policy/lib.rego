@@ -11,6 +11,10 @@ request_fields := ["action", "server", "serverType", "serverSource", "transport"
 
 actions := {"load", "invoke", "prompt"}
 
+# max_field_length is the longest request field, in characters (code points):
+# it bounds what one request can make matching cost.
+max_field_length := 65536
+
 # request_error(req) explains why a request is malformed; undefined when it is not.
 request_error(req) := "request must be a JSON object" if {
 	not is_object(req)
@@ -18,6 +22,10 @@ request_error(req) := "request must be a JSON object" if {
 	wrong := [f | some f in request_fields; f in object.keys(req); not is_string(req[f])]
 	count(wrong) > 0
 	msg := concat("", ["field \"", wrong[0], "\" must be a string"])
+} else := msg if {
+	long := [f | some f in request_fields; count(req[f]) > max_field_length]
+	count(long) > 0
+	msg := concat("", ["field \"", long[0], "\" is longer than 65536 characters"])
 } else := msg if {
 	a := action(req)
 	not a in actions
@@ -62,12 +70,6 @@ registry_host(h) if contains(h, ":")
 
 registry_host(h) if h == "localhost"
 
-# wrapped(x, p, s) holds when x is p, then anything, then s, with p and s not overlapping.
-wrapped(x, p, s) if {
-	startswith(x, p)
-	endswith(trim_prefix(x, p), s)
-}
-
 # between(x, p, s) is what lies between prefix p and suffix s of x; undefined
 # unless x starts with p and, after it, ends with s.
 between(x, p, s) := trim_suffix(rest, s) if {
@@ -76,11 +78,124 @@ between(x, p, s) := trim_suffix(rest, s) if {
 	endswith(rest, s)
 }
 
-# after(x, m) is what follows the first occurrence of m in x; undefined when m
-# does not occur. Matching pieces leftmost first is enough for "*" patterns.
-after(x, m) := concat(m, array.slice(parts, 1, count(parts))) if {
-	parts := split(x, m)
-	count(parts) > 1
+# Rules and their index come from data.json (see src/lower.ts): each rule is
+# {"decision", "when": [condition]}, and the index lists, per request value,
+# the rules that could match it. Generated modules look them up by path
+# (data.<package>.lowered...), so OPA reads only the entries a request needs.
+
+# index_fields are the request fields the index has exact entries for.
+index_fields := ["action", "serverType", "transport", "server", "source", "tool"]
+
+# affix_fields are the fields the index has prefix and suffix entries for.
+affix_fields := ["server", "source", "tool"]
+
+# field_values(r, f) are the values of field f a rule is matched against.
+field_values(r, "source") := r.sources
+
+field_values(r, f) := [r[f]] if f != "source"
+
+# suffix_of(v, n) is the last n code points of v; undefined when v is shorter.
+suffix_of(v, n) := substring(v, start, n) if {
+	start := count(v) - n
+	start >= 0
+}
+
+# holds(c, r) holds when condition c of a rule holds for facts r.
+holds(["equals", f, v], r) if r[f] == v
+
+holds(["present", f], r) if is_string(r[f])
+
+holds(["contains", f, m], r) if contains(r[f], m)
+
+holds(["matches", f, p], r) if wildcard(r[f], p)
+
+holds(["source_is", s], r) if s in r.sources
+
+holds(["source_matches", p], r) if {
+	some s in r.sources
+	wildcard(s, p)
+}
+
+holds(["tools", literals, _], r) if literals[r.tool]
+
+holds(["tools", _, patterns], r) if {
+	some p in patterns
+	wildcard(r.tool, p)
+}
+
+# wildcard(x, p) holds when x matches the "*" pattern p ({"prefix", "middles", "suffix"}).
+wildcard(x, p) if {
+	y := between(x, p.prefix, p.suffix)
+	in_order(y, p.middles)
+}
+
+# in_order(y, ms) holds when the pieces ms occur in y in order, without
+# overlapping. Each piece is found leftmost after the previous one, which is
+# enough for "*" patterns and costs one search per piece: linear in y for a
+# given pattern, with no allocation per occurrence. Rego has no loops, so the
+# search is unrolled: up to 8, 64 or 512 pieces (validation allows no more).
+in_order(_, ms) if count(ms) == 0
+
+in_order(y, ms) if {
+	count(ms) == 1
+	contains(y, ms[0])
+}
+
+in_order(y, ms) if {
+	count(ms) > 1
+	count(ms) <= 8
+	seek_8(y, 0, ms, 0)
+}
+
+in_order(y, ms) if {
+	count(ms) > 8
+	count(ms) <= 64
+	seek_64(y, 0, ms, 0)
+}
+
+in_order(y, ms) if {
+	count(ms) > 64
+	p1 := seek_64(y, 0, ms, 0)
+	p2 := seek_64(y, p1, ms, 64)
+	p3 := seek_64(y, p2, ms, 128)
+	p4 := seek_64(y, p3, ms, 192)
+	p5 := seek_64(y, p4, ms, 256)
+	p6 := seek_64(y, p5, ms, 320)
+	p7 := seek_64(y, p6, ms, 384)
+	seek_64(y, p7, ms, 448)
+}
+
+# seek_64(y, pos, ms, k) is where the search stands after pieces k to k+63.
+seek_64(y, pos, ms, k) := p8 if {
+	p1 := seek_8(y, pos, ms, k)
+	p2 := seek_8(y, p1, ms, k + 8)
+	p3 := seek_8(y, p2, ms, k + 16)
+	p4 := seek_8(y, p3, ms, k + 24)
+	p5 := seek_8(y, p4, ms, k + 32)
+	p6 := seek_8(y, p5, ms, k + 40)
+	p7 := seek_8(y, p6, ms, k + 48)
+	p8 := seek_8(y, p7, ms, k + 56)
+}
+
+# seek_8(y, pos, ms, k) is where the search stands after pieces k to k+7.
+seek_8(y, pos, ms, k) := p8 if {
+	p1 := seek(y, pos, ms, k)
+	p2 := seek(y, p1, ms, k + 1)
+	p3 := seek(y, p2, ms, k + 2)
+	p4 := seek(y, p3, ms, k + 3)
+	p5 := seek(y, p4, ms, k + 4)
+	p6 := seek(y, p5, ms, k + 5)
+	p7 := seek(y, p6, ms, k + 6)
+	p8 := seek(y, p7, ms, k + 7)
+}
+
+# seek(y, pos, ms, k) is the position just after piece k found at or after
+# pos; pos itself when there is no piece k; undefined when it is not found.
+seek(y, pos, ms, k) := pos if {
+	k >= count(ms)
+} else := (pos + i) + count(ms[k]) if {
+	i := indexof(substring(y, pos, -1), ms[k])
+	i >= 0
 }
 
 # Enterprise directives. Generated modules that carry an enterprise config

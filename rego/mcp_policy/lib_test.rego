@@ -410,91 +410,91 @@ test_source_forms_only_scheme_separator_marks_a_url if {
 }
 
 # ---------------------------------------------------------------------------
-# wrapped
+# wildcard without middle pieces: prefix, anything, suffix
 
 test_wrapped_prefix_anything_suffix if {
-	lib.wrapped("abc", "a", "c")
-	lib.wrapped("ghcr.io/o/x", "ghcr.io/", "x")
+	lib.wildcard("abc", {"prefix": "a", "middles": [], "suffix": "c"})
+	lib.wildcard("ghcr.io/o/x", {"prefix": "ghcr.io/", "middles": [], "suffix": "x"})
 }
 
 test_wrapped_empty_middle if {
-	lib.wrapped("ac", "a", "c")
-	lib.wrapped("aa", "a", "a")
+	lib.wildcard("ac", {"prefix": "a", "middles": [], "suffix": "c"})
+	lib.wildcard("aa", {"prefix": "a", "middles": [], "suffix": "a"})
 }
 
 test_wrapped_empty_prefix_or_suffix if {
-	lib.wrapped("abc", "", "c")
-	lib.wrapped("abc", "a", "")
-	lib.wrapped("abc", "", "")
-	lib.wrapped("", "", "")
+	lib.wildcard("abc", {"prefix": "", "middles": [], "suffix": "c"})
+	lib.wildcard("abc", {"prefix": "a", "middles": [], "suffix": ""})
+	lib.wildcard("abc", {"prefix": "", "middles": [], "suffix": ""})
+	lib.wildcard("", {"prefix": "", "middles": [], "suffix": ""})
 }
 
 test_wrapped_missing_prefix_or_suffix if {
-	not lib.wrapped("abc", "b", "c")
-	not lib.wrapped("abc", "a", "b")
-	not lib.wrapped("", "a", "")
-	not lib.wrapped("", "", "a")
+	not lib.wildcard("abc", {"prefix": "b", "middles": [], "suffix": "c"})
+	not lib.wildcard("abc", {"prefix": "a", "middles": [], "suffix": "b"})
+	not lib.wildcard("", {"prefix": "a", "middles": [], "suffix": ""})
+	not lib.wildcard("", {"prefix": "", "middles": [], "suffix": "a"})
 }
 
 test_wrapped_overlapping_prefix_and_suffix if {
-	not lib.wrapped("ab", "ab", "b")
-	lib.wrapped("abb", "ab", "b")
-	not lib.wrapped("a", "a", "a")
-	not lib.wrapped("aba", "ab", "ba")
-	lib.wrapped("abba", "ab", "ba")
+	not lib.wildcard("ab", {"prefix": "ab", "middles": [], "suffix": "b"})
+	lib.wildcard("abb", {"prefix": "ab", "middles": [], "suffix": "b"})
+	not lib.wildcard("a", {"prefix": "a", "middles": [], "suffix": "a"})
+	not lib.wildcard("aba", {"prefix": "ab", "middles": [], "suffix": "ba"})
+	lib.wildcard("abba", {"prefix": "ab", "middles": [], "suffix": "ba"})
 }
 
 test_wrapped_repeated_pieces if {
-	lib.wrapped("abab", "ab", "ab")
-	lib.wrapped("ababab", "ab", "ab")
-	not lib.wrapped("aba", "ab", "ab")
-	lib.wrapped("xxxx", "xx", "xx")
-	not lib.wrapped("xxx", "xx", "xx")
+	lib.wildcard("abab", {"prefix": "ab", "middles": [], "suffix": "ab"})
+	lib.wildcard("ababab", {"prefix": "ab", "middles": [], "suffix": "ab"})
+	not lib.wildcard("aba", {"prefix": "ab", "middles": [], "suffix": "ab"})
+	lib.wildcard("xxxx", {"prefix": "xx", "middles": [], "suffix": "xx"})
+	not lib.wildcard("xxx", {"prefix": "xx", "middles": [], "suffix": "xx"})
 }
 
 test_wrapped_case_sensitive if {
-	not lib.wrapped("Abc", "a", "c")
-	not lib.wrapped("abC", "a", "c")
+	not lib.wildcard("Abc", {"prefix": "a", "middles": [], "suffix": "c"})
+	not lib.wildcard("abC", {"prefix": "a", "middles": [], "suffix": "c"})
 }
 
 test_wrapped_newlines if {
-	lib.wrapped("a\nb", "a", "b")
-	lib.wrapped("a\n\nb", "a\n", "\nb")
-	lib.wrapped("\n", "", "\n")
-	lib.wrapped("first line\nsecond line", "first", "line")
-	not lib.wrapped("a\n", "a", "b")
+	lib.wildcard("a\nb", {"prefix": "a", "middles": [], "suffix": "b"})
+	lib.wildcard("a\n\nb", {"prefix": "a\n", "middles": [], "suffix": "\nb"})
+	lib.wildcard("\n", {"prefix": "", "middles": [], "suffix": "\n"})
+	lib.wildcard("first line\nsecond line", {"prefix": "first", "middles": [], "suffix": "line"})
+	not lib.wildcard("a\n", {"prefix": "a", "middles": [], "suffix": "b"})
 }
 
 test_wrapped_accents if {
-	lib.wrapped("café", "caf", "é")
-	lib.wrapped("écrire", "é", "e")
-	not lib.wrapped("cafe", "caf", "é")
+	lib.wildcard("café", {"prefix": "caf", "middles": [], "suffix": "é"})
+	lib.wildcard("écrire", {"prefix": "é", "middles": [], "suffix": "e"})
+	not lib.wildcard("cafe", {"prefix": "caf", "middles": [], "suffix": "é"})
 }
 
 test_wrapped_combining_accent_is_not_precomposed if {
 	# "é" (U+00E9) and "e" + U+0301 look alike but are different strings.
-	not lib.wrapped("cafe\u0301", "caf", "é")
-	lib.wrapped("cafe\u0301", "caf", "e\u0301")
+	not lib.wildcard("cafe\u0301", {"prefix": "caf", "middles": [], "suffix": "é"})
+	lib.wildcard("cafe\u0301", {"prefix": "caf", "middles": [], "suffix": "e\u0301"})
 }
 
 test_wrapped_cjk if {
-	lib.wrapped("東京都", "東", "都")
-	lib.wrapped("東京", "東", "京")
-	not lib.wrapped("東", "東", "東")
-	not lib.wrapped("京東", "東", "京")
+	lib.wildcard("東京都", {"prefix": "東", "middles": [], "suffix": "都"})
+	lib.wildcard("東京", {"prefix": "東", "middles": [], "suffix": "京"})
+	not lib.wildcard("東", {"prefix": "東", "middles": [], "suffix": "東"})
+	not lib.wildcard("京東", {"prefix": "東", "middles": [], "suffix": "京"})
 }
 
 test_wrapped_emoji if {
-	lib.wrapped("😀x😀", "😀", "😀")
-	lib.wrapped("😀😀", "😀", "😀")
-	not lib.wrapped("😀", "😀", "😀")
-	lib.wrapped("👍🏽ok", "👍", "ok")
+	lib.wildcard("😀x😀", {"prefix": "😀", "middles": [], "suffix": "😀"})
+	lib.wildcard("😀😀", {"prefix": "😀", "middles": [], "suffix": "😀"})
+	not lib.wildcard("😀", {"prefix": "😀", "middles": [], "suffix": "😀"})
+	lib.wildcard("👍🏽ok", {"prefix": "👍", "middles": [], "suffix": "ok"})
 }
 
 test_wrapped_special_characters_are_literal if {
-	lib.wrapped("a?[b]{c}\\*", "a?[", "\\*")
-	not lib.wrapped("ab", "a?", "")
-	not lib.wrapped("a.c", "a", "[c]")
+	lib.wildcard("a?[b]{c}\\*", {"prefix": "a?[", "middles": [], "suffix": "\\*"})
+	not lib.wildcard("ab", {"prefix": "a?", "middles": [], "suffix": ""})
+	not lib.wildcard("a.c", {"prefix": "a", "middles": [], "suffix": "[c]"})
 }
 
 # ---------------------------------------------------------------------------
@@ -551,56 +551,34 @@ test_between_unicode if {
 }
 
 # ---------------------------------------------------------------------------
-# after
+# seek: one step of the leftmost search, by code point
 
-test_after_first_occurrence if {
-	lib.after("a-b-c", "-") == "b-c"
-	lib.after("delete_all_repos", "_") == "all_repos"
+test_seek_first_occurrence if {
+	lib.seek("a-b-c", 0, ["-"], 0) == 2
+	lib.seek("a-b-c", 2, ["-"], 0) == 4
+	lib.seek("delete_all_repos", 0, ["_all"], 0) == 10
 }
 
-test_after_at_start_and_end if {
-	lib.after("abc", "a") == "bc"
-	lib.after("abc", "c") == ""
-	lib.after("abc", "abc") == ""
+test_seek_past_the_last_piece_stays if {
+	lib.seek("abc", 1, ["x"], 1) == 1
 }
 
-test_after_undefined_when_missing if {
-	not lib.after("abc", "x")
-	not lib.after("", "x")
-	not lib.after("ab", "abc")
-	not lib.after("ABC", "b")
+test_seek_undefined_when_missing if {
+	not lib.seek("abc", 0, ["x"], 0)
+	not lib.seek("abc", 2, ["b"], 0)
+	not lib.seek("", 0, ["x"], 0)
 }
 
-test_after_repeated_pieces if {
-	lib.after("abab", "ab") == "ab"
-	lib.after("aaa", "aa") == "a"
-	lib.after("aaaa", "aa") == "aa"
-	lib.after("--", "-") == "-"
-}
-
-test_after_newlines if {
-	lib.after("a\nb", "\n") == "b"
-	lib.after("a\nb\nc", "\n") == "b\nc"
-	lib.after("\n", "\n") == ""
-}
-
-test_after_unicode if {
-	lib.after("crème brûlée", "û") == "lée"
-	lib.after("日本語", "本") == "語"
-	lib.after("x😀y😀z", "😀") == "y😀z"
-	lib.after("👍🏽", "👍") == "🏽"
+test_seek_counts_code_points if {
+	lib.seek("日本語", 0, ["本"], 0) == 2
+	lib.seek("x😀y😀z", 2, ["😀"], 0) == 4
+	lib.seek("crème brûlée", 0, ["û"], 0) == 9
 }
 
 # ---------------------------------------------------------------------------
-# the helpers together, as generated modules use them for "a*b*c*d":
-# between strips prefix and suffix, after finds each middle piece leftmost
-# first, contains finds the last.
+# wildcard with middle pieces, as rules like "a*b*c*d" are lowered
 
-a_b_c_d(x) if {
-	m0 := lib.between(x, "a", "d")
-	m1 := lib.after(m0, "b")
-	contains(m1, "c")
-}
+a_b_c_d(x) if lib.wildcard(x, {"prefix": "a", "middles": ["b", "c"], "suffix": "d"})
 
 test_multi_star_pattern_matches if {
 	a_b_c_d("abcd")
@@ -621,11 +599,7 @@ test_multi_star_pattern_rejects if {
 }
 
 # "a*a*a*a" needs four separate a's: no piece may reuse another's characters.
-a_a_a_a(x) if {
-	m0 := lib.between(x, "a", "a")
-	m1 := lib.after(m0, "a")
-	contains(m1, "a")
-}
+a_a_a_a(x) if lib.wildcard(x, {"prefix": "a", "middles": ["a", "a"], "suffix": "a"})
 
 test_multi_star_pattern_pieces_do_not_overlap if {
 	not a_a_a_a("a")
@@ -634,4 +608,27 @@ test_multi_star_pattern_pieces_do_not_overlap if {
 	a_a_a_a("aaaa")
 	a_a_a_a("aXaYaZa")
 	not a_a_a_a("aXaYa")
+}
+
+test_one_middle_piece if {
+	lib.wildcard("xaby", {"prefix": "", "middles": ["ab"], "suffix": ""})
+	not lib.wildcard("xay", {"prefix": "", "middles": ["ab"], "suffix": ""})
+}
+
+test_more_than_eight_and_sixty_four_pieces if {
+	nine := [p | some p in split("a,b,c,d,e,f,g,h,i", ",")]
+	lib.wildcard("abcdefghi", {"prefix": "", "middles": nine, "suffix": ""})
+	not lib.wildcard("abcdefgh", {"prefix": "", "middles": nine, "suffix": ""})
+	seventy := [p | some _ in numbers.range(1, 70); p := "x"]
+	lib.wildcard(concat("", seventy), {"prefix": "", "middles": seventy, "suffix": ""})
+	not lib.wildcard(concat("", array.slice(seventy, 1, 70)), {"prefix": "", "middles": seventy, "suffix": ""})
+}
+
+# ---------------------------------------------------------------------------
+# request field length
+
+test_request_error_field_too_long if {
+	long := concat("", [x | some _ in numbers.range(1, 65537); x := "é"])
+	lib.request_error({"tool": long}) == "field \"tool\" is longer than 65536 characters"
+	not lib.request_error({"tool": substring(long, 1, -1)})
 }

@@ -22,8 +22,8 @@ import { openBundleFile } from '../engines/file.js';
 import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
+import { decideStream, type DecisionSink, openRequestFile } from '../eval-stream.js';
 import { readTextFile } from '../policy/file.js';
-import { INVALID_REQUEST_REASON } from '../contracts.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
 import { registerBundles } from './bundles.js';
@@ -47,6 +47,10 @@ export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
   readStdin(): Promise<string>;
+  /** Standard input as a stream, so `eval` can decide requests as they arrive (else readStdin). */
+  stdinStream?(): AsyncIterable<string | Uint8Array>;
+  /** Standard output with back-pressure, so `eval` writes no faster than it is read (else stdout). */
+  readonly sink?: DecisionSink;
   /** True when stderr is a terminal (progress bars are drawn only then). */
   readonly isTerminal?: boolean;
 }
@@ -60,6 +64,11 @@ const processIo: CliIo = {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   },
+  stdinStream: () => process.stdin,
+  sink: {
+    write: (t) => process.stdout.write(t),
+    drain: () => new Promise((resolve) => process.stdout.once('drain', () => resolve())),
+  },
 };
 
 /** Renders an issue like a compiler: `file:line:col: /pointer: message (code)`. */
@@ -70,35 +79,8 @@ export function formatIssue(file: string, issue: Issue, severity: 'error' | 'war
   return `${where}: ${label}${inner}${issue.path || '/'}: ${issue.message} (${issue.code})`;
 }
 
-/** Decision JSON with a stable key order. */
-export function formatDecision(d: Decision): string {
-  const ordered: Decision = { allowed: d.allowed, reason: d.reason, rule: d.rule };
-  if (d.directive !== undefined) ordered.directive = d.directive;
-  if (d.warning !== undefined) ordered.warning = d.warning;
-  if (d.error !== undefined) ordered.error = d.error;
-  return JSON.stringify(ordered);
-}
-
-/** Requests from one JSON document or JSON Lines; unparsable lines become error entries. */
-export function parseRequests(text: string): ({ request: unknown } | { error: string })[] {
-  const trimmed = text.trim();
-  if (trimmed === '') return [];
-  try {
-    return [{ request: JSON.parse(trimmed) as unknown }];
-  } catch {
-    // Not one document: read it as JSON Lines.
-  }
-  const out: ({ request: unknown } | { error: string })[] = [];
-  text.split('\n').forEach((line, k) => {
-    if (line.trim() === '') return;
-    try {
-      out.push({ request: JSON.parse(line) as unknown });
-    } catch (e) {
-      out.push({ error: `line ${k + 1}: invalid JSON: ${(e as Error).message}` });
-    }
-  });
-  return out;
-}
+/** Decision JSON with a stable key order; reading request text. */
+export { decisionLine as formatDecision, parseRequests } from '../eval-stream.js';
 
 /** Options that name the sources of one bundle, shared by compile and eval. */
 interface SourceOptions {
@@ -267,7 +249,7 @@ function buildProgram(io: CliIo): Command {
       // With --opa-config, stdout is the configuration alone, so it can be redirected to a file.
       const say = config === undefined ? io.stdout : io.stderr;
       say(
-        `${outDir}: policy.rego, lib.rego, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
+        `${outDir}: policy.rego, lib.rego, data.json, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
       );
       if (config !== undefined) io.stdout(config);
       if (extras.provenance) say(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
@@ -285,23 +267,17 @@ function buildProgram(io: CliIo): Command {
       file: string | undefined,
       opts: SourceOptions & { input?: string; engine: EngineName; verificationKey?: string },
     ) => {
-      const text =
-        opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
-      const entries = parseRequests(text);
+      const fromStdin = opts.input === undefined || opts.input === '-';
+      const fileInput = fromStdin ? undefined : await openRequestFile(opts.input as string);
       const engine = await openForFile(file, opts, opts.engine, io);
       try {
-        const requests = entries.flatMap((e) => ('request' in e ? [e.request] : []));
-        const decisions = await engine.decideBatch(requests);
-        // A broken opa is a tool problem (exit 2), as it is for --engine wasm, not a batch of denials.
-        if (engine instanceof OpaEngine && engine.toolError) throw engine.toolError;
-        let k = 0;
-        for (const entry of entries) {
-          const d: Decision =
-            'request' in entry
-              ? (decisions[k++] as Decision)
-              : { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: entry.error };
-          io.stdout(`${formatDecision(d)}\n`);
-        }
+        const input = fileInput ?? io.stdinStream?.() ?? [await io.readStdin()];
+        await decideStream(engine, input, io.sink ?? { write: (t) => io.stdout(t) }, {
+          // A broken opa is a tool problem (exit 2), as it is for --engine wasm, not a batch of denials.
+          check: () => {
+            if (engine instanceof OpaEngine && engine.toolError) throw engine.toolError;
+          },
+        });
       } finally {
         await engine.close();
       }

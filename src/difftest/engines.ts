@@ -14,13 +14,13 @@ import { checkedBatch } from '../engines/engine.js';
 import { batchOrLost, decideThroughGoWasm, isGoWasmLimitation, opaEvalValue } from '../engines/opa.js';
 import { wellFormed } from '../engines/wasm.js';
 import { initialMemoryPages } from '../engines/wasm-memory.js';
-import { lower } from '../lower.js';
+import { type LoweredData, lower } from '../lower.js';
 import { effectiveConfig } from '../enterprise/effective.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { evaluatePolicy } from '../native/evaluate.js';
 import { runOpa } from '../opa/cli.js';
 import { type Decision, failedDecision, type Policy } from '../policy/model.js';
-import { emitRego } from '../rego/emit.js';
+import { bundleData, emitRego } from '../rego/emit.js';
 import { makeTempDir } from '../temp-dirs.js';
 
 /** One policy and the requests to decide against it. */
@@ -72,9 +72,11 @@ export async function prepareRound(groups: readonly Group[]): Promise<Round> {
   await writeFile(join(src, 'mcp_policy', 'lib.rego'), await readLibRego());
   const entries: string[] = [];
   const configs: string[] = [];
+  const data: { packageName: string; data: LoweredData }[] = [];
   for (const [k, g] of groups.entries()) {
-    const options = { packageName: packageOf(k), ...(g.enterprise && { enterprise: g.enterprise }) };
-    await writeFile(join(src, 'difftest', `p${k}.rego`), emitRego(lower(g.policy), options));
+    const lowered = lower(g.policy, g.enterprise && { enterprise: g.enterprise });
+    data.push({ packageName: packageOf(k), data: lowered.data });
+    await writeFile(join(src, 'difftest', `p${k}.rego`), emitRego(lowered, { packageName: packageOf(k) }));
     entries.push(`\t"p${k}": [data.${packageOf(k)}.decide(req) | some req in input.p${k}],`);
     if (g.enterprise) {
       const p = `data.${packageOf(k)}`;
@@ -84,6 +86,7 @@ export async function prepareRound(groups: readonly Group[]): Promise<Round> {
   const object = (lines: string[]) => (lines.length === 0 ? '{}' : `{\n${lines.join('\n')}\n}`);
   const aggregate = `package difftest\n\nimport data.mcp_policy.lib\n\nall := ${object(entries)}\n\nconfigs := ${object(configs)}\n\nlibrary_used := lib.actions\n`;
   await writeFile(join(src, 'difftest', 'all.rego'), aggregate);
+  await writeFile(join(src, 'data.json'), JSON.stringify(bundleData(data)));
   return { groups, dir };
 }
 
@@ -164,9 +167,9 @@ async function loadedRound(round: Round): Promise<LoadedPolicy> {
     );
     round.bundle = new Uint8Array(await readFile(join(round.dir, 'bundle.tar.gz')));
   }
-  const { wasm } = readWasmBundle(round.bundle);
+  const { wasm, data } = readWasmBundle(round.bundle);
   const policy = await loadPolicy(wasm, { initial: initialMemoryPages(wasm) });
-  policy.setData({});
+  policy.setData(data as object);
   return policy;
 }
 

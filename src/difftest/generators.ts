@@ -6,7 +6,7 @@
  * each policy's own patterns so that they hit, nearly hit and miss its rules.
  */
 import fc from 'fast-check';
-import { ACTIONS, type Policy, SERVER_TYPES, TRANSPORTS } from '../policy/model.js';
+import { ACTIONS, MAX_FIELD_LENGTH, type Policy, SERVER_TYPES, TRANSPORTS } from '../policy/model.js';
 import { LIMITS } from './settings.js';
 
 const PLAIN = ['a', 'b', 'c', 'A', 'B', 'x', '-', '_', '0', '1'];
@@ -158,8 +158,32 @@ function ruleFrom(
     );
 }
 
-/** A rule with patterns of its own. */
-export const rawRule: fc.Arbitrary<Record<string, unknown>> = ruleFrom(pattern, sourcePattern, pattern);
+/** Patterns with a star at each end (`*x*`, `*a*b*`, `*`): no rule index can look them up by prefix or suffix. */
+export const infixPattern: fc.Arbitrary<string> = fc
+  .array(piece, { minLength: 0, maxLength: 2 })
+  .map((pieces) => `*${pieces.map((p) => `${p}*`).join('')}`);
+
+/**
+ * A rule only an exhaustive check can find: no action, type or transport and
+ * only `*x*` patterns, so a rule index must keep it in its always-checked list.
+ */
+const unindexableRule: fc.Arbitrary<Record<string, unknown>> = fc
+  .record(
+    {
+      server: infixPattern,
+      serverSource: infixPattern,
+      tools: fc.array(infixPattern, { minLength: 1, maxLength: 2 }),
+      reason: piece,
+    },
+    { requiredKeys: [] },
+  )
+  .chain((rule) => fc.boolean().map((allow) => ({ ...rule, allow })));
+
+/** A rule with patterns of its own; now and then one no index can narrow. */
+export const rawRule: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
+  { weight: 6, arbitrary: ruleFrom(pattern, sourcePattern, pattern) },
+  { weight: 1, arbitrary: unindexableRule },
+);
 
 /**
  * Rules that draw from a few shared patterns, so several rules match the
@@ -178,12 +202,62 @@ const overlappingRules: fc.Arbitrary<Record<string, unknown>[]> = fc
     }),
   );
 
-/** A policy document as written, before validation. */
+/**
+ * Patterns for large policies: numbered names, prefixes and suffixes that
+ * share characters (`team-1*`, `team-12*`, `*.svc-1`), so index keys of
+ * different lengths land on the same requests and candidate sets overlap;
+ * with some generic patterns, which include `*x*` shapes no index can narrow.
+ */
+function numberedPattern(stem: fc.Arbitrary<string>): fc.Arbitrary<string> {
+  return fc
+    .record({ stem, n: fc.nat(40), shape: fc.nat(5) })
+    .map(
+      ({ stem, n, shape }) =>
+        [`${stem}${n}`, `${stem}${n}*`, `*${stem}${n}`, `${stem}*${n}`, `*${stem}${n}*`, `${stem}${n}-*-x`][shape] ??
+        stem,
+    );
+}
+
+/**
+ * A large policy's rules: hundreds, drawn from a shared pool of numbered and
+ * generic patterns, so many rules compete for the same requests and the rule
+ * index (not a walk over every rule) decides which are checked.
+ */
+export const largeRules: fc.Arbitrary<Record<string, unknown>[]> = fc
+  .record({
+    servers: fc.array(
+      fc.oneof({ weight: 4, arbitrary: numberedPattern(fc.constantFrom('team-', 'srv', 'a')) }, pattern),
+      {
+        minLength: 5,
+        maxLength: 40,
+      },
+    ),
+    sources: fc.array(fc.oneof(numberedPattern(fc.constantFrom('ghcr.io/org', 'mcp/')), sourcePattern), {
+      minLength: 2,
+      maxLength: 20,
+    }),
+    tools: fc.array(fc.oneof({ weight: 3, arbitrary: numberedPattern(fc.constantFrom('get_', 'x')) }, pattern), {
+      minLength: 2,
+      maxLength: 30,
+    }),
+  })
+  .chain(({ servers, sources, tools }) =>
+    fc.array(ruleFrom(fc.constantFrom(...servers), fc.constantFrom(...sources), fc.constantFrom(...tools)), {
+      minLength: LIMITS.minLargeRules,
+      maxLength: LIMITS.maxLargeRules,
+    }),
+  );
+
+/** A policy document as written, before validation; now and then a large one. */
 export const rawPolicy: fc.Arbitrary<Record<string, unknown>> = fc.record(
   {
     version: fc.constant(1),
     default: fc.constantFrom('allow', 'deny'),
-    rules: fc.oneof(fc.array(rawRule, { maxLength: LIMITS.maxRules }), overlappingRules),
+    rules: fc.oneof(
+      { weight: 10, arbitrary: fc.array(rawRule, { maxLength: LIMITS.maxRules }) },
+      { weight: 10, arbitrary: overlappingRules },
+      { weight: 1, arbitrary: largeRules },
+    ),
   },
   { requiredKeys: ['default', 'rules'] },
 );
@@ -319,13 +393,23 @@ export function requestFor(policy: Policy): fc.Arbitrary<unknown> {
       ...base,
       [field]: field === 'action' || typeof value !== 'string' ? value : `${String(base[field] ?? '')}${value}`,
     }));
+  // Fields at and just past the length limit, counted in code points: a
+  // two-unit emoji counts once.
+  const long = fc
+    .record({
+      base: aimed,
+      field: fc.constantFrom(...KNOWN_FIELDS),
+      unit: fc.constantFrom('a', 'é', '😀'),
+      over: fc.nat(1),
+    })
+    .map(({ base, field, unit, over }) => ({ ...base, [field]: unit.repeat(MAX_FIELD_LENGTH + over) }));
   const withExtras = (arb: fc.Arbitrary<Record<string, unknown>>) =>
     fc.tuple(arb, extras).map(([r, x]) => ({ ...x, ...r }));
   return fc.oneof(
     { weight: 8, arbitrary: withExtras(aimed) },
     { weight: 8, arbitrary: withExtras(nudged) },
     { weight: 3, arbitrary: withExtras(random) },
-    { weight: 2, arbitrary: withExtras(broken) },
+    { weight: 2, arbitrary: fc.oneof({ weight: 12, arbitrary: withExtras(broken) }, { weight: 1, arbitrary: long }) },
     { weight: 1, arbitrary: fc.constantFrom(null, 5, 'load', [], [{ action: 'load' }], true) },
   );
 }

@@ -150,7 +150,17 @@ const RULE_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transpor
 function policyCandidates(policy: Policy): { rules: Policy[]; fields: Policy[]; text: Policy[] } {
   const withRules = (rules: Rule[]): Policy => ({ ...policy, rules });
   const replace = (k: number, r: Rule): Policy => withRules(policy.rules.map((x, j) => (j === k ? r : x)));
-  const rules = policy.rules.map((_, k) => withRules(policy.rules.filter((__, j) => j !== k)));
+  // Halves first, so a large policy (hundreds of rules) shrinks within the step budget.
+  const n = policy.rules.length;
+  const halves =
+    n > 4
+      ? [
+          withRules(policy.rules.slice(0, n >> 1)),
+          withRules(policy.rules.slice(n >> 1)),
+          withRules(policy.rules.slice(n >> 2)),
+        ]
+      : [];
+  const rules = [...halves, ...policy.rules.map((_, k) => withRules(policy.rules.filter((__, j) => j !== k)))];
   const fields: Policy[] = [];
   const text: Policy[] = [];
   policy.rules.forEach((rule, k) => {

@@ -6,6 +6,9 @@
 export const LIMITS = {
   /** Rules per generated policy (0 to this). */
   maxRules: 8,
+  /** Rules of the occasional large policy, which exercises the rule index. */
+  minLargeRules: 100,
+  maxLargeRules: 600,
   /** Patterns in a `tools` list. */
   maxTools: 3,
   /** Characters in a literal piece between stars. */

@@ -6,7 +6,7 @@ import { readTextFile } from '../policy/file.js';
 import { loadPolicyText } from '../policy/validate.js';
 import { type Engine, type EngineName } from './engine.js';
 import { openEngine } from './open.js';
-import { WasmEngine, type WasmLoadOptions } from './wasm.js';
+import { siblingData, WasmEngine, type WasmLoadOptions } from './wasm.js';
 
 /**
  * The wasm engine on a bundle.tar.gz or policy.wasm file, or undefined when
@@ -30,7 +30,9 @@ export async function openBundleFile(
       `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`,
     );
   }
-  return WasmEngine.load(bytes, options);
+  // A bare policy.wasm decides by the rules in its data.json, which compile writes beside it.
+  const data = isGzip(bytes) || options.data !== undefined ? options.data : await siblingData(file);
+  return WasmEngine.load(bytes, { ...options, data });
 }
 
 /**

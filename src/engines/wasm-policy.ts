@@ -8,10 +8,11 @@
  * errors on load and fail-closed decisions on evaluation.
  */
 import * as opaWasm from '@open-policy-agent/opa-wasm';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../contracts.js';
+import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, POLICY_PACKAGE } from '../contracts.js';
 import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
+import { DirectCall } from './wasm-call.js';
 import { decideAtBoundary, decideBatchAtBoundary, readLocalSettings } from './request-boundary.js';
 import { initialMemoryPages } from './wasm-memory.js';
 
@@ -35,6 +36,9 @@ export function wellFormed(value: unknown): unknown {
   }
   return value;
 }
+
+/** How JSON.stringify writes a lone surrogate (a pair is written as itself). */
+const LONE_SURROGATE = /\\ud[89a-f][0-9a-f]{2}/;
 
 /** The value of a result set, or undefined when the entry point produced nothing. */
 function resultValue(resultSet: unknown): unknown {
@@ -70,6 +74,13 @@ export async function instantiatePolicy(wasm: Uint8Array, data: unknown): Promis
       );
     }
   }
+  const lowered = (data as Record<string, Record<string, unknown> | undefined> | null)?.[POLICY_PACKAGE]?.lowered;
+  if (typeof lowered !== 'object' || lowered === null) {
+    throw new WasmError(
+      'missing_data',
+      `the policy's data has no "${POLICY_PACKAGE}.lowered"; load the bundle.tar.gz, or pass data.json with policy.wasm`,
+    );
+  }
   return policy;
 }
 
@@ -77,7 +88,26 @@ export async function instantiatePolicy(wasm: Uint8Array, data: unknown): Promis
 export class WasmPolicyEngine implements Engine {
   readonly name = 'wasm' as const;
 
-  protected constructor(private readonly policy: LoadedPolicy) {}
+  private readonly direct: DirectCall | undefined;
+  private readonly ids: Readonly<Record<string, number>>;
+
+  protected constructor(private readonly policy: LoadedPolicy) {
+    this.direct = DirectCall.of(policy);
+    this.ids = (policy.entrypoints ?? {}) as Record<string, number>;
+  }
+
+  /**
+   * The result set of one evaluation. Hot path: the input as JSON text goes
+   * straight into the module's memory; only text that carries a lone
+   * surrogate (which JSON.stringify escapes) is first made well-formed.
+   */
+  private run(input: unknown, entrypoint: string): unknown {
+    const direct = this.direct;
+    const id = this.ids[entrypoint];
+    if (direct === undefined || id === undefined) return this.policy.evaluate(wellFormed(input), entrypoint);
+    const json = JSON.stringify(input);
+    return direct.evaluate(LONE_SURROGATE.test(json) ? JSON.stringify(wellFormed(input)) : json, id);
+  }
 
   /** Synchronous form of {@link decide}: hosts on a hot path skip a promise per decision. */
   decideSync(request: unknown): Decision {
@@ -85,7 +115,7 @@ export class WasmPolicyEngine implements Engine {
     // does not mistake for absent input (it treats falsy input so).
     return decideAtBoundary(request, (plain) => {
       try {
-        const checked = checkedDecision(resultValue(this.policy.evaluate(plain, DECISION_ENTRYPOINT)));
+        const checked = checkedDecision(resultValue(this.run(plain, DECISION_ENTRYPOINT)));
         return typeof checked === 'string' ? failedDecision(checked) : checked;
       } catch (e) {
         return failedDecision(`wasm evaluation failed: ${describeThrown(e)}`);
@@ -98,7 +128,7 @@ export class WasmPolicyEngine implements Engine {
     return decideBatchAtBoundary(requests, (plain) => {
       let value: unknown;
       try {
-        value = resultValue(this.policy.evaluate({ requests: plain }, BATCH_ENTRYPOINT));
+        value = resultValue(this.run({ requests: plain }, BATCH_ENTRYPOINT));
       } catch (e) {
         return plain.map(() => failedDecision(`wasm evaluation failed: ${describeThrown(e)}`));
       }
@@ -116,7 +146,7 @@ export class WasmPolicyEngine implements Engine {
     const plain = readLocalSettings(local);
     let value: unknown;
     try {
-      value = resultValue(this.policy.evaluate({ local: plain }, CONFIG_ENTRYPOINT));
+      value = resultValue(this.run({ local: plain }, CONFIG_ENTRYPOINT));
     } catch (e) {
       throw new WasmError('wasm_eval_failed', `wasm evaluation failed: ${describeThrown(e)}`, { cause: e });
     }

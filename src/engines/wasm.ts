@@ -4,9 +4,11 @@
  * adds reading a bundle.tar.gz synchronously with zlib, within a size bound,
  * with its revision and (when a key is given) its signature verified.
  */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { BundleError, isGzip, isWasmModule, type ReadBundleOptions, readBundleFiles, wasmBundleOf } from '../bundle.js';
 import { type VerificationOptions, verifyBundleSignature } from '../bundle-signature.js';
-import { WasmError } from '../errors.js';
+import { describeThrown, WasmError } from '../errors.js';
 import { instantiatePolicy, WasmPolicyEngine } from './wasm-policy.js';
 
 export { wellFormed } from './wasm-policy.js';
@@ -55,5 +57,23 @@ export class WasmEngine extends WasmPolicyEngine {
       throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
     }
     return new WasmEngine(await instantiatePolicy(wasm, bundleData), revision);
+  }
+}
+
+/**
+ * The data.json beside a bare policy.wasm (as `mcp-policy compile` writes
+ * them), parsed; undefined when there is none, so loading reports `missing_data`.
+ */
+export async function siblingData(wasmPath: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(join(dirname(wasmPath), 'data.json'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new WasmError('invalid_bundle', `invalid data.json beside ${wasmPath}: ${describeThrown(e)}`, { cause: e });
   }
 }

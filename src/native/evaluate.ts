@@ -4,10 +4,18 @@
  * lowering shows up as a disagreement instead of hiding in both engines.
  */
 import { defaultReason, INVALID_REQUEST_REASON, ruleReason } from '../contracts.js';
-import { ACTIONS, type Action, type Decision, type Policy, REQUEST_FIELDS, type Rule } from '../policy/model.js';
+import {
+  ACTIONS,
+  type Action,
+  type Decision,
+  MAX_FIELD_LENGTH,
+  type Policy,
+  REQUEST_FIELDS,
+  type Rule,
+} from '../policy/model.js';
 import { degradedWarning, directiveDenial, readEnterpriseFields } from '../enterprise/effective.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
-import { sourceForms, wildcardMatch } from './match.js';
+import { planOf } from './plan.js';
 
 /** The request after validation: only non-empty string fields, action defaulted. */
 export interface Facts {
@@ -17,6 +25,13 @@ export interface Facts {
   serverSource?: string;
   transport?: string;
   tool?: string;
+}
+
+/** Length in code points (the unit Rego counts in); only called on strings already longer in UTF-16 units. */
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
 }
 
 /** Checks a request's shape; returns the error text, or the facts to match on. */
@@ -30,11 +45,17 @@ export function readRequest(request: unknown): { error: string } | { facts: Fact
       return { error: `field "${field}" must be a string` };
     }
   }
+  for (const field of REQUEST_FIELDS) {
+    const v = r[field] as string | undefined;
+    if (v !== undefined && v.length > MAX_FIELD_LENGTH && codePoints(v) > MAX_FIELD_LENGTH) {
+      return { error: `field "${field}" is longer than ${MAX_FIELD_LENGTH} characters` };
+    }
+  }
   const text = (field: (typeof REQUEST_FIELDS)[number]): string | undefined => {
     const v = r[field] as string | undefined;
     // Go's JSON decoder turns unpaired surrogates into U+FFFD; do the same so
     // every engine sees the same text.
-    return v === undefined || v === '' ? undefined : v.toWellFormed();
+    return v === undefined || v === '' ? undefined : v.isWellFormed() ? v : v.toWellFormed();
   };
   const action = text('action') ?? 'invoke';
   if (!(ACTIONS as readonly string[]).includes(action)) {
@@ -50,27 +71,8 @@ export function readRequest(request: unknown): { error: string } | { facts: Fact
   return { facts };
 }
 
-function ruleMatches(rule: Rule, facts: Facts): boolean {
-  if (rule.action !== undefined && rule.action !== facts.action) return false;
-  if (rule.serverType !== undefined && rule.serverType !== facts.serverType) return false;
-  if (rule.transport !== undefined && rule.transport !== facts.transport) return false;
-  if (rule.server !== undefined && (facts.server === undefined || !wildcardMatch(rule.server, facts.server))) {
-    return false;
-  }
-  if (rule.serverSource !== undefined) {
-    const source = facts.serverSource;
-    const pattern = rule.serverSource;
-    if (source === undefined || !sourceForms(source).some((form) => wildcardMatch(pattern, form))) return false;
-  }
-  if (rule.tools !== undefined) {
-    const tool = facts.tool;
-    if (tool === undefined || !rule.tools.some((pattern) => wildcardMatch(pattern, tool))) return false;
-  }
-  return true;
-}
-
 function firstMatch(policy: Policy, facts: Facts): Decision {
-  const index = policy.rules.findIndex((rule) => ruleMatches(rule, facts));
+  const index = planOf(policy).firstMatch(facts);
   if (index < 0) {
     return { allowed: policy.default === 'allow', reason: defaultReason(policy.default), rule: null };
   }

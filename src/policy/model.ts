@@ -17,6 +17,13 @@ export type Transport = (typeof TRANSPORTS)[number];
 export const REQUEST_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tool'] as const;
 export type RequestField = (typeof REQUEST_FIELDS)[number];
 
+/**
+ * The longest request field (of {@link REQUEST_FIELDS}), in characters (code
+ * points). A longer field makes the request invalid in every engine: it bounds
+ * what matching one request can cost, whatever the patterns.
+ */
+export const MAX_FIELD_LENGTH = 65_536;
+
 /** One validated rule. Absent constraints are `undefined`, never empty. */
 export interface Rule {
   readonly action?: Action;

@@ -149,6 +149,9 @@ function toPolicy(input: PolicyInput, rules: Rule[]): Policy {
  * raw rule and looks only at fields of the right type, so a rule with a
  * schema error still gets these checks. Returns false when it found a problem.
  */
+/** The most `*` one pattern may hold: the generated Rego unrolls its search for that many pieces. */
+export const MAX_PATTERN_STARS = 512;
+
 function checkRuleSemantics(raw: Record<string, unknown>, index: number, errors: Issue[]): boolean {
   const at = (...path: (string | number)[]): string => toPointer(['rules', index, ...path]);
   const before = errors.length;
@@ -168,6 +171,14 @@ function checkRuleSemantics(raw: Record<string, unknown>, index: number, errors:
         code: 'empty_pattern',
         path,
         message: 'pattern is empty and could never match: a request field matches only when it is a non-empty string',
+      });
+    }
+    const stars = isPattern ? text.split('*').length - 1 : 0;
+    if (stars > MAX_PATTERN_STARS) {
+      errors.push({
+        code: 'too_many_stars',
+        path,
+        message: `pattern has ${stars} "*"; at most ${MAX_PATTERN_STARS} are supported`,
       });
     }
     if (!text.isWellFormed()) {

@@ -1,0 +1,237 @@
+/**
+ * The native engine's rule index: a validated policy compiled once into
+ * per-rule matchers and lookup tables, so a decision checks only the rules
+ * that could match the request instead of every rule before the match. Built
+ * from the `Policy` itself, independently of lowering's index for Rego, so the
+ * differential tester compares two indexes as well as two matchers.
+ */
+import { type Policy, type Rule } from '../policy/model.js';
+import { compilePattern, type Matcher, sourceForms } from './match.js';
+
+/** The facts of a request as the compiled rules read them. */
+export interface Subject {
+  readonly action: string;
+  readonly server?: string;
+  readonly serverType?: string;
+  readonly serverSource?: string;
+  readonly transport?: string;
+  readonly tool?: string;
+}
+
+type Check = (s: Subject, sources: () => readonly string[]) => boolean;
+
+/** Rules keyed by the literal prefix (or suffix) of one length. */
+interface Tier {
+  readonly length: number;
+  readonly table: Map<string, number[]>;
+  /**
+   * The first and last code unit of every key, as `first << 16 | last`: a
+   * value whose ends are not among them is skipped without cutting a
+   * substring and hashing it, which is most of what a lookup costs.
+   */
+  readonly ends: Set<number>;
+}
+
+const endsOf = (key: string): number => ((key.charCodeAt(0) << 16) | key.charCodeAt(key.length - 1)) >>> 0;
+
+/** Lookup tables for one request field: exact values, and literal prefixes and suffixes by length. */
+class FieldTable {
+  readonly exact = new Map<string, number[]>();
+  readonly prefixes: Tier[] = [];
+  readonly suffixes: Tier[] = [];
+
+  add(kind: 'exact' | 'prefix' | 'suffix', key: string, rule: number): void {
+    let table: Map<string, number[]>;
+    if (kind === 'exact') table = this.exact;
+    else {
+      const tiers = kind === 'prefix' ? this.prefixes : this.suffixes;
+      let tier = tiers.find((t) => t.length === key.length);
+      if (tier === undefined) tiers.push((tier = { length: key.length, table: new Map(), ends: new Set() }));
+      tier.ends.add(endsOf(key));
+      table = tier.table;
+    }
+    const list = table.get(key);
+    if (list === undefined) table.set(key, [rule]);
+    else if (list[list.length - 1] !== rule) list.push(rule);
+  }
+
+  /** The rule lists whose key `value` has, appended to `out`. */
+  lookup(value: string, out: (readonly number[])[]): void {
+    const exact = this.exact.get(value);
+    if (exact !== undefined) out.push(exact);
+    const n = value.length;
+    for (let k = 0; k < this.prefixes.length; k++) {
+      const tier = this.prefixes[k] as Tier;
+      if (tier.length > n) continue;
+      const ends = ((value.charCodeAt(0) << 16) | value.charCodeAt(tier.length - 1)) >>> 0;
+      if (!tier.ends.has(ends)) continue;
+      const hit = tier.table.get(value.slice(0, tier.length));
+      if (hit !== undefined) out.push(hit);
+    }
+    for (let k = 0; k < this.suffixes.length; k++) {
+      const tier = this.suffixes[k] as Tier;
+      if (tier.length > n) continue;
+      const ends = ((value.charCodeAt(n - tier.length) << 16) | value.charCodeAt(n - 1)) >>> 0;
+      if (!tier.ends.has(ends)) continue;
+      const hit = tier.table.get(value.slice(n - tier.length));
+      if (hit !== undefined) out.push(hit);
+    }
+  }
+
+  get empty(): boolean {
+    return this.exact.size === 0 && this.prefixes.length === 0 && this.suffixes.length === 0;
+  }
+}
+
+type Field = 'action' | 'serverType' | 'transport' | 'server' | 'source' | 'tool';
+
+interface Entry {
+  readonly field: Field;
+  readonly kind: 'exact' | 'prefix' | 'suffix';
+  readonly key: string;
+}
+
+/** Where a pattern can be looked up: its literal value, or its longer literal end. */
+function patternEntry(field: Field, pattern: string): Entry | undefined {
+  const first = pattern.indexOf('*');
+  if (first < 0) return { field, kind: 'exact', key: pattern };
+  const prefix = pattern.slice(0, first);
+  const suffix = pattern.slice(pattern.lastIndexOf('*') + 1);
+  if (prefix === '' && suffix === '') return undefined;
+  return prefix.length >= suffix.length
+    ? { field, kind: 'prefix', key: prefix }
+    : { field, kind: 'suffix', key: suffix };
+}
+
+/** How well entries narrow: a name beats an affix (longer is better), which beats an enum field. */
+function strength(entries: readonly Entry[]): number {
+  let worst = Infinity;
+  for (const e of entries) {
+    const s =
+      e.kind === 'exact'
+        ? e.field === 'action' || e.field === 'serverType' || e.field === 'transport'
+          ? 1
+          : 1e6
+        : 2 + e.key.length;
+    worst = Math.min(worst, s);
+  }
+  return worst;
+}
+
+/** The entries to file a rule under: the strongest of its constraints, or none (always checked). */
+function entriesFor(rule: Rule): Entry[] {
+  const options: Entry[][] = [];
+  if (rule.action !== undefined) options.push([{ field: 'action', kind: 'exact', key: rule.action }]);
+  if (rule.serverType !== undefined) options.push([{ field: 'serverType', kind: 'exact', key: rule.serverType }]);
+  if (rule.transport !== undefined) options.push([{ field: 'transport', kind: 'exact', key: rule.transport }]);
+  for (const [field, pattern] of [
+    ['server', rule.server],
+    ['source', rule.serverSource],
+  ] as const) {
+    if (pattern === undefined) continue;
+    const entry = patternEntry(field, pattern);
+    if (entry) options.push([entry]);
+  }
+  if (rule.tools !== undefined) {
+    const entries = rule.tools.map((t) => patternEntry('tool', t));
+    if (entries.every((e) => e !== undefined)) options.push(entries);
+  }
+  let best: Entry[] = [];
+  let bestStrength = 0;
+  for (const option of options) {
+    const s = strength(option);
+    if (s > bestStrength) {
+      best = option;
+      bestStrength = s;
+    }
+  }
+  return best;
+}
+
+function compileRule(rule: Rule): Check {
+  const checks: Check[] = [];
+  const { action, serverType, transport } = rule;
+  if (action !== undefined) checks.push((s) => s.action === action);
+  if (serverType !== undefined) checks.push((s) => s.serverType === serverType);
+  if (transport !== undefined) checks.push((s) => s.transport === transport);
+  if (rule.server !== undefined) {
+    const m = compilePattern(rule.server);
+    checks.push((s) => s.server !== undefined && m(s.server));
+  }
+  if (rule.serverSource !== undefined) {
+    const m = compilePattern(rule.serverSource);
+    checks.push((s, sources) => s.serverSource !== undefined && sources().some(m));
+  }
+  if (rule.tools !== undefined) {
+    const ms: Matcher[] = rule.tools.map(compilePattern);
+    checks.push((s) => s.tool !== undefined && ms.some((m) => m(s.tool as string)));
+  }
+  return (s, sources) => {
+    for (let k = 0; k < checks.length; k++) if (!(checks[k] as Check)(s, sources)) return false;
+    return true;
+  };
+}
+
+/** A policy compiled for the native engine: rule matchers and the index over them. */
+export class RulePlan {
+  private readonly checks: readonly Check[];
+  private readonly fields = new Map<Field, FieldTable>();
+  private readonly always: readonly number[];
+  private readonly tables: readonly (readonly [Field, FieldTable])[];
+
+  constructor(policy: Policy) {
+    this.checks = policy.rules.map(compileRule);
+    const always: number[] = [];
+    policy.rules.forEach((rule, index) => {
+      const entries = entriesFor(rule);
+      if (entries.length === 0) always.push(index);
+      for (const e of entries) {
+        let table = this.fields.get(e.field);
+        if (table === undefined) this.fields.set(e.field, (table = new FieldTable()));
+        table.add(e.kind, e.key, index);
+      }
+    });
+    this.tables = [...this.fields].filter(([, table]) => !table.empty);
+    this.always = always;
+  }
+
+  /** The index of the first rule that matches, or -1. */
+  firstMatch(s: Subject): number {
+    let forms: readonly string[] | undefined;
+    const sources = (): readonly string[] =>
+      (forms ??= s.serverSource === undefined ? [] : sourceForms(s.serverSource));
+    const lists: (readonly number[])[] = [this.always];
+    for (let k = 0; k < this.tables.length; k++) {
+      const [field, table] = this.tables[k] as [Field, FieldTable];
+      if (field === 'source') {
+        if (s.serverSource !== undefined) for (const form of sources()) table.lookup(form, lists);
+        continue;
+      }
+      const value = s[field];
+      if (value !== undefined) table.lookup(value, lists);
+    }
+    // Each list is in rule order: its first match is its best, and nothing at or past `best` can win.
+    let best = Infinity;
+    for (let l = 0; l < lists.length; l++) {
+      const rules = lists[l] as readonly number[];
+      for (let k = 0; k < rules.length; k++) {
+        const i = rules[k] as number;
+        if (i >= best) break;
+        if ((this.checks[i] as Check)(s, sources)) {
+          best = i;
+          break;
+        }
+      }
+    }
+    return best === Infinity ? -1 : best;
+  }
+}
+
+const plans = new WeakMap<Policy, RulePlan>();
+
+/** The compiled plan of a validated policy, built on first use and kept as long as the policy. */
+export function planOf(policy: Policy): RulePlan {
+  let plan = plans.get(policy);
+  if (plan === undefined) plans.set(policy, (plan = new RulePlan(policy)));
+  return plan;
+}
