@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readWasmBundle } from './bundle.js';
+import { type EmbeddedCases, SELF_TEST_ROOT } from './cases.js';
 import { McpPolicyError } from './errors.js';
 import { lower } from './lower.js';
 import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
@@ -30,6 +31,8 @@ export interface RegoSources {
   readonly lib: string;
   /** True when the module answers `config` (it carries enterprise directives). */
   readonly config?: boolean;
+  /** Case tables the bundle carries for hosts to self-test it before use (`compile --cases`). */
+  readonly cases?: readonly EmbeddedCases[];
 }
 
 /** What a bundle may carry besides the policy. */
@@ -38,6 +41,8 @@ export interface CompileExtras {
   readonly enterprise?: EnterpriseConfig;
   /** Which policy source is in force and why (see resolvePolicyLayers). */
   readonly provenance?: Provenance;
+  /** Case tables to embed as the bundle's self-test. */
+  readonly cases?: readonly EmbeddedCases[];
 }
 
 /** Everything a build produces. */
@@ -68,13 +73,20 @@ export function readLibRego(): Promise<string> {
 
 /** The generated and static Rego for a policy. */
 export async function regoSources(policy: Policy, extras: CompileExtras = {}): Promise<RegoSources> {
-  return { policy: generateRego(policy, extras), lib: await readLibRego(), config: extras.enterprise !== undefined };
+  return {
+    policy: generateRego(policy, extras),
+    lib: await readLibRego(),
+    config: extras.enterprise !== undefined,
+    ...(extras.cases && extras.cases.length > 0 && { cases: extras.cases }),
+  };
 }
 
 /** The bundle revision for some sources: a hash of everything that determines the build. */
 export function revisionOf(sources: RegoSources): string {
   const h = createHash('sha256');
-  for (const part of [`opa ${OPA_VERSION}`, sources.lib, sources.policy]) h.update(`${part.length}:${part}`);
+  const parts = [`opa ${OPA_VERSION}`, sources.lib, sources.policy];
+  if (sources.cases) parts.push(JSON.stringify(sources.cases));
+  for (const part of parts) h.update(`${part.length}:${part}`);
   return h.digest('hex');
 }
 
@@ -90,6 +102,11 @@ export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
   const work = await mkdtemp(join(tmpdir(), 'mcp-policy-build-'));
   try {
     await writeSources(work, sources);
+    if (sources.cases) {
+      // A data document beside the modules: OPA ships it in data.json, where hosts find it.
+      await mkdir(join(work, 'mcp_policy', SELF_TEST_ROOT), { recursive: true });
+      await writeFile(join(work, 'mcp_policy', SELF_TEST_ROOT, 'data.json'), JSON.stringify({ tables: sources.cases }));
+    }
     const revision = revisionOf(sources);
     await runOpa(
       [

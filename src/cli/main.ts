@@ -8,7 +8,14 @@ import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { caseEnterpriseText, casePolicyText, checkConfig, checkDecision, parseCaseFile } from '../cases.js';
+import {
+  caseEnterpriseText,
+  casePolicyText,
+  checkConfig,
+  checkDecision,
+  parseCaseFile,
+  readEmbeddableCases,
+} from '../cases.js';
 import { type CompileExtras, compilePolicy, writeOutput } from '../compile.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
@@ -25,6 +32,7 @@ import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js'
 import { readTextFile } from '../policy/file.js';
 import { type Decision, INVALID_REQUEST_REASON, type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
+import { serveCommand } from './serve.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -257,11 +265,13 @@ function buildProgram(io: CliIo): Command {
     .command('compile')
     .description('compile a policy (and enterprise directives) to Rego and a WebAssembly bundle')
     .argument('[policy]', 'policy JSON or Docker admin-settings.json')
-    .option('-o, --out <dir>', 'output folder (default: out/<policy name>)');
+    .option('-o, --out <dir>', 'output folder (default: out/<policy name>)')
+    .option('--cases <tables...>', 'embed case tables as the self-test `serve` runs before using the bundle');
   addSourceOptions(program.commands.at(-1)!).action(
-    async (file: string | undefined, opts: SourceOptions & { out?: string }) => {
+    async (file: string | undefined, opts: SourceOptions & { out?: string; cases?: string[] }) => {
       const { policy, extras } = await loadSources(file, opts, io);
-      const compiled = await compilePolicy(policy, extras);
+      const cases = opts.cases === undefined ? [] : await readEmbeddableCases(opts.cases);
+      const compiled = await compilePolicy(policy, cases.length > 0 ? { ...extras, cases } : extras);
       const outDir =
         opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
       await writeOutput(compiled, outDir);
@@ -396,6 +406,7 @@ function buildProgram(io: CliIo): Command {
       },
     );
 
+  program.addCommand(serveCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   return program;
 }
 
