@@ -119,5 +119,7 @@ export function serveCommand(stderr: (text: string) => void): Command {
       const signal = await waitForSignal();
       notify(`${signal}: finishing in-flight requests`);
       await handle.close();
+      // A worker's IPC channel to the primary would keep it alive.
+      if (worker) process.disconnect?.();
     });
 }

@@ -3,7 +3,8 @@
  * loopback TCP, deciding with the active bundle, reloading it from a file or
  * URL, logging decisions and shutting down without losing a request.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
 import { McpPolicyError } from '../errors.js';
 import { BundleSlot, type LoadedBundle } from './active-bundle.js';
 import { bundleFromSources, type PolicySources, pollBundleUrl, type Stoppable, watchFile } from './bundle-source.js';
@@ -12,6 +13,9 @@ import { Decider } from './decisions.js';
 import { listenTcp, listenUnix } from './listen.js';
 import { ServeMetrics } from './metrics.js';
 import { createHandler, DEFAULT_LIMITS, type Limits } from './routes.js';
+
+/** How long, at shutdown, an accepted connection may take to send its request. */
+const SHUTDOWN_GRACE_MS = 1_000;
 
 /** Options of {@link startServe}. */
 export interface ServeOptions {
@@ -127,6 +131,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   let closing = false;
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const servers: Server[] = [];
+  const connections = new Map<Socket, { active: number; served: boolean }>();
   const makeServer = (): Server => {
     const server = createServer(
       {
@@ -138,6 +143,17 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     );
     // A connection that never sends a request is idle too.
     server.setTimeout(options.idleTimeoutMs ?? 5_000, (socket) => socket.destroy());
+    server.on('connection', (socket: Socket) => {
+      connections.set(socket, { active: 0, served: false });
+      socket.once('close', () => connections.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const state = connections.get(req.socket);
+      if (!state) return;
+      state.active++;
+      state.served = true;
+      res.once('close', () => state.active--);
+    });
     servers.push(server);
     return server;
   };
@@ -187,19 +203,28 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       closing = true;
       for (const s of stoppers) s.stop();
       const timeout = options.shutdownTimeoutMs ?? 10_000;
-      await Promise.all(
+      const stopped = Promise.all(
         servers.map(
           (server) =>
             new Promise<void>((resolve) => {
               const timer = setTimeout(() => server.closeAllConnections(), timeout);
-              server.close(() => {
+              // net's close, not http's: http's also drops connections whose request is not parsed yet.
+              NetServer.prototype.close.call(server, () => {
                 clearTimeout(timer);
                 resolve();
               });
-              server.closeIdleConnections();
             }),
         ),
       );
+      // Connections between requests (the gateway leaves them open) close now; ones that were
+      // accepted but have not sent a request get a moment to send it; busy ones answer with
+      // Connection: close.
+      for (const [socket, state] of connections) if (state.served && state.active === 0) socket.destroy();
+      const grace = setTimeout(() => {
+        for (const [socket, state] of connections) if (state.active === 0) socket.destroy();
+      }, SHUTDOWN_GRACE_MS);
+      await stopped;
+      clearTimeout(grace);
       await sink.close();
     })();
     return closed;
