@@ -30,6 +30,7 @@ import {
   WasmError,
 } from '../src/index.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
+import { benchServe } from './bench-serve.js';
 
 const DEFAULT_SIZES = [10, 100, 1_000, 10_000];
 const DEFAULT_BUDGET_MS = 1_000;
@@ -382,11 +383,13 @@ async function main(): Promise<void> {
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
   const results: SizeResult[] = [];
-  for (const size of options.sizes) {
+  const only = process.env.BENCH_ONLY;
+  for (const size of only === undefined || only === 'policies' ? options.sizes : []) {
     process.stderr.write(`bench: ${int.format(size)} rules...\n`);
     results.push(await benchSize(size, options.budgetMs));
   }
-  const markdown = report(options, results);
+  const serve = only === undefined || only === 'serve' ? await benchServe() : '';
+  const markdown = only === 'serve' ? serve : `${report(options, results)}\n${serve}`;
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);
   process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);
