@@ -3,7 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JsonlFileSink } from '../src/server/decision-log.js';
-import { tempDir } from './serve-helpers.js';
+import { startServe } from '../src/server/service.js';
+import { cli, EXAMPLES, tempFile } from './helpers.js';
+import { call, tempDir } from './serve-helpers.js';
 
 function lines(path: string): string[] {
   return existsSync(path)
@@ -56,5 +58,67 @@ describe('JSON Lines file sink', () => {
     blocked.write({ a: 1 });
     await blocked.close();
     expect(blocked.stats()).toMatchObject({ written: 0, dropped: { write_failed: 1 } });
+  });
+});
+
+describe('decision log in the service', () => {
+  it('keeps deciding when the log cannot be written, and counts the drops', async () => {
+    const handle = await startServe({
+      sources: { file: join(EXAMPLES, 'production.json') },
+      tcp: { host: '127.0.0.1', port: 0 },
+      decisionLog: '/dev/full',
+    });
+    try {
+      const target = { port: handle.port! };
+      for (let k = 0; k < 5; k++) {
+        const reply = await call(target, 'POST', '/mcp/policy/evaluate', { action: 'invoke', tool: 'delete_x' });
+        expect(reply.status).toBe(200);
+        expect((reply.json() as { allowed: boolean }).allowed).toBe(false);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // The log is written after the replies; wait for the last batch to fail.
+      let text = '';
+      for (let k = 0; k < 100 && !/write_failed"\} 5$/m.test(text); k++) {
+        await new Promise((r) => setTimeout(r, 50));
+        text = (await call(target, 'GET', '/metrics')).text;
+      }
+      expect(text).toMatch(/^mcp_policy_decision_log_dropped_total\{reason="write_failed"\} 5$/m);
+      expect(text).toMatch(/^mcp_policy_decision_log_written_total 0$/m);
+    } finally {
+      await handle.close();
+    }
+  });
+});
+
+describe('compile --cases', () => {
+  it('embeds request tables and refuses a table that carries its own policy', async () => {
+    const out = join(tempDir(), 'out');
+    const ok = await cli([
+      'compile',
+      join(EXAMPLES, 'production.json'),
+      '-o',
+      out,
+      '--cases',
+      join(EXAMPLES, 'production.cases.json'),
+    ]);
+    expect(ok.code).toBe(0);
+    const handle = await startServe({
+      sources: { file: join(out, 'bundle.tar.gz') },
+      tcp: { host: '127.0.0.1', port: 0 },
+    });
+    const cases = JSON.parse(readFileSync(join(EXAMPLES, 'production.cases.json'), 'utf8')) as { requests: unknown[] };
+    expect(handle.slot.current?.selfTestCases).toBe(cases.requests.length);
+    await handle.close();
+    const own = tempFile('own.cases.json', JSON.stringify({ policy: { default: 'allow', rules: [] }, requests: [] }));
+    const refused = await cli([
+      'compile',
+      join(EXAMPLES, 'production.json'),
+      '-o',
+      join(tempDir(), 'o'),
+      '--cases',
+      own,
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/own\.cases\.json: a self-test table holds only "requests".*\(invalid_cases\)/);
   });
 });
