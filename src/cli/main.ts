@@ -20,7 +20,7 @@ import { type CompileExtras, compilePolicy, writeOutput } from '../compile.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
 import { readJson, sortKeysDeep } from '../policy/json.js';
-import { type PolicyLayer, resolvePolicyLayers } from '../policy/layers.js';
+import { layeredSources, type PolicyLayer } from '../policy/layers.js';
 import { isGzip, isWasmModule } from '../bundle.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
@@ -155,17 +155,7 @@ async function loadSources(
   const adminConsole = opts.adminConsole === undefined ? undefined : await loadLayer(opts.adminConsole, io);
   const user = opts.userPolicy === undefined ? undefined : await loadLayer(opts.userPolicy, io);
   const enterprise = opts.enterprise === undefined ? undefined : await loadEnterprise(opts.enterprise, io);
-  const layered = adminConsole !== undefined || user !== undefined || positional?.source.kind === 'admin-settings';
-  const resolved = resolvePolicyLayers({
-    ...(adminConsole && { adminConsole }),
-    ...(positional && { adminSettings: positional }),
-    ...(user && { user }),
-  });
-  const extras: CompileExtras = {
-    ...(enterprise && { enterprise }),
-    ...((layered || enterprise) && { provenance: resolved.provenance }),
-  };
-  return { policy: resolved.policy ?? NO_POLICY, extras };
+  return layeredSources({ positional, adminConsole, user, enterprise });
 }
 
 async function openForFile(

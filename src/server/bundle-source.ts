@@ -8,11 +8,10 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { isGzip, isWasmModule } from '../bundle.js';
-import { type CompileExtras, compilePolicy } from '../compile.js';
+import { compilePolicy } from '../compile.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { McpPolicyError } from '../errors.js';
-import { resolvePolicyLayers, type PolicyLayer } from '../policy/layers.js';
-import { type Policy } from '../policy/model.js';
+import { layeredSources, type PolicyLayer } from '../policy/layers.js';
 import { loadPolicyText } from '../policy/validate.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';
 import { readTextFile } from '../policy/file.js';
@@ -25,8 +24,6 @@ export interface PolicySources {
   readonly adminConsole?: string;
   readonly userPolicy?: string;
 }
-
-const NO_POLICY: Policy = { version: 1, default: 'allow', rules: [] };
 
 async function readBytes(file: string): Promise<Uint8Array> {
   try {
@@ -76,17 +73,8 @@ export async function bundleFromSources(sources: PolicySources): Promise<Uint8Ar
   const adminConsole = sources.adminConsole === undefined ? undefined : await layer(sources.adminConsole);
   const user = sources.userPolicy === undefined ? undefined : await layer(sources.userPolicy);
   const enterprise = sources.enterprise === undefined ? undefined : await enterpriseOf(sources.enterprise);
-  const layered = adminConsole !== undefined || user !== undefined || positional?.source.kind === 'admin-settings';
-  const resolved = resolvePolicyLayers({
-    ...(adminConsole && { adminConsole }),
-    ...(positional && { adminSettings: positional }),
-    ...(user && { user }),
-  });
-  const extras: CompileExtras = {
-    ...(enterprise && { enterprise }),
-    ...((layered || enterprise) && { provenance: resolved.provenance }),
-  };
-  return (await compilePolicy(resolved.policy ?? NO_POLICY, extras)).bundle;
+  const { policy, extras } = layeredSources({ positional, adminConsole, user, enterprise });
+  return (await compilePolicy(policy, extras)).bundle;
 }
 
 /** Something that stops. */
