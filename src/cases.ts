@@ -24,6 +24,7 @@
 import { basename } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
+import { type EmbeddedCases, SELF_TEST_ROOT } from './contracts.js';
 import { McpPolicyError } from './errors.js';
 import { readTextFile } from './policy/file.js';
 import { type Decision } from './policy/model.js';
@@ -158,14 +159,7 @@ export function checkDecision(decision: Decision, expect: Expectation): string[]
   return problems;
 }
 
-/** Where a bundle built with `compile --cases` keeps its case tables: `data.mcp_policy_selftest.tables`. */
-export const SELF_TEST_ROOT = 'mcp_policy_selftest';
-
-/** A case table as embedded in a bundle: its name and its request cases. */
-export interface EmbeddedCases {
-  readonly name: string;
-  readonly requests: readonly RequestCase[];
-}
+export { type EmbeddedCases } from './contracts.js';
 
 /**
  * The part of a case table a bundle can carry: its request cases. A table

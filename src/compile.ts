@@ -10,13 +10,21 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readWasmBundle } from './bundle.js';
-import { type EmbeddedCases, SELF_TEST_ROOT } from './cases.js';
 import { McpPolicyError } from './errors.js';
 import { lower } from './lower.js';
 import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
-import { type EnterpriseConfig } from './enterprise/model.js';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, emitRego, type Provenance } from './rego/emit.js';
+import {
+  BATCH_ENTRYPOINT,
+  type CompileExtras,
+  CONFIG_ENTRYPOINT,
+  DECISION_ENTRYPOINT,
+  type EmbeddedCases,
+  SELF_TEST_ROOT,
+} from './contracts.js';
+import { emitRego } from './rego/emit.js';
+
+export { type CompileExtras } from './contracts.js';
 
 /** Path of the static helper module that every generated module imports. */
 export const LIB_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'lib.rego');
@@ -32,16 +40,6 @@ export interface RegoSources {
   /** True when the module answers `config` (it carries enterprise directives). */
   readonly config?: boolean;
   /** Case tables the bundle carries for hosts to self-test it before use (`compile --cases`). */
-  readonly cases?: readonly EmbeddedCases[];
-}
-
-/** What a bundle may carry besides the policy. */
-export interface CompileExtras {
-  /** Enterprise directives, checked before the rules and answered by the `config` entry point. */
-  readonly enterprise?: EnterpriseConfig;
-  /** Which policy source is in force and why (see resolvePolicyLayers). */
-  readonly provenance?: Provenance;
-  /** Case tables to embed as the bundle's self-test. */
   readonly cases?: readonly EmbeddedCases[];
 }
 

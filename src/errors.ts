@@ -5,10 +5,80 @@
  * exact spot.
  */
 
+/**
+ * Every code the library can report, in documents (`Issue`) and in thrown
+ * errors (`McpPolicyError`). The list is closed so a new code cannot appear
+ * without being added here, and docs/semantics.md documents each one (a test
+ * holds both).
+ */
+export const ERROR_CODES = [
+  // Reading documents.
+  'invalid_json',
+  'invalid_yaml',
+  'duplicate_key',
+  'too_deep',
+  'too_large',
+  'too_many_aliases',
+  // Policy and enterprise validation.
+  'empty_document',
+  'unknown_field',
+  'missing_field',
+  'invalid_type',
+  'invalid_value',
+  'invalid_number',
+  'unsupported_version',
+  'empty_array',
+  'missing_decision',
+  'conflicting_decision',
+  'empty_pattern',
+  'invalid_unicode',
+  'conflicting_fields',
+  'invalid_duration',
+  'invalid_name',
+  'invalid_url',
+  'invalid_certificate',
+  'reserved_name',
+  'unsafe_value',
+  'out_of_range',
+  // Warnings.
+  'unreachable_rule',
+  'unexpected_configuration_version',
+  'unknown_directive',
+  'misplaced_directive',
+  'credential_header',
+  // Thrown by the library and the CLI.
+  'invalid_policy',
+  'invalid_cases',
+  'invalid_bundle',
+  'invalid_wasm',
+  'missing_entrypoint',
+  'no_enterprise_config',
+  'opa_not_found',
+  'opa_version_mismatch',
+  'opa_failed',
+  'wasm_load_failed',
+  'wasm_eval_failed',
+  'output_not_empty',
+  'read_failed',
+  'write_failed',
+  'usage',
+  // The decision service (serve) and bundle self-tests.
+  'self_test_failed',
+  'invalid_enterprise_config',
+  'socket_in_use',
+  'socket_path_too_long',
+  'address_in_use',
+  'listen_failed',
+  'worker_failed',
+] as const;
+
+/** A stable, documented error or warning code. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 /** A problem found in a policy or request document, located by JSON pointer. */
 export interface Issue {
   /** Stable machine-readable code, e.g. `unknown_field`. */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** JSON pointer (RFC 6901) into the document; `""` is the whole document. */
   readonly path: string;
   /** Lowercase, human-readable; quotes the offending input. */
@@ -28,9 +98,9 @@ export interface Issue {
 /** Base class of every error thrown by mcp-policy. */
 export class McpPolicyError extends Error {
   /** Stable machine-readable code. */
-  readonly code: string;
+  readonly code: ErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'McpPolicyError';
     this.code = code;
@@ -58,7 +128,7 @@ export class OpaError extends McpPolicyError {
   /** What opa printed on stderr, when it ran. */
   readonly stderr: string | undefined;
 
-  constructor(code: string, message: string, options?: { cause?: unknown; stderr?: string }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; stderr?: string }) {
     super(code, message, options);
     this.name = 'OpaError';
     this.stderr = options?.stderr;
@@ -67,7 +137,7 @@ export class OpaError extends McpPolicyError {
 
 /** Thrown when a WebAssembly policy cannot be loaded or evaluated. */
 export class WasmError extends McpPolicyError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'WasmError';
   }

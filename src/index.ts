@@ -40,7 +40,10 @@ export {
 } from './compile.js';
 
 /** Entry points of generated policies, for hosts that load bundles with their own OPA tooling. */
-export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './rego/emit.js';
+export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
+
+/** Every error and warning code the library reports; each is documented in docs/semantics.md. */
+export { ERROR_CODES, type ErrorCode } from './errors.js';
 
 /** Engines: one interface, three evaluators, and a helper that opens any of them on a policy. */
 export { type Engine, ENGINE_NAMES, type EngineName } from './engines/engine.js';
@@ -71,8 +74,7 @@ export { effectiveConfig } from './enterprise/effective.js';
 export { type PolicyLayer, type PolicyLayers, resolvePolicyLayers } from './policy/layers.js';
 
 /** What a bundle may carry besides the policy, and the entry point of the effective configuration. */
-export { type CompileExtras } from './compile.js';
-export { CONFIG_ENTRYPOINT, type Provenance } from './rego/emit.js';
+export { type CompileExtras, CONFIG_ENTRYPOINT, type Provenance } from './contracts.js';
 
 /** Differential testing: the campaign behind `mcp-policy difftest`, and its engines. */
 export { DIFF_ENGINES, type DiffEngine } from './difftest/engines.js';

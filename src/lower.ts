@@ -4,7 +4,8 @@
  * segments, rules grouped into short `else` chains. Nothing here is shared with
  * the native evaluator.
  */
-import { defaultReason, type Policy, type Rule, ruleReason } from './policy/model.js';
+import { defaultReason, ruleReason } from './contracts.js';
+import { type Policy, type Rule } from './policy/model.js';
 
 /** How many rules share one `else` chain. OPA's compiler is quadratic in chain length; short chains keep 10,000-rule policies compiling in seconds. */
 export const RULES_PER_GROUP = 64;

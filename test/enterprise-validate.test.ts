@@ -208,13 +208,13 @@ describe('YAML and JSON text', () => {
       levels.push(`${name}: &${name} [${Array(10).fill(`*${previous}`).join(',')}]`);
     }
     expect(parseEnterpriseConfig(levels.join('\n')).errors).toMatchObject([
-      { code: 'invalid_yaml', message: 'the document has more than 100000 values after expanding aliases' },
+      { code: 'too_large', message: 'the document has more than 100000 values after expanding aliases' },
     ]);
     // The YAML library recurses while composing; deep input must be refused before it, every time.
     for (let k = 0; k < 3; k++) {
       for (const deep of ['['.repeat(20000) + ']'.repeat(20000), '{"a":'.repeat(3000) + '1' + '}'.repeat(3000)]) {
         expect(parseEnterpriseConfig(deep).errors).toMatchObject([
-          { code: 'invalid_yaml', message: 'the document is nested more than 100 levels deep', line: 1 },
+          { code: 'too_deep', message: 'the document is nested more than 100 levels deep', line: 1 },
         ]);
       }
     }

@@ -1,6 +1,6 @@
 /** Parsing and validation details that tables cannot show: positions, messages, hints, layering info. */
 import { describe, expect, it } from 'vitest';
-import { readJson } from '../src/policy/json.js';
+import { readJson } from '../src/diagnostics/json.js';
 import { parsePolicy, validatePolicyValue } from '../src/policy/validate.js';
 
 describe('JSON reader', () => {

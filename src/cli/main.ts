@@ -16,10 +16,11 @@ import {
   parseCaseFile,
   readEmbeddableCases,
 } from '../cases.js';
-import { type CompileExtras, compilePolicy, writeOutput } from '../compile.js';
+import { compilePolicy, writeOutput } from '../compile.js';
+import { type CompileExtras } from '../contracts.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
-import { readJson, sortKeysDeep } from '../policy/json.js';
+import { readJson, sortKeysDeep } from '../diagnostics/json.js';
 import { layeredSources, type PolicyLayer } from '../policy/layers.js';
 import { isGzip, isWasmModule } from '../bundle.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
@@ -30,7 +31,8 @@ import { openEngine } from '../engines/open.js';
 import { WasmEngine } from '../engines/wasm.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
 import { readTextFile } from '../policy/file.js';
-import { type Decision, INVALID_REQUEST_REASON, type Policy } from '../policy/model.js';
+import { INVALID_REQUEST_REASON } from '../contracts.js';
+import { type Decision, type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
 import { serveCommand } from './serve.js';
 

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { WRONG_COUNT_ERROR } from '../engines/engine.js';
 import { describeThrown } from '../errors.js';
 import { type Decision, failedDecision, type Policy, type Rule } from '../policy/model.js';
-import { sortKeysDeep } from '../policy/json.js';
+import { sortKeysDeep } from '../diagnostics/json.js';
 import { parsePolicy } from '../policy/validate.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';

@@ -8,7 +8,7 @@ import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
 import { isGzip, isWasmModule, readWasmBundle } from '../bundle.js';
 import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../rego/emit.js';
+import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../contracts.js';
 import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
 import { initialMemoryPages } from './wasm-memory.js';
 

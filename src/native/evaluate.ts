@@ -3,17 +3,8 @@
  * TypeScript. It shares no lowered form with the Rego generator, so a bug in
  * lowering shows up as a disagreement instead of hiding in both engines.
  */
-import {
-  ACTIONS,
-  type Action,
-  type Decision,
-  defaultReason,
-  INVALID_REQUEST_REASON,
-  type Policy,
-  REQUEST_FIELDS,
-  type Rule,
-  ruleReason,
-} from '../policy/model.js';
+import { defaultReason, INVALID_REQUEST_REASON, ruleReason } from '../contracts.js';
+import { ACTIONS, type Action, type Decision, type Policy, REQUEST_FIELDS, type Rule } from '../policy/model.js';
 import { degradedWarning, directiveDenial, readEnterpriseFields } from '../enterprise/effective.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { sourceForms, wildcardMatch } from './match.js';

@@ -4,9 +4,8 @@
  * user's own policy; an unlocked one is a default that the user's own policy
  * replaces. The outcome records which source is in force and why.
  */
-import { type CompileExtras } from '../compile.js';
+import { type CompileExtras, type Provenance } from '../contracts.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
-import { type Provenance } from '../rego/emit.js';
 import { type Policy, type PolicySource } from './model.js';
 
 /** A validated policy and where it was read from. */

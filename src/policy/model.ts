@@ -72,21 +72,9 @@ export interface Decision {
   warning?: string;
 }
 
-/** Reason text for a rule that has no `reason` of its own. */
-export function ruleReason(index: number, allow: boolean): string {
-  return `${allow ? 'allowed' : 'denied'} by rule ${index}`;
-}
+export { defaultReason, EVALUATION_FAILED_REASON, INVALID_REQUEST_REASON, ruleReason } from '../contracts.js';
 
-/** Reason text when no rule matched. */
-export function defaultReason(defaultDecision: 'allow' | 'deny'): string {
-  return `no rule matched; default ${defaultDecision}`;
-}
-
-/** Reason for a request that is not well-formed. */
-export const INVALID_REQUEST_REASON = 'invalid request';
-
-/** Reason for a decision that could not be computed. */
-export const EVALUATION_FAILED_REASON = 'evaluation failed';
+import { EVALUATION_FAILED_REASON } from '../contracts.js';
 
 /** The fail-closed decision returned when an engine cannot answer. */
 export function failedDecision(error: string): Decision {

@@ -5,8 +5,12 @@
  */
 import { z } from 'zod';
 import { type Issue, PolicyValidationError, toPointer } from '../errors.js';
-import { type JsonDocument, readJson } from './json.js';
+import { readJson } from '../diagnostics/json.js';
+import { article, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
 import { ACTIONS, type Policy, type PolicySource, type Rule, SERVER_TYPES, TRANSPORTS } from './model.js';
+
+// Moved to the diagnostics module; kept here for existing importers.
+export { article, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
 
 /** The outcome of validation: a policy when there are no errors, plus warnings either way. */
 export interface ValidationResult {
@@ -296,74 +300,6 @@ function zodIssues(error: z.ZodError, topFields: readonly string[], ruleFields: 
   return out;
 }
 
-/** `expected` with its indefinite article, e.g. "an object". */
-export function article(expected: string): string {
-  if (expected === 'array') return 'an array';
-  if (expected === 'object') return 'an object';
-  return `a ${expected}`;
-}
-
-/** Describes a value for messages, quoting strings, e.g. `the string "x"`, `the number 1`, `null`. */
-export function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
-  return `the ${typeof v} ${JSON.stringify(v)}`;
-}
-
-/** The closest known field name, for "did you mean" hints on typos. */
-export function suggest(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = editDistance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = k;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(
-        (prev[j] ?? 0) + 1,
-        (cur[j - 1] ?? 0) + 1,
-        (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = cur;
-  }
-  return prev[b.length] ?? 0;
-}
-
-/**
- * Adds line and column to issues that have none (and are not `within` an
- * embedded string): unknown fields at their key, others at their value or
- * the nearest ancestor that exists in the document.
- */
-export function locate(issues: readonly Issue[], doc: JsonDocument): Issue[] {
-  return issues.map((issue) => {
-    if (issue.line !== undefined || issue.within !== undefined) return issue;
-    // Unknown keys and missing fields point at a member that may not exist:
-    // fall back to the nearest ancestor that does.
-    const key = issue.code === 'unknown_field' ? doc.keyPositions.get(issue.path) : undefined;
-    if (key) return { ...issue, ...key };
-    let p = issue.path;
-    for (;;) {
-      const pos = doc.positions.get(p);
-      if (pos) return { ...issue, ...pos };
-      if (p === '') return issue;
-      p = p.slice(0, p.lastIndexOf('/'));
-    }
-  });
-}
-
 function result(
   policy: Policy | undefined,
   source: PolicySource | undefined,
@@ -376,9 +312,4 @@ function result(
     errors,
     warnings,
   };
-}
-
-/** A plain JSON object (not null, not an array). */
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

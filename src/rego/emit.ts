@@ -10,19 +10,17 @@
  */
 import { type Condition, type LoweredPolicy, type LoweredRule, type Pattern } from '../lower.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
-import { INVALID_REQUEST_REASON } from '../policy/model.js';
+import { INVALID_REQUEST_REASON, LIB_PACKAGE, POLICY_PACKAGE, type Provenance } from '../contracts.js';
 import { regoString } from './strings.js';
 
-/** Package of generated modules; entry points live here. */
-export const POLICY_PACKAGE = 'mcp_policy';
-/** Package of the static helpers in rego/mcp_policy/lib.rego. */
-export const LIB_PACKAGE = 'mcp_policy.lib';
-/** Entry point for one request: `input` is the request. */
-export const DECISION_ENTRYPOINT = 'mcp_policy/decision';
-/** Entry point for a batch: `input` is `{"requests": [...]}`. */
-export const BATCH_ENTRYPOINT = 'mcp_policy/decisions';
-/** Entry point for the effective enterprise configuration: `input` is `{"local": {...}}`. */
-export const CONFIG_ENTRYPOINT = 'mcp_policy/config';
+export {
+  BATCH_ENTRYPOINT,
+  CONFIG_ENTRYPOINT,
+  DECISION_ENTRYPOINT,
+  LIB_PACKAGE,
+  POLICY_PACKAGE,
+  type Provenance,
+} from '../contracts.js';
 
 function decisionLiteral(allowed: boolean, reason: string, rule: number | null): string {
   return `{"allowed": ${allowed}, "reason": ${regoString(reason)}, "rule": ${rule === null ? 'null' : rule}}`;
@@ -92,12 +90,6 @@ function multiWildcardFunction(p: Pattern, id: number): string {
     }
   });
   return `# pattern ${regoString(p.text)}\nwildcard_${id}(x) if {\n${indent(lines)}\n}\n`;
-}
-
-/** Which of several policy sources is in force, and why. */
-export interface Provenance {
-  readonly policy: string;
-  readonly why: string;
 }
 
 /** A JSON value as a Rego term, on one line, every string escaped. */

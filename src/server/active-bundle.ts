@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isGzip, readWasmBundle } from '../bundle.js';
-import { checkDecision, type EmbeddedCases, embeddedCases } from '../cases.js';
+import { checkDecision, type EmbeddedCases, embeddedCases, type Expectation } from '../cases.js';
 import { McpPolicyError } from '../errors.js';
 import { WasmEngine } from '../engines/wasm.js';
 import { type Decision, failedDecision } from '../policy/model.js';
@@ -32,7 +32,7 @@ export function runSelfTest(engine: WasmEngine, tables: readonly EmbeddedCases[]
   for (const table of tables) {
     const decisions = engine.decideBatchSync(table.requests.map((c) => c.request));
     table.requests.forEach((c, k) => {
-      const problems = checkDecision(decisions[k] ?? failedDecision('no decision'), c.expect);
+      const problems = checkDecision(decisions[k] ?? failedDecision('no decision'), c.expect as Expectation);
       if (problems.length > 0) failures.push(`${table.name} /requests/${k}: ${problems.join('; ')}`);
     });
   }
