@@ -81,6 +81,12 @@ describe('serve process', () => {
       Array.from({ length: 40 }, () => call({ port }, 'POST', '/mcp/policy/evaluate', DELETE)),
     );
     for (const r of replies) expect(r.json()).toEqual(DENIED);
+    // Whichever worker answers /metrics, it reports the whole cluster.
+    const metrics = await call({ port }, 'GET', '/metrics');
+    expect(metrics.text).toMatch(
+      /^mcp_policy_decisions_total\{endpoint="\/mcp\/policy\/evaluate",result="denied"\} 40$/m,
+    );
+    expect(metrics.text).toMatch(/^mcp_policy_bundle_info\{revision="[0-9a-f]{64}"\} 1$/m);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

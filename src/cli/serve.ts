@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { McpPolicyError } from '../errors.js';
 import { desktopVmSocketNote, dockerDesktopSocketPath, parseAddress } from '../server/listen.js';
 import { startServe } from '../server/service.js';
-import { isWorker, runPrimary } from '../server/workers.js';
+import { clusterMetrics, isWorker, runPrimary } from '../server/workers.js';
 
 interface ServeCliOptions {
   enterprise?: string;
@@ -107,6 +107,7 @@ export function serveCommand(stderr: (text: string) => void): Command {
         },
         ...(opts.idleTimeout !== undefined && { idleTimeoutMs: opts.idleTimeout }),
         prepareSocket: !worker,
+        ...(worker && { metricsSource: clusterMetrics }),
         notify,
       });
       if (!worker) {

@@ -37,6 +37,8 @@ export class ServeMetrics {
     name: 'mcp_policy_bundle_info',
     help: 'The active bundle: 1 for its revision, absent before any bundle is active.',
     labelNames: ['revision'] as const,
+    // Summed over workers it would read N; every worker serves the same revision.
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly logWritten = new Counter({

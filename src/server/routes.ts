@@ -26,6 +26,8 @@ export interface RouteContext {
   readonly decider: Decider;
   readonly metrics: ServeMetrics;
   readonly limits: Limits;
+  /** The `/metrics` text; by default this process's registry (workers answer for the cluster). */
+  readonly metricsText?: () => Promise<string>;
   /** True once shutdown began: replies ask the client to close the connection. */
   readonly closing: () => boolean;
 }
@@ -162,7 +164,7 @@ export function createHandler(ctx: RouteContext): (req: IncomingMessage, res: Se
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/metrics' && req.method === 'GET') {
-      void ctx.metrics.registry.metrics().then(
+      void (ctx.metricsText ?? (() => ctx.metrics.registry.metrics()))().then(
         (text) => send(res, 200, text, ctx, ctx.metrics.registry.contentType),
         () => send(res, 500, { message: 'metrics unavailable' }, ctx),
       );

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
+import { type Registry } from 'prom-client';
 import { McpPolicyError } from '../errors.js';
 import { BundleSlot, type LoadedBundle } from './active-bundle.js';
 import { bundleFromSources, type PolicySources, pollBundleUrl, type Stoppable, watchFile } from './bundle-source.js';
@@ -49,6 +50,8 @@ export interface ServeOptions {
   readonly shutdownTimeoutMs?: number;
   /** False in a cluster worker: the primary prepared the socket. */
   readonly prepareSocket?: boolean;
+  /** Where `/metrics` reads from, given this service's registry (cluster workers aggregate). */
+  readonly metricsSource?: (registry: Registry) => () => Promise<string>;
   /** Where notes go (reloads, rejected bundles, log failures). */
   readonly notify?: (line: string) => void;
 }
@@ -130,6 +133,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const decider = new Decider(slot, sink, metrics, shadowSlot);
   let closing = false;
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const metricsText = options.metricsSource?.(metrics.registry);
   const servers: Server[] = [];
   const connections = new Map<Socket, { active: number; served: boolean }>();
   const makeServer = (): Server => {
@@ -139,7 +143,14 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         headersTimeout: Math.min(options.requestTimeoutMs ?? 10_000, 10_000),
         requestTimeout: options.requestTimeoutMs ?? 10_000,
       },
-      createHandler({ slot, decider, metrics, limits, closing: () => closing }),
+      createHandler({
+        slot,
+        decider,
+        metrics,
+        limits,
+        closing: () => closing,
+        ...(metricsText && { metricsText }),
+      }),
     );
     // A connection that never sends a request is idle too.
     server.setTimeout(options.idleTimeoutMs ?? 5_000, (socket) => socket.destroy());

@@ -4,6 +4,7 @@
  * worker loads the same bundle, so answers are the same whichever serves.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 import { McpPolicyError } from '../errors.js';
 import { prepareSocketPath } from './listen.js';
 
@@ -25,6 +26,7 @@ export async function runPrimary(
   if (socket !== undefined) await prepareSocketPath(socket);
   // Workers ask the primary to bind: the socket is created here, owner-only.
   process.umask(0o177);
+  answerMetricsRequests();
   let stopping = false;
   const workers = new Set<Worker>();
   let ready = 0;
@@ -63,4 +65,50 @@ export async function runPrimary(
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+}
+
+const METRICS_REQUEST = 'mcp-policy:metrics';
+const METRICS_REPLY = 'mcp-policy:metrics-reply';
+
+interface MetricsMessage {
+  readonly type: string;
+  readonly id: number;
+  readonly text?: string;
+  readonly error?: string;
+}
+
+/** In the primary: a worker asking for `/metrics` gets the sum over all workers (prom-client's aggregation). */
+function answerMetricsRequests(): void {
+  const aggregator = new AggregatorRegistry();
+  cluster.on('message', (worker: Worker, message: MetricsMessage) => {
+    if (message?.type !== METRICS_REQUEST) return;
+    aggregator.clusterMetrics().then(
+      (text) => worker.send({ type: METRICS_REPLY, id: message.id, text }),
+      (e: Error) => worker.send({ type: METRICS_REPLY, id: message.id, error: e.message }),
+    );
+  });
+}
+
+/**
+ * In a worker: shares `registry` with the primary's aggregation and returns
+ * the function `/metrics` calls, which answers for the whole cluster.
+ */
+export function clusterMetrics(registry: Registry): () => Promise<string> {
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([registry]);
+  let next = 0;
+  const waiting = new Map<number, { resolve: (text: string) => void; reject: (e: Error) => void }>();
+  process.on('message', (message: MetricsMessage) => {
+    if (message?.type !== METRICS_REPLY) return;
+    const w = waiting.get(message.id);
+    waiting.delete(message.id);
+    if (message.error !== undefined) w?.reject(new Error(message.error));
+    else w?.resolve(message.text ?? '');
+  });
+  return () =>
+    new Promise((resolve, reject) => {
+      const id = next++;
+      waiting.set(id, { resolve, reject });
+      process.send?.({ type: METRICS_REQUEST, id });
+    });
 }
