@@ -184,6 +184,10 @@ export function createHandler(ctx: RouteContext): (req: IncomingMessage, res: Se
       res.setHeader('Allow', route.method);
       return fail(new HttpError(405, 'method_not_allowed', `${path} takes ${route.method}`));
     }
-    route.handler(req, ctx).then(({ status, body }) => send(res, status, body, ctx), fail);
+    route
+      .handler(req, ctx)
+      .then(({ status, body }) => send(res, status, body, ctx), fail)
+      // A reply that cannot be written (the client left) must not take the process down.
+      .catch(() => res.destroy());
   };
 }
