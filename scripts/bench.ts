@@ -29,6 +29,8 @@ import {
   WasmEngine,
   WasmError,
 } from '../src/index.js';
+import { benchAnalysis } from './bench-analysis.js';
+import { benchBoundary } from './bench-boundary.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 import { benchServe } from './bench-serve.js';
 
@@ -379,17 +381,18 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'boundary') return void process.stdout.write(await benchBoundary());
+  if (process.env.BENCH_ONLY === 'serve') return void process.stdout.write(await benchServe());
   const options = parseOptions(process.argv.slice(2));
+  if (await benchAnalysis()) return;
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
   const results: SizeResult[] = [];
-  const only = process.env.BENCH_ONLY;
-  for (const size of only === undefined || only === 'policies' ? options.sizes : []) {
+  for (const size of options.sizes) {
     process.stderr.write(`bench: ${int.format(size)} rules...\n`);
     results.push(await benchSize(size, options.budgetMs));
   }
-  const serve = only === undefined || only === 'serve' ? await benchServe() : '';
-  const markdown = only === 'serve' ? serve : `${report(options, results)}\n${serve}`;
+  const markdown = `${report(options, results)}\n${await benchBoundary()}\n${await benchServe()}`;
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);
   process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);

@@ -45,6 +45,16 @@ export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
 /** Every error and warning code the library reports; each is documented in docs/semantics.md. */
 export { ERROR_CODES, type ErrorCode } from './errors.js';
 
+/**
+ * The request boundary every engine applies first: {@link readRequestValue}
+ * copies a plain JSON request or says why it is not one, within
+ * {@link MAX_REQUEST_DEPTH} and {@link MAX_REQUEST_SIZE}.
+ */
+export { MAX_REQUEST_DEPTH, MAX_REQUEST_SIZE, readRequestValue } from './engines/request-boundary.js';
+
+/** Repairs an output folder a killed `compile`/{@link writeOutput} left aside (restores or removes `.<name>.old`). */
+export { recoverOutput } from './output-folder.js';
+
 /** Engines: one interface, three evaluators, and a helper that opens any of them on a policy. */
 export { type Engine, ENGINE_NAMES, type EngineName } from './engines/engine.js';
 export { NativeEngine } from './engines/native.js';
@@ -82,6 +92,38 @@ export { type DifftestOptions, type DifftestResult, type Mismatch, runDifftest }
 
 /** The case-table format used by `mcp-policy test`. */
 export { type CaseFile, checkDecision, parseCaseFile } from './cases.js';
+
+/** Exact lint of a policy: shadowed and redundant rules, blocked tools, impossible combinations, one-decision policies. */
+export {
+  LINT_CODES,
+  LINT_SEVERITY,
+  type LintCode,
+  type LintFinding,
+  lintPolicy,
+  type LintResult,
+} from './analysis/lint.js';
+
+/** Exact semantic diff of two policy versions, and replay of recorded requests through both. */
+export {
+  type DiffChange,
+  type DiffKind,
+  diffPolicies,
+  type DiffResult,
+  type DiffSide,
+  readRecordedRequests,
+  type ReplayChange,
+  replayRequests,
+  type ReplayResult,
+} from './analysis/diff.js';
+
+/** A request walked through a policy rule by rule, with the failing field of each rule that did not match. */
+export { explainDecision, type Explanation, type FieldMismatch, type RuleTrace } from './analysis/explain.js';
+
+/** Coverage of a case table: rules no request exercised, outcomes never seen. */
+export { type Coverage, tableCoverage } from './analysis/coverage.js';
+
+/** Field constraints of a region of requests, as analysis results describe them. */
+export { type BoxDescription } from './analysis/region.js';
 
 /** The decision service behind `mcp-policy serve`: start one, or reuse its decision-log sinks. */
 export { type ServeHandle, type ServeOptions, startServe } from './server/service.js';

@@ -27,6 +27,7 @@ import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../engines/engine.js';
+import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
 import { WasmEngine } from '../engines/wasm.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
@@ -34,6 +35,11 @@ import { readTextFile } from '../policy/file.js';
 import { INVALID_REQUEST_REASON } from '../contracts.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
+import { renderCoverage } from './coverage.js';
+import { registerDiff } from './diff.js';
+import { ExitError } from './exit.js';
+import { registerExplain } from './explain.js';
+import { registerLint } from './lint.js';
 import { serveCommand } from './serve.js';
 
 /** Where the CLI writes; tests pass their own. */
@@ -92,12 +98,6 @@ export function parseRequests(text: string): ({ request: unknown } | { error: st
     }
   });
   return out;
-}
-
-class ExitError extends Error {
-  constructor(readonly exitCode: number) {
-    super(`exit ${exitCode}`);
-  }
 }
 
 /** Options that name the sources of one bundle, shared by compile and eval. */
@@ -289,6 +289,8 @@ function buildProgram(io: CliIo): Command {
       try {
         const requests = entries.flatMap((e) => ('request' in e ? [e.request] : []));
         const decisions = await engine.decideBatch(requests);
+        // A broken opa is a tool problem (exit 2), as it is for --engine wasm, not a batch of denials.
+        if (engine instanceof OpaEngine && engine.toolError) throw engine.toolError;
         let k = 0;
         for (const entry of entries) {
           const d: Decision =
@@ -340,10 +342,12 @@ function buildProgram(io: CliIo): Command {
         'native,wasm,opa',
       ),
     )
-    .action(async (policyFile: string, casesFile: string, opts: { engine: string }) => {
+    .option('--coverage', 'also report rules no case exercised and outcomes the table never saw')
+    .action(async (policyFile: string, casesFile: string, opts: { engine: string; coverage?: boolean }) => {
       const engines = parseEngineList(opts.engine);
       const table = parseCaseFile(await readTextFile(casesFile), casesFile);
       const failures = await runTable(policyFile, await readTextFile(policyFile), table, engines, casesFile, io);
+      if (opts.coverage) renderCoverage(table, await readTextFile(policyFile), io);
       if (failures > 0) throw new ExitError(1);
     });
 
@@ -397,6 +401,11 @@ function buildProgram(io: CliIo): Command {
         if (result.mismatches.length > 0) throw new ExitError(1);
       },
     );
+
+  const loadPolicy = async (file: string) => (await loadLayer(file, io)).policy;
+  registerLint(program, io, loadPolicy);
+  registerDiff(program, io, loadPolicy);
+  registerExplain(program, io, loadPolicy);
 
   program.addCommand(serveCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   return program;
