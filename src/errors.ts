@@ -5,6 +5,19 @@
  * exact spot.
  */
 
+/** The codes of a bundle that cannot be used (`BundleError`): malformed, too large, inconsistent or not authentic. */
+export const BUNDLE_ERROR_CODES = [
+  'invalid_bundle',
+  'bundle_truncated',
+  'bundle_too_large',
+  'invalid_manifest',
+  'bundle_revision_mismatch',
+  'bundle_unsigned',
+  'bundle_signature_invalid',
+  'bundle_file_mismatch',
+  'invalid_verification_key',
+] as const;
+
 /**
  * Every code the library can report, in documents (`Issue`) and in thrown
  * errors (`McpPolicyError`). The list is closed so a new code cannot appear
@@ -50,7 +63,8 @@ export const ERROR_CODES = [
   'invalid_policy',
   'invalid_cases',
   'invalid_requests',
-  'invalid_bundle',
+  ...BUNDLE_ERROR_CODES,
+  'listen_failed',
   'invalid_wasm',
   'missing_entrypoint',
   'no_enterprise_config',
@@ -69,13 +83,18 @@ export const ERROR_CODES = [
   'permission_denied',
   'invalid_local_settings',
   'usage',
+  // The proxy.
+  'server_denied',
+  'server_start_failed',
+  'invalid_lock_file',
+  'invalid_proxy_config',
+  'listen_failed',
   // The decision service (serve) and bundle self-tests.
   'self_test_failed',
   'invalid_enterprise_config',
   'socket_in_use',
   'socket_path_too_long',
   'address_in_use',
-  'listen_failed',
   'worker_failed',
 ] as const;
 

@@ -5,7 +5,6 @@
  * 2 usage, file or tool problems (missing opa, unreadable file, bad bundle).
  */
 import { randomInt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import {
@@ -22,24 +21,33 @@ import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
 import { readJson, sortKeysDeep } from '../diagnostics/json.js';
 import { layeredSources, type PolicyLayer } from '../policy/layers.js';
-import { isGzip, isWasmModule } from '../bundle.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../engines/engine.js';
+import { openBundleFile } from '../engines/file.js';
 import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
-import { WasmEngine } from '../engines/wasm.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
 import { readTextFile } from '../policy/file.js';
 import { INVALID_REQUEST_REASON } from '../contracts.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
+import { registerBundles } from './bundles.js';
+import {
+  addSigningOptions,
+  addVerificationOptions,
+  opaConfigFrom,
+  type SigningFlags,
+  signingFrom,
+  verificationFrom,
+} from './fleet-options.js';
 import { renderCoverage } from './coverage.js';
 import { registerDiff } from './diff.js';
 import { ExitError } from './exit.js';
 import { registerExplain } from './explain.js';
 import { registerLint } from './lint.js';
+import { proxyCommand } from './proxy.js';
 import { serveCommand } from './serve.js';
 
 /** Where the CLI writes; tests pass their own. */
@@ -162,26 +170,14 @@ async function loadSources(
 
 async function openForFile(
   file: string | undefined,
-  opts: SourceOptions,
+  opts: SourceOptions & { verificationKey?: string; verificationKeyId?: string },
   engine: EngineName,
   io: CliIo,
 ): Promise<Engine> {
-  if (file !== undefined) {
-    const bytes = new Uint8Array(
-      await readFile(file).catch((e: NodeJS.ErrnoException) => {
-        throw new McpPolicyError('read_failed', `cannot read ${file}: ${e.code ?? e.message}`);
-      }),
-    );
-    if (isGzip(bytes) || isWasmModule(bytes)) {
-      if (engine !== 'wasm') {
-        throw new McpPolicyError(
-          'usage',
-          `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`,
-        );
-      }
-      return WasmEngine.load(bytes);
-    }
-  }
+  const verification = verificationFrom(opts);
+  const bundled = file === undefined ? undefined : await openBundleFile(file, engine, verification ?? {});
+  if (bundled) return bundled;
+  if (verification) throw new McpPolicyError('usage', '--verification-key checks bundles; give a bundle.tar.gz');
   const { policy, extras } = await loadSources(file, opts, io);
   return openEngine(engine, policy, extras);
 }
@@ -259,18 +255,22 @@ function buildProgram(io: CliIo): Command {
     .argument('[policy]', 'policy JSON or Docker admin-settings.json')
     .option('-o, --out <dir>', 'output folder (default: out/<policy name>)')
     .option('--cases <tables...>', 'embed case tables as the self-test `serve` runs before using the bundle');
-  addSourceOptions(program.commands.at(-1)!).action(
-    async (file: string | undefined, opts: SourceOptions & { out?: string; cases?: string[] }) => {
+  addSigningOptions(addSourceOptions(program.commands.at(-1)!)).action(
+    async (file: string | undefined, opts: SourceOptions & SigningFlags & { out?: string; cases?: string[] }) => {
       const { policy, extras } = await loadSources(file, opts, io);
       const cases = opts.cases === undefined ? [] : await readEmbeddableCases(opts.cases);
-      const compiled = await compilePolicy(policy, cases.length > 0 ? { ...extras, cases } : extras);
+      const compiled = await compilePolicy(policy, cases.length > 0 ? { ...extras, cases } : extras, signingFrom(opts));
       const outDir =
         opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
+      const config = opaConfigFrom(opts, outDir);
       await writeOutput(compiled, outDir);
-      io.stdout(
+      // With --opa-config, stdout is the configuration alone, so it can be redirected to a file.
+      const say = config === undefined ? io.stdout : io.stderr;
+      say(
         `${outDir}: policy.rego, lib.rego, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
       );
-      if (extras.provenance) io.stdout(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
+      if (config !== undefined) io.stdout(config);
+      if (extras.provenance) say(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
     },
   );
 
@@ -280,8 +280,11 @@ function buildProgram(io: CliIo): Command {
     .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
     .option('-i, --input <file>', 'requests file (default: standard input)')
     .addOption(engineOption());
-  addSourceOptions(program.commands.at(-1)!).action(
-    async (file: string | undefined, opts: SourceOptions & { input?: string; engine: EngineName }) => {
+  addVerificationOptions(addSourceOptions(program.commands.at(-1)!)).action(
+    async (
+      file: string | undefined,
+      opts: SourceOptions & { input?: string; engine: EngineName; verificationKey?: string },
+    ) => {
       const text =
         opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
       const entries = parseRequests(text);
@@ -402,11 +405,13 @@ function buildProgram(io: CliIo): Command {
       },
     );
 
+  registerBundles(program, io);
   const loadPolicy = async (file: string) => (await loadLayer(file, io)).policy;
   registerLint(program, io, loadPolicy);
   registerDiff(program, io, loadPolicy);
   registerExplain(program, io, loadPolicy);
 
+  program.addCommand(proxyCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   program.addCommand(serveCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   return program;
 }
