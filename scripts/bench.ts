@@ -36,6 +36,7 @@ import { benchFleet } from './bench-fleet.js';
 import { benchEngines } from './bench-engines.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 import { benchProxy } from './bench-proxy.js';
+import { benchServe } from './bench-serve.js';
 
 const DEFAULT_SIZES = [10, 100, 1_000, 10_000];
 const DEFAULT_BUDGET_MS = 1_000;
@@ -386,6 +387,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'boundary') return void process.stdout.write(await benchBoundary());
+  if (process.env.BENCH_ONLY === 'serve') return void process.stdout.write(await benchServe());
   if (process.env.BENCH_ONLY === 'proxy') return void process.stdout.write(await benchProxy());
   if (process.env.BENCH_ONLY === 'fleet') return void process.stdout.write(await benchFleet());
   const options = parseOptions(process.argv.slice(2));
@@ -403,6 +405,7 @@ async function main(): Promise<void> {
   if (only === undefined || only === 'core') markdown += `\n${await benchBoundary()}`;
   if (only === undefined || only === 'engines') markdown += `\n${await benchEngines(README_PATH)}`;
   if (only === undefined) markdown += `${await benchProxy()}${fleet}`;
+  if (only === undefined) markdown += `\n${await benchServe()}`;
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);
   process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);

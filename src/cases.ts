@@ -21,9 +21,12 @@
  * and the effective entries (`directives`, `rejected`) expected for them.
  * With `enterpriseText` and `errors`, the errors are the config's.
  */
+import { basename } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
+import { type EmbeddedCases, SELF_TEST_ROOT } from './contracts.js';
 import { McpPolicyError } from './errors.js';
+import { readTextFile } from './policy/file.js';
 import { type Decision } from './policy/model.js';
 
 const expectSchema = z.strictObject({
@@ -154,4 +157,37 @@ export function checkDecision(decision: Decision, expect: Expectation): string[]
     problems.push(hasError ? `unexpected error ${JSON.stringify(decision.error)}` : 'expected an error, got none');
   }
   return problems;
+}
+
+export { type EmbeddedCases } from './contracts.js';
+
+/**
+ * The part of a case table a bundle can carry: its request cases. A table
+ * with its own policy or expected validation errors tests something else,
+ * so it is refused (`invalid_cases`).
+ */
+export function embeddableCases(file: CaseFile, name: string): EmbeddedCases {
+  if (file.policy !== undefined || file.policyText !== undefined || file.errors !== undefined) {
+    throw new McpPolicyError(
+      'invalid_cases',
+      `${name}: a self-test table holds only "requests" for the compiled policy, not its own policy or errors`,
+    );
+  }
+  return { name, requests: file.requests ?? [] };
+}
+
+/** The case tables embedded in a bundle's data, or none. */
+export function embeddedCases(data: unknown): EmbeddedCases[] {
+  const root = (data as Record<string, unknown> | null)?.[SELF_TEST_ROOT] as { tables?: unknown } | undefined;
+  return Array.isArray(root?.tables) ? (root.tables as EmbeddedCases[]) : [];
+}
+
+/** Reads case tables for embedding (`compile --cases`), each named by its file's base name. */
+export async function readEmbeddableCases(files: readonly string[]): Promise<EmbeddedCases[]> {
+  const out: EmbeddedCases[] = [];
+  for (const file of files) {
+    const name = basename(file);
+    out.push(embeddableCases(parseCaseFile(await readTextFile(file), name), name));
+  }
+  return out;
 }

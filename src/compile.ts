@@ -21,6 +21,8 @@ import {
   CONFIG_ENTRYPOINT,
   DECISION_ENTRYPOINT,
   POLICY_PACKAGE,
+  type EmbeddedCases,
+  SELF_TEST_ROOT,
 } from './contracts.js';
 import { bundleData, emitRego } from './rego/emit.js';
 
@@ -41,6 +43,8 @@ export interface RegoSources {
   readonly data: string;
   /** True when the module answers `config` (it carries enterprise directives). */
   readonly config?: boolean;
+  /** Case tables the bundle carries for hosts to self-test it before use (`compile --cases`). */
+  readonly cases?: readonly EmbeddedCases[];
 }
 
 /** Everything a build produces. */
@@ -78,7 +82,13 @@ export function readLibRego(): Promise<string> {
 /** The generated and static Rego for a policy. */
 export async function regoSources(policy: Policy, extras: CompileExtras = {}): Promise<RegoSources> {
   const { rego, data } = generatePolicy(policy, extras);
-  return { policy: rego, data, lib: await readLibRego(), config: extras.enterprise !== undefined };
+  return {
+    policy: rego,
+    data,
+    lib: await readLibRego(),
+    config: extras.enterprise !== undefined,
+    ...(extras.cases && extras.cases.length > 0 && { cases: extras.cases }),
+  };
 }
 
 /**
@@ -184,6 +194,11 @@ export async function buildWasm(sources: RegoSources, signing?: SigningOptions):
       // opa build runs on the folder above mcp_policy/ (so the Rego keeps its path in the bundle), where a
       // data.json would be nested once more under its folder name; the data already names its root.
       await rename(join(work, 'src', 'mcp_policy', 'data.json'), join(work, 'src', 'data.json'));
+      if (sources.cases) {
+        // A data document beside the modules: OPA ships it in data.json (so the content revision covers it).
+        await mkdir(join(work, 'src', SELF_TEST_ROOT), { recursive: true });
+        await writeFile(join(work, 'src', SELF_TEST_ROOT, 'data.json'), JSON.stringify({ tables: sources.cases }));
+      }
     } catch (e) {
       throw fileSystemError(e, 'write the sources into', work);
     }

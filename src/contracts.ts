@@ -38,6 +38,17 @@ export interface CompileExtras {
   readonly enterprise?: EnterpriseConfig;
   /** Which policy source is in force and why (see resolvePolicyLayers). */
   readonly provenance?: Provenance;
+  /** Case tables to embed as the bundle's self-test (`compile --cases`). */
+  readonly cases?: readonly EmbeddedCases[];
+}
+
+/** Where a bundle built with `compile --cases` keeps its case tables: `data.mcp_policy_selftest.tables`. */
+export const SELF_TEST_ROOT = 'mcp_policy_selftest';
+
+/** A case table as embedded in a bundle: its name and its request cases (the case-table format of cases.ts). */
+export interface EmbeddedCases {
+  readonly name: string;
+  readonly requests: readonly { readonly note?: string; readonly request: unknown; readonly expect: object }[];
 }
 
 /** Reason text for a rule that has no `reason` of its own. */

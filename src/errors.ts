@@ -91,6 +91,13 @@ export const ERROR_CODES = [
   'invalid_lock_file',
   'invalid_proxy_config',
   'listen_failed',
+  // The decision service (serve) and bundle self-tests.
+  'self_test_failed',
+  'invalid_enterprise_config',
+  'socket_in_use',
+  'socket_path_too_long',
+  'address_in_use',
+  'worker_failed',
 ] as const;
 
 /** A stable, documented error or warning code. */

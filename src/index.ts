@@ -196,3 +196,17 @@ export { type ServerFacts, serverFacts, serverNameFromCommand, type ServerTarget
 export { type LockFile, readLockFile, toolDigest, ToolPins } from './proxy/pins.js';
 /** The proxy's JSON Lines decision log. */
 export { type DecisionSink, openDecisionLog, type ProxyLogEntry } from './proxy/decision-log.js';
+
+/** The decision service behind `mcp-policy serve`: start one, or reuse its decision-log sinks. */
+export { type ServeHandle, type ServeOptions, startServe } from './server/service.js';
+/** Decision-log sinks: `write` never blocks or throws; drops are counted. Implement `LogSink` to add a transport. */
+export {
+  FanoutSink,
+  JsonlFileSink,
+  type JsonlFileSinkOptions,
+  JsonlStreamSink,
+  type LogSink,
+  type SinkStats,
+} from './server/decision-log.js';
+/** Case tables embedded in a bundle as its self-test (`compile --cases`). */
+export { type EmbeddedCases, readEmbeddableCases } from './cases.js';

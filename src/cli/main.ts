@@ -7,13 +7,20 @@
 import { randomInt } from 'node:crypto';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { caseEnterpriseText, casePolicyText, checkConfig, checkDecision, parseCaseFile } from '../cases.js';
+import {
+  caseEnterpriseText,
+  casePolicyText,
+  checkConfig,
+  checkDecision,
+  parseCaseFile,
+  readEmbeddableCases,
+} from '../cases.js';
 import { compilePolicy, writeOutput } from '../compile.js';
 import { type CompileExtras } from '../contracts.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
 import { readJson, sortKeysDeep } from '../diagnostics/json.js';
-import { type PolicyLayer, resolvePolicyLayers } from '../policy/layers.js';
+import { layeredSources, type PolicyLayer } from '../policy/layers.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
@@ -41,6 +48,7 @@ import { ExitError } from './exit.js';
 import { registerExplain } from './explain.js';
 import { registerLint } from './lint.js';
 import { proxyCommand } from './proxy.js';
+import { serveCommand } from './serve.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -139,17 +147,7 @@ async function loadSources(
   const adminConsole = opts.adminConsole === undefined ? undefined : await loadLayer(opts.adminConsole, io);
   const user = opts.userPolicy === undefined ? undefined : await loadLayer(opts.userPolicy, io);
   const enterprise = opts.enterprise === undefined ? undefined : await loadEnterprise(opts.enterprise, io);
-  const layered = adminConsole !== undefined || user !== undefined || positional?.source.kind === 'admin-settings';
-  const resolved = resolvePolicyLayers({
-    ...(adminConsole && { adminConsole }),
-    ...(positional && { adminSettings: positional }),
-    ...(user && { user }),
-  });
-  const extras: CompileExtras = {
-    ...(enterprise && { enterprise }),
-    ...((layered || enterprise) && { provenance: resolved.provenance }),
-  };
-  return { policy: resolved.policy ?? NO_POLICY, extras };
+  return layeredSources({ positional, adminConsole, user, enterprise });
 }
 
 async function openForFile(
@@ -237,11 +235,13 @@ function buildProgram(io: CliIo): Command {
     .command('compile')
     .description('compile a policy (and enterprise directives) to Rego and a WebAssembly bundle')
     .argument('[policy]', 'policy JSON or Docker admin-settings.json')
-    .option('-o, --out <dir>', 'output folder (default: out/<policy name>)');
+    .option('-o, --out <dir>', 'output folder (default: out/<policy name>)')
+    .option('--cases <tables...>', 'embed case tables as the self-test `serve` runs before using the bundle');
   addSigningOptions(addSourceOptions(program.commands.at(-1)!)).action(
-    async (file: string | undefined, opts: SourceOptions & SigningFlags & { out?: string }) => {
+    async (file: string | undefined, opts: SourceOptions & SigningFlags & { out?: string; cases?: string[] }) => {
       const { policy, extras } = await loadSources(file, opts, io);
-      const compiled = await compilePolicy(policy, extras, signingFrom(opts));
+      const cases = opts.cases === undefined ? [] : await readEmbeddableCases(opts.cases);
+      const compiled = await compilePolicy(policy, cases.length > 0 ? { ...extras, cases } : extras, signingFrom(opts));
       const outDir =
         opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
       const config = opaConfigFrom(opts, outDir);
@@ -388,6 +388,7 @@ function buildProgram(io: CliIo): Command {
   registerExplain(program, io, loadPolicy);
 
   program.addCommand(proxyCommand((t) => io.stderr(t)).copyInheritedSettings(program));
+  program.addCommand(serveCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   return program;
 }
 

@@ -4,7 +4,8 @@
  * user's own policy; an unlocked one is a default that the user's own policy
  * replaces. The outcome records which source is in force and why.
  */
-import { type Provenance } from '../contracts.js';
+import { type CompileExtras, type Provenance } from '../contracts.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
 import { type Policy, type PolicySource } from './model.js';
 
 /** A validated policy and where it was read from. */
@@ -68,4 +69,33 @@ export function resolvePolicyLayers(layers: PolicyLayers): { policy: Policy | un
     policy: undefined,
     provenance: { policy: 'none', why: 'no policy was given: requests the directives allow are allowed' },
   };
+}
+
+/** The policy in force when no source gives one: everything allowed (enterprise directives still apply). */
+export const NO_POLICY: Policy = { version: 1, default: 'allow', rules: [] };
+
+/**
+ * The policy to compile and what goes with it, from the sources `compile`
+ * takes: the positional file (bare or admin-settings.json), the layer
+ * options and enterprise directives. Provenance is recorded whenever layering
+ * or directives are involved.
+ */
+export function layeredSources(inputs: {
+  readonly positional?: PolicyLayer | undefined;
+  readonly adminConsole?: PolicyLayer | undefined;
+  readonly user?: PolicyLayer | undefined;
+  readonly enterprise?: EnterpriseConfig | undefined;
+}): { policy: Policy; extras: CompileExtras } {
+  const { positional, adminConsole, user, enterprise } = inputs;
+  const layered = adminConsole !== undefined || user !== undefined || positional?.source.kind === 'admin-settings';
+  const resolved = resolvePolicyLayers({
+    ...(adminConsole && { adminConsole }),
+    ...(positional && { adminSettings: positional }),
+    ...(user && { user }),
+  });
+  const extras: CompileExtras = {
+    ...(enterprise && { enterprise }),
+    ...((layered || enterprise) && { provenance: resolved.provenance }),
+  };
+  return { policy: resolved.policy ?? NO_POLICY, extras };
 }

@@ -1,0 +1,126 @@
+/** `mcp-policy serve`: argument parsing and messages; the service itself is src/server/. */
+import { Command } from 'commander';
+import { McpPolicyError } from '../errors.js';
+import { desktopVmSocketNote, dockerDesktopSocketPath, parseAddress } from '../server/listen.js';
+import { startServe } from '../server/service.js';
+import { clusterMetrics, isWorker, runPrimary } from '../server/workers.js';
+
+interface ServeCliOptions {
+  enterprise?: string;
+  adminConsole?: string;
+  userPolicy?: string;
+  socket?: string;
+  dockerDesktop?: boolean;
+  addr?: string;
+  decisionLog?: string;
+  logMaxBytes?: number;
+  watch?: boolean;
+  bundleUrl?: string;
+  pollInterval: number;
+  shadow?: string;
+  workers: number;
+  maxBody?: number;
+  maxBatch?: number;
+  idleTimeout?: number;
+}
+
+function count(flag: string, min = 1): (v: string) => number {
+  return (v) => {
+    if (!/^\d+$/.test(v) || Number(v) < min) {
+      throw new McpPolicyError('usage', `${flag} must be a whole number of at least ${min}, not "${v}"`);
+    }
+    return Number(v);
+  };
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+}
+
+/** The `serve` command, for registration in the CLI program. */
+export function serveCommand(stderr: (text: string) => void): Command {
+  return new Command('serve')
+    .description("serve decisions over HTTP: Docker's MCP gateway protocol and OPA's data API (unix socket or TCP)")
+    .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
+    .option('--enterprise <file>', 'Stacklok enterprise config whose directives apply before the rules')
+    .option('--admin-console <file>', "policy set in Docker's Admin Console")
+    .option('--user-policy <file>', "the user's own policy")
+    .option('--socket <path>', 'listen on this unix socket (created owner-only)')
+    .option('--docker-desktop', "listen where Docker's MCP gateway dials (Linux: ~/.docker/desktop/backend.sock)")
+    .option('--addr <host:port>', 'listen on TCP (host defaults to 127.0.0.1)')
+    .option('--decision-log <path>', 'JSON Lines decision and audit log ("-" for standard output)')
+    .option('--log-max-bytes <n>', 'rotate the decision log at this size', count('--log-max-bytes'))
+    .option('--watch', 'reload when the policy or bundle file changes')
+    .option('--bundle-url <url>', 'poll this URL for bundles (ETag / If-None-Match)')
+    .option('--poll-interval <ms>', 'bundle URL poll interval', count('--poll-interval', 100), 10_000)
+    .option('--shadow <policy-or-bundle>', 'also decide with this candidate; log and count differences')
+    .option('--workers <n>', 'worker processes', count('--workers'), 1)
+    .option('--max-body <bytes>', 'largest request body (413 beyond)', count('--max-body'))
+    .option('--max-batch <n>', 'most requests in one batch (413 beyond)', count('--max-batch'))
+    .option('--idle-timeout <ms>', 'close connections idle this long', count('--idle-timeout', 100))
+    .action(async (file: string | undefined, opts: ServeCliOptions) => {
+      const notify = (line: string) => stderr(`mcp-policy serve: ${line}\n`);
+      if (opts.socket !== undefined && opts.dockerDesktop) {
+        throw new McpPolicyError('usage', 'give --socket or --docker-desktop, not both');
+      }
+      const socket = opts.dockerDesktop ? dockerDesktopSocketPath() : opts.socket;
+      const tcp = opts.addr === undefined ? undefined : parseAddress(opts.addr);
+      if (socket === undefined && tcp === undefined) {
+        throw new McpPolicyError('usage', 'give --socket, --docker-desktop or --addr');
+      }
+      if (opts.dockerDesktop) {
+        const note = desktopVmSocketNote();
+        if (note) notify(note);
+      }
+      if (opts.workers > 1 && !isWorker()) {
+        await runPrimary(opts.workers, socket, notify);
+        return;
+      }
+      const worker = isWorker();
+      const decisionLog =
+        worker && opts.decisionLog !== undefined && opts.decisionLog !== '-'
+          ? `${opts.decisionLog}.${process.pid}`
+          : opts.decisionLog;
+      const handle = await startServe({
+        ...((file ?? opts.enterprise ?? opts.adminConsole ?? opts.userPolicy) !== undefined && {
+          sources: {
+            ...(file !== undefined && { file }),
+            ...(opts.enterprise !== undefined && { enterprise: opts.enterprise }),
+            ...(opts.adminConsole !== undefined && { adminConsole: opts.adminConsole }),
+            ...(opts.userPolicy !== undefined && { userPolicy: opts.userPolicy }),
+          },
+        }),
+        ...(socket !== undefined && { socket }),
+        ...(tcp !== undefined && { tcp }),
+        ...(opts.watch && { watch: true }),
+        ...(opts.bundleUrl !== undefined && { bundleUrl: opts.bundleUrl }),
+        pollIntervalMs: opts.pollInterval,
+        ...(opts.shadow !== undefined && { shadow: { file: opts.shadow } }),
+        ...(decisionLog !== undefined && { decisionLog }),
+        ...(opts.logMaxBytes !== undefined && { logMaxBytes: opts.logMaxBytes }),
+        limits: {
+          ...(opts.maxBody !== undefined && { maxBodyBytes: opts.maxBody }),
+          ...(opts.maxBatch !== undefined && { maxBatch: opts.maxBatch }),
+        },
+        ...(opts.idleTimeout !== undefined && { idleTimeoutMs: opts.idleTimeout }),
+        prepareSocket: !worker,
+        ...(worker && { metricsSource: clusterMetrics }),
+        notify,
+      });
+      if (!worker) {
+        const where = [
+          ...(socket !== undefined ? [`unix:${socket}`] : []),
+          ...(tcp !== undefined ? [`http://${tcp.host}:${handle.port}`] : []),
+        ];
+        notify(`listening on ${where.join(' and ')}`);
+      }
+      const signal = await waitForSignal();
+      notify(`${signal}: finishing in-flight requests`);
+      await handle.close();
+      // A worker's IPC channel to the primary would keep it alive.
+      if (worker) process.disconnect?.();
+    });
+}

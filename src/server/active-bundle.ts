@@ -1,0 +1,124 @@
+/**
+ * The bundle a service decides with, and the only way to replace it: a
+ * candidate is loaded and must pass the case tables it carries before it is
+ * swapped in, in one assignment, so no request ever sees a half-loaded
+ * policy. Until a bundle is active, every decision denies with an error.
+ */
+import { createHash } from 'node:crypto';
+import { isGzip, readWasmBundle } from '../bundle.js';
+import { checkDecision, type EmbeddedCases, embeddedCases, type Expectation } from '../cases.js';
+import { McpPolicyError } from '../errors.js';
+import { WasmEngine } from '../engines/wasm.js';
+import { type Decision, failedDecision } from '../policy/model.js';
+
+/** A loaded, self-tested bundle. */
+export interface LoadedBundle {
+  readonly engine: WasmEngine;
+  /** The manifest revision, or a content hash for a bundle without one (a bare policy.wasm). */
+  readonly revision: string;
+  /** Self-test cases run before it was accepted. */
+  readonly selfTestCases: number;
+}
+
+/** The error of every decision made while no bundle is active. */
+export const NO_BUNDLE_ERROR = 'no policy bundle is active';
+
+/** How many self-test failures an error message lists before summarising. */
+const SHOWN_FAILURES = 3;
+
+/** Runs embedded case tables on an engine; returns the failures, empty when all pass. */
+export function runSelfTest(engine: WasmEngine, tables: readonly EmbeddedCases[]): string[] {
+  const failures: string[] = [];
+  for (const table of tables) {
+    const decisions = engine.decideBatchSync(table.requests.map((c) => c.request));
+    table.requests.forEach((c, k) => {
+      const problems = checkDecision(decisions[k] ?? failedDecision('no decision'), c.expect as Expectation);
+      if (problems.length > 0) failures.push(`${table.name} /requests/${k}: ${problems.join('; ')}`);
+    });
+  }
+  return failures;
+}
+
+/**
+ * Loads bundle bytes (bundle.tar.gz or policy.wasm) and runs their self-test.
+ * Throws `invalid_bundle`/wasm load codes, or `self_test_failed`.
+ */
+export async function loadBundle(bytes: Uint8Array): Promise<LoadedBundle> {
+  const engine = await WasmEngine.load(bytes);
+  let revision = createHash('sha256').update(bytes).digest('hex');
+  let tables: EmbeddedCases[] = [];
+  if (isGzip(bytes)) {
+    const bundle = readWasmBundle(bytes);
+    if (typeof bundle.manifest.revision === 'string' && bundle.manifest.revision !== '') {
+      revision = bundle.manifest.revision;
+    }
+    tables = embeddedCases(bundle.data);
+  }
+  const failures = runSelfTest(engine, tables);
+  if (failures.length > 0) {
+    const more = failures.length > SHOWN_FAILURES ? ` (and ${failures.length - SHOWN_FAILURES} more)` : '';
+    throw new McpPolicyError(
+      'self_test_failed',
+      `bundle ${revision.slice(0, 12)} fails its self-test: ${failures.slice(0, SHOWN_FAILURES).join(', ')}${more}`,
+    );
+  }
+  const selfTestCases = tables.reduce((n, t) => n + t.requests.length, 0);
+  return { engine, revision, selfTestCases };
+}
+
+/** The outcome of offering a candidate bundle. */
+export type OfferResult =
+  | { readonly activated: true; readonly revision: string; readonly selfTestCases: number }
+  | { readonly activated: false; readonly error: McpPolicyError };
+
+/** Holds the active bundle and swaps candidates in once they pass. */
+export class BundleSlot {
+  private active: LoadedBundle | undefined;
+  private pending: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly hooks: {
+      onActivated?: (bundle: LoadedBundle) => void;
+      onRejected?: (error: McpPolicyError) => void;
+    } = {},
+  ) {}
+
+  /** The bundle now deciding, if any. */
+  get current(): LoadedBundle | undefined {
+    return this.active;
+  }
+
+  /** Loads and self-tests a candidate, then activates it; the previous bundle serves until then and on failure. */
+  offer(bytes: Uint8Array): Promise<OfferResult> {
+    // One candidate at a time, so a slow load never overwrites a newer bundle.
+    const result = this.pending.then(async (): Promise<OfferResult> => {
+      try {
+        const bundle = await loadBundle(bytes);
+        this.active = bundle;
+        this.hooks.onActivated?.(bundle);
+        return { activated: true, revision: bundle.revision, selfTestCases: bundle.selfTestCases };
+      } catch (e) {
+        const error =
+          e instanceof McpPolicyError ? e : new McpPolicyError('invalid_bundle', `invalid bundle: ${String(e)}`);
+        this.hooks.onRejected?.(error);
+        return { activated: false, error };
+      }
+    });
+    this.pending = result;
+    return result;
+  }
+
+  /** Decides one request; denies with an error while no bundle is active. */
+  decide(request: unknown): { decision: Decision; revision: string | undefined } {
+    const bundle = this.active;
+    if (!bundle) return { decision: failedDecision(NO_BUNDLE_ERROR), revision: undefined };
+    return { decision: bundle.engine.decideSync(request), revision: bundle.revision };
+  }
+
+  /** Decides requests in order, one decision each. */
+  decideBatch(requests: readonly unknown[]): { decisions: Decision[]; revision: string | undefined } {
+    const bundle = this.active;
+    if (!bundle) return { decisions: requests.map(() => failedDecision(NO_BUNDLE_ERROR)), revision: undefined };
+    return { decisions: bundle.engine.decideBatchSync(requests), revision: bundle.revision };
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Prometheus metrics of the decision service (prom-client), on a registry of
+ * its own so several services in one process (tests, workers) never share
+ * counters.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { type DropReason } from './decision-log.js';
+
+/** What `/metrics` reports; names and labels are listed in docs/serve.md. */
+export class ServeMetrics {
+  readonly registry = new Registry();
+  readonly decisions = new Counter({
+    name: 'mcp_policy_decisions_total',
+    help: 'Decisions answered, by endpoint and result (allowed, denied, error).',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'mcp_policy_decision_duration_seconds',
+    help: 'Time to decide one HTTP request (a whole batch counts once), from parsed body to reply.',
+    labelNames: ['endpoint'] as const,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly bundleLoads = new Counter({
+    name: 'mcp_policy_bundle_loads_total',
+    help: 'Bundles offered for activation, by outcome (activated, rejected).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly bundleFetchErrors = new Counter({
+    name: 'mcp_policy_bundle_fetch_errors_total',
+    help: 'Failed polls of --bundle-url (unreachable, timeouts, HTTP errors).',
+    registers: [this.registry],
+  });
+  readonly bundleInfo = new Gauge({
+    name: 'mcp_policy_bundle_info',
+    help: 'The active bundle: 1 for its revision, absent before any bundle is active.',
+    labelNames: ['revision'] as const,
+    // Summed over workers it would read N; every worker serves the same revision.
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly logWritten = new Counter({
+    name: 'mcp_policy_decision_log_written_total',
+    help: 'Decision-log entries written.',
+    registers: [this.registry],
+  });
+  readonly logDropped = new Counter({
+    name: 'mcp_policy_decision_log_dropped_total',
+    help: 'Decision-log entries dropped, by reason (queue_full, write_failed, closed).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowDifferences = new Counter({
+    name: 'mcp_policy_shadow_differences_total',
+    help: 'Decisions where the --shadow candidate disagreed with the active bundle.',
+    registers: [this.registry],
+  });
+  readonly auditEvents = new Counter({
+    name: 'mcp_policy_audit_events_total',
+    help: 'Audit events posted by the gateway, by result (allowed, denied, other).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Records the revision now serving. */
+  activated(revision: string): void {
+    this.bundleInfo.reset();
+    this.bundleInfo.set({ revision }, 1);
+    this.bundleLoads.inc({ outcome: 'activated' });
+  }
+
+  dropped(reason: DropReason, count: number): void {
+    this.logDropped.inc({ reason }, count);
+  }
+}

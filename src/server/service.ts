@@ -1,0 +1,245 @@
+/**
+ * `mcp-policy serve` as a library: one HTTP service on a unix socket and/or
+ * loopback TCP, deciding with the active bundle, reloading it from a file or
+ * URL, logging decisions and shutting down without losing a request.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
+import { type Registry } from 'prom-client';
+import { McpPolicyError } from '../errors.js';
+import { BundleSlot, type LoadedBundle } from './active-bundle.js';
+import { bundleFromSources, type PolicySources, pollBundleUrl, type Stoppable, watchFile } from './bundle-source.js';
+import { JsonlFileSink, JsonlStreamSink, type LogSink, NULL_SINK } from './decision-log.js';
+import { Decider } from './decisions.js';
+import { listenTcp, listenUnix } from './listen.js';
+import { ServeMetrics } from './metrics.js';
+import { createHandler, DEFAULT_LIMITS, type Limits } from './routes.js';
+
+/** How long, at shutdown, an accepted connection may take to send its request. */
+const SHUTDOWN_GRACE_MS = 1_000;
+
+/** Options of {@link startServe}. */
+export interface ServeOptions {
+  /** The policy or bundle to serve (and its compile options). */
+  readonly sources?: PolicySources;
+  /** Unix socket path to listen on (created 0600). */
+  readonly socket?: string;
+  /** TCP address; the host should be loopback unless the caller means otherwise. */
+  readonly tcp?: { readonly host: string; readonly port: number };
+  /** Re-read `sources` when the file changes. */
+  readonly watch?: boolean;
+  /** Poll a bundle server for new bundles (ETag / If-None-Match). */
+  readonly bundleUrl?: string;
+  /** Poll interval of `bundleUrl`, in ms. */
+  readonly pollIntervalMs?: number;
+  /** A candidate decided in shadow: differences are logged and counted, never served. */
+  readonly shadow?: PolicySources;
+  /** JSON Lines decision log: a file path, or `-` for standard output. */
+  readonly decisionLog?: string;
+  /** A sink of one's own (e.g. an uploader), added beside `decisionLog`. */
+  readonly sink?: LogSink;
+  /** Decision-log rotation size in bytes and queue bound. */
+  readonly logMaxBytes?: number;
+  readonly logMaxQueue?: number;
+  readonly limits?: Partial<Limits>;
+  /** Close connections idle this long (the gateway never closes its own). */
+  readonly idleTimeoutMs?: number;
+  /** Whole-request deadline (headers and body). */
+  readonly requestTimeoutMs?: number;
+  /** Longest wait for in-flight requests at shutdown before connections are cut. */
+  readonly shutdownTimeoutMs?: number;
+  /** False in a cluster worker: the primary prepared the socket. */
+  readonly prepareSocket?: boolean;
+  /** Where `/metrics` reads from, given this service's registry (cluster workers aggregate). */
+  readonly metricsSource?: (registry: Registry) => () => Promise<string>;
+  /** Where notes go (reloads, rejected bundles, log failures). */
+  readonly notify?: (line: string) => void;
+}
+
+/** A running service. */
+export interface ServeHandle {
+  readonly metrics: ServeMetrics;
+  readonly slot: BundleSlot;
+  /** The bound TCP port, when listening on TCP. */
+  readonly port: number | undefined;
+  readonly socket: string | undefined;
+  /** Re-reads the sources now (what `--watch` does on a change). */
+  reload(): Promise<void>;
+  /** Stops accepting, finishes in-flight requests, flushes the log. */
+  close(): Promise<void>;
+}
+
+function sinkFor(path: string | undefined, options: ServeOptions, metrics: ServeMetrics): LogSink {
+  if (path === undefined) return NULL_SINK;
+  const notify = options.notify ?? (() => undefined);
+  const sinkOptions = {
+    ...(options.logMaxBytes !== undefined && { maxBytes: options.logMaxBytes }),
+    ...(options.logMaxQueue !== undefined && { maxQueue: options.logMaxQueue }),
+    onDrop: (reason: Parameters<ServeMetrics['dropped']>[0], n: number) => metrics.dropped(reason, n),
+    onWrite: (n: number) => metrics.logWritten.inc(n),
+    onError: (e: Error) => notify(`decision log: ${e.message}; entries are dropped until it is writable`),
+  };
+  return path === '-' ? new JsonlStreamSink(process.stdout, sinkOptions) : new JsonlFileSink(path, sinkOptions);
+}
+
+function combine(a: LogSink, b: LogSink | undefined): LogSink {
+  if (b === undefined) return a;
+  if (a === NULL_SINK) return b;
+  return {
+    write: (e) => {
+      a.write(e);
+      b.write(e);
+    },
+    close: async () => {
+      await Promise.all([a.close(), b.close()]);
+    },
+    stats: () => a.stats(),
+  };
+}
+
+/**
+ * Starts the service. Rejects with a coded error when the first bundle is
+ * bad (a file source) or the socket or port is taken. With only a bundle URL
+ * it starts at once and fails closed until the first bundle is active.
+ */
+export async function startServe(options: ServeOptions): Promise<ServeHandle> {
+  const notify = options.notify ?? (() => undefined);
+  const metrics = new ServeMetrics();
+  const slot = new BundleSlot({
+    onActivated: (b: LoadedBundle) => {
+      metrics.activated(b.revision);
+      notify(`serving bundle ${b.revision.slice(0, 12)} (${b.selfTestCases} self-test cases passed)`);
+    },
+    onRejected: (e) => {
+      metrics.bundleLoads.inc({ outcome: 'rejected' });
+      notify(`rejected bundle: ${e.message} (${e.code}); the last good bundle keeps serving`);
+    },
+  });
+  if (options.sources === undefined && options.bundleUrl === undefined) {
+    throw new McpPolicyError('usage', 'give a policy or bundle to serve, or --bundle-url');
+  }
+  if (options.sources !== undefined) {
+    const first = await slot.offer(await bundleFromSources(options.sources));
+    if (!first.activated) throw first.error;
+  }
+  let shadowSlot: BundleSlot | undefined;
+  if (options.shadow !== undefined) {
+    shadowSlot = new BundleSlot();
+    const offered = await shadowSlot.offer(await bundleFromSources(options.shadow));
+    if (!offered.activated) throw offered.error;
+  }
+
+  const sink = combine(sinkFor(options.decisionLog, options, metrics), options.sink);
+  const decider = new Decider(slot, sink, metrics, shadowSlot);
+  let closing = false;
+  const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const metricsText = options.metricsSource?.(metrics.registry);
+  const servers: Server[] = [];
+  const connections = new Map<Socket, { active: number; served: boolean }>();
+  const makeServer = (): Server => {
+    const server = createServer(
+      {
+        keepAliveTimeout: options.idleTimeoutMs ?? 5_000,
+        headersTimeout: Math.min(options.requestTimeoutMs ?? 10_000, 10_000),
+        requestTimeout: options.requestTimeoutMs ?? 10_000,
+      },
+      createHandler({
+        slot,
+        decider,
+        metrics,
+        limits,
+        closing: () => closing,
+        ...(metricsText && { metricsText }),
+      }),
+    );
+    // A connection that never sends a request is idle too.
+    server.setTimeout(options.idleTimeoutMs ?? 5_000, (socket) => socket.destroy());
+    server.on('connection', (socket: Socket) => {
+      connections.set(socket, { active: 0, served: false });
+      socket.once('close', () => connections.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const state = connections.get(req.socket);
+      if (!state) return;
+      state.active++;
+      state.served = true;
+      res.once('close', () => state.active--);
+    });
+    servers.push(server);
+    return server;
+  };
+
+  let port: number | undefined;
+  try {
+    if (options.socket !== undefined) {
+      await listenUnix(makeServer(), options.socket, { prepare: options.prepareSocket ?? true });
+    }
+    if (options.tcp !== undefined) port = (await listenTcp(makeServer(), options.tcp.host, options.tcp.port)).port;
+  } catch (e) {
+    for (const s of servers) s.close();
+    await sink.close();
+    throw e;
+  }
+  if (servers.length === 0) throw new McpPolicyError('usage', 'give --socket, --docker-desktop or --addr');
+
+  const reload = async (): Promise<void> => {
+    if (options.sources === undefined) return;
+    try {
+      await slot.offer(await bundleFromSources(options.sources));
+    } catch (e) {
+      metrics.bundleLoads.inc({ outcome: 'rejected' });
+      const code = e instanceof McpPolicyError ? ` (${e.code})` : '';
+      notify(`rejected bundle: ${(e as Error).message}${code}; the last good bundle keeps serving`);
+    }
+  };
+  const stoppers: Stoppable[] = [];
+  if (options.watch && options.sources?.file !== undefined) {
+    stoppers.push(watchFile(options.sources.file, () => void reload()));
+  }
+  if (options.bundleUrl !== undefined) {
+    stoppers.push(
+      pollBundleUrl(options.bundleUrl, options.pollIntervalMs ?? 10_000, {
+        onBundle: (bytes) => slot.offer(bytes),
+        onError: (error) => {
+          metrics.bundleFetchErrors.inc();
+          notify(`bundle poll failed: ${error}; the last good bundle keeps serving`);
+        },
+      }),
+    );
+  }
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      for (const s of stoppers) s.stop();
+      const timeout = options.shutdownTimeoutMs ?? 10_000;
+      const stopped = Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(() => server.closeAllConnections(), timeout);
+              // net's close, not http's: http's also drops connections whose request is not parsed yet.
+              NetServer.prototype.close.call(server, () => {
+                clearTimeout(timer);
+                resolve();
+              });
+            }),
+        ),
+      );
+      // Connections between requests (the gateway leaves them open) close now; ones that were
+      // accepted but have not sent a request get a moment to send it; busy ones answer with
+      // Connection: close.
+      for (const [socket, state] of connections) if (state.served && state.active === 0) socket.destroy();
+      const grace = setTimeout(() => {
+        for (const [socket, state] of connections) if (state.active === 0) socket.destroy();
+      }, SHUTDOWN_GRACE_MS);
+      await stopped;
+      clearTimeout(grace);
+      await sink.close();
+    })();
+    return closed;
+  };
+
+  return { metrics, slot, port, socket: options.socket, reload, close };
+}

@@ -1,0 +1,85 @@
+/** Shared plumbing of the decision-service tests: a real HTTP client over a unix socket or TCP, and bundles. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compilePolicy, type CompileExtras } from '../src/compile.js';
+import { loadPolicyText } from '../src/policy/validate.js';
+import { ROOT } from './helpers.js';
+
+/** Where a test service listens. */
+export type Target = { readonly socket: string } | { readonly port: number };
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+  json(): unknown;
+}
+
+/** One HTTP request as the gateway sends it: JSON body with Content-Length, Host localhost. */
+export function call(target: Target, method: string, path: string, body?: unknown, agent = false): Promise<Reply> {
+  const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        method,
+        path,
+        host: 'localhost',
+        ...('socket' in target ? { socketPath: target.socket } : { port: target.port, host: '127.0.0.1' }),
+        headers:
+          text === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
+        ...(agent ? {} : { agent: false }),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const out = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: out,
+            json: () => JSON.parse(out) as unknown,
+          });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (text !== undefined) req.write(text);
+    req.end();
+  });
+}
+
+/** A fresh private folder. */
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'mcp-serve-'));
+}
+
+/** A bundle for a policy given as JSON text. */
+export async function bundleOf(policyText: string, extras: CompileExtras = {}): Promise<Uint8Array> {
+  return (await compilePolicy(loadPolicyText(policyText).policy, extras)).bundle;
+}
+
+/** `mcp-policy serve …` as a child process; resolves once it prints that it listens. */
+export async function spawnServe(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ child: ChildProcess; stderr: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'mcp-policy.js'), 'serve', ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (c: Buffer) => {
+      err += c.toString();
+      if (/listening on|workers serving/.test(err)) resolve();
+    });
+    void exited.then((code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
+  return { child, stderr: () => err, exited };
+}

@@ -1,0 +1,93 @@
+/**
+ * `mcp-policy serve` as a process: where --docker-desktop listens, start-up
+ * errors, SIGTERM with requests in flight (all answered, log flushed), and
+ * --workers giving the same answers.
+ */
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, EXAMPLES } from './helpers.js';
+import { call, spawnServe, tempDir } from './serve-helpers.js';
+
+const PRODUCTION = join(EXAMPLES, 'production.json');
+const DELETE = { server: 'fs', action: 'invoke', tool: 'delete_file' };
+const DENIED = { allowed: false, reason: 'Block destructive operations across all servers' };
+
+describe('serve process', () => {
+  it('--docker-desktop listens at $HOME/.docker/desktop/backend.sock, owner-only, and refuses a live one', async () => {
+    const home = join(tempDir(), 'home');
+    mkdirSync(home);
+    const env = { ...process.env, HOME: home };
+    const { child, exited } = await spawnServe([PRODUCTION, '--docker-desktop'], env);
+    const socket = join(home, '.docker', 'desktop', 'backend.sock');
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    expect((await call({ socket }, 'POST', '/mcp/policy/evaluate', DELETE)).json()).toEqual(DENIED);
+    const second = await cli(['serve', PRODUCTION, '--socket', socket]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`mcp-policy: a server is already answering on "${socket}" (socket_in_use)\n`);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('reports a bad bundle or policy at start-up with a coded error', async () => {
+    const bad = await cli(['serve', join(EXAMPLES, 'production.cases.json'), '--addr', '127.0.0.1:0']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/production\.cases\.json/);
+    const none = await cli(['serve', PRODUCTION]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toBe('mcp-policy: give --socket, --docker-desktop or --addr (usage)\n');
+  });
+
+  it('finishes in-flight requests on SIGTERM and flushes the decision log', async () => {
+    const dir = tempDir();
+    const socket = join(dir, 's.sock');
+    const log = join(dir, 'decisions.jsonl');
+    const { child, exited, stderr } = await spawnServe([PRODUCTION, '--socket', socket, '--decision-log', log]);
+    // Requests the server has begun to read: headers sent, the body still coming.
+    const body = JSON.stringify({ requests: Array.from({ length: 500 }, () => DELETE) });
+    const half = body.length >> 1;
+    const pending = Array.from({ length: 10 }, () => {
+      const conn = connect(socket);
+      let text = '';
+      conn.on('data', (c: Buffer) => (text += c.toString()));
+      conn.write(
+        `POST /mcp/policy/evaluate/batch HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, half)}`,
+      );
+      return { conn, done: new Promise<string>((r) => conn.once('close', () => r(text))) };
+    });
+    // A keep-alive connection the gateway left open closes at once.
+    await call({ socket }, 'GET', '/ping', undefined, true);
+    await new Promise((r) => setTimeout(r, 500));
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    for (const p of pending) p.conn.write(body.slice(half));
+    for (const text of await Promise.all(pending.map((p) => p.done))) {
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(text).toMatch(/\r\nConnection: close\r\n/);
+      const json = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { decisions: unknown[] };
+      expect(json.decisions).toHaveLength(500);
+      expect(json.decisions[499]).toEqual(DENIED);
+    }
+    expect(await exited).toBe(0);
+    expect(stderr()).toMatch(/SIGTERM: finishing in-flight requests/);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(5_000);
+  });
+
+  it('--workers 2 answers the same over TCP and stops on SIGTERM', async () => {
+    const port = 20_000 + (process.pid % 20_000);
+    const { child, exited } = await spawnServe([PRODUCTION, '--addr', `127.0.0.1:${port}`, '--workers', '2']);
+    const replies = await Promise.all(
+      Array.from({ length: 40 }, () => call({ port }, 'POST', '/mcp/policy/evaluate', DELETE)),
+    );
+    for (const r of replies) expect(r.json()).toEqual(DENIED);
+    // Whichever worker answers /metrics, it reports the whole cluster.
+    const metrics = await call({ port }, 'GET', '/metrics');
+    expect(metrics.text).toMatch(
+      /^mcp_policy_decisions_total\{endpoint="\/mcp\/policy\/evaluate",result="denied"\} 40$/m,
+    );
+    expect(metrics.text).toMatch(/^mcp_policy_bundle_info\{revision="[0-9a-f]{64}"\} 1$/m);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
