@@ -16,6 +16,7 @@ import { WasmEngine } from '../src/engines/wasm.js';
 import { type BundleService, startBundleService } from '../src/fleet/bundle-service.js';
 import { OpaServer } from '../scripts/fleet-opa.js';
 import { OpaDecisionLogUploader } from '../src/fleet/decision-log.js';
+import { type ServeHandle, startServe } from '../src/server/service.js';
 import { collector, rsaKeyPair, tamperings } from './fleet-helpers.js';
 import { cli, examplePolicies, mustParse } from './helpers.js';
 
@@ -39,7 +40,27 @@ describe('fleet of OPA servers', () => {
   const changedFile = join(dir, 'changed.json');
   let service: BundleService;
   const opas: OpaServer[] = [];
+  /** An mcp-policy decision service in the fleet, polling the same service and verifying with the same key. */
+  let serve: ServeHandle | undefined;
   let revision = '';
+
+  async function serveRevision(want: string, timeoutMs = 15_000): Promise<string | undefined> {
+    for (let t = 0; t < timeoutMs / 50 && serve?.slot.current?.revision !== want; t++) await sleep(50);
+    return serve?.slot.current?.revision;
+  }
+
+  /** The service's answers on the example table, over OPA's data API. */
+  async function serveDecisions(): Promise<unknown[]> {
+    return Promise.all(
+      requests.map(async (input) => {
+        const r = await fetch(`http://127.0.0.1:${serve!.port}/v1/data/mcp_policy/decision`, {
+          method: 'POST',
+          body: JSON.stringify({ input }),
+        });
+        return ((await r.json()) as { result: unknown }).result;
+      }),
+    );
+  }
 
   beforeAll(async () => {
     writeFileSync(keyFile, keys.privateKey);
@@ -50,6 +71,7 @@ describe('fleet of OPA servers', () => {
     service = await startBundleService({ dir: served, port: 0 });
   });
   afterAll(async () => {
+    await serve?.close();
     await Promise.all(opas.map((o) => o.stop()));
     await service?.close();
   });
@@ -88,6 +110,7 @@ describe('fleet of OPA servers', () => {
     const expected = requests.map((r) => wasm.decideSync(r));
     expect(requests.map((r) => native.decideSync(r))).toEqual(expected);
     for (const answers of await opaDecisions()) expect(answers).toEqual(expected);
+    if (serve !== undefined) expect(await serveDecisions()).toEqual(expected);
     return expected;
   }
 
@@ -102,7 +125,14 @@ describe('fleet of OPA servers', () => {
       'decision_logs:\n  service: logs\n  reporting:\n    min_delay_seconds: 1\n    max_delay_seconds: 1\n';
     try {
       for (let k = 0; k < 3; k++) opas.push(await OpaServer.start(logging, dir, k));
+      serve = await startServe({
+        bundleUrl: `${service.url}/bundles/prod.tar.gz`,
+        pollIntervalMs: 200,
+        tcp: { host: '127.0.0.1', port: 0 },
+        verification: { verificationKey: keys.publicKey },
+      });
       await Promise.all(opas.map((o) => o.waitForRevision('prod', revision)));
+      expect(await serveRevision(revision)).toBe(revision);
       const decisions = await expectSameAsEngines(readFileSync(production.policyFile, 'utf8'));
       expect(decisions.some((d) => (d as { allowed: boolean }).allowed)).toBe(true);
       const decisionEvent = () => logs.batches.flat().find((e) => e.path === 'mcp_policy/decision');
@@ -132,6 +162,7 @@ describe('fleet of OPA servers', () => {
     revision = next;
     const times = await Promise.all(opas.map((o) => o.waitForRevision('prod', revision, 15_000)));
     expect(Math.max(...times)).toBeLessThan(15_000);
+    expect(await serveRevision(revision)).toBe(revision);
     await expectSameAsEngines(changedPolicyText);
     expect(await opaDecisions()).not.toEqual(before);
   });
@@ -172,6 +203,10 @@ describe('fleet of OPA servers', () => {
       await everyOpaRefused(failures);
       for (const o of opas) expect(await o.revision('prod'), name).toBe(revision);
       expect(await opaDecisions(), name).toEqual(expected);
+      // The service polls every 200 ms: after a few polls it has refused the bundle and still serves the last good one.
+      await sleep(600);
+      expect(serve!.slot.current?.revision, name).toBe(revision);
+      expect(await serveDecisions(), name).toEqual(expected[0]);
       const bytes = readFileSync(join(served, 'prod', 'bundle.tar.gz'));
       await expect(WasmEngine.load(bytes, { verificationKey: keys.publicKey }), name).rejects.toMatchObject({
         code: expect.stringMatching(/^bundle_(file_mismatch|signature_invalid|unsigned)$/) as string,

@@ -1,6 +1,8 @@
 /** `mcp-policy serve`: argument parsing and messages; the service itself is src/server/. */
 import { Command } from 'commander';
 import { McpPolicyError } from '../errors.js';
+import { OpaDecisionLogUploader } from '../fleet/decision-log.js';
+import { addVerificationOptions, verificationFrom } from './fleet-options.js';
 import { desktopVmSocketNote, dockerDesktopSocketPath, parseAddress } from '../server/listen.js';
 import { startServe } from '../server/service.js';
 import { clusterMetrics, isWorker, runPrimary } from '../server/workers.js';
@@ -22,6 +24,9 @@ interface ServeCliOptions {
   maxBody?: number;
   maxBatch?: number;
   idleTimeout?: number;
+  verificationKey?: string;
+  verificationKeyId?: string;
+  decisionLogUrl?: string;
 }
 
 function count(flag: string, min = 1): (v: string) => number {
@@ -42,7 +47,11 @@ function waitForSignal(): Promise<string> {
 
 /** The `serve` command, for registration in the CLI program. */
 export function serveCommand(stderr: (text: string) => void): Command {
-  return new Command('serve')
+  return addVerificationOptions(new Command('serve'))
+    .option(
+      '--decision-log-url <url>',
+      "also upload decisions to an OPA decision-log collector (OPA's batched gzip shape)",
+    )
     .description("serve decisions over HTTP: Docker's MCP gateway protocol and OPA's data API (unix socket or TCP)")
     .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
     .option('--enterprise <file>', 'Stacklok enterprise config whose directives apply before the rules')
@@ -84,7 +93,10 @@ export function serveCommand(stderr: (text: string) => void): Command {
         worker && opts.decisionLog !== undefined && opts.decisionLog !== '-'
           ? `${opts.decisionLog}.${process.pid}`
           : opts.decisionLog;
+      const verification = verificationFrom(opts);
       const handle = await startServe({
+        ...(verification !== undefined && { verification }),
+        ...(opts.decisionLogUrl !== undefined && { sink: new OpaDecisionLogUploader({ url: opts.decisionLogUrl }) }),
         ...((file ?? opts.enterprise ?? opts.adminConsole ?? opts.userPolicy) !== undefined && {
           sources: {
             ...(file !== undefined && { file }),

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { isGzip, readWasmBundle } from '../bundle.js';
 import { checkDecision, type EmbeddedCases, embeddedCases, type Expectation } from '../cases.js';
 import { McpPolicyError } from '../errors.js';
-import { WasmEngine } from '../engines/wasm.js';
+import { WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 
 /** A loaded, self-tested bundle. */
@@ -41,10 +41,12 @@ export function runSelfTest(engine: WasmEngine, tables: readonly EmbeddedCases[]
 
 /**
  * Loads bundle bytes (bundle.tar.gz or policy.wasm) and runs their self-test.
- * Throws `invalid_bundle`/wasm load codes, or `self_test_failed`.
+ * With a verification key in `load`, only a bundle whose signature verifies
+ * is used. Throws bundle codes (signature, revision, size), wasm load codes,
+ * or `self_test_failed`.
  */
-export async function loadBundle(bytes: Uint8Array): Promise<LoadedBundle> {
-  const engine = await WasmEngine.load(bytes);
+export async function loadBundle(bytes: Uint8Array, load: WasmLoadOptions = {}): Promise<LoadedBundle> {
+  const engine = await WasmEngine.load(bytes, load);
   let revision = createHash('sha256').update(bytes).digest('hex');
   let tables: EmbeddedCases[] = [];
   if (isGzip(bytes)) {
@@ -81,6 +83,8 @@ export class BundleSlot {
       onActivated?: (bundle: LoadedBundle) => void;
       onRejected?: (error: McpPolicyError) => void;
     } = {},
+    /** How every candidate is loaded (e.g. the key its signature must verify with). */
+    private readonly load: WasmLoadOptions = {},
   ) {}
 
   /** The bundle now deciding, if any. */
@@ -93,7 +97,7 @@ export class BundleSlot {
     // One candidate at a time, so a slow load never overwrites a newer bundle.
     const result = this.pending.then(async (): Promise<OfferResult> => {
       try {
-        const bundle = await loadBundle(bytes);
+        const bundle = await loadBundle(bytes, this.load);
         this.active = bundle;
         this.hooks.onActivated?.(bundle);
         return { activated: true, revision: bundle.revision, selfTestCases: bundle.selfTestCases };

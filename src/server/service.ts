@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { type Registry } from 'prom-client';
+import { type VerificationOptions } from '../bundle-signature.js';
 import { McpPolicyError } from '../errors.js';
 import { BundleSlot, type LoadedBundle } from './active-bundle.js';
 import { bundleFromSources, type PolicySources, pollBundleUrl, type Stoppable, watchFile } from './bundle-source.js';
@@ -38,6 +39,8 @@ export interface ServeOptions {
   readonly decisionLog?: string;
   /** A sink of one's own (e.g. an uploader), added beside `decisionLog`. */
   readonly sink?: LogSink;
+  /** Only bundles whose signature verifies with this key are activated (a compiled policy file is unsigned). */
+  readonly verification?: VerificationOptions;
   /** Decision-log rotation size in bytes and queue bound. */
   readonly logMaxBytes?: number;
   readonly logMaxQueue?: number;
@@ -105,16 +108,19 @@ function combine(a: LogSink, b: LogSink | undefined): LogSink {
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const notify = options.notify ?? (() => undefined);
   const metrics = new ServeMetrics();
-  const slot = new BundleSlot({
-    onActivated: (b: LoadedBundle) => {
-      metrics.activated(b.revision);
-      notify(`serving bundle ${b.revision.slice(0, 12)} (${b.selfTestCases} self-test cases passed)`);
+  const slot = new BundleSlot(
+    {
+      onActivated: (b: LoadedBundle) => {
+        metrics.activated(b.revision);
+        notify(`serving bundle ${b.revision.slice(0, 12)} (${b.selfTestCases} self-test cases passed)`);
+      },
+      onRejected: (e) => {
+        metrics.bundleLoads.inc({ outcome: 'rejected' });
+        notify(`rejected bundle: ${e.message} (${e.code}); the last good bundle keeps serving`);
+      },
     },
-    onRejected: (e) => {
-      metrics.bundleLoads.inc({ outcome: 'rejected' });
-      notify(`rejected bundle: ${e.message} (${e.code}); the last good bundle keeps serving`);
-    },
-  });
+    options.verification,
+  );
   if (options.sources === undefined && options.bundleUrl === undefined) {
     throw new McpPolicyError('usage', 'give a policy or bundle to serve, or --bundle-url');
   }
