@@ -46,7 +46,7 @@ export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
 export { ERROR_CODES, type ErrorCode } from './errors.js';
 
 /** Engines: one interface, three evaluators, and a helper that opens any of them on a policy. */
-export { type Engine, ENGINE_NAMES, type EngineName } from './engines/engine.js';
+export { type Engine, ENGINE_NAMES, type EngineName, parseEngineList } from './engines/engine.js';
 export { NativeEngine } from './engines/native.js';
 export { OpaEngine } from './engines/opa.js';
 export { openEngine } from './engines/open.js';
@@ -67,18 +67,25 @@ export {
   type EnterpriseConfig,
   KNOWN_DIRECTIVES,
 } from './enterprise/model.js';
-export { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from './enterprise/validate.js';
+export {
+  isEnterpriseConfigText,
+  isEnterpriseConfigValue,
+  parseEnterpriseConfig,
+  validateLocalSettings,
+} from './enterprise/validate.js';
 export { effectiveConfig } from './enterprise/effective.js';
 
 /** Docker's layering of Admin Console, admin-settings.json and user policies. */
-export { type PolicyLayer, type PolicyLayers, resolvePolicyLayers } from './policy/layers.js';
+export {
+  type BundleSources,
+  NO_POLICY,
+  type PolicyLayer,
+  type PolicyLayers,
+  resolveBundleSources,
+  resolvePolicyLayers,
+} from './policy/layers.js';
 
 /** What a bundle may carry besides the policy, and the entry point of the effective configuration. */
 export { type CompileExtras, CONFIG_ENTRYPOINT, type Provenance } from './contracts.js';
 
-/** Differential testing: the campaign behind `mcp-policy difftest`, and its engines. */
-export { DIFF_ENGINES, type DiffEngine } from './difftest/engines.js';
-export { type DifftestOptions, type DifftestResult, type Mismatch, runDifftest } from './difftest/run.js';
-
-/** The case-table format used by `mcp-policy test`. */
-export { type CaseFile, checkDecision, parseCaseFile } from './cases.js';
+// Test machinery (difftest, case tables, generators) is in the `mcp-policy/testing` entry point (src/testing.ts).

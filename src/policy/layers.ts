@@ -4,7 +4,8 @@
  * user's own policy; an unlocked one is a default that the user's own policy
  * replaces. The outcome records which source is in force and why.
  */
-import { type Provenance } from '../contracts.js';
+import { type CompileExtras, type Provenance } from '../contracts.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
 import { type Policy, type PolicySource } from './model.js';
 
 /** A validated policy and where it was read from. */
@@ -68,4 +69,37 @@ export function resolvePolicyLayers(layers: PolicyLayers): { policy: Policy | un
     policy: undefined,
     provenance: { policy: 'none', why: 'no policy was given: requests the directives allow are allowed' },
   };
+}
+
+/** The policy of a bundle that has none: every request the directives allow is allowed. */
+export const NO_POLICY: Policy = { version: 1, default: 'allow', rules: [] };
+
+/** The sources of one bundle, as `compile` and `eval` take them. */
+export interface BundleSources {
+  /** The positional policy: a bare policy or Docker's admin-settings.json. */
+  readonly policy?: PolicyLayer;
+  readonly adminConsole?: PolicyLayer;
+  readonly user?: PolicyLayer;
+  readonly enterprise?: EnterpriseConfig;
+}
+
+/**
+ * The policy in force and what else goes in the bundle. Provenance is
+ * recorded whenever there is something to choose between or explain: with
+ * more than one policy source, an admin-settings.json, or enterprise
+ * directives; a lone bare policy records none.
+ */
+export function resolveBundleSources(sources: BundleSources): { policy: Policy; extras: CompileExtras } {
+  const { policy: positional, adminConsole, user, enterprise } = sources;
+  const layered = adminConsole !== undefined || user !== undefined || positional?.source.kind === 'admin-settings';
+  const resolved = resolvePolicyLayers({
+    ...(adminConsole && { adminConsole }),
+    ...(positional && { adminSettings: positional }),
+    ...(user && { user }),
+  });
+  const extras: CompileExtras = {
+    ...(enterprise && { enterprise }),
+    ...((layered || enterprise) && { provenance: resolved.provenance }),
+  };
+  return { policy: resolved.policy ?? NO_POLICY, extras };
 }
