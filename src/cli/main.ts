@@ -222,8 +222,15 @@ function buildProgram(io: CliIo): Command {
     .argument('<file>', 'policy JSON, Docker admin-settings.json, or Stacklok enterprise config (YAML or JSON)')
     .option('--json', 'print {"valid", "errors", "warnings"} as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
-      const text = await readTextFile(file);
-      const result = isEnterpriseConfigText(file, text) ? checkEnterprise(text) : checkPolicy(text);
+      let result: CheckResult;
+      try {
+        const text = await readTextFile(file);
+        result = isEnterpriseConfigText(file, text) ? checkEnterprise(text) : checkPolicy(text);
+      } catch (e) {
+        // A file that is not text is reported like any other invalid document.
+        if (!(e instanceof PolicyValidationError)) throw e;
+        result = { errors: e.issues, warnings: [], summary: undefined };
+      }
       const valid = result.summary !== undefined;
       if (opts.json) {
         io.stdout(`${JSON.stringify({ valid, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);

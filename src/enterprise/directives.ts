@@ -68,8 +68,12 @@ const CREDENTIAL_PARTS = ['token', 'api-key', 'api_key', 'apikey', 'secret', 'pa
 
 /** Validates a whole document in any of its three shapes. */
 export function checkDocument(value: unknown, r: Report): EnterpriseConfig | undefined {
+  if (value === null) {
+    r.error('empty_document', [], 'the document is empty (null); expected an object of directives');
+    return undefined;
+  }
   if (!isObject(value)) {
-    r.typeError([], 'the document', 'an object', value, value === null ? ' (is it empty?)' : '');
+    r.typeError([], 'the document', 'an object', value);
     return undefined;
   }
   if (Object.hasOwn(value, HELM_KEY)) {
