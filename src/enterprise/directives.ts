@@ -170,7 +170,9 @@ export function checkUnicode(root: unknown, rootPath: Path, r: Report): void {
       if (seen.has(value)) continue; // shared or cyclic structure in a caller's value
       seen.add(value);
     }
-    if (typeof value === 'string') {
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      r.error('invalid_number', path, `${String(value)} is not a finite number, which JSON and Rego cannot represent`);
+    } else if (typeof value === 'string') {
       if (!value.isWellFormed()) {
         r.error('invalid_unicode', path, `${JSON.stringify(value)} contains an unpaired UTF-16 surrogate`);
       }
@@ -432,7 +434,13 @@ function checkDegradedMode(value: unknown, path: Path, r: Report): DegradedMode 
   }
   let message: string | undefined;
   if (Object.hasOwn(value, 'message')) {
-    if (typeof value.message === 'string') message = value.message;
+    if (value.message === '') {
+      r.error(
+        'invalid_value',
+        [...path, 'message'],
+        `${label}.message is empty; leave it out to use the built-in text`,
+      );
+    } else if (typeof value.message === 'string') message = value.message;
     else r.typeError([...path, 'message'], `${label}.message`, 'a string', value.message);
   }
   if (r.errors.length > before || policy === undefined) return undefined;
