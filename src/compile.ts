@@ -14,6 +14,7 @@ import { McpPolicyError } from './errors.js';
 import { lower } from './lower.js';
 import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
+import { ensureValidPolicy } from './policy/validate.js';
 import { BATCH_ENTRYPOINT, type CompileExtras, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
 import { emitRego } from './rego/emit.js';
 
@@ -46,7 +47,7 @@ export interface CompiledPolicy extends RegoSources {
 
 /** Generates the Rego module for a validated policy. Pure and deterministic. */
 export function generateRego(policy: Policy, extras: CompileExtras = {}): string {
-  return emitRego(lower(policy), {
+  return emitRego(lower(ensureValidPolicy(policy)), {
     ...(extras.enterprise && { enterprise: extras.enterprise }),
     ...(extras.provenance && { provenance: extras.provenance }),
   });

@@ -24,7 +24,13 @@ export {
 } from './policy/model.js';
 
 /** Parsing and validation: {@link parsePolicy} reports every problem; {@link loadPolicyText} throws. */
-export { loadPolicyText, parsePolicy, validatePolicyValue, type ValidationResult } from './policy/validate.js';
+export {
+  ensureValidPolicy,
+  loadPolicyText,
+  parsePolicy,
+  validatePolicyValue,
+  type ValidationResult,
+} from './policy/validate.js';
 
 /** Policy files on disk. */
 export { checkPolicyFile, loadPolicyFile } from './policy/file.js';

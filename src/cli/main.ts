@@ -67,6 +67,8 @@ export function formatDecision(d: Decision): string {
 
 /** Requests from one JSON document or JSON Lines; unparsable lines become error entries. */
 export function parseRequests(text: string): ({ request: unknown } | { error: string })[] {
+  // A byte-order mark is not part of the first request, as for policy files.
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   const trimmed = text.trim();
   if (trimmed === '') return [];
   try {

@@ -39,7 +39,18 @@ export function readYaml(text: string): JsonDocument {
     value: undefined,
     positions,
     keyPositions,
-    issues: [{ code: e.code, path: e.pointer, message: e.message, ...positionOf(e.offset) }],
+    issues: [
+      {
+        code: e.code,
+        path: e.pointer,
+        // The root is named only when it is meant, and then the message says so.
+        message:
+          e.pointer === '' && !e.message.includes('the document')
+            ? `the document is not valid YAML: ${e.message}`
+            : e.message,
+        ...positionOf(e.offset),
+      },
+    ],
   });
 
   try {
@@ -59,14 +70,7 @@ export function readYaml(text: string): JsonDocument {
     // Like the JSON reader, report the first syntax error only: later ones tend to be its echoes.
     const syntax = doc.errors[0];
     if (syntax) {
-      const pointer = pointerAt(doc, syntax.pos[0]);
-      const message = lowerFirst(syntax.message);
-      throw new YamlFailure(
-        pointer === '' ? `the document is not valid YAML: ${message}` : message,
-        syntax.pos[0],
-        'invalid_yaml',
-        pointer,
-      );
+      throw new YamlFailure(lowerFirst(syntax.message), syntax.pos[0], 'invalid_yaml', pointerAt(doc, syntax.pos[0]));
     }
     return compose(doc, positions, keyPositions, positionOf);
   } catch (e) {
