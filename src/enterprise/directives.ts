@@ -171,7 +171,11 @@ export function checkUnicode(root: unknown, rootPath: Path, r: Report): void {
       seen.add(value);
     }
     if (typeof value === 'number' && !Number.isFinite(value)) {
-      r.error('invalid_number', path, `${String(value)} is not a finite number, which JSON and Rego cannot represent`);
+      r.error(
+        'invalid_number',
+        path,
+        `the value ${String(value)} is not a finite number, which JSON and Rego cannot represent`,
+      );
     } else if (typeof value === 'string') {
       if (!value.isWellFormed()) {
         r.error('invalid_unicode', path, `${JSON.stringify(value)} contains an unpaired UTF-16 surrogate`);
