@@ -29,6 +29,7 @@ import {
   WasmEngine,
   WasmError,
 } from '../src/index.js';
+import { benchBoundary } from './bench-boundary.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 
 const DEFAULT_SIZES = [10, 100, 1_000, 10_000];
@@ -378,6 +379,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'boundary') return void process.stdout.write(await benchBoundary());
   const options = parseOptions(process.argv.slice(2));
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
@@ -386,7 +388,7 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${int.format(size)} rules...\n`);
     results.push(await benchSize(size, options.budgetMs));
   }
-  const markdown = report(options, results);
+  const markdown = `${report(options, results)}\n${await benchBoundary()}`;
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);
   process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);

@@ -6,11 +6,13 @@
  * output folder as it was.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { readWasmBundle } from './bundle.js';
-import { McpPolicyError } from './errors.js';
+import { crashPoint } from './crash-points.js';
+import { fileSystemError, McpPolicyError, OpaError } from './errors.js';
+import { replaceFolder } from './output-folder.js';
+import { makeTempDir } from './temp-dirs.js';
 import { lower } from './lower.js';
 import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
@@ -82,9 +84,14 @@ export async function writeSources(dir: string, sources: RegoSources): Promise<v
 
 /** Compiles Rego sources to a wasm bundle with the pinned opa. */
 export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
-  const work = await mkdtemp(join(tmpdir(), 'mcp-policy-build-'));
+  const work = await makeTempDir('build');
   try {
-    await writeSources(work, sources);
+    try {
+      await writeSources(work, sources);
+    } catch (e) {
+      throw fileSystemError(e, 'write the sources into', work);
+    }
+    crashPoint('build:sources-written');
     const revision = revisionOf(sources);
     await runOpa(
       [
@@ -106,7 +113,13 @@ export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
       ],
       { cwd: work },
     );
-    const bundle = new Uint8Array(await readFile(join(work, 'bundle.tar.gz')));
+    crashPoint('build:built');
+    const bundle = await readFile(join(work, 'bundle.tar.gz')).then(
+      (b) => new Uint8Array(b),
+      () => {
+        throw new OpaError('opa_no_output', 'opa build reported success but wrote no bundle');
+      },
+    );
     const { wasm } = readWasmBundle(bundle);
     return { ...sources, revision, bundle, wasm };
   } finally {
@@ -124,17 +137,17 @@ export const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'bundle.tar.gz', 'policy
 
 /**
  * Writes a compiled policy to `outDir` (policy.rego, lib.rego, bundle.tar.gz,
- * policy.wasm). The files are written to a sibling temporary folder that then
- * replaces `outDir`, so readers never see a mix of old and new files. An
- * existing `outDir` that holds anything else is refused rather than replaced.
+ * policy.wasm). The folder is replaced as a whole (see output-folder.ts), so
+ * readers never see a mix of old and new files, and a kill at any point leaves
+ * the old or the new folder. An existing `outDir` that holds anything else is
+ * refused rather than replaced.
  */
 export async function writeOutput(compiled: CompiledPolicy, outDir: string): Promise<void> {
   const target = resolve(outDir);
-  const parent = dirname(target);
   const existing = await readdir(target).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return [];
     if (e.code === 'ENOTDIR') throw new McpPolicyError('output_not_empty', `${target} exists and is not a folder`);
-    throw e;
+    throw fileSystemError(e, 'read', target);
   });
   const foreign = existing.filter((name) => !(OUTPUT_FILES as readonly string[]).includes(name));
   if (foreign.length > 0) {
@@ -146,33 +159,10 @@ export async function writeOutput(compiled: CompiledPolicy, outDir: string): Pro
         .join(', ')}); choose another output folder`,
     );
   }
-  await mkdir(parent, { recursive: true });
-  const staging = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
-  const contents: Record<(typeof OUTPUT_FILES)[number], string | Uint8Array> = {
+  await replaceFolder(target, {
     'policy.rego': compiled.policy,
     'lib.rego': compiled.lib,
     'bundle.tar.gz': compiled.bundle,
     'policy.wasm': compiled.wasm,
-  };
-  try {
-    for (const name of OUTPUT_FILES) await writeFile(join(staging, name), contents[name]);
-    const old = `${staging}.old`;
-    let hadOld = false;
-    try {
-      await rename(target, old);
-      hadOld = true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    try {
-      await rename(staging, target);
-    } catch (e) {
-      if (hadOld) await rename(old, target);
-      throw e;
-    }
-    if (hadOld) await rm(old, { recursive: true, force: true });
-  } catch (e) {
-    await rm(staging, { recursive: true, force: true });
-    throw new McpPolicyError('write_failed', `cannot write ${target}: ${(e as Error).message}`, { cause: e });
-  }
+  } satisfies Record<(typeof OUTPUT_FILES)[number], string | Uint8Array>);
 }

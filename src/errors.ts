@@ -57,11 +57,17 @@ export const ERROR_CODES = [
   'opa_not_found',
   'opa_version_mismatch',
   'opa_failed',
+  'opa_timeout',
+  'opa_no_output',
   'wasm_load_failed',
   'wasm_eval_failed',
   'output_not_empty',
   'read_failed',
   'write_failed',
+  'disk_full',
+  'read_only_file_system',
+  'permission_denied',
+  'invalid_local_settings',
   'usage',
 ] as const;
 
@@ -161,4 +167,38 @@ export function pointerToken(token: string | number): string {
 /** Builds a JSON pointer from path segments. */
 export function toPointer(path: readonly (string | number)[]): string {
   return path.map((p) => `/${pointerToken(p)}`).join('');
+}
+
+/**
+ * The stable code of a file-system failure: `disk_full` (ENOSPC, EDQUOT),
+ * `read_only_file_system` (EROFS), `permission_denied` (EACCES, EPERM), else
+ * `write_failed`.
+ */
+export function fileSystemCode(thrown: unknown): ErrorCode {
+  switch ((thrown as NodeJS.ErrnoException | undefined)?.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'disk_full';
+    case 'EROFS':
+      return 'read_only_file_system';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission_denied';
+    default:
+      return 'write_failed';
+  }
+}
+
+const FILE_SYSTEM_PROBLEMS: Partial<Record<ErrorCode, string>> = {
+  disk_full: 'the disk is full',
+  read_only_file_system: 'the file system is read-only',
+  permission_denied: 'permission denied',
+};
+
+/** A coded error for a failed file operation on `path`, saying what went wrong in words. */
+export function fileSystemError(thrown: unknown, doing: string, path: string): McpPolicyError {
+  if (thrown instanceof McpPolicyError) return thrown;
+  const code = fileSystemCode(thrown);
+  const problem = FILE_SYSTEM_PROBLEMS[code] ?? describeThrown(thrown);
+  return new McpPolicyError(code, `cannot ${doing} ${JSON.stringify(path)}: ${problem}`, { cause: thrown });
 }

@@ -51,6 +51,16 @@ export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
 /** Every error and warning code the library reports; each is documented in docs/semantics.md. */
 export { ERROR_CODES, type ErrorCode } from './errors.js';
 
+/**
+ * The request boundary every engine applies first: {@link readRequestValue}
+ * copies a plain JSON request or says why it is not one, within
+ * {@link MAX_REQUEST_DEPTH} and {@link MAX_REQUEST_SIZE}.
+ */
+export { MAX_REQUEST_DEPTH, MAX_REQUEST_SIZE, readRequestValue } from './engines/request-boundary.js';
+
+/** Repairs an output folder a killed `compile`/{@link writeOutput} left aside (restores or removes `.<name>.old`). */
+export { recoverOutput } from './output-folder.js';
+
 /** Engines: one interface, three evaluators, and a helper that opens any of them on a policy. */
 export { type Engine, ENGINE_NAMES, type EngineName, parseEngineList } from './engines/engine.js';
 export { NativeEngine } from './engines/native.js';

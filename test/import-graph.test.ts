@@ -25,7 +25,7 @@ const STAGES: readonly (readonly string[])[] = [
   ],
   ['lower.ts'],
   ['rego/'],
-  ['opa/', 'bundle.ts', 'compile.ts'],
+  ['opa/', 'bundle.ts', 'crash-points.ts', 'temp-dirs.ts', 'output-folder.ts', 'compile.ts'],
   ['native/', 'enterprise/effective.ts'],
   ['engines/'],
   ['cases.ts', 'difftest/', 'testing.ts'],

@@ -20,6 +20,7 @@ import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
 import { ENGINE_NAMES, type Engine, type EngineName, parseEngineList } from '../engines/engine.js';
+import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
 import { WasmEngine } from '../engines/wasm.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
@@ -278,6 +279,8 @@ function buildProgram(io: CliIo): Command {
       try {
         const requests = entries.flatMap((e) => ('request' in e ? [e.request] : []));
         const decisions = await engine.decideBatch(requests);
+        // A broken opa is a tool problem (exit 2), as it is for --engine wasm, not a batch of denials.
+        if (engine instanceof OpaEngine && engine.toolError) throw engine.toolError;
         let k = 0;
         for (const entry of entries) {
           const d: Decision =

@@ -5,8 +5,7 @@
  * WebAssembly instance serve them all. Each package holds exactly the module
  * `mcp-policy compile` would generate, only under another name.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
 import { readLibRego, WASM_CAPABILITIES_PATH } from '../compile.js';
@@ -22,6 +21,7 @@ import { evaluatePolicy } from '../native/evaluate.js';
 import { runOpa } from '../opa/cli.js';
 import { type Decision, failedDecision, type Policy } from '../policy/model.js';
 import { emitRego } from '../rego/emit.js';
+import { makeTempDir } from '../temp-dirs.js';
 
 /** One policy and the requests to decide against it. */
 export interface Group {
@@ -65,7 +65,7 @@ function packageOf(k: number): string {
 
 /** Writes the Rego of a round: each policy's module, the helpers and an aggregate `all`. */
 export async function prepareRound(groups: readonly Group[]): Promise<Round> {
-  const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-difftest-'));
+  const dir = await makeTempDir('difftest');
   const src = join(dir, 'src');
   await mkdir(join(src, 'difftest'), { recursive: true });
   await mkdir(join(src, 'mcp_policy'), { recursive: true });

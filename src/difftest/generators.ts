@@ -430,3 +430,81 @@ export function withEnterpriseFields(requests: fc.Arbitrary<unknown>): fc.Arbitr
     .tuple(requests, fields)
     .map(([r, f]) => (typeof r === 'object' && r !== null && !Array.isArray(r) ? { ...r, ...f } : r));
 }
+
+/** Nested objects `depth` levels deep (the outer object is level 1). */
+function nestedValue(depth: number): unknown {
+  let v: unknown = 'leaf';
+  for (let k = 0; k < depth; k++) v = { x: v };
+  return v;
+}
+
+/**
+ * JavaScript values a host can pass that are not plain JSON, each as a way
+ * to spoil one field of a request: engines used to read them differently
+ * (property access in TypeScript, JSON.stringify on the way to WebAssembly
+ * and opa). `depth` nesting straddles the request boundary's depth limit.
+ */
+const hostileSpoilers: readonly ((request: Record<string, unknown>, field: string) => unknown)[] = [
+  (r, f) => ({ ...r, [f]: undefined }),
+  (r, f) => {
+    const { [f]: inherited, ...rest } = r;
+    return Object.assign(Object.create({ [f]: inherited ?? 'x' }) as object, rest);
+  },
+  (r, f) => Object.defineProperty({ ...r }, f, { get: () => r[f] ?? 'x', enumerable: true, configurable: true }),
+  (r, f) =>
+    Object.defineProperty({ ...r }, f, {
+      get: () => {
+        throw new Error('getter called');
+      },
+      enumerable: true,
+      configurable: true,
+    }),
+  (r) => ({ ...r, target: { type: 'tool', toJSON: () => 'flattened' } }),
+  (r, f) => ({ ...r, [f]: new String(typeof r[f] === 'string' ? r[f] : 'x') }),
+  (r) => ({ ...r, workingSet: 10n }),
+  (r) => {
+    const out: Record<string, unknown> = { ...r, catalog: {} };
+    (out.catalog as Record<string, unknown>).parent = out;
+    return out;
+  },
+  // eslint-disable-next-line no-sparse-arrays -- the hole is the point
+  (r) => ({ ...r, list: ['a', , 'c'] }),
+  (r) => ({ ...r, weight: Number.POSITIVE_INFINITY }),
+  (r) => ({ ...r, when: new Date(0) }),
+  (r) => ({ ...r, deep: nestedValue(31) }),
+  (r) => ({ ...r, deep: nestedValue(32) }),
+  (r) => Object.assign(Object.create(null) as object, r),
+  (r) => Object.defineProperty({ ...r, [Symbol('s')]: 1 }, 'hidden', { value: 10n, enumerable: false }),
+];
+
+/** A request (when it is an object) with one field spoiled by a JavaScript value that is not plain JSON. */
+export function hostileRequest(requests: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+  return fc
+    .tuple(
+      requests,
+      fc.nat(hostileSpoilers.length - 1),
+      fc.constantFrom(...KNOWN_FIELDS, 'catalog', 'workingSet', 'target'),
+    )
+    .map(([r, k, field]) =>
+      typeof r === 'object' && r !== null && !Array.isArray(r)
+        ? hostileSpoilers[k]!(r as Record<string, unknown>, field)
+        : r,
+    );
+}
+
+/**
+ * Mixes hostile requests into generated ones (one in `every`). Apply it last:
+ * spreading a hostile request would call its getters.
+ */
+export function withHostileValues(requests: fc.Arbitrary<unknown>, every = 20): fc.Arbitrary<unknown> {
+  return fc.oneof({ weight: every - 1, arbitrary: requests }, { weight: 1, arbitrary: hostileRequest(requests) });
+}
+
+/** `count` hostile requests from `seed`, for tests that feed them straight to engines. */
+export function hostileRequests(seed: number, count: number): unknown[] {
+  const base = fc.record(
+    { action: fc.constantFrom(...ACTIONS), tool: fc.constantFrom('read', 'delete_all'), server: fc.constant('s') },
+    { requiredKeys: [] },
+  );
+  return fc.sample(hostileRequest(base), { seed, numRuns: count });
+}

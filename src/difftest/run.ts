@@ -13,7 +13,15 @@ import { parsePolicy } from '../policy/validate.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';
 import { type DiffEngine, disposeRound, type Group, prepareRound } from './engines.js';
-import { enterpriseText, localSettings, policyText, requestFor, withEnterpriseFields } from './generators.js';
+import {
+  enterpriseText,
+  localSettings,
+  policyText,
+  requestFor,
+  withEnterpriseFields,
+  withHostileValues,
+} from './generators.js';
+import { readBatch } from '../engines/request-boundary.js';
 import { LIMITS } from './settings.js';
 
 /** One disagreement: a policy, a request and what each engine decided. */
@@ -78,6 +86,13 @@ function disagreement(
 
 /** One engine's decisions for the groups; a failing round is retried group by group, a failing group fails closed. */
 async function decideWith(engine: DiffEngine, groups: readonly Group[]): Promise<Decision[][]> {
+  // Engines see requests as hosts' engines do: past the request boundary.
+  const batches = groups.map((g) => readBatch(g.requests));
+  const plain = groups.map((g, gi) => ({ ...g, requests: batches[gi]!.plain }));
+  return (await decidePlainWith(engine, plain)).map((decided, gi) => batches[gi]!.join(decided));
+}
+
+async function decidePlainWith(engine: DiffEngine, groups: readonly Group[]): Promise<Decision[][]> {
   const round = await prepareRound(groups);
   try {
     const decided = await engine.decide(round);
@@ -87,7 +102,7 @@ async function decideWith(engine: DiffEngine, groups: readonly Group[]): Promise
       if (g.requests.length > 1 && decided[gi]!.some((d) => d.error === WRONG_COUNT_ERROR)) {
         const single: Decision[] = [];
         for (const request of g.requests)
-          single.push(...(await decideWith(engine, [{ ...g, requests: [request] }]))[0]!);
+          single.push(...(await decidePlainWith(engine, [{ ...g, requests: [request] }]))[0]!);
         decided[gi] = single;
       }
     }
@@ -95,7 +110,7 @@ async function decideWith(engine: DiffEngine, groups: readonly Group[]): Promise
   } catch (e) {
     if (groups.length > 1) {
       const one: Decision[][] = [];
-      for (const g of groups) one.push(...(await decideWith(engine, [g])));
+      for (const g of groups) one.push(...(await decidePlainWith(engine, [g])));
       return one;
     }
     return groups.map((g) => g.requests.map(() => failedDecision(`${engine.name} failed: ${describeThrown(e)}`)));
@@ -271,7 +286,7 @@ export function generatedRequests(
   count: number,
   enterprise = false,
 ): unknown[] {
-  const arb = enterprise ? withEnterpriseFields(requestFor(policy)) : requestFor(policy);
+  const arb = withHostileValues(enterprise ? withEnterpriseFields(requestFor(policy)) : requestFor(policy));
   return fc.sample(arb, { seed: itemSeed(seed, k) ^ 0x2545f491, numRuns: count });
 }
 

@@ -31,7 +31,8 @@ export function parseEngineList(text: string): EngineName[] {
 /**
  * An evaluator of one policy. Engines never throw for a bad request or a
  * failed evaluation: they answer with a denying decision that carries an
- * `error` (fail closed).
+ * `error` (fail closed). Every request is first read by the one request
+ * boundary (request-boundary.ts), so all engines decide the same JSON data.
  */
 export interface Engine {
   readonly name: EngineName;

@@ -5,6 +5,7 @@ import { evaluatePolicy } from '../native/evaluate.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { ensureValidPolicy } from '../policy/validate.js';
 import { type Engine, noEnterpriseConfig } from './engine.js';
+import { decideAtBoundary, decideBatchAtBoundary, readLocalSettings } from './request-boundary.js';
 
 /** Evaluates a validated policy (and enterprise directives) in TypeScript, without Rego or WebAssembly. */
 export class NativeEngine implements Engine {
@@ -22,7 +23,7 @@ export class NativeEngine implements Engine {
 
   /** Synchronous form of {@link decide}, for hosts on a hot path. */
   decideSync(request: unknown): Decision {
-    return evaluatePolicy(this.policy, request, this.extras.enterprise);
+    return decideAtBoundary(request, (plain) => evaluatePolicy(this.policy, plain, this.extras.enterprise));
   }
 
   decide(request: unknown): Promise<Decision> {
@@ -30,13 +31,23 @@ export class NativeEngine implements Engine {
   }
 
   decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
-    return Promise.resolve(requests.map((r) => this.decideSync(r)));
+    return Promise.resolve(
+      decideBatchAtBoundary(requests, (plain) =>
+        plain.map((r) => evaluatePolicy(this.policy, r, this.extras.enterprise)),
+      ),
+    );
   }
 
   config(local: Readonly<Record<string, unknown>>): Promise<unknown> {
     const { enterprise, provenance } = this.extras;
     if (!enterprise) return Promise.reject(noEnterpriseConfig());
-    const config = effectiveConfig(enterprise, local);
+    let plain: Record<string, unknown>;
+    try {
+      plain = readLocalSettings(local);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    const config = effectiveConfig(enterprise, plain);
     return Promise.resolve(provenance ? { ...config, policy: provenance } : config);
   }
 

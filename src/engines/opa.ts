@@ -5,14 +5,15 @@
  * - `go-wasm`: `opa eval -t wasm`, the same WebAssembly the bundle holds, run
  *   by OPA's Go runtime instead of the JavaScript SDK.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RegoSources, writeSources } from '../compile.js';
-import { describeThrown, OpaError } from '../errors.js';
-import { runOpa } from '../opa/cli.js';
+import { describeThrown, fileSystemError, OpaError } from '../errors.js';
+import { resolveOpa, runOpa } from '../opa/cli.js';
+import { makeTempDir } from '../temp-dirs.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { checkedBatch, type Engine, noEnterpriseConfig, WRONG_COUNT_ERROR } from './engine.js';
+import { decideBatchAtBoundaryAsync, readLocalSettings } from './request-boundary.js';
 
 interface EvalOutput {
   result?: { expressions?: { value?: unknown }[] }[];
@@ -37,8 +38,17 @@ export async function opaEvalValue(
     ['eval', '--format', 'json', '--target', target, '--stdin-input', '--data', dataDir, wrapped],
     { input: JSON.stringify(input) },
   );
-  const value = (JSON.parse(stdout) as EvalOutput).result?.[0]?.expressions?.[0]?.value;
-  return target === 'wasm' && typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+  if (stdout.trim() === '') throw new OpaError('opa_no_output', 'opa eval reported success but wrote nothing');
+  let value: unknown;
+  try {
+    value = (JSON.parse(stdout) as EvalOutput).result?.[0]?.expressions?.[0]?.value;
+    return target === 'wasm' && typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+  } catch {
+    throw new OpaError(
+      'opa_no_output',
+      `opa eval wrote something other than its JSON answer: ${JSON.stringify(stdout.slice(0, 80))}`,
+    );
+  }
 }
 
 // OPA's Go WebAssembly runtime (opa 1.22.2) hands input to the module in a
@@ -122,16 +132,39 @@ export class OpaEngine implements Engine {
     private readonly hasConfig: boolean,
   ) {}
 
-  /** Prepares the sources for `opa eval`; opa itself is found on first use. */
+  /**
+   * The last failure of opa itself while deciding (a crash, a timeout, no
+   * answer), as opposed to a policy answer; the decisions concerned failed
+   * closed. Lets a caller such as the CLI report a broken opa as such.
+   */
+  toolError: OpaError | undefined;
+
+  /**
+   * Prepares the sources for `opa eval`. Finds the pinned opa first, so a
+   * missing, wrong or hanging opa is an {@link OpaError} here rather than a
+   * denial of every request later.
+   */
   static async create(sources: RegoSources, target: 'rego' | 'wasm' = 'rego'): Promise<OpaEngine> {
-    const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-opa-'));
-    await writeSources(dir, sources);
+    await resolveOpa();
+    const dir = await makeTempDir('opa');
+    try {
+      await writeSources(dir, sources);
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw fileSystemError(e, 'write the sources into', dir);
+    }
     return new OpaEngine(dir, target === 'rego' ? 'opa' : 'go-wasm', sources.config === true);
   }
 
   async config(local: Readonly<Record<string, unknown>>): Promise<unknown> {
     if (!this.hasConfig) throw noEnterpriseConfig();
-    const value = await opaEvalValue(join(this.dir, 'mcp_policy'), 'data.mcp_policy.config', { local }, this.target);
+    const plain = readLocalSettings(local);
+    const value = await opaEvalValue(
+      join(this.dir, 'mcp_policy'),
+      'data.mcp_policy.config',
+      { local: plain },
+      this.target,
+    );
     if (value === undefined) throw new OpaError('opa_failed', 'the policy returned no configuration');
     return value;
   }
@@ -144,7 +177,11 @@ export class OpaEngine implements Engine {
     return (await this.decideBatch([request]))[0] ?? failedDecision('policy returned no decision');
   }
 
-  async decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
+  decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
+    return decideBatchAtBoundaryAsync(requests, (plain) => this.decidePlain(plain));
+  }
+
+  private async decidePlain(requests: readonly unknown[]): Promise<Decision[]> {
     const evaluate = (batch: readonly unknown[]) =>
       opaEvalValue(join(this.dir, 'mcp_policy'), 'data.mcp_policy.decisions', { requests: batch }, this.target);
     try {
@@ -157,6 +194,7 @@ export class OpaEngine implements Engine {
       }
       return checkedBatch(await evaluate(requests), requests.length);
     } catch (e) {
+      if (e instanceof OpaError) this.toolError = e;
       return requests.map(() => failedDecision(`opa evaluation failed: ${describeThrown(e)}`));
     }
   }

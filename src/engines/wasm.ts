@@ -10,6 +10,7 @@ import { describeThrown, WasmError } from '../errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../contracts.js';
 import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
+import { decideAtBoundary, decideBatchAtBoundary, readLocalSettings } from './request-boundary.js';
 import { initialMemoryPages } from './wasm-memory.js';
 
 /** Replaces unpaired surrogates everywhere, as Go's JSON decoder does, so wasm and OPA see the same text. */
@@ -76,28 +77,29 @@ export class WasmEngine implements Engine {
 
   /** Synchronous form of {@link decide}: hosts on a hot path skip a promise per decision. */
   decideSync(request: unknown): Decision {
-    // The SDK treats falsy input as no input at all: only objects go to the
-    // single-request entry point; anything else rides in a batch of one.
-    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-      return this.decideBatchSync([request])[0] ?? failedDecision('policy returned no decision');
-    }
-    try {
-      const checked = checkedDecision(resultValue(this.policy.evaluate(wellFormed(request), DECISION_ENTRYPOINT)));
-      return typeof checked === 'string' ? failedDecision(checked) : checked;
-    } catch (e) {
-      return failedDecision(`wasm evaluation failed: ${describeThrown(e)}`);
-    }
+    // Past the boundary the request is a non-empty object, which the SDK
+    // does not mistake for absent input (it treats falsy input so).
+    return decideAtBoundary(request, (plain) => {
+      try {
+        const checked = checkedDecision(resultValue(this.policy.evaluate(plain, DECISION_ENTRYPOINT)));
+        return typeof checked === 'string' ? failedDecision(checked) : checked;
+      } catch (e) {
+        return failedDecision(`wasm evaluation failed: ${describeThrown(e)}`);
+      }
+    });
   }
 
   /** Synchronous form of {@link decideBatch}. */
   decideBatchSync(requests: readonly unknown[]): Decision[] {
-    let value: unknown;
-    try {
-      value = resultValue(this.policy.evaluate({ requests: wellFormed(requests) }, BATCH_ENTRYPOINT));
-    } catch (e) {
-      return requests.map(() => failedDecision(`wasm evaluation failed: ${describeThrown(e)}`));
-    }
-    return checkedBatch(value, requests.length);
+    return decideBatchAtBoundary(requests, (plain) => {
+      let value: unknown;
+      try {
+        value = resultValue(this.policy.evaluate({ requests: plain }, BATCH_ENTRYPOINT));
+      } catch (e) {
+        return plain.map(() => failedDecision(`wasm evaluation failed: ${describeThrown(e)}`));
+      }
+      return checkedBatch(value, plain.length);
+    });
   }
 
   decide(request: unknown): Promise<Decision> {
@@ -107,9 +109,10 @@ export class WasmEngine implements Engine {
   /** The effective enterprise configuration, from the bundle's `config` entry point. */
   configSync(local: Readonly<Record<string, unknown>>): unknown {
     if (!(CONFIG_ENTRYPOINT in (this.policy.entrypoints as Record<string, number>))) throw noEnterpriseConfig();
+    const plain = readLocalSettings(local);
     let value: unknown;
     try {
-      value = resultValue(this.policy.evaluate({ local: wellFormed(local) }, CONFIG_ENTRYPOINT));
+      value = resultValue(this.policy.evaluate({ local: plain }, CONFIG_ENTRYPOINT));
     } catch (e) {
       throw new WasmError('wasm_eval_failed', `wasm evaluation failed: ${describeThrown(e)}`, { cause: e });
     }

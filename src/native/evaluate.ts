@@ -41,7 +41,8 @@ export function readRequest(request: unknown): { error: string } | { facts: Fact
     // Quoted raw, not JSON-escaped: Rego builds the same text with concat.
     return { error: `unknown action "${action}"` };
   }
-  const facts: Facts = { action: action as Action };
+  // No prototype: a polluted Object.prototype must not supply a missing field.
+  const facts = Object.assign(Object.create(null) as Facts, { action: action as Action });
   for (const field of ['server', 'serverType', 'serverSource', 'transport', 'tool'] as const) {
     const v = text(field);
     if (v !== undefined) facts[field] = v;

@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
-import { OpaError } from '../errors.js';
+import { type ErrorCode, OpaError } from '../errors.js';
+import { runProcess } from './process.js';
 
 /** The opa release mcp-policy is built and tested with (also pinned in tools/opa/go.mod). */
 export const OPA_VERSION = '1.22.2';
@@ -37,18 +37,34 @@ export function localOpaPath(): string {
 
 const resolved = new Map<string, Promise<string>>();
 
-async function versionOf(bin: string): Promise<string | undefined> {
-  try {
-    const { stdout } = await execa(bin, ['version'], { timeout: 30_000 });
-    return /^Version: (\S+)$/m.exec(stdout)?.[1];
-  } catch {
-    return undefined;
+/** How long `opa version` may take; a hanging opa is reported, not waited on. */
+export const VERSION_TIMEOUT_MS = 10_000;
+/** How long any other opa invocation may take (a build of many thousands of rules takes seconds). */
+export const RUN_TIMEOUT_MS = 300_000;
+
+/** A timeout, or its override from MCP_POLICY_OPA_TIMEOUT_MS (for slow machines, and for tests). */
+function timeoutMs(fallback: number): number {
+  const env = Number(process.env.MCP_POLICY_OPA_TIMEOUT_MS);
+  return Number.isFinite(env) && env > 0 ? env : fallback;
+}
+
+/** The version `bin` reports; undefined when it is not a working opa; throws `opa_timeout` when it hangs. */
+async function versionOf(bin: string, label: string): Promise<string | undefined> {
+  const limit = timeoutMs(VERSION_TIMEOUT_MS);
+  const result = await runProcess(bin, ['version'], { timeoutMs: limit });
+  if (result.timedOut) {
+    throw new OpaError(
+      'opa_timeout',
+      `${label} did not answer "opa version" within ${limit / 1000} s; ${FIX} (or raise MCP_POLICY_OPA_TIMEOUT_MS)`,
+    );
   }
+  if (result.exitCode !== 0) return undefined;
+  return /^Version: (\S+)$/m.exec(result.stdout)?.[1];
 }
 
 async function locate(explicit: string | undefined): Promise<string> {
   if (explicit !== undefined && explicit !== '') {
-    const v = await versionOf(explicit);
+    const v = await versionOf(explicit, `OPA_BIN=${explicit}`);
     if (v === undefined) throw new OpaError('opa_not_found', `OPA_BIN=${explicit} is not a working opa binary; ${FIX}`);
     if (v !== OPA_VERSION) {
       throw new OpaError(
@@ -60,10 +76,10 @@ async function locate(explicit: string | undefined): Promise<string> {
   }
   const local = localOpaPath();
   if (existsSync(local)) {
-    const v = await versionOf(local);
+    const v = await versionOf(local, local);
     if (v === OPA_VERSION) return local;
   }
-  const onPath = await versionOf('opa');
+  const onPath = await versionOf('opa', 'the opa on PATH');
   if (onPath === OPA_VERSION) return 'opa';
   if (onPath !== undefined) {
     throw new OpaError(
@@ -98,19 +114,34 @@ export interface RunOpaOptions {
   readonly timeoutMs?: number;
 }
 
-/** Runs opa with `args`; resolves with stdout, throws `opa_failed` with opa's own message on failure. */
+/** The code for an opa failure whose message names a file-system problem (opa wrote into a full disk, say). */
+function failureCode(detail: string): ErrorCode {
+  if (/no space left on device|disk quota exceeded/i.test(detail)) return 'disk_full';
+  if (/read-only file system/i.test(detail)) return 'read_only_file_system';
+  if (/permission denied/i.test(detail)) return 'permission_denied';
+  return 'opa_failed';
+}
+
+/**
+ * Runs opa with `args`; resolves with stdout. Every invocation has a
+ * timeout (`opa_timeout`, and the whole process group is killed); a failure
+ * throws `opa_failed` with opa's own message, or the file-system code it names.
+ */
 export async function runOpa(args: readonly string[], options: RunOpaOptions = {}): Promise<string> {
   const bin = await resolveOpa();
-  const result = await execa(bin, args, {
-    cwd: options.cwd,
-    ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' as const }),
-    timeout: options.timeoutMs ?? 300_000,
-    reject: false,
-    maxBuffer: 1024 * 1024 * 1024,
+  const limit = options.timeoutMs ?? timeoutMs(RUN_TIMEOUT_MS);
+  const result = await runProcess(bin, args, {
+    ...(options.cwd !== undefined && { cwd: options.cwd }),
+    ...(options.input !== undefined && { input: options.input }),
+    timeoutMs: limit,
   });
-  if (result.failed) {
-    const detail = String(result.stderr || result.stdout || result.message || 'no output').trim();
-    throw new OpaError('opa_failed', `opa ${args[0] ?? ''} failed: ${detail}`, { stderr: String(result.stderr ?? '') });
+  const command = `opa ${args[0] ?? ''}`;
+  if (result.timedOut) {
+    throw new OpaError('opa_timeout', `${command} did not finish within ${limit / 1000} s`, { stderr: result.stderr });
+  }
+  if (result.spawnError !== undefined || result.exitCode !== 0) {
+    const detail = (result.stderr || result.stdout || result.spawnError || `exit ${String(result.exitCode)}`).trim();
+    throw new OpaError(failureCode(detail), `${command} failed: ${detail}`, { stderr: result.stderr });
   }
   return result.stdout;
 }
