@@ -3,6 +3,7 @@
  * `{value, enforcement}` wrapper, each known directive's value, degraded
  * mode, and well-formed Unicode throughout. Findings go into a `Report`.
  */
+import { toPointer } from '../errors.js';
 import { choices, isObject, type Path, type Report, suggest } from '../diagnostics/report.js';
 import { parseGoDuration } from './duration.js';
 import {
@@ -171,6 +172,8 @@ export function checkUnicode(root: unknown, rootPath: Path, r: Report): void {
       seen.add(value);
     }
     if (typeof value === 'number' && !Number.isFinite(value)) {
+      // A check of the value itself (such as sampling_rate's range) has said more already.
+      if (r.errors.some((e) => e.path === toPointer(path))) continue;
       r.error(
         'invalid_number',
         path,
