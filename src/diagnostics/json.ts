@@ -24,14 +24,21 @@ export interface JsonDocument {
   readonly issues: readonly Issue[];
 }
 
-class SyntaxFailure extends Error {
+/** Thrown inside a reader to stop at the first problem; never escapes it. */
+export class ReadFailure extends Error {
   constructor(
     message: string,
     readonly offset: number,
-    readonly code: ErrorCode = 'invalid_json',
+    readonly code: ErrorCode,
     readonly pointer = '',
   ) {
     super(message);
+  }
+}
+
+class SyntaxFailure extends ReadFailure {
+  constructor(message: string, offset: number, code: ErrorCode = 'invalid_json', pointer = '') {
+    super(message, offset, code, pointer);
   }
 }
 

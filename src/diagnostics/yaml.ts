@@ -9,18 +9,13 @@
  */
 import { isAlias, isMap, isScalar, isSeq, Parser, parseDocument, visit } from 'yaml';
 import { type ErrorCode, type Issue, pointerToken } from '../errors.js';
-import { type JsonDocument, type Position, positionFinder } from './json.js';
+import { type JsonDocument, type Position, positionFinder, ReadFailure } from './json.js';
 import { MAX_DEPTH, MAX_YAML_ALIASES, MAX_YAML_CHARS, MAX_YAML_VALUES } from './limits.js';
 import { lowerFirst } from './report.js';
 
-class YamlFailure extends Error {
-  constructor(
-    message: string,
-    readonly offset: number,
-    readonly code: ErrorCode = 'invalid_yaml',
-    readonly pointer = '',
-  ) {
-    super(message);
+class YamlFailure extends ReadFailure {
+  constructor(message: string, offset: number, code: ErrorCode = 'invalid_yaml', pointer = '') {
+    super(message, offset, code, pointer);
   }
 }
 
