@@ -29,8 +29,11 @@ import {
   WasmEngine,
   WasmError,
 } from '../src/index.js';
+import { benchAnalysis } from './bench-analysis.js';
 import { benchBoundary } from './bench-boundary.js';
+import { benchFleet } from './bench-fleet.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
+import { benchProxy } from './bench-proxy.js';
 
 const DEFAULT_SIZES = [10, 100, 1_000, 10_000];
 const DEFAULT_BUDGET_MS = 1_000;
@@ -380,7 +383,10 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'boundary') return void process.stdout.write(await benchBoundary());
+  if (process.env.BENCH_ONLY === 'proxy') return void process.stdout.write(await benchProxy());
+  if (process.env.BENCH_ONLY === 'fleet') return void process.stdout.write(await benchFleet());
   const options = parseOptions(process.argv.slice(2));
+  if (await benchAnalysis()) return;
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
   const results: SizeResult[] = [];
@@ -388,7 +394,8 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${int.format(size)} rules...\n`);
     results.push(await benchSize(size, options.budgetMs));
   }
-  const markdown = `${report(options, results)}\n${await benchBoundary()}`;
+  const fleet = process.env.BENCH_ONLY === undefined ? `\n${await benchFleet()}` : '';
+  const markdown = `${report(options, results)}\n${await benchBoundary()}${await benchProxy()}${fleet}`;
   process.stdout.write(markdown);
   await writeAtomically(RESULTS_PATH, markdown);
   process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);

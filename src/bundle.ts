@@ -1,103 +1,143 @@
 /**
  * Reading OPA bundles (bundle.tar.gz): just enough of tar to pull out
  * policy.wasm, data.json and .manifest, synchronously and without a
- * dependency. Malformed archives raise `invalid_bundle`.
+ * dependency. Everything read from a bundle is untrusted: decompression is
+ * bounded, every malformed part is a {@link BundleError} with a stable code
+ * and a location, and a revision in mcp-policy's form is checked against the
+ * content it names, so a bundle repacked with another policy's files is
+ * refused rather than run.
  */
-import { gunzipSync } from 'node:zlib';
-import { McpPolicyError } from './errors.js';
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { BundleError, MANIFEST, SIGNATURES_FILE, type WasmBundle, readTar, wasmBundleParts } from './bundle-tar.js';
 
-/** The parts of a wasm bundle a host needs. */
-export interface WasmBundle {
-  readonly wasm: Uint8Array;
-  readonly data: unknown;
-  readonly manifest: { readonly revision?: string; readonly wasm?: readonly { entrypoint: string; module: string }[] };
+export {
+  BUNDLE_ERROR_CODES,
+  BundleError,
+  type BundleErrorCode,
+  type BundleManifest,
+  checkManifest,
+  isGzip,
+  isWasmModule,
+  readTar,
+  SIGNATURES_FILE,
+  type WasmBundle,
+} from './bundle-tar.js';
+
+/** Default bound on the uncompressed size of a bundle: far above any real policy, far below a gzip bomb. */
+export const DEFAULT_MAX_BUNDLE_BYTES = 256 * 2 ** 20;
+
+/** Options for reading a bundle. */
+export interface ReadBundleOptions {
+  /** Largest uncompressed archive accepted, in bytes (default {@link DEFAULT_MAX_BUNDLE_BYTES}). */
+  readonly maxBytes?: number;
 }
 
-function invalid(message: string, cause?: unknown): McpPolicyError {
-  return new McpPolicyError('invalid_bundle', `invalid bundle: ${message}`, { cause });
+function tarHeader(name: string, size: number): Uint8Array {
+  const h = new Uint8Array(512);
+  const put = (text: string, offset: number) => h.set(new TextEncoder().encode(text), offset);
+  // Fixed mode, owner and time: the same files always make the same bytes.
+  put(name, 0);
+  put('0000600\0', 100);
+  put('0000000\0', 108);
+  put('0000000\0', 116);
+  put(`${size.toString(8).padStart(11, '0')}\0`, 124);
+  put('00000000000\0', 136);
+  put('        ', 148);
+  put('0', 156);
+  put('ustar\0', 257);
+  put('00', 263);
+  put(
+    `${h
+      .reduce((a, b) => a + b, 0)
+      .toString(8)
+      .padStart(6, '0')}\0 `,
+    148,
+  );
+  return h;
 }
 
-function field(block: Uint8Array, offset: number, length: number): string {
-  const raw = block.subarray(offset, offset + length);
-  const end = raw.indexOf(0);
-  return new TextDecoder().decode(end < 0 ? raw : raw.subarray(0, end));
-}
-
-function octal(block: Uint8Array, offset: number, length: number): number {
-  const text = field(block, offset, length).trim();
-  if (!/^[0-7]*$/.test(text)) throw invalid(`bad number ${JSON.stringify(text)} in tar header`);
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-/** Lists the regular files of an uncompressed tar archive by normalised path (no leading `/`). */
-export function readTar(tar: Uint8Array): Map<string, Uint8Array> {
-  const files = new Map<string, Uint8Array>();
-  let offset = 0;
-  let longName: string | undefined;
-  while (offset + 512 <= tar.length) {
-    const header = tar.subarray(offset, offset + 512);
-    if (header.every((b) => b === 0)) break;
-    const size = octal(header, 124, 12);
-    const type = String.fromCharCode(header[156] ?? 0);
-    const prefix = field(header, 345, 155);
-    let name = field(header, 0, 100);
-    if (prefix !== '') name = `${prefix}/${name}`;
-    const start = offset + 512;
-    if (start + size > tar.length) throw invalid('truncated archive');
-    const body = tar.subarray(start, start + size);
-    if (type === 'L') {
-      longName = field(body, 0, body.length);
-    } else if (type === 'x') {
-      const path = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(new TextDecoder().decode(body))?.[1];
-      if (path !== undefined) longName = path;
-    } else {
-      if (type === '0' || type === '\0') files.set((longName ?? name).replace(/^\.?\/+/, ''), body);
-      longName = undefined;
-    }
-    offset = start + Math.ceil(size / 512) * 512;
+/**
+ * Packs files (path → bytes) into a bundle.tar.gz as opa lays it out (each
+ * path with a leading `/`), deterministically. Paths must fit a ustar name
+ * (100 bytes), which every file of an mcp-policy bundle does.
+ */
+export function writeBundle(files: ReadonlyMap<string, Uint8Array>): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const [name, body] of files) {
+    if (Buffer.byteLength(name) >= 100)
+      throw new BundleError('invalid_bundle', `bundle path ${JSON.stringify(name)} is too long`, `/${name}`);
+    parts.push(tarHeader(`/${name}`, body.length), body, new Uint8Array((512 - (body.length % 512)) % 512));
   }
-  return files;
+  parts.push(new Uint8Array(1024));
+  return new Uint8Array(gzipSync(Buffer.concat(parts)));
 }
 
-/** Reads a bundle.tar.gz as built by `opa build -t wasm`. */
-export function readWasmBundle(bytes: Uint8Array): WasmBundle {
+/** Decompresses a bundle.tar.gz within a size bound and lists its files. */
+export function readBundleFiles(bytes: Uint8Array, options: ReadBundleOptions = {}): Map<string, Uint8Array> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
   let tar: Uint8Array;
   try {
-    tar = gunzipSync(bytes);
+    tar = gunzipSync(bytes, { maxOutputLength: maxBytes });
   } catch (e) {
-    throw invalid('not a gzip archive', e);
-  }
-  const files = readTar(tar);
-  const manifestBytes = files.get('.manifest');
-  let manifest: WasmBundle['manifest'] = {};
-  if (manifestBytes) {
-    try {
-      manifest = JSON.parse(new TextDecoder().decode(manifestBytes)) as WasmBundle['manifest'];
-    } catch (e) {
-      throw invalid('.manifest is not JSON', e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new BundleError('bundle_too_large', `bundle expands to more than ${maxBytes} bytes`, '', { cause: e });
     }
+    if (code === 'Z_BUF_ERROR')
+      throw new BundleError('bundle_truncated', 'bundle is truncated: gzip stream ends early', '', { cause: e });
+    throw new BundleError('invalid_bundle', `invalid bundle: not a gzip archive (${(e as Error).message})`, '', {
+      cause: e,
+    });
   }
-  const modulePath = manifest.wasm?.[0]?.module?.replace(/^\/+/, '') ?? 'policy.wasm';
-  const wasm = files.get(modulePath);
-  if (!wasm) throw invalid(`no ${modulePath} in the archive`);
-  const dataBytes = files.get('data.json');
-  let data: unknown = {};
-  if (dataBytes) {
-    try {
-      data = JSON.parse(new TextDecoder().decode(dataBytes));
-    } catch (e) {
-      throw invalid('data.json is not JSON', e);
-    }
-  }
-  return { wasm, data, manifest };
+  return readTar(tar);
 }
 
-/** True when the bytes look like a gzip stream (a bundle) rather than a bare wasm module or text. */
-export function isGzip(bytes: Uint8Array): boolean {
-  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+/** True for a revision in mcp-policy's form (a content hash that {@link contentRevision} can recompute). */
+export function isContentRevision(revision: unknown): revision is string {
+  return typeof revision === 'string' && /^[0-9a-f]{64}$/.test(revision);
 }
 
-/** True when the bytes start with the WebAssembly magic number. */
-export function isWasmModule(bytes: Uint8Array): boolean {
-  return bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+/**
+ * The content hash mcp-policy uses as a bundle's revision: SHA-256 over every
+ * file but `.manifest` (which carries the revision) and `.signatures.json`
+ * (which signs it), in path order, each length-prefixed. It covers
+ * policy.wasm, data.json and the Rego, so it names exactly what decides.
+ */
+export function contentRevision(files: ReadonlyMap<string, Uint8Array>): string {
+  const h = createHash('sha256');
+  h.update('mcp-policy bundle 1\n');
+  for (const name of [...files.keys()].sort()) {
+    if (name === MANIFEST || name === SIGNATURES_FILE) continue;
+    const body = files.get(name)!;
+    h.update(`${Buffer.byteLength(name)}:${name}:${body.length}:`);
+    h.update(body);
+  }
+  return h.digest('hex');
+}
+
+/**
+ * Reads a bundle.tar.gz as built by `opa build -t wasm`. A revision of 64 hex
+ * digits (mcp-policy's content hash) must match the content; other revisions
+ * are the builder's own and are kept as given.
+ */
+export function readWasmBundle(bytes: Uint8Array, options: ReadBundleOptions = {}): WasmBundle {
+  return wasmBundleOf(readBundleFiles(bytes, options));
+}
+
+/** The wasm bundle in files already read by {@link readBundleFiles} (e.g. after checking their signature). */
+export function wasmBundleOf(files: ReadonlyMap<string, Uint8Array>): WasmBundle {
+  const bundle = wasmBundleParts(files);
+  const { revision } = bundle.manifest;
+  if (isContentRevision(revision)) {
+    const actual = contentRevision(files);
+    if (actual !== revision) {
+      throw new BundleError(
+        'bundle_revision_mismatch',
+        `bundle content does not match its revision ${JSON.stringify(revision)} (content hashes to ${JSON.stringify(actual)})`,
+        `/${MANIFEST}/revision`,
+      );
+    }
+  }
+  return bundle;
 }

@@ -5,16 +5,15 @@
  * writes fixed tar metadata) and written atomically: a failed build leaves the
  * output folder as it was.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { readWasmBundle } from './bundle.js';
+import { contentRevision, readBundleFiles, readWasmBundle, SIGNATURES_FILE, writeBundle } from './bundle.js';
 import { crashPoint } from './crash-points.js';
 import { fileSystemError, McpPolicyError, OpaError } from './errors.js';
 import { replaceFolder } from './output-folder.js';
 import { makeTempDir } from './temp-dirs.js';
 import { lower } from './lower.js';
-import { OPA_VERSION, PACKAGE_ROOT, runOpa } from './opa/cli.js';
+import { PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
 import { ensureValidPolicy } from './policy/validate.js';
 import { BATCH_ENTRYPOINT, type CompileExtras, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
@@ -39,7 +38,7 @@ export interface RegoSources {
 
 /** Everything a build produces. */
 export interface CompiledPolicy extends RegoSources {
-  /** Content hash of the sources and opa release; the bundle's revision. */
+  /** The bundle's revision: a hash of its content (policy.wasm, data.json, the Rego). */
   readonly revision: string;
   /** A standard OPA bundle: policy.wasm, data.json, .manifest and the sources. */
   readonly bundle: Uint8Array;
@@ -68,13 +67,6 @@ export async function regoSources(policy: Policy, extras: CompileExtras = {}): P
   return { policy: generateRego(policy, extras), lib: await readLibRego(), config: extras.enterprise !== undefined };
 }
 
-/** The bundle revision for some sources: a hash of everything that determines the build. */
-export function revisionOf(sources: RegoSources): string {
-  const h = createHash('sha256');
-  for (const part of [`opa ${OPA_VERSION}`, sources.lib, sources.policy]) h.update(`${part.length}:${part}`);
-  return h.digest('hex');
-}
-
 /** Writes the sources under `dir` in the layout opa sees: mcp_policy/{policy,lib}.rego. */
 export async function writeSources(dir: string, sources: RegoSources): Promise<void> {
   await mkdir(join(dir, 'mcp_policy'), { recursive: true });
@@ -82,44 +74,106 @@ export async function writeSources(dir: string, sources: RegoSources): Promise<v
   await writeFile(join(dir, 'mcp_policy', 'lib.rego'), sources.lib);
 }
 
-/** Compiles Rego sources to a wasm bundle with the pinned opa. */
-export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
+/**
+ * How to sign a bundle, the way OPA does: a `.signatures.json` JWT over the
+ * hashes of every file.
+ */
+export interface SigningOptions {
+  /** PEM private key (RSA or EC) or HMAC secret, as text. */
+  readonly signingKey: string;
+  /** JWS algorithm (default RS256, OPA's default). */
+  readonly signingAlg?: string;
+  /** Key id recorded in the signature; OPA picks its verification key by it (default `default`). */
+  readonly keyId?: string;
+}
+
+/** Runs `opa build` in bundle mode over the sources in `work/src`; resolves with the bundle it wrote. */
+async function opaBuild(work: string, sources: RegoSources): Promise<Uint8Array> {
+  await runOpa(
+    [
+      'build',
+      '--bundle',
+      '--target',
+      'wasm',
+      '--entrypoint',
+      DECISION_ENTRYPOINT,
+      '--entrypoint',
+      BATCH_ENTRYPOINT,
+      ...(sources.config ? ['--entrypoint', CONFIG_ENTRYPOINT] : []),
+      '--capabilities',
+      WASM_CAPABILITIES_PATH,
+      '--output',
+      join('..', 'content.tar.gz'),
+      // Run from inside the folder: in bundle mode opa keeps the path it is given as a prefix of every file.
+      '.',
+    ],
+    { cwd: join(work, 'src') },
+  );
+  return readFile(join(work, 'content.tar.gz')).then(
+    (b) => new Uint8Array(b),
+    () => {
+      throw new OpaError('opa_no_output', 'opa build reported success but wrote no bundle');
+    },
+  );
+}
+
+/** Signs a stamped bundle with `opa sign`; resolves with the `.signatures.json` it wrote. */
+async function opaSign(work: string, bundle: Uint8Array, signing: SigningOptions): Promise<Uint8Array> {
+  // opa reads the key from a file; an owner-only one inside the build folder goes away with it.
+  try {
+    await writeFile(join(work, 'signing.key'), signing.signingKey, { mode: 0o600 });
+    await writeFile(join(work, 'claims.json'), JSON.stringify({ keyid: signing.keyId ?? 'default' }));
+    await writeFile(join(work, 'unsigned.tar.gz'), bundle);
+  } catch (e) {
+    throw fileSystemError(e, 'write the bundle to sign into', work);
+  }
+  await runOpa(
+    [
+      'sign',
+      '--bundle',
+      'unsigned.tar.gz',
+      '--signing-key',
+      'signing.key',
+      '--signing-alg',
+      signing.signingAlg ?? 'RS256',
+      '--claims-file',
+      'claims.json',
+      '--output-file-path',
+      '.',
+    ],
+    { cwd: work },
+  );
+  return readFile(join(work, SIGNATURES_FILE)).then(
+    (b) => new Uint8Array(b),
+    () => {
+      throw new OpaError('opa_no_output', 'opa sign reported success but wrote no signature');
+    },
+  );
+}
+
+/**
+ * Compiles Rego sources to a wasm bundle with the pinned opa. The revision is
+ * the hash of the built content (see contentRevision), known only once opa
+ * has built it, so it is stamped into the manifest afterwards; signing (by
+ * `opa sign`, over the stamped bundle) comes last, and loading the result
+ * checks it all.
+ */
+export async function buildWasm(sources: RegoSources, signing?: SigningOptions): Promise<CompiledPolicy> {
   const work = await makeTempDir('build');
   try {
     try {
-      await writeSources(work, sources);
+      await writeSources(join(work, 'src'), sources);
     } catch (e) {
       throw fileSystemError(e, 'write the sources into', work);
     }
     crashPoint('build:sources-written');
-    const revision = revisionOf(sources);
-    await runOpa(
-      [
-        'build',
-        '--target',
-        'wasm',
-        '--entrypoint',
-        DECISION_ENTRYPOINT,
-        '--entrypoint',
-        BATCH_ENTRYPOINT,
-        ...(sources.config ? ['--entrypoint', CONFIG_ENTRYPOINT] : []),
-        '--capabilities',
-        WASM_CAPABILITIES_PATH,
-        '--revision',
-        revision,
-        '--output',
-        'bundle.tar.gz',
-        'mcp_policy',
-      ],
-      { cwd: work },
-    );
+    const files = readBundleFiles(await opaBuild(work, sources));
     crashPoint('build:built');
-    const bundle = await readFile(join(work, 'bundle.tar.gz')).then(
-      (b) => new Uint8Array(b),
-      () => {
-        throw new OpaError('opa_no_output', 'opa build reported success but wrote no bundle');
-      },
-    );
+    const revision = contentRevision(files);
+    const manifest = JSON.parse(new TextDecoder().decode(files.get('.manifest'))) as Record<string, unknown>;
+    files.set('.manifest', new TextEncoder().encode(JSON.stringify({ ...manifest, revision })));
+    if (signing !== undefined) files.set(SIGNATURES_FILE, await opaSign(work, writeBundle(files), signing));
+    const bundle = writeBundle(files);
     const { wasm } = readWasmBundle(bundle);
     return { ...sources, revision, bundle, wasm };
   } finally {
@@ -127,9 +181,13 @@ export async function buildWasm(sources: RegoSources): Promise<CompiledPolicy> {
   }
 }
 
-/** Generates and compiles a policy. */
-export async function compilePolicy(policy: Policy, extras: CompileExtras = {}): Promise<CompiledPolicy> {
-  return buildWasm(await regoSources(policy, extras));
+/** Generates and compiles a policy, signing the bundle when `signing` is given. */
+export async function compilePolicy(
+  policy: Policy,
+  extras: CompileExtras = {},
+  signing?: SigningOptions,
+): Promise<CompiledPolicy> {
+  return buildWasm(await regoSources(policy, extras), signing);
 }
 
 /** Files of an output folder, by name. */

@@ -5,6 +5,19 @@
  * exact spot.
  */
 
+/** The codes of a bundle that cannot be used (`BundleError`): malformed, too large, inconsistent or not authentic. */
+export const BUNDLE_ERROR_CODES = [
+  'invalid_bundle',
+  'bundle_truncated',
+  'bundle_too_large',
+  'invalid_manifest',
+  'bundle_revision_mismatch',
+  'bundle_unsigned',
+  'bundle_signature_invalid',
+  'bundle_file_mismatch',
+  'invalid_verification_key',
+] as const;
+
 /**
  * Every code the library can report, in documents (`Issue`) and in thrown
  * errors (`McpPolicyError`). The list is closed so a new code cannot appear
@@ -50,7 +63,9 @@ export const ERROR_CODES = [
   // Thrown by the library and the CLI.
   'invalid_policy',
   'invalid_cases',
-  'invalid_bundle',
+  'invalid_requests',
+  ...BUNDLE_ERROR_CODES,
+  'listen_failed',
   'invalid_wasm',
   'missing_entrypoint',
   'no_enterprise_config',
@@ -69,6 +84,12 @@ export const ERROR_CODES = [
   'permission_denied',
   'invalid_local_settings',
   'usage',
+  // The proxy.
+  'server_denied',
+  'server_start_failed',
+  'invalid_lock_file',
+  'invalid_proxy_config',
+  'listen_failed',
 ] as const;
 
 /** A stable, documented error or warning code. */

@@ -71,8 +71,48 @@ export { WasmEngine } from './engines/wasm.js';
 /** The pinned opa release and how it is found (OPA_BIN, the project-local install, PATH). */
 export { OPA_VERSION, resolveOpa } from './opa/cli.js';
 
-/** Bundles: reading policy.wasm and data.json out of a bundle.tar.gz. */
-export { readWasmBundle, type WasmBundle } from './bundle.js';
+/**
+ * Bundles: reading policy.wasm and data.json out of a bundle.tar.gz, bounded
+ * and checked (coded {@link BundleError}s; a content-hash revision verified).
+ */
+export {
+  BUNDLE_ERROR_CODES,
+  BundleError,
+  type BundleErrorCode,
+  type BundleManifest,
+  contentRevision,
+  DEFAULT_MAX_BUNDLE_BYTES,
+  type ReadBundleOptions,
+  readWasmBundle,
+  type WasmBundle,
+} from './bundle.js';
+
+/** Signed bundles: verifying OPA's `.signatures.json` with a public key or secret (as WasmEngine.load does). */
+export { type VerificationOptions, verifyBundleSignature } from './bundle-signature.js';
+
+/** Options of WasmEngine.load (data, size bound, verification key) and of signing at compile time. */
+export { type WasmLoadOptions } from './engines/wasm.js';
+export { type SigningOptions } from './compile.js';
+
+/** Fleets: the bundle service OPA servers and hosts poll, with the revision as ETag. */
+export { type BundleService, type BundleServiceOptions, startBundleService } from './fleet/bundle-service.js';
+
+/** Fleets: the OPA configuration that pulls a bundle from a bundle service and verifies it. */
+export { opaConfig, type OpaConfigOptions } from './fleet/opa-config.js';
+
+/** Fleets: decision logs uploaded in OPA's format (gzip batches to `<service>/logs`) for OPA log collectors. */
+export {
+  type DecisionLogEntry,
+  type DecisionLogSink,
+  type DroppedCounts,
+  fromServiceEntry,
+  type OpaDecisionEvent,
+  OpaDecisionLogUploader,
+  type ServiceLogEntry,
+  toOpaEvent,
+  type UploaderOptions,
+  type UploaderStats,
+} from './fleet/decision-log.js';
 
 /** Enterprise directives: parsing and validation (YAML or JSON, every shape), and the effective configuration. */
 export {
@@ -105,3 +145,51 @@ export {
 export { type CompileExtras, CONFIG_ENTRYPOINT, type Provenance } from './contracts.js';
 
 // Test machinery (difftest, case tables, generators) is in the `mcp-policy/testing` entry point (src/testing.ts).
+
+/** Exact lint of a policy: shadowed and redundant rules, blocked tools, impossible combinations, one-decision policies. */
+export {
+  LINT_CODES,
+  LINT_SEVERITY,
+  type LintCode,
+  type LintFinding,
+  lintPolicy,
+  type LintResult,
+} from './analysis/lint.js';
+
+/** Exact semantic diff of two policy versions, and replay of recorded requests through both. */
+export {
+  type DiffChange,
+  type DiffKind,
+  diffPolicies,
+  type DiffResult,
+  type DiffSide,
+  readRecordedRequests,
+  type ReplayChange,
+  replayRequests,
+  type ReplayResult,
+} from './analysis/diff.js';
+
+/** A request walked through a policy rule by rule, with the failing field of each rule that did not match. */
+export { explainDecision, type Explanation, type FieldMismatch, type RuleTrace } from './analysis/explain.js';
+
+/** Coverage of a case table: rules no request exercised, outcomes never seen. */
+export { type Coverage, tableCoverage } from './analysis/coverage.js';
+
+/** Field constraints of a region of requests, as analysis results describe them. */
+export { type BoxDescription } from './analysis/region.js';
+/** Opening an engine on a bundle or a policy file. */
+export { openEngineForFile } from './engines/file.js';
+/**
+ * The MCP proxy: {@link startProxy} runs a policy-enforcing proxy in front of
+ * one MCP server; {@link PolicyGate} is its enforcement, usable by other hosts;
+ * {@link Relay} relays one session between two SDK transports under a gate.
+ */
+export { type ProxyOptions, type RunningProxy, startProxy } from './proxy/proxy.js';
+export { type Listed, PolicyGate, type Verdict } from './proxy/enforce.js';
+export { Relay } from './proxy/relay.js';
+/** The request facts of a governed server, given or derived from its command line or URL. */
+export { type ServerFacts, serverFacts, serverNameFromCommand, type ServerTarget } from './proxy/facts.js';
+/** Tool pinning: digests of tool definitions and the lock file. */
+export { type LockFile, readLockFile, toolDigest, ToolPins } from './proxy/pins.js';
+/** The proxy's JSON Lines decision log. */
+export { type DecisionSink, openDecisionLog, type ProxyLogEntry } from './proxy/decision-log.js';

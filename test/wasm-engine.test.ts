@@ -65,7 +65,7 @@ describe('wasm engine', () => {
   it('rejects a corrupt bundle and a corrupt module with typed errors', async () => {
     const c = await compiledFor(production());
     const truncated = c.bundle.slice(0, c.bundle.length / 2);
-    await expect(WasmEngine.load(truncated)).rejects.toMatchObject({ code: 'invalid_bundle' });
+    await expect(WasmEngine.load(truncated)).rejects.toMatchObject({ code: 'bundle_truncated' });
     const broken = c.wasm.slice(0, 64);
     await expect(WasmEngine.load(broken)).rejects.toMatchObject({ code: 'wasm_load_failed' });
   });

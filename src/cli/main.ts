@@ -5,7 +5,6 @@
  * 2 usage, file or tool problems (missing opa, unreadable file, bad bundle).
  */
 import { randomInt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { parseCaseFile, runCaseTable } from '../cases.js';
@@ -15,19 +14,33 @@ import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigText, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
 import { readJson, sortKeysDeep } from '../diagnostics/json.js';
 import { NO_POLICY, type PolicyLayer, resolveBundleSources } from '../policy/layers.js';
-import { isGzip, isWasmModule } from '../bundle.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
 import { ENGINE_NAMES, type Engine, type EngineName, parseEngineList } from '../engines/engine.js';
+import { openBundleFile } from '../engines/file.js';
 import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
-import { WasmEngine } from '../engines/wasm.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
 import { readTextFile } from '../policy/file.js';
 import { INVALID_REQUEST_REASON } from '../contracts.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
+import { registerBundles } from './bundles.js';
+import {
+  addSigningOptions,
+  addVerificationOptions,
+  opaConfigFrom,
+  type SigningFlags,
+  signingFrom,
+  verificationFrom,
+} from './fleet-options.js';
+import { renderCoverage } from './coverage.js';
+import { registerDiff } from './diff.js';
+import { ExitError } from './exit.js';
+import { registerExplain } from './explain.js';
+import { registerLint } from './lint.js';
+import { proxyCommand } from './proxy.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -87,12 +100,6 @@ export function parseRequests(text: string): ({ request: unknown } | { error: st
     }
   });
   return out;
-}
-
-class ExitError extends Error {
-  constructor(readonly exitCode: number) {
-    super(`exit ${exitCode}`);
-  }
 }
 
 /** Options that name the sources of one bundle, shared by compile and eval. */
@@ -160,26 +167,14 @@ async function loadSources(
 
 async function openForFile(
   file: string | undefined,
-  opts: SourceOptions,
+  opts: SourceOptions & { verificationKey?: string; verificationKeyId?: string },
   engine: EngineName,
   io: CliIo,
 ): Promise<Engine> {
-  if (file !== undefined) {
-    const bytes = new Uint8Array(
-      await readFile(file).catch((e: NodeJS.ErrnoException) => {
-        throw new McpPolicyError('read_failed', `cannot read ${file}: ${e.code ?? e.message}`);
-      }),
-    );
-    if (isGzip(bytes) || isWasmModule(bytes)) {
-      if (engine !== 'wasm') {
-        throw new McpPolicyError(
-          'usage',
-          `${file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`,
-        );
-      }
-      return WasmEngine.load(bytes);
-    }
-  }
+  const verification = verificationFrom(opts);
+  const bundled = file === undefined ? undefined : await openBundleFile(file, engine, verification ?? {});
+  if (bundled) return bundled;
+  if (verification) throw new McpPolicyError('usage', '--verification-key checks bundles; give a bundle.tar.gz');
   const { policy, extras } = await loadSources(file, opts, io);
   return openEngine(engine, policy, extras);
 }
@@ -250,17 +245,21 @@ function buildProgram(io: CliIo): Command {
     .description('compile a policy (and enterprise directives) to Rego and a WebAssembly bundle')
     .argument('[policy]', 'policy JSON or Docker admin-settings.json')
     .option('-o, --out <dir>', 'output folder (default: out/<policy name>)');
-  addSourceOptions(program.commands.at(-1)!).action(
-    async (file: string | undefined, opts: SourceOptions & { out?: string }) => {
+  addSigningOptions(addSourceOptions(program.commands.at(-1)!)).action(
+    async (file: string | undefined, opts: SourceOptions & SigningFlags & { out?: string }) => {
       const { policy, extras } = await loadSources(file, opts, io);
-      const compiled = await compilePolicy(policy, extras);
+      const compiled = await compilePolicy(policy, extras, signingFrom(opts));
       const outDir =
         opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
+      const config = opaConfigFrom(opts, outDir);
       await writeOutput(compiled, outDir);
-      io.stdout(
+      // With --opa-config, stdout is the configuration alone, so it can be redirected to a file.
+      const say = config === undefined ? io.stdout : io.stderr;
+      say(
         `${outDir}: policy.rego, lib.rego, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
       );
-      if (extras.provenance) io.stdout(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
+      if (config !== undefined) io.stdout(config);
+      if (extras.provenance) say(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
     },
   );
 
@@ -270,8 +269,11 @@ function buildProgram(io: CliIo): Command {
     .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
     .option('-i, --input <file>', 'requests file (default: standard input)')
     .addOption(engineOption());
-  addSourceOptions(program.commands.at(-1)!).action(
-    async (file: string | undefined, opts: SourceOptions & { input?: string; engine: EngineName }) => {
+  addVerificationOptions(addSourceOptions(program.commands.at(-1)!)).action(
+    async (
+      file: string | undefined,
+      opts: SourceOptions & { input?: string; engine: EngineName; verificationKey?: string },
+    ) => {
       const text =
         opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
       const entries = parseRequests(text);
@@ -332,7 +334,8 @@ function buildProgram(io: CliIo): Command {
         'native,wasm,opa',
       ),
     )
-    .action(async (policyFile: string, casesFile: string, opts: { engine: string }) => {
+    .option('--coverage', 'also report rules no case exercised and outcomes the table never saw')
+    .action(async (policyFile: string, casesFile: string, opts: { engine: string; coverage?: boolean }) => {
       const engines = parseEngineList(opts.engine);
       const table = parseCaseFile(await readTextFile(casesFile), casesFile);
       const result = await runCaseTable(table, { engines, policyText: await readTextFile(policyFile) });
@@ -347,6 +350,7 @@ function buildProgram(io: CliIo): Command {
         io.stdout(`FAIL ${casesFile}: ${f.where}${note}${engine}: ${f.problems.join('; ')}\n`);
       }
       io.stdout(`${result.summary}\n`);
+      if (opts.coverage) renderCoverage(table, await readTextFile(policyFile), io);
       if (result.failures.length > 0) throw new ExitError(1);
     });
 
@@ -401,6 +405,13 @@ function buildProgram(io: CliIo): Command {
       },
     );
 
+  registerBundles(program, io);
+  const loadPolicy = async (file: string) => (await loadLayer(file, io)).policy;
+  registerLint(program, io, loadPolicy);
+  registerDiff(program, io, loadPolicy);
+  registerExplain(program, io, loadPolicy);
+
+  program.addCommand(proxyCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   return program;
 }
 

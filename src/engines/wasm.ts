@@ -1,138 +1,59 @@
 /**
- * The wasm engine: a compiled bundle run by @open-policy-agent/opa-wasm. This
- * is the adapter boundary for the SDK: it throws strings and plain objects,
- * treats falsy input as absent and returns result sets; here that becomes
- * typed errors on load and fail-closed decisions on evaluation.
+ * The wasm engine in Node: a compiled bundle run by @open-policy-agent/opa-wasm.
+ * Evaluation lives in `wasm-policy.ts` (shared with the browser entry); this
+ * adds reading a bundle.tar.gz synchronously with zlib, within a size bound,
+ * with its revision and (when a key is given) its signature verified.
  */
-import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
-import { isGzip, isWasmModule, readWasmBundle } from '../bundle.js';
-import { describeThrown, WasmError } from '../errors.js';
-import { type Decision, failedDecision } from '../policy/model.js';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT } from '../contracts.js';
-import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
-import { decideAtBoundary, decideBatchAtBoundary, readLocalSettings } from './request-boundary.js';
-import { initialMemoryPages } from './wasm-memory.js';
+import { BundleError, isGzip, isWasmModule, type ReadBundleOptions, readBundleFiles, wasmBundleOf } from '../bundle.js';
+import { type VerificationOptions, verifyBundleSignature } from '../bundle-signature.js';
+import { WasmError } from '../errors.js';
+import { instantiatePolicy, WasmPolicyEngine } from './wasm-policy.js';
 
-/** Replaces unpaired surrogates everywhere, as Go's JSON decoder does, so wasm and OPA see the same text. */
-export function wellFormed(value: unknown): unknown {
-  if (typeof value === 'string') return value.toWellFormed();
-  if (Array.isArray(value)) return value.map(wellFormed);
-  if (typeof value === 'object' && value !== null) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      Object.defineProperty(out, k.toWellFormed(), {
-        value: wellFormed(v),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-    return out;
-  }
-  return value;
-}
+export { wellFormed } from './wasm-policy.js';
 
-/** The value of a result set, or undefined when the entry point produced nothing. */
-function resultValue(resultSet: unknown): unknown {
-  if (!Array.isArray(resultSet) || resultSet.length === 0) return undefined;
-  const first: unknown = resultSet[0];
-  return typeof first === 'object' && first !== null ? (first as { result?: unknown }).result : undefined;
+/** How to load a bundle: its data, its size bound, and the key its signature must verify with. */
+export interface WasmLoadOptions extends ReadBundleOptions, Partial<VerificationOptions> {
+  /** Data for a bare policy.wasm, or in place of a bundle's data.json. */
+  readonly data?: unknown;
 }
 
 /** Evaluates a compiled mcp-policy bundle in WebAssembly. */
-export class WasmEngine implements Engine {
-  readonly name = 'wasm' as const;
+export class WasmEngine extends WasmPolicyEngine {
+  private constructor(
+    policy: Awaited<ReturnType<typeof instantiatePolicy>>,
+    /** The bundle's revision (its content hash when mcp-policy built it); undefined for a bare module. */
+    readonly revision: string | undefined,
+  ) {
+    super(policy);
+  }
 
-  private constructor(private readonly policy: LoadedPolicy) {}
-
-  /** Loads a bundle.tar.gz or a bare policy.wasm (with optional data). Throws {@link WasmError}. */
-  static async load(bytes: Uint8Array, data?: unknown): Promise<WasmEngine> {
+  /**
+   * Loads a bundle.tar.gz or a bare policy.wasm. With `verificationKey`, the
+   * bundle must carry a signature that verifies over exactly its files, and a
+   * bare module (which cannot carry one) is refused. Nothing of a refused
+   * bundle is loaded. Throws {@link BundleError} or {@link WasmError}.
+   */
+  static async load(bytes: Uint8Array, options: WasmLoadOptions = {}): Promise<WasmEngine> {
+    const { data, verificationKey } = options;
     let wasm = bytes;
     let bundleData: unknown = data ?? {};
+    let revision: string | undefined;
     if (isGzip(bytes)) {
-      const bundle = readWasmBundle(bytes);
+      // The signature is checked first: it is the stronger statement about what is wrong.
+      const files = readBundleFiles(bytes, options);
+      if (verificationKey !== undefined) await verifyBundleSignature(files, { ...options, verificationKey });
+      const bundle = wasmBundleOf(files);
       wasm = bundle.wasm;
       bundleData = data ?? bundle.data;
+      revision = bundle.manifest.revision;
+    } else if (verificationKey !== undefined) {
+      throw new BundleError(
+        'bundle_unsigned',
+        'a bare WebAssembly module carries no signature; load the signed bundle.tar.gz',
+      );
     } else if (!isWasmModule(bytes)) {
       throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
     }
-    let policy: LoadedPolicy;
-    try {
-      policy = await loadPolicy(wasm, { initial: initialMemoryPages(wasm) });
-      policy.setData(bundleData as object);
-    } catch (e) {
-      throw new WasmError('wasm_load_failed', `cannot load the WebAssembly policy: ${describeThrown(e)}`, { cause: e });
-    }
-    const entrypoints = (policy.entrypoints ?? {}) as Record<string, number>;
-    for (const ep of [DECISION_ENTRYPOINT, BATCH_ENTRYPOINT]) {
-      if (!(ep in entrypoints)) {
-        throw new WasmError(
-          'missing_entrypoint',
-          `the WebAssembly policy has no entry point "${ep}"; was it built by mcp-policy?`,
-        );
-      }
-    }
-    return new WasmEngine(policy);
-  }
-
-  /** Synchronous form of {@link decide}: hosts on a hot path skip a promise per decision. */
-  decideSync(request: unknown): Decision {
-    // Past the boundary the request is a non-empty object, which the SDK
-    // does not mistake for absent input (it treats falsy input so).
-    return decideAtBoundary(request, (plain) => {
-      try {
-        const checked = checkedDecision(resultValue(this.policy.evaluate(plain, DECISION_ENTRYPOINT)));
-        return typeof checked === 'string' ? failedDecision(checked) : checked;
-      } catch (e) {
-        return failedDecision(`wasm evaluation failed: ${describeThrown(e)}`);
-      }
-    });
-  }
-
-  /** Synchronous form of {@link decideBatch}. */
-  decideBatchSync(requests: readonly unknown[]): Decision[] {
-    return decideBatchAtBoundary(requests, (plain) => {
-      let value: unknown;
-      try {
-        value = resultValue(this.policy.evaluate({ requests: plain }, BATCH_ENTRYPOINT));
-      } catch (e) {
-        return plain.map(() => failedDecision(`wasm evaluation failed: ${describeThrown(e)}`));
-      }
-      return checkedBatch(value, plain.length);
-    });
-  }
-
-  decide(request: unknown): Promise<Decision> {
-    return Promise.resolve(this.decideSync(request));
-  }
-
-  /** The effective enterprise configuration, from the bundle's `config` entry point. */
-  configSync(local: Readonly<Record<string, unknown>>): unknown {
-    if (!(CONFIG_ENTRYPOINT in (this.policy.entrypoints as Record<string, number>))) throw noEnterpriseConfig();
-    const plain = readLocalSettings(local);
-    let value: unknown;
-    try {
-      value = resultValue(this.policy.evaluate({ local: plain }, CONFIG_ENTRYPOINT));
-    } catch (e) {
-      throw new WasmError('wasm_eval_failed', `wasm evaluation failed: ${describeThrown(e)}`, { cause: e });
-    }
-    if (value === undefined) throw new WasmError('wasm_eval_failed', 'the policy returned no configuration');
-    return value;
-  }
-
-  config(local: Readonly<Record<string, unknown>>): Promise<unknown> {
-    try {
-      return Promise.resolve(this.configSync(local));
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
-  }
-
-  decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
-    return Promise.resolve(this.decideBatchSync(requests));
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
+    return new WasmEngine(await instantiatePolicy(wasm, bundleData), revision);
   }
 }

@@ -1,0 +1,53 @@
+/** `mcp-policy explain <policy> [--input <file>]`: every rule, whether it matched and why not, then the decision. */
+import { type Command } from 'commander';
+import { explainDecision, type Explanation } from '../analysis/explain.js';
+import { readFile } from 'node:fs/promises';
+import { isGzip, isWasmModule } from '../bundle.js';
+import { McpPolicyError } from '../errors.js';
+import { readTextFile } from '../policy/file.js';
+import { type Policy } from '../policy/model.js';
+import { type CliIo, formatDecision } from './main.js';
+
+function render(x: Explanation): string {
+  const lines: string[] = [];
+  if (x.error !== undefined) lines.push(`invalid request: ${x.error}; no rule is consulted`);
+  for (const r of x.rules) {
+    if (r.matched)
+      lines.push(`rule ${r.rule}: matched${r.decided ? ' (decides)' : ' (not consulted: an earlier rule decided)'}`);
+    else lines.push(`rule ${r.rule}: no match: ${r.failed.map((f) => f.message).join('; ')}`);
+  }
+  lines.push(`decision: ${formatDecision(x.decision)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerExplain(program: Command, io: CliIo, load: (file: string) => Promise<Policy>): void {
+  program
+    .command('explain')
+    .description('show, rule by rule, why a request gets its decision')
+    .argument('<policy>', 'policy JSON or Docker admin-settings.json')
+    .option('-i, --input <file>', 'the request, as JSON (default: standard input)')
+    .option('--json', 'print the explanation as JSON')
+    .action(async (file: string, opts: { input?: string; json?: boolean }) => {
+      const head = new Uint8Array(await readFile(file).catch(() => Buffer.alloc(0)));
+      if (isGzip(head) || isWasmModule(head)) {
+        throw new McpPolicyError(
+          'usage',
+          `${file} is a compiled bundle; explain needs the policy's JSON file, since a bundle keeps no rule conditions`,
+        );
+      }
+      const policy = await load(file);
+      const text =
+        opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
+      let request: unknown;
+      try {
+        request = JSON.parse(text);
+      } catch (e) {
+        throw new McpPolicyError(
+          'invalid_requests',
+          `${opts.input ?? 'standard input'}: invalid json: ${(e as Error).message.toLowerCase()}`,
+        );
+      }
+      const x = explainDecision(policy, request);
+      io.stdout(opts.json ? `${JSON.stringify(x, null, 2)}\n` : render(x));
+    });
+}

@@ -1,0 +1,115 @@
+/** `mcp-policy proxy`: argument parsing and messages; the proxy itself is src/proxy/. */
+import { Command, Option } from 'commander';
+import { ENGINE_NAMES, type EngineName } from '../engines/engine.js';
+import { openEngineForFile } from '../engines/file.js';
+import { McpPolicyError } from '../errors.js';
+import { readTextFile } from '../policy/file.js';
+import { parseProxyConfig } from '../proxy/config.js';
+import { serverFacts, type ServerTarget, transportForUrl } from '../proxy/facts.js';
+import { startProxy } from '../proxy/proxy.js';
+
+interface ProxyCliOptions {
+  config?: string;
+  server?: string;
+  serverType?: string;
+  serverSource?: string;
+  upstreamUrl?: string;
+  upstreamTransport?: 'streamable' | 'sse';
+  listen: string;
+  allowNonLoopback?: boolean;
+  decisionLog?: string;
+  pin?: string;
+  pinUpdate?: boolean;
+  engine: EngineName;
+}
+
+function parseUrl(text: string, flag: string): URL {
+  try {
+    return new URL(text);
+  } catch {
+    throw new McpPolicyError('usage', `${flag} must be a URL, not "${text}"`);
+  }
+}
+
+function targetOf(command: readonly string[], opts: ProxyCliOptions): ServerTarget {
+  if (opts.upstreamUrl !== undefined) {
+    if (command.length > 0)
+      throw new McpPolicyError('usage', 'give either --upstream-url or a server command, not both');
+    const url = parseUrl(opts.upstreamUrl, '--upstream-url');
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new McpPolicyError('usage', `--upstream-url must be http:// or https://, not "${url.href}"`);
+    }
+    return { kind: 'url', url, transport: opts.upstreamTransport ?? transportForUrl(url) };
+  }
+  const [cmd, ...args] = command;
+  if (cmd === undefined)
+    throw new McpPolicyError('usage', 'give the server: -- <command> [args...] or --upstream-url URL');
+  return { kind: 'command', command: cmd, args };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The `proxy` command, for registration in the CLI program. */
+export function proxyCommand(stderr: (text: string) => void): Command {
+  return new Command('proxy')
+    .description('run an MCP server behind the policy: filter tools and prompts, deny calls (stdio or streamable HTTP)')
+    .argument('<policy-or-bundle>', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
+    .argument('[server-command...]', 'the server to start, after --')
+    .option('--config <file>', 'JSON with server, serverType, serverSource, upstreamUrl, upstreamTransport, command')
+    .option('--server <name>', 'server name in policy requests (default: from the command or URL)')
+    .option('--server-type <type>', 'registry, image or remote (default: remote for a URL, none for a command)')
+    .option('--server-source <ref>', 'image reference or URL in policy requests (default: the URL for a remote)')
+    .option('--upstream-url <url>', 'govern a remote server at this streamable HTTP or SSE URL instead of a command')
+    .addOption(
+      new Option(
+        '--upstream-transport <transport>',
+        'transport of --upstream-url (default: sse when the path ends in /sse)',
+      ).choices(['streamable', 'sse']),
+    )
+    .option('--listen <where>', 'stdio, or http://127.0.0.1:PORT/PATH for streamable HTTP', 'stdio')
+    .option('--allow-non-loopback', 'allow --listen on an address other machines can reach')
+    .option('--decision-log <file>', 'append every decision as a JSON line (mode 0600)')
+    .option('--pin <lock-file>', 'pin tool definitions: withhold tools that changed since they were approved')
+    .option('--pin-update', 'record the current definitions of approved tools in the --pin lock file')
+    .addOption(
+      new Option('-e, --engine <engine>', 'evaluator for a policy file').choices([...ENGINE_NAMES]).default('wasm'),
+    )
+    .action(async (file: string, commandLine: string[], flags: ProxyCliOptions) => {
+      const config = flags.config === undefined ? {} : parseProxyConfig(await readTextFile(flags.config), flags.config);
+      // Flags win over the file; a command line replaces the file's command.
+      const { command: configCommand, ...configFacts } = config;
+      const opts = { ...configFacts, ...definedOnly(flags) } as ProxyCliOptions;
+      const command =
+        commandLine.length > 0 || opts.upstreamUrl !== undefined ? commandLine : [...(configCommand ?? [])];
+      if (opts.pinUpdate && opts.pin === undefined)
+        throw new McpPolicyError('usage', '--pin-update needs --pin <lock-file>');
+      const target = targetOf(command, opts);
+      const facts = serverFacts(target, opts);
+      const listen = opts.listen === 'stdio' ? ('stdio' as const) : parseUrl(opts.listen, '--listen');
+      const engine = await openEngineForFile(file, opts.engine);
+      try {
+        const proxy = await startProxy({
+          engine,
+          target,
+          facts,
+          listen,
+          ...(opts.decisionLog !== undefined && { decisionLog: opts.decisionLog }),
+          ...(opts.pin !== undefined && { pin: { path: opts.pin, update: opts.pinUpdate === true } }),
+          ...(opts.allowNonLoopback !== undefined && { allowNonLoopback: opts.allowNonLoopback }),
+          onerror: (e) => stderr(`mcp-policy proxy: ${e.message}\n`),
+        });
+        const stop = () => void proxy.close();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        const where = proxy.url ? `listening on ${proxy.url.href}` : 'on stdio';
+        stderr(`mcp-policy proxy: server "${facts.server}" (${facts.transport}) ${where}\n`);
+        await proxy.done;
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      } finally {
+        await engine.close();
+      }
+    });
+}

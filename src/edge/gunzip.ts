@@ -1,0 +1,38 @@
+/** gzip decompression with the platform's DecompressionStream (browsers, Deno, Bun, edge workers, Node ≥ 18). */
+import { McpPolicyError } from '../errors.js';
+
+/** A bundle that inflates past this is refused (a compressed bomb must not exhaust the page's memory). */
+export const MAX_INFLATED_BYTES = 256 * 1024 * 1024;
+
+/** Inflates a gzip stream; throws `invalid_bundle` for bad data or output beyond `maxBytes`. */
+export async function gunzip(bytes: Uint8Array, maxBytes = MAX_INFLATED_BYTES): Promise<Uint8Array> {
+  if (typeof DecompressionStream !== 'function') {
+    throw new McpPolicyError('invalid_bundle', 'invalid bundle: this runtime has no DecompressionStream for gzip');
+  }
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > maxBytes) {
+        await reader.cancel();
+        throw new McpPolicyError('invalid_bundle', `invalid bundle: it inflates past ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (e) {
+    if (e instanceof McpPolicyError) throw e;
+    throw new McpPolicyError('invalid_bundle', 'invalid bundle: not a gzip archive', { cause: e });
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+/**
+ * `mcp-policy proxy`: a policy-enforcing MCP proxy in front of one server,
+ * facing its client over stdio or streamable HTTP.
+ */
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { type Engine } from '../engines/engine.js';
+import { McpPolicyError } from '../errors.js';
+import { type DecisionSink, NO_LOG, openDecisionLog } from './decision-log.js';
+import { serverTransport } from './downstream.js';
+import { PolicyGate } from './enforce.js';
+import { type ServerFacts, type ServerTarget } from './facts.js';
+import { listenHttp } from './http.js';
+import { ToolPins } from './pins.js';
+import { Relay } from './relay.js';
+
+/** Everything a proxy needs. */
+export interface ProxyOptions {
+  readonly engine: Engine;
+  readonly target: ServerTarget;
+  readonly facts: ServerFacts;
+  /** `stdio`, or the URL to listen on for streamable HTTP. */
+  readonly listen: 'stdio' | URL;
+  readonly decisionLog?: string;
+  /** Tool pinning: the lock file, and whether to (re)record approved tools. */
+  readonly pin?: { readonly path: string; readonly update: boolean };
+  readonly allowNonLoopback?: boolean;
+  /** Diagnostics (never the MCP stream). */
+  readonly onerror?: (error: Error) => void;
+}
+
+/** A running proxy. */
+export interface RunningProxy {
+  /** The URL clients connect to, when listening over HTTP. */
+  readonly url?: URL;
+  /** Settles when the proxy has stopped (the client or server went away, or {@link close}). */
+  readonly done: Promise<void>;
+  /** Stops the proxy and flushes the decision log. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a proxy. Over stdio the server's `load` is checked first and a denial
+ * throws `server_denied` before the server is started; over HTTP each new
+ * session is checked and refused with the reason.
+ */
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const log: DecisionSink = options.decisionLog ? await openDecisionLog(options.decisionLog) : NO_LOG;
+  try {
+    const pins = options.pin && (await ToolPins.open(options.pin.path, options.facts.server, options.pin.update));
+    const gate = new PolicyGate(options.engine, options.facts, log, pins);
+    if (options.listen === 'stdio') {
+      const verdict = await gate.checkServer('start');
+      if (!verdict.allowed) throw new McpPolicyError('server_denied', verdict.reason);
+      const relay = new Relay(new StdioServerTransport(), serverTransport(options.target), gate);
+      if (options.onerror) relay.onerror = options.onerror;
+      const done = new Promise<void>((resolve) => (relay.onclose = resolve)).then(() => log.close());
+      await relay.start().catch(async (e: unknown) => {
+        await relay.close();
+        throw new McpPolicyError('server_start_failed', `cannot start the server: ${(e as Error).message}`, {
+          cause: e,
+        });
+      });
+      // The SDK's stdio transport ignores end of input; a client that goes away must end the session.
+      process.stdin.once('end', () => void relay.close());
+      return {
+        done,
+        close: async () => {
+          await relay.close();
+          await done;
+        },
+      };
+    }
+    const listener = await listenHttp(options.listen, options.target, gate, {
+      ...(options.allowNonLoopback !== undefined && { allowNonLoopback: options.allowNonLoopback }),
+      ...(options.onerror && { onerror: options.onerror }),
+    });
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const done = stopped.then(() => listener.close()).then(() => log.close());
+    return {
+      url: listener.url,
+      done,
+      close: async () => {
+        stop();
+        await done;
+      },
+    };
+  } catch (e) {
+    await log.close();
+    throw e;
+  }
+}
