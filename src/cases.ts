@@ -20,14 +20,21 @@
  * shapes) or `enterpriseText` (YAML), and may list `configs`: local settings
  * and the effective entries (`directives`, `rejected`) expected for them.
  * With `enterpriseText` and `errors`, the errors are the config's.
+ *
+ * `warnings`, when given, lists every validation warning the policy and the
+ * enterprise config must produce (in any order, all of them, and no others).
  */
 import { basename } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { type EmbeddedCases, SELF_TEST_ROOT } from './contracts.js';
-import { McpPolicyError } from './errors.js';
+import { type CompileExtras, type EmbeddedCases, SELF_TEST_ROOT } from './contracts.js';
+import { type Engine, type EngineName } from './engines/engine.js';
+import { openEngine } from './engines/open.js';
+import { parseEnterpriseConfig } from './enterprise/validate.js';
+import { ERROR_CODES, type Issue, McpPolicyError } from './errors.js';
 import { readTextFile } from './policy/file.js';
-import { type Decision } from './policy/model.js';
+import { type Decision, type Policy } from './policy/model.js';
+import { parsePolicy } from './policy/validate.js';
 
 const expectSchema = z.strictObject({
   allowed: z.boolean(),
@@ -45,7 +52,7 @@ const caseSchema = z.strictObject({
 });
 
 const issueSchema = z.strictObject({
-  code: z.string(),
+  code: z.enum(ERROR_CODES),
   path: z.string(),
   within: z.string().optional(),
 });
@@ -190,4 +197,130 @@ export async function readEmbeddableCases(files: readonly string[]): Promise<Emb
     out.push(embeddableCases(parseCaseFile(await readTextFile(file), name), name));
   }
   return out;
+}
+
+/** One way a table was not met: where in the table (a JSON pointer) and what differed. */
+export interface CaseFailure {
+  readonly where: string;
+  readonly engine?: EngineName;
+  readonly note?: string;
+  readonly problems: readonly string[];
+}
+
+/** The outcome of running a case table. */
+export interface CaseTableResult {
+  readonly failures: readonly CaseFailure[];
+  /** Set when a table that expects decisions has an invalid policy or enterprise config: nothing was decided. */
+  readonly invalid?: { readonly source: 'policy' | 'enterprise'; readonly errors: readonly Issue[] };
+  /** One line: what was checked and how many failures. */
+  readonly summary: string;
+}
+
+/** How {@link runCaseTable} runs. */
+export interface CaseTableOptions {
+  /** The engines to decide on. */
+  readonly engines: readonly EngineName[];
+  /** Policy text for tables that carry none. */
+  readonly policyText?: string;
+  /** Opens an engine; {@link openEngine} unless a caller shares compiled bundles. */
+  readonly open?: (name: EngineName, policy: Policy, extras: CompileExtras) => Promise<Engine>;
+}
+
+type IssueKey = Pick<Issue, 'code' | 'path' | 'within'>;
+
+/** Expected issues that were not found and found ones that were not expected, by code, path and `within`. */
+function compareIssues(kind: string, expected: readonly IssueKey[], found: readonly Issue[]): string[] {
+  const key = (i: IssueKey): string => `${i.code} ${i.within ?? ''}${i.path}`;
+  const want = new Set(expected.map(key));
+  const got = new Set(found.map(key));
+  const at = (i: IssueKey): string => `${i.within !== undefined ? `${i.within}: ` : ''}${i.path || '/'}`;
+  return [
+    ...expected.filter((i) => !got.has(key(i))).map((i) => `expected ${kind} ${i.code} at ${at(i)}`),
+    ...found.filter((i) => !want.has(key(i))).map((i) => `unexpected ${kind} ${i.code} at ${at(i)}: ${i.message}`),
+  ];
+}
+
+/**
+ * Runs a case table: its expected validation errors and warnings, or its
+ * requests and effective configurations on each engine. The one runner
+ * behind `mcp-policy test` and the project's own tables.
+ */
+export async function runCaseTable(table: CaseFile, options: CaseTableOptions): Promise<CaseTableResult> {
+  const open = options.open ?? openEngine;
+  const text = casePolicyText(table) ?? options.policyText;
+  const enterpriseText = caseEnterpriseText(table);
+  const enterprise = enterpriseText === undefined ? undefined : parseEnterpriseConfig(enterpriseText);
+  const policy = text === undefined ? undefined : parsePolicy(text);
+  const failures: CaseFailure[] = [];
+  const problem = (where: string, problems: readonly string[]): void => {
+    for (const p of problems) failures.push({ where, problems: [p] });
+  };
+
+  if (table.warnings !== undefined) {
+    problem(
+      '/warnings',
+      compareIssues('warning', table.warnings, [...(policy?.warnings ?? []), ...(enterprise?.warnings ?? [])]),
+    );
+  }
+  if (table.errors !== undefined) {
+    // With an enterprise config, the expected errors are the config's.
+    const found = enterprise ? enterprise.errors : (policy?.errors ?? []);
+    problem('/errors', compareIssues('error', table.errors, found));
+    if (!enterprise && policy === undefined) problem('/errors', ['the table has no policy to validate']);
+    return {
+      failures,
+      summary: `test: ${table.errors.length} expected errors, ${failures.length} failures`,
+    };
+  }
+  if (policy === undefined || !policy.policy) {
+    return {
+      failures,
+      invalid: { source: 'policy', errors: policy?.errors ?? [] },
+      summary: 'test: the policy is invalid',
+    };
+  }
+  if (enterprise && !enterprise.config) {
+    return {
+      failures,
+      invalid: { source: 'enterprise', errors: enterprise.errors },
+      summary: 'test: the enterprise config is invalid',
+    };
+  }
+  const extras: CompileExtras = enterprise?.config ? { enterprise: enterprise.config } : {};
+  const cases = table.requests ?? [];
+  const configs = table.configs ?? [];
+  for (const name of options.engines) {
+    const engine = await open(name, policy.policy, extras);
+    try {
+      const decisions = await engine.decideBatch(cases.map((c) => c.request));
+      cases.forEach((c, k) => {
+        const problems = checkDecision(decisions[k] as Decision, c.expect);
+        if (problems.length > 0) {
+          failures.push({
+            where: `/requests/${k}`,
+            engine: name,
+            ...(c.note !== undefined && { note: c.note }),
+            problems,
+          });
+        }
+      });
+      for (const [k, c] of configs.entries()) {
+        const problems = checkConfig(await engine.config(c.local ?? {}), c.expect);
+        if (problems.length > 0) {
+          failures.push({
+            where: `/configs/${k}`,
+            engine: name,
+            ...(c.note !== undefined && { note: c.note }),
+            problems,
+          });
+        }
+      }
+    } finally {
+      await engine.close();
+    }
+  }
+  return {
+    failures,
+    summary: `test: ${cases.length} cases on ${options.engines.join(', ')}, ${failures.length} failures`,
+  };
 }

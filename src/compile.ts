@@ -15,6 +15,7 @@ import { makeTempDir } from './temp-dirs.js';
 import { lower } from './lower.js';
 import { PACKAGE_ROOT, runOpa } from './opa/cli.js';
 import { type Policy } from './policy/model.js';
+import { ensureValidPolicy } from './policy/validate.js';
 import {
   BATCH_ENTRYPOINT,
   type CompileExtras,
@@ -59,7 +60,7 @@ export interface CompiledPolicy extends RegoSources {
 
 /** The Rego module and data.json text for a validated policy. Pure and deterministic. */
 export function generatePolicy(policy: Policy, extras: CompileExtras = {}): { rego: string; data: string } {
-  const lowered = lower(policy, extras);
+  const lowered = lower(ensureValidPolicy(policy), extras);
   return {
     rego: emitRego(lowered),
     data: `${JSON.stringify(bundleData([{ packageName: POLICY_PACKAGE, data: lowered.data }]))}\n`,

@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   // Reading documents.
   'invalid_json',
   'invalid_yaml',
+  'invalid_encoding',
   'duplicate_key',
   'too_deep',
   'too_large',

@@ -18,6 +18,8 @@ export type RequestEntry = { readonly request: unknown } | { readonly error: str
  * skipped, a line that is not JSON becomes an error entry naming its line).
  */
 export function parseRequests(text: string): RequestEntry[] {
+  // A byte-order mark is not part of the first request, as for policy files.
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   const trimmed = text.trim();
   if (trimmed === '') return [];
   try {
@@ -84,10 +86,16 @@ export async function openRequestFile(path: string): Promise<AsyncIterable<Uint8
 
 /** Splits a stream of text chunks into lines (without the newline), holding at most one partial line. */
 async function* lines(chunks: AsyncIterable<string | Uint8Array> | Iterable<string>): AsyncGenerator<string> {
+  // The decoder drops a byte-order mark from bytes; text chunks have theirs dropped here.
   const decoder = new TextDecoder();
   let partial = '';
+  let first = true;
   for await (const chunk of chunks) {
     partial += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    if (first && partial !== '') {
+      if (partial.startsWith('\uFEFF')) partial = partial.slice(1);
+      first = false;
+    }
     let start = 0;
     for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n', start)) {
       yield partial.slice(start, nl);

@@ -28,7 +28,13 @@ export {
 } from './policy/model.js';
 
 /** Parsing and validation: {@link parsePolicy} reports every problem; {@link loadPolicyText} throws. */
-export { loadPolicyText, parsePolicy, validatePolicyValue, type ValidationResult } from './policy/validate.js';
+export {
+  ensureValidPolicy,
+  loadPolicyText,
+  parsePolicy,
+  validatePolicyValue,
+  type ValidationResult,
+} from './policy/validate.js';
 
 /** Policy files on disk. */
 export { checkPolicyFile, loadPolicyFile } from './policy/file.js';
@@ -72,7 +78,7 @@ export { MAX_REQUEST_DEPTH, MAX_REQUEST_SIZE, readRequestValue } from './engines
 export { recoverOutput } from './output-folder.js';
 
 /** Engines: one interface, three evaluators, and a helper that opens any of them on a policy. */
-export { type Engine, ENGINE_NAMES, type EngineName } from './engines/engine.js';
+export { type Engine, ENGINE_NAMES, type EngineName, parseEngineList } from './engines/engine.js';
 export { NativeEngine } from './engines/native.js';
 export { OpaEngine } from './engines/opa.js';
 export { openEngine } from './engines/open.js';
@@ -133,21 +139,28 @@ export {
   type EnterpriseConfig,
   KNOWN_DIRECTIVES,
 } from './enterprise/model.js';
-export { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from './enterprise/validate.js';
+export {
+  isEnterpriseConfigText,
+  isEnterpriseConfigValue,
+  parseEnterpriseConfig,
+  validateLocalSettings,
+} from './enterprise/validate.js';
 export { effectiveConfig } from './enterprise/effective.js';
 
 /** Docker's layering of Admin Console, admin-settings.json and user policies. */
-export { type PolicyLayer, type PolicyLayers, resolvePolicyLayers } from './policy/layers.js';
+export {
+  type BundleSources,
+  NO_POLICY,
+  type PolicyLayer,
+  type PolicyLayers,
+  resolveBundleSources,
+  resolvePolicyLayers,
+} from './policy/layers.js';
 
 /** What a bundle may carry besides the policy, and the entry point of the effective configuration. */
 export { type CompileExtras, CONFIG_ENTRYPOINT, type Provenance } from './contracts.js';
 
-/** Differential testing: the campaign behind `mcp-policy difftest`, and its engines. */
-export { DIFF_ENGINES, type DiffEngine } from './difftest/engines.js';
-export { type DifftestOptions, type DifftestResult, type Mismatch, runDifftest } from './difftest/run.js';
-
-/** The case-table format used by `mcp-policy test`. */
-export { type CaseFile, checkDecision, parseCaseFile } from './cases.js';
+// Test machinery (difftest, case tables, generators) is in the `mcp-policy/testing` entry point (src/testing.ts).
 
 /** Exact lint of a policy: shadowed and redundant rules, blocked tools, impossible combinations, one-decision policies. */
 export {

@@ -117,7 +117,15 @@ describe('shapes', () => {
   });
 
   it('rejects documents that are not objects', () => {
-    expect(codes(parseEnterpriseConfig('').errors)).toEqual(['invalid_type ']);
+    expect(parseEnterpriseConfig('').errors).toEqual([
+      {
+        code: 'empty_document',
+        path: '',
+        message: 'the document is empty (null); expected an object of directives',
+        line: 1,
+        column: 1,
+      },
+    ]);
     expect(codes(parseEnterpriseConfig('- a\n- b\n').errors)).toEqual(['invalid_type ']);
     expect(parseEnterpriseConfig('"text"').errors[0]?.message).toBe(
       'the document must be an object, not the string "text"',
@@ -187,7 +195,12 @@ describe('YAML and JSON text', () => {
     const r = parseEnterpriseConfig('enterpriseConfig:\n  playground:\n    value: [true\n    enforcement: default\n');
     expect(r.config).toBeUndefined();
     expect(r.errors).toHaveLength(1);
-    expect(r.errors[0]).toMatchObject({ code: 'invalid_yaml', path: '', line: 4, column: 5 });
+    expect(r.errors[0]).toMatchObject({
+      code: 'invalid_yaml',
+      path: '/enterpriseConfig/playground/value/0',
+      line: 4,
+      column: 5,
+    });
     expect(r.errors[0]?.message).toMatch(/^[a-z]/);
     expect(parseEnterpriseConfig('a: 1\n---\nb: 2\n').errors).toMatchObject([{ code: 'invalid_yaml' }]);
   });

@@ -15,7 +15,7 @@ describe('JSON reader', () => {
   it('locates syntax errors', () => {
     const doc = readJson('{\n  "rules": [1,, 2]\n}');
     expect(doc.value).toBeUndefined();
-    expect(doc.issues).toMatchObject([{ code: 'invalid_json', path: '', line: 2, column: 15 }]);
+    expect(doc.issues).toMatchObject([{ code: 'invalid_json', path: '/rules/1', line: 2, column: 15 }]);
   });
 
   it('escapes pointer tokens and keeps __proto__ as plain data', () => {
@@ -31,7 +31,8 @@ describe('JSON reader', () => {
   });
 
   it('rejects what JSON.parse rejects', () => {
-    for (const bad of ['', '01', '[1,]', '{"a":1,}', "'x'", '"\t"', 'nul', '1 2', '{"a" 1}', '-']) {
+    expect(readJson('').issues[0]?.code).toBe('empty_document');
+    for (const bad of ['01', '[1,]', '{"a":1,}', "'x'", '"\t"', 'nul', '1 2', '{"a" 1}', '-']) {
       expect(readJson(bad).issues[0]?.code, bad).toBe('invalid_json');
       expect(() => JSON.parse(bad), bad).toThrow();
     }

@@ -7,31 +7,24 @@
 import { randomInt } from 'node:crypto';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import {
-  caseEnterpriseText,
-  casePolicyText,
-  checkConfig,
-  checkDecision,
-  parseCaseFile,
-  readEmbeddableCases,
-} from '../cases.js';
+import { parseCaseFile, readEmbeddableCases, runCaseTable } from '../cases.js';
 import { compilePolicy, writeOutput } from '../compile.js';
 import { type CompileExtras } from '../contracts.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
-import { isEnterpriseConfigValue, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
+import { isEnterpriseConfigText, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
 import { readJson, sortKeysDeep } from '../diagnostics/json.js';
-import { layeredSources, type PolicyLayer } from '../policy/layers.js';
+import { NO_POLICY, type PolicyLayer, resolveBundleSources } from '../policy/layers.js';
 import { DIFF_ENGINES } from '../difftest/engines.js';
 import { writeRegression } from '../difftest/regression.js';
 import { runDifftest } from '../difftest/run.js';
-import { ENGINE_NAMES, type Engine, type EngineName } from '../engines/engine.js';
+import { ENGINE_NAMES, type Engine, type EngineName, parseEngineList } from '../engines/engine.js';
 import { openBundleFile } from '../engines/file.js';
 import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
 import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
 import { decideStream, type DecisionSink, openRequestFile } from '../eval-stream.js';
 import { readTextFile } from '../policy/file.js';
-import { type Decision, type Policy } from '../policy/model.js';
+import { type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
 import { registerBundles } from './bundles.js';
 import {
@@ -124,8 +117,6 @@ async function loadEnterprise(file: string, io: CliIo): Promise<EnterpriseConfig
   return result.config;
 }
 
-const NO_POLICY: Policy = { version: 1, default: 'allow', rules: [] };
-
 /**
  * The policy in force and what else goes in the bundle, from a positional
  * policy file (bare or admin-settings.json) and the source options.
@@ -143,11 +134,16 @@ async function loadSources(
   ) {
     throw new McpPolicyError('usage', 'give a policy file, --enterprise, --admin-console or --user-policy');
   }
-  const positional = file === undefined ? undefined : await loadLayer(file, io);
+  const policy = file === undefined ? undefined : await loadLayer(file, io);
   const adminConsole = opts.adminConsole === undefined ? undefined : await loadLayer(opts.adminConsole, io);
   const user = opts.userPolicy === undefined ? undefined : await loadLayer(opts.userPolicy, io);
   const enterprise = opts.enterprise === undefined ? undefined : await loadEnterprise(opts.enterprise, io);
-  return layeredSources({ positional, adminConsole, user, enterprise });
+  return resolveBundleSources({
+    ...(policy && { policy }),
+    ...(adminConsole && { adminConsole }),
+    ...(user && { user }),
+    ...(enterprise && { enterprise }),
+  });
 }
 
 async function openForFile(
@@ -185,19 +181,6 @@ function checkPolicy(text: string): CheckResult {
   return { errors, warnings, summary };
 }
 
-/**
- * A file is read as an enterprise config when it is YAML (by its name, or
- * because it is not JSON and does not start like JSON) or when its JSON has
- * enterprise-config keys; otherwise as a policy.
- */
-function looksLikeEnterpriseConfig(file: string, text: string): boolean {
-  if (/\.ya?ml$/i.test(file)) return true;
-  const doc = readJson(text);
-  if (doc.value !== undefined) return isEnterpriseConfigValue(doc.value);
-  const start = text.trimStart();
-  return !/\.json$/i.test(file) && start !== '' && !start.startsWith('{') && !start.startsWith('[');
-}
-
 function defaultOutDir(policyFile: string): string {
   return join('out', basename(policyFile, extname(policyFile)));
 }
@@ -218,8 +201,15 @@ function buildProgram(io: CliIo): Command {
     .argument('<file>', 'policy JSON, Docker admin-settings.json, or Stacklok enterprise config (YAML or JSON)')
     .option('--json', 'print {"valid", "errors", "warnings"} as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
-      const text = await readTextFile(file);
-      const result = looksLikeEnterpriseConfig(file, text) ? checkEnterprise(text) : checkPolicy(text);
+      let result: CheckResult;
+      try {
+        const text = await readTextFile(file);
+        result = isEnterpriseConfigText(file, text) ? checkEnterprise(text) : checkPolicy(text);
+      } catch (e) {
+        // A file that is not text is reported like any other invalid document.
+        if (!(e instanceof PolicyValidationError)) throw e;
+        result = { errors: e.issues, warnings: [], summary: undefined };
+      }
       const valid = result.summary !== undefined;
       if (opts.json) {
         io.stdout(`${JSON.stringify({ valid, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
@@ -325,9 +315,20 @@ function buildProgram(io: CliIo): Command {
     .action(async (policyFile: string, casesFile: string, opts: { engine: string; coverage?: boolean }) => {
       const engines = parseEngineList(opts.engine);
       const table = parseCaseFile(await readTextFile(casesFile), casesFile);
-      const failures = await runTable(policyFile, await readTextFile(policyFile), table, engines, casesFile, io);
+      const result = await runCaseTable(table, { engines, policyText: await readTextFile(policyFile) });
+      if (result.invalid) {
+        const file = result.invalid.source === 'policy' ? policyFile : casesFile;
+        for (const e of result.invalid.errors) io.stderr(`${formatIssue(file, e)}\n`);
+        throw new ExitError(1);
+      }
+      for (const f of result.failures) {
+        const note = f.note !== undefined ? ` (${f.note})` : '';
+        const engine = f.engine !== undefined ? ` [${f.engine}]` : '';
+        io.stdout(`FAIL ${casesFile}: ${f.where}${note}${engine}: ${f.problems.join('; ')}\n`);
+      }
+      io.stdout(`${result.summary}\n`);
       if (opts.coverage) renderCoverage(table, await readTextFile(policyFile), io);
-      if (failures > 0) throw new ExitError(1);
+      if (result.failures.length > 0) throw new ExitError(1);
     });
 
   program
@@ -413,84 +414,6 @@ function progressBar(io: CliIo): (done: number, total: number) => void {
     const filled = Math.round((done / total) * width);
     io.stderr(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} cases`);
   };
-}
-
-function parseEngineList(text: string): EngineName[] {
-  if (text === 'all') return [...ENGINE_NAMES];
-  const names = text.split(',').map((s) => s.trim());
-  for (const n of names) {
-    if (!(ENGINE_NAMES as readonly string[]).includes(n)) {
-      throw new McpPolicyError('usage', `unknown engine "${n}"; expected ${ENGINE_NAMES.join(', ')} or all`);
-    }
-  }
-  return names as EngineName[];
-}
-
-async function runTable(
-  policyFile: string,
-  policyText: string,
-  table: ReturnType<typeof parseCaseFile>,
-  engines: readonly EngineName[],
-  casesFile: string,
-  io: CliIo,
-): Promise<number> {
-  const text = casePolicyText(table) ?? policyText;
-  const enterpriseText = caseEnterpriseText(table);
-  const enterprise = enterpriseText === undefined ? undefined : parseEnterpriseConfig(enterpriseText);
-  // With an enterprise config and expected errors, the errors are the config's.
-  const result = table.errors !== undefined && enterprise ? { ...enterprise, policy: undefined } : parsePolicy(text);
-  let failures = 0;
-  if (table.errors !== undefined) {
-    for (const expected of table.errors) {
-      const found = result.errors.some(
-        (e) => e.code === expected.code && e.path === expected.path && e.within === expected.within,
-      );
-      if (!found) {
-        failures++;
-        io.stdout(`FAIL ${casesFile}: expected error ${expected.code} at ${expected.path || '/'}\n`);
-      }
-    }
-    for (const e of result.errors) {
-      if (!table.errors.some((x) => x.code === e.code && x.path === e.path && x.within === e.within)) {
-        failures++;
-        io.stdout(`FAIL ${casesFile}: unexpected error ${formatIssue(policyFile, e)}\n`);
-      }
-    }
-    io.stdout(`test: ${table.errors.length} expected errors, ${failures} failures\n`);
-    return failures;
-  }
-  if (!result.policy) {
-    for (const e of result.errors) io.stderr(`${formatIssue(policyFile, e)}\n`);
-    throw new ExitError(1);
-  }
-  if (enterprise && !enterprise.config) {
-    for (const e of enterprise.errors) io.stderr(`${formatIssue(casesFile, e)}\n`);
-    throw new ExitError(1);
-  }
-  const extras: CompileExtras = enterprise?.config ? { enterprise: enterprise.config } : {};
-  const cases = table.requests ?? [];
-  const configs = table.configs ?? [];
-  const fail = (where: string, note: string | undefined, name: string, problems: string[]) => {
-    if (problems.length === 0) return;
-    failures++;
-    io.stdout(
-      `FAIL ${casesFile}: ${where}${note !== undefined ? ` (${note})` : ''} [${name}]: ${problems.join('; ')}\n`,
-    );
-  };
-  for (const name of engines) {
-    const engine = await openEngine(name, result.policy, extras);
-    try {
-      const decisions = await engine.decideBatch(cases.map((c) => c.request));
-      cases.forEach((c, k) => fail(`/requests/${k}`, c.note, name, checkDecision(decisions[k] as Decision, c.expect)));
-      for (const [k, c] of configs.entries()) {
-        fail(`/configs/${k}`, c.note, name, checkConfig(await engine.config(c.local ?? {}), c.expect));
-      }
-    } finally {
-      await engine.close();
-    }
-  }
-  io.stdout(`test: ${cases.length} cases on ${engines.join(', ')}, ${failures} failures\n`);
-  return failures;
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. */

@@ -24,14 +24,21 @@ export interface JsonDocument {
   readonly issues: readonly Issue[];
 }
 
-class SyntaxFailure extends Error {
+/** Thrown inside a reader to stop at the first problem; never escapes it. */
+export class ReadFailure extends Error {
   constructor(
     message: string,
     readonly offset: number,
-    readonly code: ErrorCode = 'invalid_json',
+    readonly code: ErrorCode,
     readonly pointer = '',
   ) {
     super(message);
+  }
+}
+
+class SyntaxFailure extends ReadFailure {
+  constructor(message: string, offset: number, code: ErrorCode = 'invalid_json', pointer = '') {
+    super(message, offset, code, pointer);
   }
 }
 
@@ -138,8 +145,11 @@ export function readJson(text: string): JsonDocument {
 
   const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
+  // The value being read, so a syntax error can name where in the document it is.
+  let current = '';
   const readValue = (pointer: string, depth: number): unknown => {
     skipWhitespace();
+    current = pointer;
     offsets.set(pointer, i);
     const c = text[i];
     if ((c === '{' || c === '[') && depth >= MAX_DEPTH) {
@@ -173,6 +183,7 @@ export function readJson(text: string): JsonDocument {
         }
         seen.add(key);
         const value = readValue(child, depth + 1);
+        current = pointer;
         // Keep the first occurrence: the error above already rejects the document.
         if (!Object.prototype.hasOwnProperty.call(obj, key)) {
           Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
@@ -199,6 +210,7 @@ export function readJson(text: string): JsonDocument {
       }
       for (;;) {
         arr.push(readValue(`${pointer}/${arr.length}`, depth + 1));
+        current = pointer;
         skipWhitespace();
         if (text[i] === ',') {
           i++;
@@ -235,16 +247,22 @@ export function readJson(text: string): JsonDocument {
 
   let value: unknown;
   try {
+    skipWhitespace();
+    if (i >= text.length) throw new SyntaxFailure('the document is empty', i, 'empty_document');
     value = readValue('', 0);
     skipWhitespace();
     if (i < text.length) throw new SyntaxFailure(`unexpected ${describeAt(i)} after the document`, i);
   } catch (e) {
     if (!(e instanceof SyntaxFailure)) throw e;
+    // Every issue names a place; the root only when the root itself is meant, and then the message says so.
+    const path = e.code === 'invalid_json' ? current : e.pointer;
+    const message =
+      path === '' && !e.message.includes('the document') ? `the document is not valid JSON: ${e.message}` : e.message;
     return {
       value: undefined,
       positions,
       keyPositions,
-      issues: [{ code: e.code, path: e.pointer, message: e.message, ...positionOf(e.offset) }],
+      issues: [{ code: e.code, path, message, ...positionOf(e.offset) }],
     };
   }
   for (const [pointer, offset] of offsets) positions.set(pointer, positionOf(offset));

@@ -9,18 +9,13 @@
  */
 import { isAlias, isMap, isScalar, isSeq, Parser, parseDocument, visit } from 'yaml';
 import { type ErrorCode, type Issue, pointerToken } from '../errors.js';
-import { type JsonDocument, type Position, positionFinder } from './json.js';
+import { type JsonDocument, type Position, positionFinder, ReadFailure } from './json.js';
 import { MAX_DEPTH, MAX_YAML_ALIASES, MAX_YAML_CHARS, MAX_YAML_VALUES } from './limits.js';
 import { lowerFirst } from './report.js';
 
-class YamlFailure extends Error {
-  constructor(
-    message: string,
-    readonly offset: number,
-    readonly code: ErrorCode = 'invalid_yaml',
-    readonly pointer = '',
-  ) {
-    super(message);
+class YamlFailure extends ReadFailure {
+  constructor(message: string, offset: number, code: ErrorCode = 'invalid_yaml', pointer = '') {
+    super(message, offset, code, pointer);
   }
 }
 
@@ -39,7 +34,18 @@ export function readYaml(text: string): JsonDocument {
     value: undefined,
     positions,
     keyPositions,
-    issues: [{ code: e.code, path: e.pointer, message: e.message, ...positionOf(e.offset) }],
+    issues: [
+      {
+        code: e.code,
+        path: e.pointer,
+        // The root is named only when it is meant, and then the message says so.
+        message:
+          e.pointer === '' && !e.message.includes('the document')
+            ? `the document is not valid YAML: ${e.message}`
+            : e.message,
+        ...positionOf(e.offset),
+      },
+    ],
   });
 
   try {
@@ -58,7 +64,9 @@ export function readYaml(text: string): JsonDocument {
     const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
     // Like the JSON reader, report the first syntax error only: later ones tend to be its echoes.
     const syntax = doc.errors[0];
-    if (syntax) throw new YamlFailure(lowerFirst(syntax.message), syntax.pos[0]);
+    if (syntax) {
+      throw new YamlFailure(lowerFirst(syntax.message), syntax.pos[0], 'invalid_yaml', pointerAt(doc, syntax.pos[0]));
+    }
     return compose(doc, positions, keyPositions, positionOf);
   } catch (e) {
     if (e instanceof YamlFailure) return failure(e);
@@ -87,7 +95,7 @@ function preScan(text: string): void {
         value?: unknown;
         items?: { key?: unknown; value?: unknown }[];
       };
-      if (depth > MAX_DEPTH) {
+      if (Array.isArray(t.items) && depth >= MAX_DEPTH) {
         throw new YamlFailure(`the document is nested more than ${MAX_DEPTH} levels deep`, t.offset ?? 0, 'too_deep');
       }
       if (t.type === 'alias' && ++aliases > MAX_YAML_ALIASES) {
@@ -97,15 +105,52 @@ function preScan(text: string): void {
           'too_many_aliases',
         );
       }
+      // Pushed last to first, so the walk meets them in document order and reports the first offender.
       if (t.type === 'document') stack.push([t.value, depth]);
       else if (Array.isArray(t.items)) {
-        for (const item of t.items) stack.push([item.value, depth + 1], [item.key, depth + 1]);
+        for (let k = t.items.length - 1; k >= 0; k--) {
+          const item = t.items[k]!;
+          stack.push([item.value, depth + 1], [item.key, depth + 1]);
+        }
       }
     }
   }
 }
 
 type Doc = ReturnType<typeof parseDocument>;
+
+/** The pointer of the innermost value whose source range holds `offset`; `""` when only the document does. */
+function pointerAt(doc: Doc, offset: number): string {
+  let pointer = '';
+  let node: unknown = doc.contents;
+  for (let depth = 0; depth <= MAX_DEPTH && node; depth++) {
+    let next: unknown;
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const value = pair.value as { range?: [number, number, number] } | null;
+        const key = pair.key as { range?: [number, number, number] } | null;
+        const start = key?.range?.[0] ?? value?.range?.[0];
+        const end = value?.range?.[2] ?? key?.range?.[2];
+        if (start !== undefined && end !== undefined && start <= offset && offset <= end) {
+          const raw = isScalar(pair.key) ? pair.key.value : null;
+          pointer += `/${pointerToken(raw === null || raw === undefined ? '' : String(raw))}`;
+          next = pair.value;
+          break;
+        }
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, k) => {
+        const range = (item as { range?: [number, number, number] } | null)?.range;
+        if (next === undefined && range && range[0] <= offset && offset <= range[2]) {
+          pointer += `/${k}`;
+          next = item;
+        }
+      });
+    }
+    node = next;
+  }
+  return pointer;
+}
 
 function compose(
   doc: Doc,
@@ -197,5 +242,7 @@ function compose(
   };
 
   const value = build(doc.contents, '');
+  // An empty document has no node to take a position from: it starts where the text does.
+  if (!positions.has('')) positions.set('', { line: 1, column: 1 });
   return { value, positions, keyPositions, issues };
 }

@@ -433,7 +433,7 @@ const directiveValues = {
       otel_endpoint: fc.constantFrom('https://otel.example.com:4318', 'collector:4317'),
       sampling_rate: fc.constantFrom(0, 0.1, 0.5, 1),
       tracing_enabled: bool,
-      headers: fc.dictionary(fc.constantFrom('X-Team', 'X-Env'), fc.constantFrom('a', 'b"c', 'é')),
+      headers: fc.dictionary(fc.constantFrom('X-Team', 'X-Env'), fc.constantFrom('a', 'b"c', 'é', '')),
     },
     { requiredKeys: ['otel_endpoint'] },
   ),
@@ -443,6 +443,9 @@ const directiveValues = {
   ),
   ca_certificate: fc.record({ url: fc.constant('https://pki.example.com/ca.pem') }),
   llm_gateway: fc.record({ url: fc.constant('https://llm.example.com'), models: fc.array(fc.constantFrom('a', 'b')) }),
+  // Unknown directives whose keys sort one way by UTF-16 units and the other by code point (UTF-8 bytes).
+  '\uFF61_x': bool,
+  '\u{1F600}_x': bool,
 };
 
 /** Enterprise config text in every shape admins keep it in, with degraded mode settings. */
@@ -484,7 +487,9 @@ export const localSettings: fc.Arbitrary<Record<string, unknown>> = fc.record(
     assistant: bool,
     registry: directiveValues.registry,
     build_env: directiveValues.build_env,
-    custom: fc.constantFrom(1, 'x', null),
+    custom: fc.constantFrom(1, 'x', null, ''),
+    '\uFF61_x': bool,
+    '\u{1F600}_x': bool,
   },
   { requiredKeys: [] },
 );
@@ -499,7 +504,7 @@ export function withEnterpriseFields(requests: fc.Arbitrary<unknown>): fc.Arbitr
       ),
       unreachableSeconds: fc.oneof(
         { weight: 8, arbitrary: fc.constantFrom(0, 1, 90, 1800, 1801, 5399, 5400, 5401, 86400, 86401, 1e9) },
-        { weight: 1, arbitrary: fc.constantFrom(-1, '24h', null) },
+        { weight: 1, arbitrary: fc.constantFrom(-1, '24h', null, '', Infinity, -Infinity, NaN, 1e308) },
       ),
       newInstall: fc.oneof({ weight: 8, arbitrary: bool }, { weight: 1, arbitrary: fc.constantFrom('yes', 1) }),
     },

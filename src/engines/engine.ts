@@ -13,6 +13,21 @@ import { type Decision, failedDecision } from '../policy/model.js';
 export const ENGINE_NAMES = ['native', 'wasm', 'opa', 'go-wasm'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
+/** Parses a comma-separated engine list, or `all`; throws `usage` naming an unknown engine. */
+export function parseEngineList(text: string): EngineName[] {
+  if (text.trim() === 'all') return [...ENGINE_NAMES];
+  const names = text.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!(ENGINE_NAMES as readonly string[]).includes(n)) {
+      throw new McpPolicyError(
+        'usage',
+        `unknown engine ${JSON.stringify(n)}; expected ${ENGINE_NAMES.join(', ')} or all`,
+      );
+    }
+  }
+  return names as EngineName[];
+}
+
 /**
  * An evaluator of one policy. Engines never throw for a bad request or a
  * failed evaluation: they answer with a denying decision that carries an

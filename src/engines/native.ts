@@ -3,6 +3,7 @@ import { type CompileExtras } from '../contracts.js';
 import { effectiveConfig } from '../enterprise/effective.js';
 import { evaluatePolicy } from '../native/evaluate.js';
 import { type Decision, type Policy } from '../policy/model.js';
+import { ensureValidPolicy } from '../policy/validate.js';
 import { type Engine, noEnterpriseConfig } from './engine.js';
 import { decideAtBoundary, decideBatchAtBoundary, readLocalSettings } from './request-boundary.js';
 
@@ -10,10 +11,15 @@ import { decideAtBoundary, decideBatchAtBoundary, readLocalSettings } from './re
 export class NativeEngine implements Engine {
   readonly name = 'native' as const;
 
+  private readonly policy: Policy;
+
+  /** Throws {@link PolicyValidationError} for a policy object that is not valid (see ensureValidPolicy). */
   constructor(
-    private readonly policy: Policy,
+    policy: Policy,
     private readonly extras: CompileExtras = {},
-  ) {}
+  ) {
+    this.policy = ensureValidPolicy(policy);
+  }
 
   /** Synchronous form of {@link decide}, for hosts on a hot path. */
   decideSync(request: unknown): Decision {

@@ -3,6 +3,7 @@
  * `{value, enforcement}` wrapper, each known directive's value, degraded
  * mode, and well-formed Unicode throughout. Findings go into a `Report`.
  */
+import { toPointer } from '../errors.js';
 import { choices, isObject, type Path, type Report, suggest } from '../diagnostics/report.js';
 import { parseGoDuration } from './duration.js';
 import {
@@ -68,8 +69,12 @@ const CREDENTIAL_PARTS = ['token', 'api-key', 'api_key', 'apikey', 'secret', 'pa
 
 /** Validates a whole document in any of its three shapes. */
 export function checkDocument(value: unknown, r: Report): EnterpriseConfig | undefined {
+  if (value === null) {
+    r.error('empty_document', [], 'the document is empty (null); expected an object of directives');
+    return undefined;
+  }
   if (!isObject(value)) {
-    r.typeError([], 'the document', 'an object', value, value === null ? ' (is it empty?)' : '');
+    r.typeError([], 'the document', 'an object', value);
     return undefined;
   }
   if (Object.hasOwn(value, HELM_KEY)) {
@@ -166,7 +171,15 @@ export function checkUnicode(root: unknown, rootPath: Path, r: Report): void {
       if (seen.has(value)) continue; // shared or cyclic structure in a caller's value
       seen.add(value);
     }
-    if (typeof value === 'string') {
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      // A check of the value itself (such as sampling_rate's range) has said more already.
+      if (r.errors.some((e) => e.path === toPointer(path))) continue;
+      r.error(
+        'invalid_number',
+        path,
+        `the value ${String(value)} is not a finite number, which JSON and Rego cannot represent`,
+      );
+    } else if (typeof value === 'string') {
       if (!value.isWellFormed()) {
         r.error('invalid_unicode', path, `${JSON.stringify(value)} contains an unpaired UTF-16 surrogate`);
       }
@@ -428,7 +441,13 @@ function checkDegradedMode(value: unknown, path: Path, r: Report): DegradedMode 
   }
   let message: string | undefined;
   if (Object.hasOwn(value, 'message')) {
-    if (typeof value.message === 'string') message = value.message;
+    if (value.message === '') {
+      r.error(
+        'invalid_value',
+        [...path, 'message'],
+        `${label}.message is empty; leave it out to use the built-in text`,
+      );
+    } else if (typeof value.message === 'string') message = value.message;
     else r.typeError([...path, 'message'], `${label}.message`, 'a string', value.message);
   }
   if (r.errors.length > before || policy === undefined) return undefined;

@@ -31,7 +31,8 @@ export function readEnterpriseFields(r: Record<string, unknown>): { error: strin
     return { error: 'field "local.non_registry_servers" must be a boolean' };
   }
   const seconds = r.unreachableSeconds;
-  if (seconds !== undefined && (typeof seconds !== 'number' || !(seconds >= 0))) {
+  // Infinity is not a JSON number: the bundle engines see it as null, so it is invalid everywhere.
+  if (seconds !== undefined && (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0)) {
     return { error: 'field "unreachableSeconds" must be a non-negative number' };
   }
   const install = r.newInstall;
@@ -51,6 +52,17 @@ function deepEqual(a: unknown, b: unknown): boolean {
       Object.prototype.hasOwnProperty.call(b, k) &&
       deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
   );
+}
+
+/** Orders strings by Unicode code point (UTF-8 byte order), as Rego's `sort` does; JavaScript's default is UTF-16 units. */
+export function byCodePoint(a: string, b: string): number {
+  const x = [...a];
+  const y = [...b];
+  for (let k = 0; k < Math.min(x.length, y.length); k++) {
+    const d = x[k]!.codePointAt(0)! - y[k]!.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
 }
 
 /** One directive's effective value and its source. */
@@ -74,7 +86,7 @@ export function effectiveConfig(
 ): EffectiveConfig {
   const keys = [
     ...new Set([...Object.keys(config.directives), ...Object.keys(BUILTIN_VALUES), ...Object.keys(local)]),
-  ].sort();
+  ].sort(byCodePoint);
   const directives = Object.fromEntries(keys.map((k) => [k, effectiveEntry(config, local, k)]));
   const rejected = keys.flatMap((key) => {
     const d = config.directives[key];

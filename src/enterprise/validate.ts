@@ -7,6 +7,7 @@
  */
 import { type Issue } from '../errors.js';
 import { isObject, place, Report, strip } from '../diagnostics/report.js';
+import { readJson } from '../diagnostics/json.js';
 import { readYaml } from '../diagnostics/yaml.js';
 import {
   checkDocument,
@@ -71,6 +72,19 @@ export function validateEnterpriseValue(value: unknown): EnterpriseParseResult {
 export function isEnterpriseConfigValue(value: unknown): boolean {
   if (!isObject(value)) return false;
   return [HELM_KEY, CONFIG_KEY, DEGRADED_MODE_KEY, ...KNOWN_DIRECTIVES].some((key) => Object.hasOwn(value, key));
+}
+
+/**
+ * Whether a file is an enterprise config rather than a policy: YAML by its
+ * name, or JSON with enterprise-config keys, or text that is neither JSON
+ * nor starts like JSON (so YAML) in a file not named `.json`.
+ */
+export function isEnterpriseConfigText(file: string, text: string): boolean {
+  if (/\.ya?ml$/i.test(file)) return true;
+  const doc = readJson(text);
+  if (doc.value !== undefined) return isEnterpriseConfigValue(doc.value);
+  const start = text.trimStart().replace(/^\uFEFF/, '');
+  return !/\.json$/i.test(file) && start !== '' && !start.startsWith('{') && !start.startsWith('[');
 }
 
 /**

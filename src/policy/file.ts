@@ -1,13 +1,18 @@
 /** Reading policy files from disk, with errors that name the file. */
 import { readFile } from 'node:fs/promises';
-import { McpPolicyError } from '../errors.js';
+import { decodeUtf8 } from '../diagnostics/text.js';
+import { McpPolicyError, PolicyValidationError } from '../errors.js';
 import { type Policy, type PolicySource } from './model.js';
 import { loadPolicyText, parsePolicy, type ValidationResult } from './validate.js';
 
-/** Reads a file as UTF-8 text; throws `read_failed` naming the file. */
+/**
+ * Reads a file as UTF-8 text; throws `read_failed` naming the file, and
+ * {@link PolicyValidationError} with an `invalid_encoding` issue when it is not UTF-8.
+ */
 export async function readTextFile(path: string): Promise<string> {
+  let bytes: Uint8Array;
   try {
-    return await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (e) {
     throw new McpPolicyError(
       'read_failed',
@@ -17,6 +22,9 @@ export async function readTextFile(path: string): Promise<string> {
       },
     );
   }
+  const decoded = decodeUtf8(bytes);
+  if ('issue' in decoded) throw new PolicyValidationError([decoded.issue], path);
+  return decoded.text;
 }
 
 /** Reads and validates a policy file without throwing for invalid content. */

@@ -71,22 +71,26 @@ export function resolvePolicyLayers(layers: PolicyLayers): { policy: Policy | un
   };
 }
 
-/** The policy in force when no source gives one: everything allowed (enterprise directives still apply). */
+/** The policy of a bundle that has none: every request the directives allow is allowed. */
 export const NO_POLICY: Policy = { version: 1, default: 'allow', rules: [] };
 
+/** The sources of one bundle, as `compile` and `eval` take them. */
+export interface BundleSources {
+  /** The positional policy: a bare policy or Docker's admin-settings.json. */
+  readonly policy?: PolicyLayer;
+  readonly adminConsole?: PolicyLayer;
+  readonly user?: PolicyLayer;
+  readonly enterprise?: EnterpriseConfig;
+}
+
 /**
- * The policy to compile and what goes with it, from the sources `compile`
- * takes: the positional file (bare or admin-settings.json), the layer
- * options and enterprise directives. Provenance is recorded whenever layering
- * or directives are involved.
+ * The policy in force and what else goes in the bundle. Provenance is
+ * recorded whenever there is something to choose between or explain: with
+ * more than one policy source, an admin-settings.json, or enterprise
+ * directives; a lone bare policy records none.
  */
-export function layeredSources(inputs: {
-  readonly positional?: PolicyLayer | undefined;
-  readonly adminConsole?: PolicyLayer | undefined;
-  readonly user?: PolicyLayer | undefined;
-  readonly enterprise?: EnterpriseConfig | undefined;
-}): { policy: Policy; extras: CompileExtras } {
-  const { positional, adminConsole, user, enterprise } = inputs;
+export function resolveBundleSources(sources: BundleSources): { policy: Policy; extras: CompileExtras } {
+  const { policy: positional, adminConsole, user, enterprise } = sources;
   const layered = adminConsole !== undefined || user !== undefined || positional?.source.kind === 'admin-settings';
   const resolved = resolvePolicyLayers({
     ...(adminConsole && { adminConsole }),

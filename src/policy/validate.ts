@@ -87,6 +87,23 @@ export function validatePolicyValue(value: unknown): ValidationResult {
   return result(policy, policy ? { kind: 'policy' } : undefined, errors, warnings);
 }
 
+/** Policies this module produced, so that {@link ensureValidPolicy} need not check them again. */
+const validated = new WeakSet<Policy>();
+
+/**
+ * The policy itself when this module validated it, else the validated form of
+ * what was given (a hand-built object, say with `deny: true` and no `allow`);
+ * throws {@link PolicyValidationError} when it is not a valid policy. Entry
+ * points that take a `Policy` call this, so generated Rego and the native
+ * engine only ever see validated policies.
+ */
+export function ensureValidPolicy(policy: Policy): Policy {
+  if (validated.has(policy)) return policy;
+  const r = validatePolicyValue(policy);
+  if (!r.policy) throw new PolicyValidationError(r.errors, 'policy object');
+  return r.policy;
+}
+
 /** Parses and validates, throwing {@link PolicyValidationError} on any error. */
 export function loadPolicyText(
   text: string,
@@ -317,6 +334,7 @@ function result(
   errors: readonly Issue[],
   warnings: readonly Issue[],
 ): ValidationResult {
+  if (policy && errors.length === 0) validated.add(policy);
   return {
     policy: errors.length === 0 ? policy : undefined,
     source: errors.length === 0 ? source : undefined,

@@ -11,7 +11,7 @@ import { isGzip, isWasmModule } from '../bundle.js';
 import { compilePolicy } from '../compile.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { McpPolicyError } from '../errors.js';
-import { layeredSources, type PolicyLayer } from '../policy/layers.js';
+import { type PolicyLayer, resolveBundleSources } from '../policy/layers.js';
 import { loadPolicyText } from '../policy/validate.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';
 import { readTextFile } from '../policy/file.js';
@@ -73,7 +73,12 @@ export async function bundleFromSources(sources: PolicySources): Promise<Uint8Ar
   const adminConsole = sources.adminConsole === undefined ? undefined : await layer(sources.adminConsole);
   const user = sources.userPolicy === undefined ? undefined : await layer(sources.userPolicy);
   const enterprise = sources.enterprise === undefined ? undefined : await enterpriseOf(sources.enterprise);
-  const { policy, extras } = layeredSources({ positional, adminConsole, user, enterprise });
+  const { policy, extras } = resolveBundleSources({
+    ...(positional && { policy: positional }),
+    ...(adminConsole && { adminConsole }),
+    ...(user && { user }),
+    ...(enterprise && { enterprise }),
+  });
   return (await compilePolicy(policy, extras)).bundle;
 }
 
