@@ -75,10 +75,14 @@ describe('bundle loading', () => {
     expect(() => readWasmBundle(big)).toThrow(expect.objectContaining({ code: 'bundle_too_large' }) as Error);
   });
 
-  it('refuses a bundle whose policy.wasm comes from another policy, by its revision', async () => {
+  it('refuses a bundle whose rules (data.json) come from another policy, by its revision', async () => {
     const a = await compiledFor(example('production'));
     const b = await compiledFor(example('block-tools'));
-    const swapped = tampered(a.bundle, (f) => f.set('policy.wasm', b.wasm));
+    // The module is the same for every policy; the rules are data, so that is what another policy swaps in.
+    expect(readWasmBundle(b.bundle).files.get('data.json')).not.toEqual(
+      readWasmBundle(a.bundle).files.get('data.json'),
+    );
+    const swapped = tampered(a.bundle, (f) => f.set('data.json', readWasmBundle(b.bundle).files.get('data.json')!));
     const e = await refusal(swapped);
     expect(e).toMatchObject({ code: 'bundle_revision_mismatch', path: '/.manifest/revision' });
     expect(e.message).toContain(a.revision);
