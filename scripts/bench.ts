@@ -365,9 +365,8 @@ function report(options: Options, results: readonly SizeResult[]): string {
     out.push('');
   }
   out.push(
-    'The wasm target has no rule indexing: a request is checked against every rule before the one that matches ' +
-      '(or all of them, for no match), so late and unmatched requests get slower as rules are added; ' +
-      'early matches cost the same at every size.',
+    'With the rule index, a request is checked only against the candidate rules its values look up (and the few ' +
+      'no lookup can find), so early, late and unmatched requests cost about the same at every size.',
   );
   return `${out.join('\n')}\n`;
 }
