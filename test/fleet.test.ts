@@ -214,6 +214,21 @@ describe('fleet of OPA servers', () => {
       const evaluated = await cli(['eval', join(served, 'prod', 'bundle.tar.gz'), '--verification-key', pubFile], '{}');
       expect(evaluated.code, name).toBe(2);
       expect(evaluated.stdout, name).toBe('');
+      // The proxy refuses it before starting the server it governs.
+      const proxied = await cli([
+        'proxy',
+        join(served, 'prod', 'bundle.tar.gz'),
+        '--verification-key',
+        pubFile,
+        '--server',
+        'x',
+        '--',
+        process.execPath,
+        '-e',
+        '1',
+      ]);
+      expect(proxied.code, name).toBe(2);
+      expect(proxied.stderr, name).toMatch(/\(bundle_(file_mismatch|signature_invalid|unsigned)\)/);
     }
     install(good);
   });

@@ -7,8 +7,11 @@ import { readTextFile } from '../policy/file.js';
 import { parseProxyConfig } from '../proxy/config.js';
 import { serverFacts, type ServerTarget, transportForUrl } from '../proxy/facts.js';
 import { startProxy } from '../proxy/proxy.js';
+import { addVerificationOptions, verificationFrom } from './fleet-options.js';
 
 interface ProxyCliOptions {
+  verificationKey?: string;
+  verificationKeyId?: string;
   config?: string;
   server?: string;
   serverType?: string;
@@ -53,7 +56,7 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 /** The `proxy` command, for registration in the CLI program. */
 export function proxyCommand(stderr: (text: string) => void): Command {
-  return new Command('proxy')
+  return addVerificationOptions(new Command('proxy'))
     .description('run an MCP server behind the policy: filter tools and prompts, deny calls (stdio or streamable HTTP)')
     .argument('<policy-or-bundle>', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
     .argument('[server-command...]', 'the server to start, after --')
@@ -88,7 +91,7 @@ export function proxyCommand(stderr: (text: string) => void): Command {
       const target = targetOf(command, opts);
       const facts = serverFacts(target, opts);
       const listen = opts.listen === 'stdio' ? ('stdio' as const) : parseUrl(opts.listen, '--listen');
-      const engine = await openEngineForFile(file, opts.engine);
+      const engine = await openEngineForFile(file, opts.engine, verificationFrom(opts) ?? {});
       try {
         const proxy = await startProxy({
           engine,
