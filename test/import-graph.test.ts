@@ -14,7 +14,6 @@ const STAGES: readonly (readonly string[])[] = [
   ['errors.ts', 'enterprise/model.ts', 'policy/model.ts', 'contracts.ts'],
   ['diagnostics/'],
   [
-    'policy/json.ts',
     'policy/validate.ts',
     'policy/file.ts',
     'policy/layers.ts',

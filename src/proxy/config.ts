@@ -4,7 +4,7 @@
  * with flags. Flags given on the command line win over the file.
  */
 import { McpPolicyError } from '../errors.js';
-import { readJson } from '../policy/json.js';
+import { readJson } from '../diagnostics/json.js';
 
 /** What a config file may say; every key is optional. */
 export interface ProxyConfigFile {
