@@ -54,7 +54,10 @@ describe('lint is exact', () => {
     withSeed('lint', () => {
       for (const policy of policies) {
         const lint = lintPolicy(policy);
-        const witnesses = [...lint.findings.flatMap((x) => (x.witness ? [x.witness] : [])), ...counterWitnesses(policy)];
+        const witnesses = [
+          ...lint.findings.flatMap((x) => (x.witness ? [x.witness] : [])),
+          ...counterWitnesses(policy),
+        ];
         const values = (f: 'server' | 'serverSource' | 'tool') =>
           witnesses.flatMap((w) => (w[f] === undefined ? [] : [w[f]]));
         const truth = lintTruth(

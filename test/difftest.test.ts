@@ -15,7 +15,7 @@ import { evaluatePolicy } from '../src/native/evaluate.js';
 import { pattern, policyText } from '../src/difftest/generators.js';
 import { writeRegression } from '../src/difftest/regression.js';
 import { generatedPolicy, generatedRequests, runDifftest } from '../src/difftest/run.js';
-import { ENFORCED_YIELDS, MUTANTS, UNMUTATED } from './mutants.js';
+import { ENFORCED_YIELDS, MUTANTS, SYNC_DIFFERS, UNMUTATED } from './mutants.js';
 
 const SEED = Number(process.env.DIFFTEST_SEED ?? Date.now() % 2 ** 31);
 // Printed so that any failure below can be replayed with DIFFTEST_SEED.
@@ -96,6 +96,18 @@ describe('mutants', () => {
     });
     expect(result.mismatches).toHaveLength(1);
     expect(result.mismatches[0]!.configs).toBeDefined();
+  });
+
+  it('compares the hot path of a shipped engine with its batch path', async () => {
+    const result = await runDifftest({
+      cases: 200,
+      seed: SEED,
+      engines: [nativeDiffEngine, SYNC_DIFFERS],
+      maxMismatches: 1,
+      shrink: false,
+    });
+    expect(result.mismatches).toHaveLength(1);
+    expect(result.mismatches[0]!.decisions[SYNC_DIFFERS.name]!.error).toMatch(/^decideSync .* but decideBatch /);
   });
 
   it('finds nothing when the "mutant" is correct', async () => {

@@ -2,10 +2,14 @@
  * Deliberately broken evaluators, to prove the differential tester is not
  * vacuous: each must be caught within a small number of generated cases.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type DiffEngine, nativeDiffEngine, wasmDiffEngine } from '../src/difftest/engines.js';
+import {
+  type DiffEngine,
+  extrasOf,
+  nativeDiffEngine,
+  openShippedWasm,
+  shippedDiffEngine,
+} from '../src/difftest/engines.js';
+import { NativeEngine } from '../src/engines/native.js';
 import {
   degradedWarning,
   directiveDenial,
@@ -121,26 +125,28 @@ export const UNMUTATED: DiffEngine = mutant('unmutated', {});
 /**
  * The generated policy with a broken rule index: the rules no lookup can find
  * (`always`, e.g. a rule whose only condition is `*x*`) are dropped from
- * data.json, then the round is built and run in opa-wasm as usual. A request
+ * data.json, which the shipped wasm engine then loads as usual. A request
  * whose first match is such a rule then falls through to a later rule or the
  * default.
  */
-export const INDEX_DROPS_ALWAYS: DiffEngine = {
-  name: 'index-drops-always',
-  async decide(round) {
-    const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-index-mutant-'));
-    try {
-      await cp(join(round.dir, 'src'), join(dir, 'src'), { recursive: true });
-      const file = join(dir, 'src', 'data.json');
-      const data = JSON.parse(await readFile(file, 'utf8')) as {
-        difftest: Record<string, { lowered: { index: { always: number[] } } }>;
-      };
-      for (const pkg of Object.values(data.difftest)) pkg.lowered.index.always = [];
-      await writeFile(file, JSON.stringify(data));
-      return await wasmDiffEngine.decide({ groups: round.groups, dir });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  },
-  configs: nativeDiffEngine.configs,
-};
+export const INDEX_DROPS_ALWAYS: DiffEngine = shippedDiffEngine('index-drops-always', (g) =>
+  openShippedWasm(g, (data) => {
+    (data as { mcp_policy: { lowered: { index: { always: number[] } } } }).mcp_policy.lowered.index.always = [];
+    return data;
+  }),
+);
+
+/**
+ * The native engine with a hot path that differs from its batch path (the
+ * reason of a request decided alone loses its last character): only comparing
+ * `decideSync` with `decideBatch` can see it.
+ */
+export const SYNC_DIFFERS: DiffEngine = shippedDiffEngine('sync-differs', (g) => {
+  const engine = new NativeEngine(g.policy, extrasOf(g));
+  const decideSync = engine.decideSync.bind(engine);
+  engine.decideSync = (request) => {
+    const d = decideSync(request);
+    return { ...d, reason: d.reason.slice(0, -1) };
+  };
+  return Promise.resolve(engine);
+});

@@ -1,24 +1,26 @@
 /**
- * Engines as the differential tester drives them: many policies at once. The
- * policies of a round are compiled into one bundle (one package each, plus an
- * aggregate entry point), so one `opa build`, one `opa eval` and one
- * WebAssembly instance serve them all. Each package holds exactly the module
- * `mcp-policy compile` would generate, only under another name.
+ * Engines as the differential tester drives them: many policies at once.
+ * Native and wasm are the shipped engines hosts use (NativeEngine, and
+ * WasmEngine on a bundle `compilePolicy` built), each request decided both
+ * alone (`decideSync`) and in a batch, as they arrive from the generators:
+ * the engines' own request boundary reads them. OPA's interpreter and its Go
+ * WebAssembly runtime would cost a process per policy that way, so they
+ * decide a round: its policies in one folder of Rego (one package each, plus
+ * an aggregate entry point), one `opa eval` for all; each package holds
+ * exactly the module `mcp-policy compile` would generate, only under another
+ * name.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
-import { readLibRego, WASM_CAPABILITIES_PATH } from '../compile.js';
-import { readWasmBundle } from '../bundle.js';
+import { compilePolicy, generatePolicy, readLibRego } from '../compile.js';
+import { type CompileExtras } from '../contracts.js';
 import { checkedBatch } from '../engines/engine.js';
+import { NativeEngine } from '../engines/native.js';
 import { batchOrLost, decideThroughGoWasm, isGoWasmLimitation, opaEvalValue } from '../engines/opa.js';
-import { wellFormed } from '../engines/wasm.js';
-import { initialMemoryPages } from '../engines/wasm-memory.js';
+import { WasmEngine } from '../engines/wasm.js';
+import { describeThrown, McpPolicyError } from '../errors.js';
 import { type LoweredData, lower } from '../lower.js';
-import { effectiveConfig } from '../enterprise/effective.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
-import { evaluatePolicy } from '../native/evaluate.js';
-import { runOpa } from '../opa/cli.js';
 import { type Decision, failedDecision, type Policy } from '../policy/model.js';
 import { bundleData, emitRego } from '../rego/emit.js';
 import { makeTempDir } from '../temp-dirs.js';
@@ -37,8 +39,6 @@ export interface Group {
 export interface Round {
   readonly groups: readonly Group[];
   readonly dir: string;
-  /** bundle.tar.gz bytes, built on first use by the wasm engine. */
-  bundle?: Uint8Array;
 }
 
 /**
@@ -54,10 +54,13 @@ export interface DiffEngine {
   configs(round: Round): Promise<unknown[][]>;
   /** True for a decision that reports a documented limitation of this engine rather than a policy answer; it is not compared. */
   isLimitation?(decision: Decision): boolean;
+  /**
+   * True for an engine that reads requests through the request boundary
+   * itself (a shipped engine): it gets them as generated. The others get
+   * them as the boundary reads them, and the tester puts its rejections back.
+   */
+  readonly ownBoundary?: boolean;
 }
-
-const AGGREGATE = 'difftest/all';
-const CONFIGS = 'difftest/configs';
 
 function packageOf(k: number): string {
   return `difftest.p${k}`;
@@ -134,59 +137,99 @@ function splitAnswer(round: Round, value: unknown, limit?: (request: unknown) =>
   });
 }
 
-/** The TypeScript evaluator, policy by policy. */
-export const nativeDiffEngine: DiffEngine = {
-  name: 'native',
-  decide: (round) =>
-    Promise.resolve(round.groups.map((g) => g.requests.map((r) => evaluatePolicy(g.policy, r, g.enterprise)))),
-  configs: (round) =>
-    Promise.resolve(
-      round.groups.map((g) => (g.enterprise ? (g.locals ?? []).map((l) => effectiveConfig(g.enterprise!, l)) : [])),
-    ),
-};
+/** A shipped engine for one group of a round. */
+export type ShippedEngine = NativeEngine | WasmEngine;
 
-/** The round's bundle, built once and loaded into opa-wasm. */
-async function loadedRound(round: Round): Promise<LoadedPolicy> {
-  if (!round.bundle) {
-    await runOpa(
-      [
-        'build',
-        '--target',
-        'wasm',
-        '--entrypoint',
-        AGGREGATE,
-        '--entrypoint',
-        CONFIGS,
-        '--capabilities',
-        WASM_CAPABILITIES_PATH,
-        '--output',
-        join(round.dir, 'bundle.tar.gz'),
-        'src',
-      ],
-      { cwd: round.dir },
-    );
-    round.bundle = new Uint8Array(await readFile(join(round.dir, 'bundle.tar.gz')));
-  }
-  const { wasm, data } = readWasmBundle(round.bundle);
-  const policy = await loadPolicy(wasm, { initial: initialMemoryPages(wasm) });
-  policy.setData(data as object);
-  return policy;
+/** What a group compiles with. */
+export function extrasOf(g: Group): CompileExtras {
+  return g.enterprise ? { enterprise: g.enterprise } : {};
 }
 
-/** The bundle in @open-policy-agent/opa-wasm, as the wasm engine runs it. */
-export const wasmDiffEngine: DiffEngine = {
-  name: 'wasm',
-  async decide(round) {
-    const policy = await loadedRound(round);
-    const result = policy.evaluate(wellFormed(roundInput(round)), AGGREGATE) as { result?: unknown }[];
-    return splitAnswer(round, result[0]?.result);
-  },
-  async configs(round) {
-    const policy = await loadedRound(round);
-    const result = policy.evaluate(configInput(round), CONFIGS) as { result?: unknown }[];
-    return splitConfigs(round, result[0]?.result);
-  },
-};
+/**
+ * Each request decided alone (the hot path hosts take) and in one batch; the
+ * two must agree, and a request where they do not is answered with an error
+ * naming both, which no other engine gives, so it surfaces as a mismatch.
+ */
+function decideBothWays(engine: ShippedEngine, requests: readonly unknown[]): Decision[] {
+  const batch = engine.decideBatchSync(requests);
+  return requests.map((r, k) => {
+    const alone = engine.decideSync(r);
+    const together = batch[k]!;
+    if (JSON.stringify(alone) === JSON.stringify(together)) return together;
+    return failedDecision(`decideSync ${JSON.stringify(alone)} but decideBatch ${JSON.stringify(together)}`);
+  });
+}
+
+/** What an engine's `config` answers, or the code of what it threw, so both can be compared. */
+async function configOrError(engine: ShippedEngine, local: unknown): Promise<unknown> {
+  try {
+    return await engine.config(local as Record<string, unknown>);
+  } catch (e) {
+    return { error: e instanceof McpPolicyError ? e.code : describeThrown(e) };
+  }
+}
+
+/** A diff engine over a shipped engine opened for each group (exported so tests can compare a broken one). */
+export function shippedDiffEngine(name: string, open: (g: Group) => Promise<ShippedEngine>): DiffEngine {
+  const each = async <T>(round: Round, use: (engine: ShippedEngine, g: Group) => Promise<T>): Promise<T[]> => {
+    const out: T[] = [];
+    for (const g of round.groups) {
+      const engine = await open(g);
+      try {
+        out.push(await use(engine, g));
+      } finally {
+        await engine.close();
+      }
+    }
+    return out;
+  };
+  return {
+    name,
+    ownBoundary: true,
+    decide: (round) => each(round, (engine, g) => Promise.resolve(decideBothWays(engine, g.requests))),
+    configs: (round) =>
+      each(round, async (engine, g) => {
+        if (!g.enterprise) return [];
+        const out: unknown[] = [];
+        for (const l of g.locals ?? []) out.push(await configOrError(engine, l));
+        return out;
+      }),
+  };
+}
+
+/** The shipped TypeScript engine, policy by policy. */
+export const nativeDiffEngine: DiffEngine = shippedDiffEngine('native', (g) =>
+  Promise.resolve(new NativeEngine(g.policy, extrasOf(g))),
+);
+
+/**
+ * Bundles by their Rego module: the rules are data, so policies share one
+ * module (two with the enterprise entry point), and one `compilePolicy` build
+ * serves them all; each group's own data.json goes in through the load.
+ */
+const bundlesByModule = new Map<string, Promise<Uint8Array>>();
+
+/**
+ * The shipped wasm engine for a group: the bundle `compilePolicy` builds for
+ * its module, with the group's data.json (passed through `editData`, which
+ * tests use to break it on purpose).
+ */
+export async function openShippedWasm(g: Group, editData?: (data: unknown) => unknown): Promise<WasmEngine> {
+  const extras = extrasOf(g);
+  const { rego, data } = generatePolicy(g.policy, extras);
+  const key = `${g.enterprise !== undefined}\n${rego}`;
+  let bundle = bundlesByModule.get(key);
+  if (!bundle) {
+    bundle = compilePolicy(g.policy, extras).then((c) => c.bundle);
+    bundlesByModule.set(key, bundle);
+    bundle.catch(() => bundlesByModule.delete(key));
+  }
+  const parsed = JSON.parse(data) as unknown;
+  return WasmEngine.load(await bundle, { data: editData ? editData(parsed) : parsed });
+}
+
+/** The shipped wasm engine: a bundle from `compilePolicy` in @open-policy-agent/opa-wasm. */
+export const wasmDiffEngine: DiffEngine = shippedDiffEngine('wasm', (g) => openShippedWasm(g));
 
 /** OPA's interpreter on the generated Rego. */
 export const opaDiffEngine: DiffEngine = {

@@ -86,13 +86,14 @@ function disagreement(
 
 /** One engine's decisions for the groups; a failing round is retried group by group, a failing group fails closed. */
 async function decideWith(engine: DiffEngine, groups: readonly Group[]): Promise<Decision[][]> {
-  // Engines see requests as hosts' engines do: past the request boundary.
+  if (engine.ownBoundary === true) return decideRound(engine, groups);
+  // The others see requests as hosts' engines do: past the request boundary.
   const batches = groups.map((g) => readBatch(g.requests));
   const plain = groups.map((g, gi) => ({ ...g, requests: batches[gi]!.plain }));
-  return (await decidePlainWith(engine, plain)).map((decided, gi) => batches[gi]!.join(decided));
+  return (await decideRound(engine, plain)).map((decided, gi) => batches[gi]!.join(decided));
 }
 
-async function decidePlainWith(engine: DiffEngine, groups: readonly Group[]): Promise<Decision[][]> {
+async function decideRound(engine: DiffEngine, groups: readonly Group[]): Promise<Decision[][]> {
   const round = await prepareRound(groups);
   try {
     const decided = await engine.decide(round);
@@ -102,7 +103,7 @@ async function decidePlainWith(engine: DiffEngine, groups: readonly Group[]): Pr
       if (g.requests.length > 1 && decided[gi]!.some((d) => d.error === WRONG_COUNT_ERROR)) {
         const single: Decision[] = [];
         for (const request of g.requests)
-          single.push(...(await decidePlainWith(engine, [{ ...g, requests: [request] }]))[0]!);
+          single.push(...(await decideRound(engine, [{ ...g, requests: [request] }]))[0]!);
         decided[gi] = single;
       }
     }
@@ -110,7 +111,7 @@ async function decidePlainWith(engine: DiffEngine, groups: readonly Group[]): Pr
   } catch (e) {
     if (groups.length > 1) {
       const one: Decision[][] = [];
-      for (const g of groups) one.push(...(await decidePlainWith(engine, [g])));
+      for (const g of groups) one.push(...(await decideRound(engine, [g])));
       return one;
     }
     return groups.map((g) => g.requests.map(() => failedDecision(`${engine.name} failed: ${describeThrown(e)}`)));

@@ -30,12 +30,15 @@ export class NativeEngine implements Engine {
     return Promise.resolve(this.decideSync(request));
   }
 
-  decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
-    return Promise.resolve(
-      decideBatchAtBoundary(requests, (plain) =>
-        plain.map((r) => evaluatePolicy(this.policy, r, this.extras.enterprise)),
-      ),
+  /** Synchronous form of {@link decideBatch}. */
+  decideBatchSync(requests: readonly unknown[]): Decision[] {
+    return decideBatchAtBoundary(requests, (plain) =>
+      plain.map((r) => evaluatePolicy(this.policy, r, this.extras.enterprise)),
     );
+  }
+
+  decideBatch(requests: readonly unknown[]): Promise<Decision[]> {
+    return Promise.resolve(this.decideBatchSync(requests));
   }
 
   config(local: Readonly<Record<string, unknown>>): Promise<unknown> {
