@@ -1,7 +1,10 @@
 /** The one case-table runner: errors, warnings and decisions are all checked, through the library and the CLI. */
 import { describe, expect, it } from 'vitest';
 import { parseCaseFile, runCaseTable } from '../src/cases.js';
-import { cli, tempFile } from './helpers.js';
+import { type Engine, type EngineName } from '../src/engines/engine.js';
+import { NativeEngine } from '../src/engines/native.js';
+import { type Policy } from '../src/policy/model.js';
+import { cli, engineFor, tempFile } from './helpers.js';
 
 const catchAllFirst = {
   default: 'deny',
@@ -43,6 +46,45 @@ describe('case-table runner', () => {
         problems: ['allowed is true, expected false', 'rule is 0, expected 1'],
       },
     ]);
+  });
+
+  it('with agree, fails an engine whose answer differs from the first engine in a field the table leaves open', async () => {
+    const table = parseCaseFile(
+      JSON.stringify({ policy: catchAllFirst, requests: [{ request: { server: 'y' }, expect: { allowed: true } }] }),
+    );
+    // Native twice, the second with its reasons changed: only the comparison between engines can see it.
+    const open = (name: EngineName, policy: Policy): Promise<Engine> => {
+      const engine = new NativeEngine(policy);
+      if (name === 'native') return Promise.resolve(engine);
+      const decideBatch = engine.decideBatch.bind(engine);
+      return Promise.resolve(
+        Object.assign(engine, {
+          decideBatch: async (r: readonly unknown[]) => (await decideBatch(r)).map((d) => ({ ...d, reason: 'other' })),
+        }),
+      );
+    };
+    const alone = await runCaseTable(table, { engines: ['native', 'wasm'], open });
+    expect(alone.failures).toEqual([]);
+    const agreeing = await runCaseTable(table, { engines: ['native', 'wasm'], agree: true, open });
+    expect(agreeing.failures).toHaveLength(1);
+    expect(agreeing.failures[0]).toMatchObject({ where: '/requests/0', engine: 'wasm' });
+    expect(agreeing.failures[0]!.problems[0]).toMatch(/^differs from native: /);
+  });
+
+  it("skips go-wasm's documented limitation only on requests it explains", async () => {
+    const table = parseCaseFile(
+      JSON.stringify({
+        policy: catchAllFirst,
+        requests: [
+          { request: { server: 'a\u0001b' }, expect: { allowed: true, rule: 0 } },
+          { request: { server: 'plain' }, expect: { allowed: true, rule: 0 } },
+        ],
+      }),
+    );
+    const result = await runCaseTable(table, { engines: ['native', 'go-wasm'], agree: true, open: engineFor });
+    expect(result.failures).toEqual([]);
+    expect(result.skipped).toBe(1);
+    expect(result.summary).toMatch(/1 skipped \(go-wasm cannot read them\)$/);
   });
 
   it('rejects expected codes that do not exist', () => {

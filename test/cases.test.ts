@@ -1,17 +1,9 @@
 /** The table-driven cases under test/cases: validation errors and decisions on every engine. */
 import { describe, expect, it } from 'vitest';
-import { caseEnterpriseText, casePolicyText, checkConfig, runCaseTable } from '../src/cases.js';
+import { caseEnterpriseText, casePolicyText, runCaseTable } from '../src/cases.js';
 import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
 import { parsePolicy } from '../src/policy/validate.js';
-import {
-  caseTables,
-  configEverywhere,
-  decideEverywhere,
-  ENGINE_NAMES,
-  expectTable,
-  tableEnterprise,
-  tablePolicy,
-} from './helpers.js';
+import { caseTables, ENGINE_NAMES, engineFor } from './helpers.js';
 
 const tables = caseTables();
 
@@ -33,31 +25,9 @@ describe('case tables', () => {
       });
     } else {
       it(`${name}: expected decisions on ${ENGINE_NAMES.join(', ')}`, async () => {
-        const policy = tablePolicy(table);
-        const enterprise = tableEnterprise(table);
-        const extras = enterprise ? { enterprise } : {};
-        const cases = table.requests ?? [];
-        const byEngine = await decideEverywhere(
-          policy,
-          cases.map((c) => c.request),
-          extras,
-        );
-        expectTable(byEngine, cases);
-        const configs = table.configs ?? [];
-        if (configs.length === 0) return;
-        const byEngineConfig = await configEverywhere(
-          policy,
-          extras,
-          configs.map((c) => c.local ?? {}),
-        );
-        for (const engine of ENGINE_NAMES) {
-          const failures = configs.flatMap((c, k) => {
-            const problems = checkConfig(byEngineConfig[engine][k], c.expect);
-            return problems.length > 0 ? [`/configs/${k} ${c.note ?? ''}: ${problems.join('; ')}`] : [];
-          });
-          expect(failures, engine).toEqual([]);
-          expect(byEngineConfig[engine]).toEqual(byEngineConfig.native);
-        }
+        const result = await runCaseTable(table, { engines: ENGINE_NAMES, agree: true, open: engineFor });
+        expect(result.invalid).toBeUndefined();
+        expect(result.failures).toEqual([]);
       });
     }
   }

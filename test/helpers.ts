@@ -2,24 +2,16 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { expect } from 'vitest';
 import { runCli } from '../src/cli/main.js';
-import {
-  type CaseFile,
-  caseEnterpriseText,
-  casePolicyText,
-  checkDecision,
-  type Expectation,
-  parseCaseFile,
-} from '../src/cases.js';
+import { type CaseFile, caseEnterpriseText, parseCaseFile } from '../src/cases.js';
 import { type CompileExtras, type CompiledPolicy, compilePolicy } from '../src/compile.js';
 import { type EnterpriseConfig } from '../src/enterprise/model.js';
 import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
 import { ENGINE_NAMES, type Engine, type EngineName } from '../src/engines/engine.js';
 import { NativeEngine } from '../src/engines/native.js';
-import { goWasmLimitation, isGoWasmLimitation, OpaEngine } from '../src/engines/opa.js';
+import { OpaEngine } from '../src/engines/opa.js';
 import { WasmEngine } from '../src/engines/wasm.js';
-import { type Decision, type Policy } from '../src/policy/model.js';
+import { type Policy } from '../src/policy/model.js';
 import { parsePolicy } from '../src/policy/validate.js';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -57,13 +49,6 @@ export function mustParse(text: string): Policy {
   const r = parsePolicy(text);
   if (!r.policy) throw new Error(`invalid policy: ${JSON.stringify(r.errors)}`);
   return r.policy;
-}
-
-/** The policy a table runs against: its own, else the given text. */
-export function tablePolicy(table: CaseFile, fallbackText?: string): Policy {
-  const text = casePolicyText(table) ?? fallbackText;
-  if (text === undefined) throw new Error('case table has no policy');
-  return mustParse(text);
 }
 
 const compiled = new Map<string, Promise<CompiledPolicy>>();
@@ -127,38 +112,6 @@ export async function decideEverywhere(policy: Policy, requests: readonly unknow
     }
   }
   return out;
-}
-
-/**
- * Checks every engine's decisions against a table's expectations and against
- * the native engine, field for field. The one allowed difference is
- * documented: `go-wasm` fails closed on requests OPA's Go WebAssembly runtime
- * cannot take (see goWasmLimitation).
- */
-export function expectTable(
-  byEngine: Record<EngineName, Decision[]>,
-  cases: readonly { note?: string | undefined; request: unknown; expect: Expectation }[],
-): void {
-  for (const engine of ENGINE_NAMES) {
-    const failures = cases.flatMap((c, k) => {
-      const decision = byEngine[engine][k]!;
-      if (engine === 'go-wasm' && isGoWasmLimitation(decision)) {
-        // Allowed only where documented: control characters, or astral characters Go may not print.
-        const explained =
-          goWasmLimitation(c.request) !== undefined || /[\u{10000}-\u{10FFFF}]/u.test(JSON.stringify(c.request) ?? '');
-        return decision.allowed === false && explained
-          ? []
-          : [`/requests/${k} ${c.note ?? ''}: unexplained go-wasm limitation ${JSON.stringify(decision)}`];
-      }
-      const native = byEngine.native[k]!;
-      const problems = [...checkDecision(decision, c.expect)];
-      if (JSON.stringify(decision) !== JSON.stringify(native)) {
-        problems.push(`differs from native: ${JSON.stringify(decision)} vs ${JSON.stringify(native)}`);
-      }
-      return problems.length > 0 ? [`/requests/${k} ${c.note ?? ''}: ${problems.join('; ')}`] : [];
-    });
-    expect(failures, engine).toEqual([]);
-  }
 }
 
 /** Runs the CLI in-process with the given standard input; collects its output and exit code. */
