@@ -315,7 +315,11 @@ function buildProgram(io: CliIo): Command {
     .action(async (policyFile: string, casesFile: string, opts: { engine: string; coverage?: boolean }) => {
       const engines = parseEngineList(opts.engine);
       const table = parseCaseFile(await readTextFile(casesFile), casesFile);
-      const result = await runCaseTable(table, { engines, policyText: await readTextFile(policyFile) });
+      const result = await runCaseTable(table, {
+        engines,
+        agree: true,
+        policyText: await readTextFile(policyFile),
+      });
       if (result.invalid) {
         const file = result.invalid.source === 'policy' ? policyFile : casesFile;
         for (const e of result.invalid.errors) io.stderr(`${formatIssue(file, e)}\n`);
