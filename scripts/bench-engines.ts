@@ -30,7 +30,9 @@ import {
   resolveOpa,
   WasmEngine,
 } from '../src/index.js';
+import { decideAtBoundary } from '../src/engines/request-boundary.js';
 import { runOpa } from '../src/opa/cli.js';
+import { readWasmBundle } from '../src/bundle.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 
 const BATCH = 100;
@@ -202,6 +204,48 @@ async function measure(
   }
 }
 
+/**
+ * What an engine costs before any policy work: a module whose decision is a
+ * constant, built by the same opa and run through the same WasmEngine path
+ * (request boundary, JSON into module memory, `opa_eval`, JSON back), and the
+ * request boundary alone for native. The policy's own work is the rest.
+ */
+async function floors(request: PolicyRequest): Promise<{ wasm: number; native: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-bench-floor-'));
+  try {
+    const constant = '{"allowed": true, "reason": "floor", "rule": null}';
+    await writeFile(
+      join(dir, 'floor.rego'),
+      `package mcp_policy\n\ndecision := ${constant}\n\ndecisions := [${constant} | some _ in input.requests]\n`,
+    );
+    await runOpa(
+      [
+        'build',
+        '-t',
+        'wasm',
+        '-e',
+        'mcp_policy/decision',
+        '-e',
+        'mcp_policy/decisions',
+        '-o',
+        'floor.tar.gz',
+        'floor.rego',
+      ],
+      { cwd: dir },
+    );
+    const { wasm } = readWasmBundle(new Uint8Array(await readFile(join(dir, 'floor.tar.gz'))));
+    // The engine insists on an mcp-policy data document; the constant module reads none of it.
+    const engine = await WasmEngine.load(wasm, { data: { mcp_policy: { lowered: {} } } });
+    const answer: Decision = { allowed: true, reason: 'floor', rule: null };
+    return {
+      wasm: perSecond(() => engine.decideSync(request).reason === 'floor', 1),
+      native: perSecond(() => decideAtBoundary(request, () => answer) === answer, 1),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Every rule `*x*`: nothing for an index to look up, so every rule is checked. */
 function infixPolicy(size: number): { policy: unknown; late: PolicyRequest } {
   const id = (i: number): string => String(i).padStart(5, '0');
@@ -301,6 +345,9 @@ export async function benchEngines(readme?: string): Promise<string> {
   const lateRule = large.expectedRule.late;
   const largeLate = perSecond(() => largeWasm.decideSync(large.requests.late).rule === lateRule, 1);
 
+  process.stderr.write('bench engines: floors...\n');
+  const floor = await floors(benchPolicy(sizes[0] ?? 10).requests.early);
+
   const out: string[] = [];
   const first = sizes[0] ?? 10;
   const last = sizes[sizes.length - 1] ?? 10;
@@ -369,6 +416,11 @@ export async function benchEngines(readme?: string): Promise<string> {
     `Most hostile pattern (\`*a*a*…*file\`, 60 stars) against a tool name of ${int.format(MAX_FIELD_LENGTH)} characters ending in \`file\` ` +
       `(the longest allowed field): native ${rate(hostileRow.native)}/s, wasm ${rate(hostileRow.wasm)}/s, ` +
       `interpreter ${rate(hostileRow.interp)}/s.`,
+  );
+  out.push('');
+  out.push(
+    `Floors, the engine path with no policy work (the early request): wasm on a module whose decision is a constant, ` +
+      `built by the same opa, ${rate(floor.wasm)}/s; native's request boundary alone, ${rate(floor.native)}/s.`,
   );
   const section = `${out.join('\n')}\n`;
   if (readme !== undefined) await updateReadme(readme, section);
