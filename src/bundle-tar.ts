@@ -161,9 +161,36 @@ export function wasmBundleParts(files: ReadonlyMap<string, Uint8Array>): WasmBun
   return { wasm, data, manifest, files };
 }
 
-/** The wasm bundle in an uncompressed tar archive as built by `opa build -t wasm`. */
-export function bundleFromTar(tar: Uint8Array): WasmBundle {
-  return wasmBundleParts(readTar(tar));
+/** True for a revision in mcp-policy's form (a content hash that contentRevisionChunks lets one recompute). */
+export function isContentRevision(revision: unknown): revision is string {
+  return typeof revision === 'string' && /^[0-9a-f]{64}$/.test(revision);
+}
+
+/**
+ * What mcp-policy's content revision hashes, in order: SHA-256 over every
+ * file but `.manifest` (which carries the revision) and `.signatures.json`
+ * (which signs it), in path order, each length-prefixed. It covers
+ * policy.wasm, data.json and the Rego, so it names exactly what decides.
+ * Chunks rather than a digest, so Node and the Web Crypto API hash the same bytes.
+ */
+export function contentRevisionChunks(files: ReadonlyMap<string, Uint8Array>): Uint8Array[] {
+  const text = new TextEncoder();
+  const chunks: Uint8Array[] = [text.encode('mcp-policy bundle 1\n')];
+  for (const name of [...files.keys()].sort()) {
+    if (name === MANIFEST || name === SIGNATURES_FILE) continue;
+    const body = files.get(name)!;
+    chunks.push(text.encode(`${text.encode(name).length}:${name}:${body.length}:`), body);
+  }
+  return chunks;
+}
+
+/** The error for a bundle whose content does not hash to its revision. */
+export function revisionMismatch(revision: string, actual: string): BundleError {
+  return new BundleError(
+    'bundle_revision_mismatch',
+    `bundle content does not match its revision ${JSON.stringify(revision)} (content hashes to ${JSON.stringify(actual)})`,
+    `/${MANIFEST}/revision`,
+  );
 }
 
 /** True when the bytes look like a gzip stream (a bundle) rather than a bare wasm module or text. */

@@ -9,7 +9,15 @@
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { BundleError, MANIFEST, SIGNATURES_FILE, type WasmBundle, readTar, wasmBundleParts } from './bundle-tar.js';
+import {
+  BundleError,
+  contentRevisionChunks,
+  isContentRevision,
+  type WasmBundle,
+  readTar,
+  revisionMismatch,
+  wasmBundleParts,
+} from './bundle-tar.js';
 
 export {
   BUNDLE_ERROR_CODES,
@@ -93,26 +101,12 @@ export function readBundleFiles(bytes: Uint8Array, options: ReadBundleOptions = 
   return readTar(tar);
 }
 
-/** True for a revision in mcp-policy's form (a content hash that {@link contentRevision} can recompute). */
-export function isContentRevision(revision: unknown): revision is string {
-  return typeof revision === 'string' && /^[0-9a-f]{64}$/.test(revision);
-}
+export { isContentRevision } from './bundle-tar.js';
 
-/**
- * The content hash mcp-policy uses as a bundle's revision: SHA-256 over every
- * file but `.manifest` (which carries the revision) and `.signatures.json`
- * (which signs it), in path order, each length-prefixed. It covers
- * policy.wasm, data.json and the Rego, so it names exactly what decides.
- */
+/** The content hash mcp-policy uses as a bundle's revision (see contentRevisionChunks). */
 export function contentRevision(files: ReadonlyMap<string, Uint8Array>): string {
   const h = createHash('sha256');
-  h.update('mcp-policy bundle 1\n');
-  for (const name of [...files.keys()].sort()) {
-    if (name === MANIFEST || name === SIGNATURES_FILE) continue;
-    const body = files.get(name)!;
-    h.update(`${Buffer.byteLength(name)}:${name}:${body.length}:`);
-    h.update(body);
-  }
+  for (const chunk of contentRevisionChunks(files)) h.update(chunk);
   return h.digest('hex');
 }
 
@@ -131,13 +125,7 @@ export function wasmBundleOf(files: ReadonlyMap<string, Uint8Array>): WasmBundle
   const { revision } = bundle.manifest;
   if (isContentRevision(revision)) {
     const actual = contentRevision(files);
-    if (actual !== revision) {
-      throw new BundleError(
-        'bundle_revision_mismatch',
-        `bundle content does not match its revision ${JSON.stringify(revision)} (content hashes to ${JSON.stringify(actual)})`,
-        `/${MANIFEST}/revision`,
-      );
-    }
+    if (actual !== revision) throw revisionMismatch(revision, actual);
   }
   return bundle;
 }

@@ -17,6 +17,7 @@ import { compilePolicy } from '../src/compile.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { PortableWasmEngine } from '../src/edge/index.js';
 import { EXAMPLES, mustParse, ROOT } from './helpers.js';
+import { tampered } from './fleet-helpers.js';
 import { tempDir } from './proxy/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -42,6 +43,8 @@ let server: Server;
 let base: string;
 let context: BrowserContext;
 let bundle: Uint8Array;
+/** What the page's bundle URL serves: the compiled bundle unless a test swaps in another. */
+let served: Uint8Array | undefined;
 const requests = parseCaseFile(
   readFileSync(join(EXAMPLES, 'production.cases.json'), 'utf8'),
   'production.cases.json',
@@ -54,7 +57,7 @@ beforeAll(async () => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^[/\\]+/, '');
     if (path === 'examples/browser/policy/bundle.tar.gz') {
       res.writeHead(200, { 'content-type': TYPES['.gz'] });
-      return res.end(bundle);
+      return res.end(served ?? bundle);
     }
     const file = path.endsWith('/') || path === 'examples/browser' ? join(path, 'index.html') : path;
     if (file.split(sep).includes('..') || !SERVED.some((p) => file.startsWith(p))) {
@@ -130,11 +133,42 @@ describe('the example page in chromium', () => {
   });
 });
 
+describe('the example page refuses a tampered bundle', () => {
+  it('whose data.json no longer hashes to its revision, with bundle_revision_mismatch', async () => {
+    served = tampered(bundle, (f) => f.set('data.json', new TextEncoder().encode('{"mcp_policy":{"lowered":{}}}')));
+    try {
+      const page = await context.newPage();
+      await page.goto(`${base}/examples/browser/`);
+      // The page marks itself ready once its first load has finished, failed or not.
+      await page.waitForSelector('body[data-ready="true"]');
+      expect(await page.textContent('#status')).toMatch(
+        /^cannot load policy\/bundle\.tar\.gz: bundle content does not match its revision .* \(bundle_revision_mismatch\)$/,
+      );
+      await page.close();
+    } finally {
+      served = undefined;
+    }
+  });
+});
+
 describe('the portable entry in Node', () => {
   it('loads the same bundle and agrees with the Node wasm engine', async () => {
     const portable = await PortableWasmEngine.load(bundle);
     expect(portable.revision).toMatch(/^[0-9a-f]+$/);
     expect(await portable.decideBatch(requests)).toEqual(await (await WasmEngine.load(bundle)).decideBatch(requests));
+  });
+
+  it('checks the revision as the Node engine does: a swapped data.json is bundle_revision_mismatch', async () => {
+    const swapped = tampered(bundle, (f) => f.set('data.json', new TextEncoder().encode('{}')));
+    const node = await WasmEngine.load(swapped).catch((e: unknown) => e);
+    const portable = await PortableWasmEngine.load(swapped).catch((e: unknown) => e);
+    expect(node).toMatchObject({ code: 'bundle_revision_mismatch', path: '/.manifest/revision' });
+    expect(portable).toMatchObject({ code: 'bundle_revision_mismatch', path: '/.manifest/revision' });
+    expect((portable as Error).message).toBe((node as Error).message);
+    // Repacked unchanged, it loads: the revision names the content, not the archive bytes.
+    expect((await PortableWasmEngine.load(tampered(bundle, () => undefined))).revision).toBe(
+      (await WasmEngine.load(bundle)).revision,
+    );
   });
 
   it('refuses a truncated bundle and a gzip bomb with invalid_bundle', async () => {

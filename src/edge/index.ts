@@ -5,7 +5,15 @@
  * built-ins: gzip through the platform's DecompressionStream, tar through a
  * small reader, WebAssembly through @open-policy-agent/opa-wasm.
  */
-import { bundleFromTar, isGzip, isWasmModule } from '../bundle-tar.js';
+import {
+  contentRevisionChunks,
+  isContentRevision,
+  isGzip,
+  isWasmModule,
+  readTar,
+  revisionMismatch,
+  wasmBundleParts,
+} from '../bundle-tar.js';
 import { instantiatePolicy, WasmPolicyEngine } from '../engines/wasm-policy.js';
 import { WasmError } from '../errors.js';
 import { gunzip } from './gunzip.js';
@@ -25,8 +33,9 @@ export class PortableWasmEngine extends WasmPolicyEngine {
 
   /**
    * Loads a bundle.tar.gz, or a bare policy.wasm with its data (the parsed
-   * data.json). Accepts bytes or a fetch Response. Throws {@link WasmError}
-   * or `invalid_bundle`.
+   * data.json). Accepts bytes or a fetch Response. A bundle whose revision is
+   * mcp-policy's content hash must hash to it (Web Crypto), as in Node.
+   * Throws {@link WasmError}, `invalid_bundle` or `bundle_revision_mismatch`.
    */
   static async load(source: Uint8Array | ArrayBuffer | Response, data?: unknown): Promise<PortableWasmEngine> {
     const bytes =
@@ -37,7 +46,9 @@ export class PortableWasmEngine extends WasmPolicyEngine {
     let bundleData: unknown = data ?? {};
     let revision: string | undefined;
     if (isGzip(bytes)) {
-      const bundle = bundleFromTar(await gunzip(bytes));
+      const files = readTar(await gunzip(bytes));
+      const bundle = wasmBundleParts(files);
+      await checkRevision(files, bundle.manifest.revision);
       wasm = bundle.wasm;
       bundleData = data ?? bundle.data;
       revision = bundle.manifest.revision;
@@ -46,4 +57,19 @@ export class PortableWasmEngine extends WasmPolicyEngine {
     }
     return new PortableWasmEngine(await instantiatePolicy(wasm, bundleData), revision);
   }
+}
+
+/** Checks a content revision with the Web Crypto API: the same bytes Node's check hashes. */
+async function checkRevision(files: ReadonlyMap<string, Uint8Array>, revision: unknown): Promise<void> {
+  if (!isContentRevision(revision)) return;
+  const chunks = contentRevisionChunks(files);
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', all));
+  const actual = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+  if (actual !== revision) throw revisionMismatch(revision, actual);
 }

@@ -36,28 +36,46 @@ export class WasmEngine extends WasmPolicyEngine {
    * bundle is loaded. Throws {@link BundleError} or {@link WasmError}.
    */
   static async load(bytes: Uint8Array, options: WasmLoadOptions = {}): Promise<WasmEngine> {
-    const { data, verificationKey } = options;
-    let wasm = bytes;
-    let bundleData: unknown = data ?? {};
-    let revision: string | undefined;
-    if (isGzip(bytes)) {
-      // The signature is checked first: it is the stronger statement about what is wrong.
-      const files = readBundleFiles(bytes, options);
-      if (verificationKey !== undefined) await verifyBundleSignature(files, { ...options, verificationKey });
-      const bundle = wasmBundleOf(files);
-      wasm = bundle.wasm;
-      bundleData = data ?? bundle.data;
-      revision = bundle.manifest.revision;
-    } else if (verificationKey !== undefined) {
-      throw new BundleError(
-        'bundle_unsigned',
-        'a bare WebAssembly module carries no signature; load the signed bundle.tar.gz',
-      );
-    } else if (!isWasmModule(bytes)) {
-      throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
-    }
-    return new WasmEngine(await instantiatePolicy(wasm, bundleData), revision);
+    return WasmEngine.fromOpened(await openWasmBytes(bytes, options));
   }
+
+  /** An engine for what {@link openWasmBytes} read, for callers that also need its data. */
+  static async fromOpened(opened: OpenedWasm): Promise<WasmEngine> {
+    return new WasmEngine(await instantiatePolicy(opened.wasm, opened.data), opened.revision);
+  }
+}
+
+/** A bundle or bare module, read, checked and verified, not yet instantiated. */
+export interface OpenedWasm {
+  readonly wasm: Uint8Array;
+  /** The data the policy runs on: the bundle's data.json, or the `data` given. */
+  readonly data: unknown;
+  /** The manifest's revision; undefined for a bare module. */
+  readonly revision: string | undefined;
+}
+
+/**
+ * Reads a bundle.tar.gz (decompressed once, within its size bound, its
+ * revision checked and, with `verificationKey`, its signature verified) or a
+ * bare policy.wasm. Throws {@link BundleError} or {@link WasmError}.
+ */
+export async function openWasmBytes(bytes: Uint8Array, options: WasmLoadOptions = {}): Promise<OpenedWasm> {
+  const { data, verificationKey } = options;
+  if (isGzip(bytes)) {
+    // The signature is checked first: it is the stronger statement about what is wrong.
+    const files = readBundleFiles(bytes, options);
+    if (verificationKey !== undefined) await verifyBundleSignature(files, { ...options, verificationKey });
+    const bundle = wasmBundleOf(files);
+    return { wasm: bundle.wasm, data: data ?? bundle.data, revision: bundle.manifest.revision };
+  }
+  if (verificationKey !== undefined) {
+    throw new BundleError(
+      'bundle_unsigned',
+      'a bare WebAssembly module carries no signature; load the signed bundle.tar.gz',
+    );
+  }
+  if (!isWasmModule(bytes)) throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
+  return { wasm: bytes, data: data ?? {}, revision: undefined };
 }
 
 /**

@@ -5,10 +5,9 @@
  * policy. Until a bundle is active, every decision denies with an error.
  */
 import { createHash } from 'node:crypto';
-import { isGzip, readWasmBundle } from '../bundle.js';
 import { checkDecision, type EmbeddedCases, embeddedCases, type Expectation } from '../cases.js';
 import { McpPolicyError } from '../errors.js';
-import { WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
+import { openWasmBytes, WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 
 /** A loaded, self-tested bundle. */
@@ -46,16 +45,13 @@ export function runSelfTest(engine: WasmEngine, tables: readonly EmbeddedCases[]
  * or `self_test_failed`.
  */
 export async function loadBundle(bytes: Uint8Array, load: WasmLoadOptions = {}): Promise<LoadedBundle> {
-  const engine = await WasmEngine.load(bytes, load);
-  let revision = createHash('sha256').update(bytes).digest('hex');
-  let tables: EmbeddedCases[] = [];
-  if (isGzip(bytes)) {
-    const bundle = readWasmBundle(bytes);
-    if (typeof bundle.manifest.revision === 'string' && bundle.manifest.revision !== '') {
-      revision = bundle.manifest.revision;
-    }
-    tables = embeddedCases(bundle.data);
-  }
+  const opened = await openWasmBytes(bytes, load);
+  const engine = await WasmEngine.fromOpened(opened);
+  const revision =
+    typeof opened.revision === 'string' && opened.revision !== ''
+      ? opened.revision
+      : createHash('sha256').update(bytes).digest('hex');
+  const tables: EmbeddedCases[] = embeddedCases(opened.data);
   const failures = runSelfTest(engine, tables);
   if (failures.length > 0) {
     const more = failures.length > SHOWN_FAILURES ? ` (and ${failures.length - SHOWN_FAILURES} more)` : '';
