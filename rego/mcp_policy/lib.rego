@@ -19,7 +19,7 @@ max_field_length := 65536
 request_error(req) := "request must be a JSON object" if {
 	not is_object(req)
 } else := msg if {
-	wrong := [f | some f in request_fields; f in object.keys(req); not is_string(req[f])]
+	wrong := [f | some f in request_fields; v := req[f]; not is_string(v)]
 	count(wrong) > 0
 	msg := concat("", ["field \"", wrong[0], "\" must be a string"])
 } else := msg if {
