@@ -57,9 +57,9 @@ function groupGoneNow(dir: string): boolean {
     });
 }
 
-/** Waits up to 3 s (a killed process may take a moment to die on a loaded machine) for {@link groupGoneNow}. */
+/** Waits up to 10 s (a killed process may take a moment to die on a loaded machine) for {@link groupGoneNow}. */
 async function groupGone(dir: string): Promise<boolean> {
-  for (let k = 0; k < 30 && !groupGoneNow(dir); k++) await new Promise((r) => setTimeout(r, 100));
+  for (let k = 0; k < 100 && !groupGoneNow(dir); k++) await new Promise((r) => setTimeout(r, 100));
   return groupGoneNow(dir);
 }
 
