@@ -215,3 +215,43 @@ describe('shadow mode', () => {
     });
   });
 });
+
+describe('fetching a bundle from a URL', () => {
+  /** A loopback server that answers `body` in chunks, declaring its length only when asked to. */
+  async function chunked(body: Uint8Array, declare: boolean): Promise<{ url: string; close: () => void }> {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, declare ? { 'content-length': body.length } : {});
+      const step = 64 * 1024;
+      let at = 0;
+      const more = (): void => {
+        if (at >= body.length) return void res.end();
+        const ok = res.write(body.subarray(at, at + step));
+        at += step;
+        if (ok) setImmediate(more);
+        else res.once('drain', more);
+      };
+      more();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}/b.tar.gz`, close: () => server.close() };
+  }
+
+  it('holds to its size bound when the server does not declare a length, and when it declares too much', async () => {
+    const { fetchBundle } = await import('../src/server/bundle-source.js');
+    const big = new Uint8Array(3 * 1024 * 1024).fill(7);
+    for (const declare of [false, true]) {
+      const s = await chunked(big, declare);
+      try {
+        const refused = await fetchBundle(s.url, undefined, 10_000, 1024 * 1024);
+        expect(refused.kind, `declare ${declare}`).toBe('failed');
+        expect((refused as { error: string }).error).toMatch(/exceeds 1048576$/);
+        const taken = await fetchBundle(s.url, undefined, 10_000, big.length);
+        expect(taken.kind).toBe('bundle');
+        expect(Buffer.from((taken as { bytes: Uint8Array }).bytes).equals(big)).toBe(true);
+      } finally {
+        s.close();
+      }
+    }
+  });
+});

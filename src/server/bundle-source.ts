@@ -119,8 +119,18 @@ export type PollResult =
 /** Largest bundle accepted from a URL. */
 export const MAX_BUNDLE_DOWNLOAD_BYTES = 256 * 1024 * 1024;
 
-/** Fetches a bundle unless the server says the ETag still matches (304). Never throws. */
-export async function fetchBundle(url: string, etag: string | undefined, timeoutMs = 10_000): Promise<PollResult> {
+/**
+ * Fetches a bundle unless the server says the ETag still matches (304). The
+ * body is read within `maxBytes` whether or not the server declares its
+ * length (a chunked body is counted as it arrives and dropped at the bound).
+ * Never throws.
+ */
+export async function fetchBundle(
+  url: string,
+  etag: string | undefined,
+  timeoutMs = 10_000,
+  maxBytes = MAX_BUNDLE_DOWNLOAD_BYTES,
+): Promise<PollResult> {
   try {
     const response = await fetch(url, {
       headers: etag === undefined ? {} : { 'If-None-Match': etag },
@@ -131,17 +141,47 @@ export async function fetchBundle(url: string, etag: string | undefined, timeout
       await response.body?.cancel();
       return { kind: 'failed', error: `${url}: HTTP ${response.status}` };
     }
+    const tooLarge = (what: string): PollResult => ({
+      kind: 'failed',
+      error: `${url}: bundle of ${what} bytes exceeds ${maxBytes}`,
+    });
     const length = Number(response.headers.get('content-length') ?? 0);
-    if (length > MAX_BUNDLE_DOWNLOAD_BYTES) {
+    if (length > maxBytes) {
       await response.body?.cancel();
-      return { kind: 'failed', error: `${url}: bundle of ${length} bytes exceeds ${MAX_BUNDLE_DOWNLOAD_BYTES}` };
+      return tooLarge(String(length));
     }
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    const bytes = await readWithin(response, maxBytes);
+    if (bytes === undefined) return tooLarge(`more than ${maxBytes}`);
     return { kind: 'bundle', bytes, etag: response.headers.get('etag') ?? undefined };
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code;
     return { kind: 'failed', error: `${url}: ${cause ?? (e as Error).message}` };
   }
+}
+
+/** A response body, or undefined (and the rest cancelled) once it passes `maxBytes`. */
+async function readWithin(response: Response, maxBytes: number): Promise<Uint8Array | undefined> {
+  if (response.body === null) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /**
