@@ -20,11 +20,11 @@ import { planOf } from './plan.js';
 /** The request after validation: only non-empty string fields, action defaulted. */
 export interface Facts {
   action: Action;
-  server?: string;
-  serverType?: string;
-  serverSource?: string;
-  transport?: string;
-  tool?: string;
+  server: string | undefined;
+  serverType: string | undefined;
+  serverSource: string | undefined;
+  transport: string | undefined;
+  tool: string | undefined;
 }
 
 /** Length in code points (the unit Rego counts in); only called on strings already longer in UTF-16 units. */
@@ -62,12 +62,17 @@ export function readRequest(request: unknown): { error: string } | { facts: Fact
     // Quoted raw, not JSON-escaped: Rego builds the same text with concat.
     return { error: `unknown action "${action}"` };
   }
-  // No prototype: a polluted Object.prototype must not supply a missing field.
-  const facts = Object.assign(Object.create(null) as Facts, { action: action as Action });
-  for (const field of ['server', 'serverType', 'serverSource', 'transport', 'tool'] as const) {
-    const v = text(field);
-    if (v !== undefined) facts[field] = v;
-  }
+  // Every field is an own property (undefined when absent), so a polluted
+  // Object.prototype cannot supply a missing one, and the object keeps one
+  // shape, which the engine reads fast (a prototype-less object would not).
+  const facts: Facts = {
+    action: action as Action,
+    server: text('server'),
+    serverType: text('serverType'),
+    serverSource: text('serverSource'),
+    transport: text('transport'),
+    tool: text('tool'),
+  };
   return { facts };
 }
 
