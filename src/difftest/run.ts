@@ -151,17 +151,17 @@ const RULE_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transpor
 function policyCandidates(policy: Policy): { rules: Policy[]; fields: Policy[]; text: Policy[] } {
   const withRules = (rules: Rule[]): Policy => ({ ...policy, rules });
   const replace = (k: number, r: Rule): Policy => withRules(policy.rules.map((x, j) => (j === k ? r : x)));
-  // Halves first, so a large policy (hundreds of rules) shrinks within the step budget.
+  // Whole chunks first, halves, then quarters, eighths and so on (as delta
+  // debugging does), so a large policy shrinks within the step budget even
+  // when the rules that matter sit in different halves.
   const n = policy.rules.length;
-  const halves =
-    n > 4
-      ? [
-          withRules(policy.rules.slice(0, n >> 1)),
-          withRules(policy.rules.slice(n >> 1)),
-          withRules(policy.rules.slice(n >> 2)),
-        ]
-      : [];
-  const rules = [...halves, ...policy.rules.map((_, k) => withRules(policy.rules.filter((__, j) => j !== k)))];
+  const cuts: Policy[] = [];
+  for (let size = n >> 1; size > 1; size >>= 1) {
+    for (let start = 0; start < n; start += size) {
+      cuts.push(withRules([...policy.rules.slice(0, start), ...policy.rules.slice(start + size)]));
+    }
+  }
+  const rules = [...cuts, ...policy.rules.map((_, k) => withRules(policy.rules.filter((__, j) => j !== k)))];
   const fields: Policy[] = [];
   const text: Policy[] = [];
   policy.rules.forEach((rule, k) => {
