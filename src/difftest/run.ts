@@ -147,46 +147,61 @@ function smallerStrings(s: string): string[] {
 
 const RULE_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tools', 'reason'] as const;
 
-/** Smaller variants of a policy, biggest cuts first: whole rules, then fields, then characters. */
-function policyCandidates(policy: Policy): { rules: Policy[]; fields: Policy[]; text: Policy[] } {
+/**
+ * Smaller variants of a policy, biggest cuts first: whole rules, then fields,
+ * then characters. Generated lazily: a large policy has thousands of
+ * variants, and the shrinker usually takes one of the first few.
+ */
+function policyCandidates(policy: Policy): {
+  rules: Iterable<Policy>;
+  fields: Iterable<Policy>;
+  text: Iterable<Policy>;
+} {
   const withRules = (rules: Rule[]): Policy => ({ ...policy, rules });
   const replace = (k: number, r: Rule): Policy => withRules(policy.rules.map((x, j) => (j === k ? r : x)));
-  // Whole chunks first, halves, then quarters, eighths and so on (as delta
-  // debugging does), so a large policy shrinks within the step budget even
-  // when the rules that matter sit in different halves.
   const n = policy.rules.length;
-  const cuts: Policy[] = [];
-  for (let size = n >> 1; size > 1; size >>= 1) {
-    for (let start = 0; start < n; start += size) {
-      cuts.push(withRules([...policy.rules.slice(0, start), ...policy.rules.slice(start + size)]));
+  function* rules(): Generator<Policy> {
+    // Whole chunks first, halves, then quarters, eighths and so on (as delta
+    // debugging does), so a large policy shrinks within the step budget even
+    // when the rules that matter sit in different halves.
+    for (let size = n >> 1; size > 1; size >>= 1) {
+      for (let start = 0; start < n; start += size) {
+        yield withRules([...policy.rules.slice(0, start), ...policy.rules.slice(start + size)]);
+      }
+    }
+    for (let k = 0; k < n; k++) yield withRules(policy.rules.filter((_, j) => j !== k));
+  }
+  function* fields(): Generator<Policy> {
+    for (const [k, rule] of policy.rules.entries()) {
+      for (const f of RULE_FIELDS) {
+        if (rule[f] === undefined) continue;
+        const { [f]: _removed, ...rest } = rule;
+        yield replace(k, rest as Rule);
+      }
+      const tools = rule.tools;
+      if (tools && tools.length > 1) {
+        for (let t = 0; t < tools.length; t++) yield replace(k, { ...rule, tools: tools.filter((_, j) => j !== t) });
+      }
     }
   }
-  const rules = [...cuts, ...policy.rules.map((_, k) => withRules(policy.rules.filter((__, j) => j !== k)))];
-  const fields: Policy[] = [];
-  const text: Policy[] = [];
-  policy.rules.forEach((rule, k) => {
-    for (const f of RULE_FIELDS) {
-      if (rule[f] === undefined) continue;
-      const { [f]: _removed, ...rest } = rule;
-      fields.push(replace(k, rest as Rule));
-    }
-    const tools = rule.tools;
-    if (tools && tools.length > 1) {
-      tools.forEach((_, t) => fields.push(replace(k, { ...rule, tools: tools.filter((__, j) => j !== t) })));
-    }
-    for (const f of ['server', 'serverSource', 'reason'] as const) {
-      const v = rule[f];
-      if (v !== undefined) for (const s of smallerStrings(v)) text.push(replace(k, { ...rule, [f]: s }));
-    }
-    tools?.forEach((tool, t) => {
-      for (const s of smallerStrings(tool))
-        text.push(replace(k, { ...rule, tools: tools.map((x, j) => (j === t ? s : x)) }));
-    });
-  });
   // A shrunk pattern must stay a valid pattern.
-  const valid = (p: Policy) =>
-    p.rules.every((r) => r.server !== '' && r.serverSource !== '' && (r.tools ?? ['x']).every((t) => t !== ''));
-  return { rules, fields, text: text.filter(valid) };
+  const valid = (r: Rule) => r.server !== '' && r.serverSource !== '' && (r.tools ?? ['x']).every((t) => t !== '');
+  function* text(): Generator<Policy> {
+    for (const [k, rule] of policy.rules.entries()) {
+      const variants: Rule[] = [];
+      for (const f of ['server', 'serverSource', 'reason'] as const) {
+        const v = rule[f];
+        if (v !== undefined) for (const s of smallerStrings(v)) variants.push({ ...rule, [f]: s });
+      }
+      rule.tools?.forEach((tool, t) => {
+        for (const s of smallerStrings(tool)) {
+          variants.push({ ...rule, tools: rule.tools!.map((x, j) => (j === t ? s : x)) });
+        }
+      });
+      for (const v of variants) if (valid(v)) yield replace(k, v);
+    }
+  }
+  return { rules: rules(), fields: fields(), text: text() };
 }
 
 /** Smaller variants of a request: fields removed first, then shorter or emptier values. */
@@ -219,16 +234,15 @@ export async function shrinkMismatch(
     progressed = false;
     const p = policyCandidates(current.policy);
     const r = requestCandidates(current.request);
-    const withPolicy = (policies: Policy[]) => policies.map((policy) => ({ policy, request: current.request }));
-    const withRequest = (requests: unknown[]) => requests.map((request) => ({ policy: current.policy, request }));
-    const candidates = [
-      ...withPolicy(p.rules),
-      ...withRequest(r.fields),
-      ...withPolicy(p.fields),
-      ...withRequest(r.text),
-      ...withPolicy(p.text),
-    ];
-    for (const candidate of candidates) {
+    const { policy: atPolicy, request: atRequest } = current;
+    function* candidates(): Generator<{ policy: Policy; request: unknown }> {
+      for (const policy of p.rules) yield { policy, request: atRequest };
+      for (const request of r.fields) yield { policy: atPolicy, request };
+      for (const policy of p.fields) yield { policy, request: atRequest };
+      for (const request of r.text) yield { policy: atPolicy, request };
+      for (const policy of p.text) yield { policy, request: atRequest };
+    }
+    for (const candidate of candidates()) {
       if (++steps > LIMITS.maxShrinkSteps) break;
       if (await stillDisagrees(engines, candidate.policy, candidate.request, enterprise)) {
         current = candidate;
