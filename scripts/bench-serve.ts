@@ -122,7 +122,8 @@ export async function benchServe(): Promise<string> {
         `127.0.0.1:${opaPort}`,
         '--addr',
         `unix://${opaSock}`,
-        join(dir, 'rego'),
+        // The folder holding data.json is the root: its content already names mcp_policy.
+        join(dir, 'rego', 'mcp_policy'),
       ],
       { stdio: 'ignore' },
     );
