@@ -5,7 +5,7 @@
  *   node dist/scripts/bench.js [--sizes 10,100,1000,10000] [--budget-ms 1000]
  *   BENCH_ONLY=core|engines   one section (engines: see bench-engines.ts)
  *
- * Prints a Markdown report and writes the same text to bench/results.md.
+ * Prints a Markdown report; a full run (no BENCH_ONLY) writes the same text to bench/results.md.
  * Throughput is measured against a time budget rather than an iteration count,
  * so a 10,000-rule late match (which walks every rule) costs no more wall time
  * than a 10-rule early one.
@@ -406,8 +406,13 @@ async function main(): Promise<void> {
   if (only === undefined) markdown += `${await benchProxy()}${fleet}`;
   if (only === undefined) markdown += `\n${await benchServe()}`;
   process.stdout.write(markdown);
-  await writeAtomically(RESULTS_PATH, markdown);
-  process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);
+  // One section would replace the whole report with itself; only a full run writes it.
+  if (only === undefined) {
+    await writeAtomically(RESULTS_PATH, markdown);
+    process.stderr.write(`bench: wrote ${RESULTS_PATH}\n`);
+  } else {
+    process.stderr.write(`bench: one section printed; a full run writes ${RESULTS_PATH}\n`);
+  }
   // The report is still written, but a policy the wasm engine cannot load is a product bug, not a result.
   if (results.some((r) => r.loadError !== undefined)) {
     process.stderr.write('bench: the wasm engine failed to load at least one policy (see the report)\n');
