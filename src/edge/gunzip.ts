@@ -1,4 +1,5 @@
 /** gzip decompression with the platform's DecompressionStream (browsers, Deno, Bun, edge workers, Node ≥ 18). */
+import { readStreamWithin } from '../bundle-tar.js';
 import { McpPolicyError } from '../errors.js';
 
 /** A bundle that inflates past this is refused (a compressed bomb must not exhaust the page's memory). */
@@ -10,29 +11,14 @@ export async function gunzip(bytes: Uint8Array, maxBytes = MAX_INFLATED_BYTES): 
     throw new McpPolicyError('invalid_bundle', 'invalid bundle: this runtime has no DecompressionStream for gzip');
   }
   const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+  let out: Uint8Array | undefined;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > maxBytes) {
-        await reader.cancel();
-        throw new McpPolicyError('invalid_bundle', `invalid bundle: it inflates past ${maxBytes} bytes`);
-      }
-      chunks.push(value);
-    }
+    out = await readStreamWithin(stream, maxBytes);
   } catch (e) {
-    if (e instanceof McpPolicyError) throw e;
     throw new McpPolicyError('invalid_bundle', 'invalid bundle: not a gzip archive', { cause: e });
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
+  if (out === undefined) {
+    throw new McpPolicyError('invalid_bundle', `invalid bundle: it inflates past ${maxBytes} bytes`);
   }
   return out;
 }

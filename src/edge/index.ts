@@ -6,6 +6,7 @@
  * small reader, WebAssembly through @open-policy-agent/opa-wasm.
  */
 import {
+  concatBytes,
   contentRevisionChunks,
   isContentRevision,
   isGzip,
@@ -62,13 +63,7 @@ export class PortableWasmEngine extends WasmPolicyEngine {
 /** Checks a content revision with the Web Crypto API: the same bytes Node's check hashes. */
 async function checkRevision(files: ReadonlyMap<string, Uint8Array>, revision: unknown): Promise<void> {
   if (!isContentRevision(revision)) return;
-  const chunks = contentRevisionChunks(files);
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
+  const all = concatBytes(contentRevisionChunks(files));
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', all));
   const actual = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
   if (actual !== revision) throw revisionMismatch(revision, actual);

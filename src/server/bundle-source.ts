@@ -8,6 +8,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { isGzip, isWasmModule } from '../bundle.js';
+import { readStreamWithin } from '../bundle-tar.js';
 import { compilePolicy } from '../compile.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { McpPolicyError } from '../errors.js';
@@ -150,38 +151,13 @@ export async function fetchBundle(
       await response.body?.cancel();
       return tooLarge(String(length));
     }
-    const bytes = await readWithin(response, maxBytes);
+    const bytes = response.body === null ? new Uint8Array(0) : await readStreamWithin(response.body, maxBytes);
     if (bytes === undefined) return tooLarge(`more than ${maxBytes}`);
     return { kind: 'bundle', bytes, etag: response.headers.get('etag') ?? undefined };
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code;
     return { kind: 'failed', error: `${url}: ${cause ?? (e as Error).message}` };
   }
-}
-
-/** A response body, or undefined (and the rest cancelled) once it passes `maxBytes`. */
-async function readWithin(response: Response, maxBytes: number): Promise<Uint8Array | undefined> {
-  if (response.body === null) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /**
