@@ -206,9 +206,19 @@ export async function buildWasm(sources: RegoSources, signing?: SigningOptions):
     crashPoint('build:sources-written');
     const files = readBundleFiles(await opaBuild(work, sources));
     crashPoint('build:built');
+    const encoder = new TextEncoder();
+    // opa build strips the entrypoint rules out of the Rego and names policy.wasm as their resolver, so an
+    // OPA server would run the policy through its own wasm runtime, which returns corrupted results (500s)
+    // under concurrent queries around a bundle activation. The complete Rego, and no resolver, make OPA
+    // decide with its interpreter; wasm hosts read policy.wasm by its standard name.
+    files.set('mcp_policy/policy.rego', encoder.encode(sources.policy));
+    files.set('mcp_policy/lib.rego', encoder.encode(sources.lib));
+    const { wasm: _resolvers, ...manifest } = JSON.parse(new TextDecoder().decode(files.get('.manifest'))) as Record<
+      string,
+      unknown
+    >;
     const revision = contentRevision(files);
-    const manifest = JSON.parse(new TextDecoder().decode(files.get('.manifest'))) as Record<string, unknown>;
-    files.set('.manifest', new TextEncoder().encode(JSON.stringify({ ...manifest, revision })));
+    files.set('.manifest', encoder.encode(JSON.stringify({ ...manifest, revision })));
     if (signing !== undefined) files.set(SIGNATURES_FILE, await opaSign(work, writeBundle(files), signing));
     const bundle = writeBundle(files);
     const { wasm } = readWasmBundle(bundle);

@@ -10,12 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readBundleFiles } from '../src/bundle.js';
 import { parseCaseFile } from '../src/cases.js';
+import { compilePolicy } from '../src/compile.js';
 import { NativeEngine } from '../src/engines/native.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { type BundleService, startBundleService } from '../src/fleet/bundle-service.js';
 import { OpaServer } from '../scripts/fleet-opa.js';
 import { OpaDecisionLogUploader } from '../src/fleet/decision-log.js';
+import { runOpa } from '../src/opa/cli.js';
 import { type ServeHandle, startServe } from '../src/server/service.js';
 import { collector, rsaKeyPair, tamperings } from './fleet-helpers.js';
 import { cli, examplePolicies, mustParse } from './helpers.js';
@@ -30,6 +33,26 @@ const changedPolicyText = (() => {
   p.rules.splice(1, 1, { action: 'invoke', tools: ['read_*'], allow: true, reason: 'Reading is fine' });
   return JSON.stringify(p, null, 2);
 })();
+
+describe('the bundle OPA servers load', () => {
+  it('holds the complete Rego and no wasm resolver, so OPA decides it with its interpreter, as wasm does', async () => {
+    const compiled = await compilePolicy(mustParse(readFileSync(production.policyFile, 'utf8')));
+    const files = readBundleFiles(compiled.bundle);
+    const manifest = JSON.parse(new TextDecoder().decode(files.get('.manifest'))) as Record<string, unknown>;
+    expect(manifest.wasm).toBeUndefined();
+    expect(new TextDecoder().decode(files.get('mcp_policy/policy.rego'))).toBe(compiled.policy);
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-policy-opa-bundle-'));
+    writeFileSync(join(dir, 'bundle.tar.gz'), compiled.bundle);
+    const out = await runOpa(
+      ['eval', '--bundle', 'bundle.tar.gz', '--stdin-input', '--format', 'json', 'data.mcp_policy.decisions'],
+      { cwd: dir, input: JSON.stringify({ requests }) },
+    );
+    const interpreted = (JSON.parse(out) as { result: { expressions: { value: unknown }[] }[] }).result[0]!
+      .expressions[0]!.value;
+    const wasm = await WasmEngine.load(compiled.bundle);
+    expect(interpreted).toEqual(wasm.decideBatchSync(requests));
+  });
+});
 
 describe('fleet of OPA servers', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-policy-fleet-'));
@@ -160,7 +183,21 @@ describe('fleet of OPA servers', () => {
     const next = await fullRevision();
     expect(next).not.toBe(revision);
     revision = next;
-    const times = await Promise.all(opas.map((o) => o.waitForRevision('prod', revision, 15_000)));
+    // Queries keep coming while the servers swap bundles: every one is answered (no 500 around activation).
+    let converged = false;
+    const failures: string[] = [];
+    const traffic = opas.map(async (o) => {
+      for (let k = 0; !converged; k++) {
+        await o.query('mcp_policy/decision', requests[k % requests.length]).catch((e: Error) => {
+          failures.push(e.message);
+        });
+      }
+    });
+    const times = await Promise.all(opas.map((o) => o.waitForRevision('prod', revision, 15_000))).finally(
+      () => (converged = true),
+    );
+    await Promise.all(traffic);
+    expect(failures).toEqual([]);
     expect(Math.max(...times)).toBeLessThan(15_000);
     expect(await serveRevision(revision)).toBe(revision);
     await expectSameAsEngines(changedPolicyText);
