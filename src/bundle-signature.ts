@@ -3,11 +3,12 @@
  * whose payload lists every file of the bundle with its hash; the JWT is
  * checked with jose, then the list against the archive, both ways. Structured
  * files (.manifest, data.json) are hashed over OPA's canonical JSON so that a
- * bundle OPA accepts is accepted here and the other way round.
+ * bundle OPA accepts is accepted here and the other way round. No Node
+ * built-in: jose and the Web Crypto API run in Node, browsers and edge
+ * runtimes alike, so every loader verifies with this one module.
  */
-import { createHash, createSecretKey, type KeyObject } from 'node:crypto';
 import { compactVerify, type CryptoKey, decodeProtectedHeader, importSPKI, importX509 } from 'jose';
-import { BundleError, SIGNATURES_FILE } from './bundle.js';
+import { BundleError, SIGNATURES_FILE } from './bundle-tar.js';
 
 /** A key that can check a bundle signature: a PEM public key or certificate, or an HMAC secret. */
 export interface VerificationOptions {
@@ -28,15 +29,29 @@ interface SignedFile {
   readonly algorithm: string;
 }
 
-const HASHES: Record<string, string> = {
-  MD5: 'md5',
-  'SHA-1': 'sha1',
-  'SHA-224': 'sha224',
-  'SHA-256': 'sha256',
-  'SHA-384': 'sha384',
-  'SHA-512': 'sha512',
-  'SHA-512-224': 'sha512-224',
-  'SHA-512-256': 'sha512-256',
+/**
+ * Hashes a file body with one of OPA's file-hash algorithms (as OPA names it),
+ * to lowercase hex; undefined when the runtime cannot compute that algorithm.
+ */
+export type FileDigest = (algorithm: string, body: Uint8Array) => Promise<string | undefined>;
+
+const WEB_HASHES: Record<string, string> = {
+  'SHA-1': 'SHA-1',
+  'SHA-256': 'SHA-256',
+  'SHA-384': 'SHA-384',
+  'SHA-512': 'SHA-512',
+};
+
+const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+/**
+ * The Web Crypto API's hashes: SHA-1, SHA-256 (OPA's default), SHA-384 and
+ * SHA-512. OPA's MD5, SHA-224 and SHA-512/224, /256 need a runtime that has them.
+ */
+export const webDigest: FileDigest = async (algorithm, body) => {
+  const name = WEB_HASHES[algorithm];
+  if (name === undefined) return undefined;
+  return hex(new Uint8Array(await crypto.subtle.digest(name, body as Uint8Array<ArrayBuffer>)));
 };
 
 const bad = (
@@ -52,8 +67,15 @@ function goString(s: string): string {
     .replace(/\u2029/g, '\\u2029');
 }
 
+/** UTF-8 byte order, which is code point order (UTF-16 code units order surrogates before U+E000..U+FFFF). */
 function byUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const x = [...a];
+  const y = [...b];
+  for (let k = 0; k < x.length && k < y.length; k++) {
+    const d = x[k]!.codePointAt(0)! - y[k]!.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
 }
 
 /** OPA's canonical form of a parsed JSON value: keys in byte order, no white space. */
@@ -74,16 +96,14 @@ function isStructured(name: string): boolean {
   return base === 'data.json' || base === '.manifest' || base === 'data.yaml';
 }
 
-/** The hash OPA records for one bundle file. */
-export function bundleFileHash(name: string, body: Uint8Array, algorithm = 'SHA-256'): string {
-  const alg = HASHES[algorithm];
-  if (alg === undefined)
-    throw bad(
-      'bundle_signature_invalid',
-      `unsupported hash algorithm ${JSON.stringify(algorithm)}`,
-      `/${SIGNATURES_FILE}`,
-    );
-  const h = createHash(alg);
+/** The hash OPA records for one bundle file, computed by `digest`. */
+export async function bundleFileHash(
+  name: string,
+  body: Uint8Array,
+  algorithm = 'SHA-256',
+  digest: FileDigest = webDigest,
+): Promise<string> {
+  let hashed = body;
   if (isStructured(name) && !name.endsWith('.yaml')) {
     let value: unknown;
     try {
@@ -91,14 +111,19 @@ export function bundleFileHash(name: string, body: Uint8Array, algorithm = 'SHA-
     } catch {
       throw bad('bundle_file_mismatch', `${name} is not valid JSON, so its hash cannot be checked`, `/${name}`);
     }
-    h.update(canonicalJson(value));
-  } else {
-    h.update(body);
+    hashed = new TextEncoder().encode(canonicalJson(value));
   }
-  return h.digest('hex');
+  const hash = await digest(algorithm, hashed);
+  if (hash === undefined)
+    throw bad(
+      'bundle_signature_invalid',
+      `unsupported hash algorithm ${JSON.stringify(algorithm)}`,
+      `/${SIGNATURES_FILE}`,
+    );
+  return hash;
 }
 
-async function keyFor(options: VerificationOptions, alg: string): Promise<KeyObject | CryptoKey | Uint8Array> {
+async function keyFor(options: VerificationOptions, alg: string): Promise<CryptoKey | Uint8Array> {
   if (options.algorithm !== undefined && options.algorithm !== alg) {
     throw bad(
       'bundle_signature_invalid',
@@ -119,7 +144,7 @@ async function keyFor(options: VerificationOptions, alg: string): Promise<KeyObj
       `/${SIGNATURES_FILE}`,
     );
   }
-  if (!isPem) return createSecretKey(typeof key === 'string' ? Buffer.from(key) : key);
+  if (!isPem) return typeof key === 'string' ? new TextEncoder().encode(key) : key;
   try {
     return text!.includes('CERTIFICATE') ? await importX509(text!, alg) : await importSPKI(text!, alg);
   } catch (e) {
@@ -155,6 +180,7 @@ function signedFiles(payload: unknown): SignedFile[] {
 export async function verifyBundleSignature(
   files: ReadonlyMap<string, Uint8Array>,
   options: VerificationOptions,
+  digest: FileDigest = webDigest,
 ): Promise<void> {
   const raw = files.get(SIGNATURES_FILE);
   if (raw === undefined)
@@ -227,7 +253,7 @@ export async function verifyBundleSignature(
         `bundle file ${JSON.stringify(name)} is not covered by the signature`,
         `/${name}`,
       );
-    if (bundleFileHash(name, body, entry.algorithm) !== entry.hash.toLowerCase()) {
+    if ((await bundleFileHash(name, body, entry.algorithm, digest)) !== entry.hash.toLowerCase()) {
       throw bad(
         'bundle_file_mismatch',
         `bundle file ${JSON.stringify(name)} does not match its signed hash`,

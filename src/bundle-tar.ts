@@ -193,6 +193,14 @@ export function revisionMismatch(revision: string, actual: string): BundleError 
   );
 }
 
+/** The refusal of a bare policy.wasm where a signature is required: only a bundle can carry one. */
+export function bareModuleUnsigned(): BundleError {
+  return new BundleError(
+    'bundle_unsigned',
+    'a bare WebAssembly module carries no signature; load the signed bundle.tar.gz',
+  );
+}
+
 /** The chunks as one array. */
 export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { type FileDigest } from './bundle-signature.js';
 import {
   BundleError,
   contentRevisionChunks,
@@ -31,6 +32,23 @@ export {
   SIGNATURES_FILE,
   type WasmBundle,
 } from './bundle-tar.js';
+
+const NODE_HASHES: Readonly<Record<string, string>> = {
+  MD5: 'md5',
+  'SHA-1': 'sha1',
+  'SHA-224': 'sha224',
+  'SHA-256': 'sha256',
+  'SHA-384': 'sha384',
+  'SHA-512': 'sha512',
+  'SHA-512-224': 'sha512-224',
+  'SHA-512-256': 'sha512-256',
+};
+
+/** Every file-hash algorithm OPA knows, with Node's crypto (the Web Crypto API lacks MD5 and the SHA-224 family). */
+export const nodeDigest: FileDigest = (algorithm, body) => {
+  const name = NODE_HASHES[algorithm];
+  return Promise.resolve(name === undefined ? undefined : createHash(name).update(body).digest('hex'));
+};
 
 /** Default bound on the uncompressed size of a bundle: far above any real policy, far below a gzip bomb. */
 export const DEFAULT_MAX_BUNDLE_BYTES = 256 * 2 ** 20;

@@ -103,8 +103,13 @@ export {
   type WasmBundle,
 } from './bundle.js';
 
-/** Signed bundles: verifying OPA's `.signatures.json` with a public key or secret (as WasmEngine.load does). */
-export { type VerificationOptions, verifyBundleSignature } from './bundle-signature.js';
+/**
+ * Signed bundles: verifying OPA's `.signatures.json` with a public key or secret (as WasmEngine.load does).
+ * File hashes use the Web Crypto API unless a {@link FileDigest} is given; `nodeDigest` adds OPA's MD5 and
+ * SHA-224 family.
+ */
+export { type FileDigest, type VerificationOptions, verifyBundleSignature } from './bundle-signature.js';
+export { nodeDigest } from './bundle.js';
 
 /** Options of WasmEngine.load (data, size bound, verification key) and of signing at compile time. */
 export { type WasmLoadOptions } from './engines/wasm.js';

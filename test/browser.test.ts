@@ -17,7 +17,7 @@ import { compilePolicy } from '../src/compile.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { PortableWasmEngine } from '../src/edge/index.js';
 import { EXAMPLES, mustParse, ROOT } from './helpers.js';
-import { tampered } from './fleet-helpers.js';
+import { rsaKeyPair, tampered, tamperings } from './fleet-helpers.js';
 import { tempDir } from './proxy/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -37,7 +37,12 @@ const TYPES: Record<string, string> = {
   '.gz': 'application/gzip',
 };
 /** What the page may fetch: the example, the built library and the SDK's browser build. */
-const SERVED = ['examples/browser/', 'dist/src/', 'node_modules/@open-policy-agent/opa-wasm/dist/'];
+const SERVED = [
+  'examples/browser/',
+  'dist/src/',
+  'node_modules/@open-policy-agent/opa-wasm/dist/',
+  'node_modules/jose/dist/webapi/',
+];
 
 let server: Server;
 let base: string;
@@ -147,6 +152,52 @@ describe('the example page refuses a tampered bundle', () => {
       await page.close();
     } finally {
       served = undefined;
+    }
+  });
+});
+
+describe('the portable entry in chromium verifies signatures', () => {
+  it('loads a signed bundle with its key and refuses a wrong key, a changed file and an unsigned bundle', async () => {
+    const keys = rsaKeyPair();
+    const signed = (
+      await compilePolicy(
+        mustParse(readFileSync(join(EXAMPLES, 'production.json'), 'utf8')),
+        {},
+        {
+          signingKey: keys.privateKey,
+        },
+      )
+    ).bundle;
+    const page = await context.newPage();
+    await page.goto(`${base}/examples/browser/`);
+    await page.waitForSelector('body[data-ready="true"]');
+    /** What the page's engine makes of the served bundle with `key`: a decision, or the refusal's code and path. */
+    // A script as text: the test runner rewrites import() in functions it compiles, which the page lacks.
+    const loadInPage = (key: string) =>
+      page.evaluate(`(async () => {
+        const { PortableWasmEngine } = await import('mcp-policy/wasm');
+        try {
+          const engine = await PortableWasmEngine.load(await fetch('policy/bundle.tar.gz'), undefined, {
+            verificationKey: ${JSON.stringify(key)},
+          });
+          return { decision: engine.decideSync(${JSON.stringify(requests[0])}) };
+        } catch (e) {
+          return { code: e.code, path: e.path };
+        }
+      })()`);
+    try {
+      served = signed;
+      expect(await loadInPage(keys.publicKey)).toEqual({
+        decision: (await WasmEngine.load(signed)).decideSync(requests[0]),
+      });
+      expect(await loadInPage(rsaKeyPair().publicKey)).toMatchObject({ code: 'bundle_signature_invalid' });
+      served = tamperings(signed)['one byte changed in policy.wasm'];
+      expect(await loadInPage(keys.publicKey)).toEqual({ code: 'bundle_file_mismatch', path: '/policy.wasm' });
+      served = bundle;
+      expect(await loadInPage(keys.publicKey)).toEqual({ code: 'bundle_unsigned', path: '/.signatures.json' });
+    } finally {
+      served = undefined;
+      await page.close();
     }
   });
 });

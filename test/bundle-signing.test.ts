@@ -8,9 +8,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BundleError, readBundleFiles } from '../src/bundle.js';
-import { canonicalJson } from '../src/bundle-signature.js';
+import { CompactSign, importPKCS8 } from 'jose';
+import { BundleError, nodeDigest, readBundleFiles, writeBundle } from '../src/bundle.js';
+import { bundleFileHash, canonicalJson, type VerificationOptions } from '../src/bundle-signature.js';
 import { compilePolicy, type CompiledPolicy } from '../src/compile.js';
+import { PortableWasmEngine } from '../src/edge/index.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { opaConfig } from '../src/fleet/opa-config.js';
 import { rsaKeyPair, tamperings } from './fleet-helpers.js';
@@ -20,8 +22,16 @@ const productionFile = examplePolicies().find((e) => e.name === 'production')!.p
 const production = () => mustParse(readFileSync(productionFile, 'utf8'));
 const request = { action: 'load', serverType: 'registry', serverSource: 'mcp/fetch' };
 
-async function refused(bytes: Uint8Array, key: string): Promise<BundleError> {
-  const e: unknown = await WasmEngine.load(bytes, { verificationKey: key }).then(
+type Load = (bytes: Uint8Array, verification: VerificationOptions) => Promise<{ decideSync(r: unknown): unknown }>;
+
+/** Every loader that verifies: Node's (zlib, Node's hashes) and the portable one (DecompressionStream, Web Crypto). */
+const LOADERS: Record<string, Load> = {
+  node: (bytes, verification) => WasmEngine.load(bytes, verification),
+  portable: (bytes, verification) => PortableWasmEngine.load(bytes, undefined, verification),
+};
+
+async function refused(bytes: Uint8Array, key: string, load: Load = LOADERS.node!): Promise<BundleError> {
+  const e: unknown = await load(bytes, { verificationKey: key }).then(
     () => undefined,
     (x: unknown) => x,
   );
@@ -38,31 +48,66 @@ describe('signed bundles', () => {
     const files = readBundleFiles(signed.bundle);
     expect([...files.keys()].sort()).toContain('.signatures.json');
     const engine = await WasmEngine.load(signed.bundle, { verificationKey: rsa.publicKey });
-    expect(engine.decideSync(request)).toMatchObject({ allowed: true, rule: 0 });
     expect(engine.revision).toBe(signed.revision);
     const other = rsaKeyPair();
-    expect(await refused(signed.bundle, other.publicKey)).toMatchObject({ code: 'bundle_signature_invalid' });
-    expect(await refused(signed.bundle, 'a-secret')).toMatchObject({ code: 'bundle_signature_invalid' });
-    expect(await refused(signed.bundle, '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----')).toMatchObject({
-      code: 'invalid_verification_key',
-    });
+    for (const [name, load] of Object.entries(LOADERS)) {
+      const loaded = await load(signed.bundle, { verificationKey: rsa.publicKey });
+      expect(loaded.decideSync(request), name).toMatchObject({ allowed: true, rule: 0 });
+      expect(await refused(signed.bundle, other.publicKey, load), name).toMatchObject({
+        code: 'bundle_signature_invalid',
+      });
+      expect(await refused(signed.bundle, 'a-secret', load), name).toMatchObject({ code: 'bundle_signature_invalid' });
+      expect(
+        await refused(signed.bundle, '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----', load),
+        name,
+      ).toMatchObject({ code: 'invalid_verification_key' });
+    }
   });
 
   it('refuses each tampering: changed byte, added file, removed file; and unsigned or bare wasm when a key is required', async () => {
     const cases = tamperings(signed.bundle);
-    expect((await refused(cases['one byte changed in policy.wasm']!, rsa.publicKey)).code).toBe('bundle_file_mismatch');
-    expect(await refused(cases['a file added']!, rsa.publicKey)).toMatchObject({
-      code: 'bundle_file_mismatch',
-      path: '/extra/data.json',
-    });
-    expect(await refused(cases['a file removed']!, rsa.publicKey)).toMatchObject({
-      code: 'bundle_file_mismatch',
-      path: '/mcp_policy/lib.rego',
-    });
     const unsigned = await compilePolicy(production());
     expect(unsigned.revision).toBe(signed.revision);
-    expect(await refused(unsigned.bundle, rsa.publicKey)).toMatchObject({ code: 'bundle_unsigned' });
-    expect(await refused(signed.wasm, rsa.publicKey)).toMatchObject({ code: 'bundle_unsigned' });
+    for (const [name, load] of Object.entries(LOADERS)) {
+      const refusal = (bytes: Uint8Array) => refused(bytes, rsa.publicKey, load);
+      expect((await refusal(cases['one byte changed in policy.wasm']!)).code, name).toBe('bundle_file_mismatch');
+      expect(await refusal(cases['a file added']!), name).toMatchObject({
+        code: 'bundle_file_mismatch',
+        path: '/extra/data.json',
+      });
+      expect(await refusal(cases['a file removed']!), name).toMatchObject({
+        code: 'bundle_file_mismatch',
+        path: '/mcp_policy/lib.rego',
+      });
+      expect(await refusal(unsigned.bundle), name).toMatchObject({ code: 'bundle_unsigned' });
+      expect(await refusal(signed.wasm), name).toMatchObject({ code: 'bundle_unsigned' });
+    }
+  });
+
+  it("verifies files hashed with OPA's other algorithms where the runtime has them", async () => {
+    // A signature as OPA writes it, but listing MD5 and SHA-512 hashes: OPA accepts both.
+    const files = readBundleFiles(signed.bundle);
+    files.delete('.signatures.json');
+    const algorithms = ['MD5', 'SHA-512'];
+    const listed = await Promise.all(
+      [...files].map(async ([name, body], k) => {
+        const algorithm = algorithms[k % 2]!;
+        return { name, hash: await bundleFileHash(name, body, algorithm, nodeDigest), algorithm };
+      }),
+    );
+    const jwt = await new CompactSign(new TextEncoder().encode(JSON.stringify({ files: listed, keyid: 'default' })))
+      .setProtectedHeader({ alg: 'RS256' })
+      .sign(await importPKCS8(rsa.privateKey, 'RS256'));
+    const resigned = writeBundle(
+      new Map([...files, ['.signatures.json', new TextEncoder().encode(JSON.stringify({ signatures: [jwt] }))]]),
+    );
+    const node = await LOADERS.node!(resigned, { verificationKey: rsa.publicKey });
+    expect(node.decideSync(request)).toMatchObject({ allowed: true, rule: 0 });
+    // The Web Crypto API has no MD5: the portable loader refuses rather than skip the file.
+    expect(await refused(resigned, rsa.publicKey, LOADERS.portable)).toMatchObject({
+      code: 'bundle_signature_invalid',
+      message: 'unsupported hash algorithm "MD5"',
+    });
   });
 
   it('signs and verifies with ES256 and HS256 too, and keeps the key id', async () => {
@@ -85,6 +130,15 @@ describe('signed bundles', () => {
     });
     const hs = await compilePolicy(production(), {}, { signingKey: 'fleet-secret', signingAlg: 'HS256' });
     await expect(WasmEngine.load(hs.bundle, { verificationKey: 'fleet-secret' })).resolves.toBeInstanceOf(WasmEngine);
+    for (const [bundle, verificationKey] of [
+      [es.bundle, ec.publicKey],
+      [hs.bundle, 'fleet-secret'],
+    ] as const) {
+      await expect(PortableWasmEngine.load(bundle, undefined, { verificationKey })).resolves.toBeInstanceOf(
+        PortableWasmEngine,
+      );
+      expect(await refused(bundle, rsa.publicKey, LOADERS.portable)).toBeInstanceOf(BundleError);
+    }
     expect(await refused(hs.bundle, 'another-secret')).toMatchObject({ code: 'bundle_signature_invalid' });
     // An HMAC bundle checked against a public key is refused, not confused.
     expect(await refused(hs.bundle, rsa.publicKey)).toMatchObject({ code: 'bundle_signature_invalid' });

@@ -3,9 +3,12 @@
  * workers. It loads a bundle.tar.gz (or a bare policy.wasm and its data) and
  * decides requests exactly as the Node wasm engine does, using no Node
  * built-ins: gzip through the platform's DecompressionStream, tar through a
- * small reader, WebAssembly through @open-policy-agent/opa-wasm.
+ * small reader, signatures through jose and the Web Crypto API, WebAssembly
+ * through @open-policy-agent/opa-wasm.
  */
+import { type VerificationOptions, verifyBundleSignature } from '../bundle-signature.js';
 import {
+  bareModuleUnsigned,
   concatBytes,
   contentRevisionChunks,
   isContentRevision,
@@ -19,6 +22,8 @@ import { instantiatePolicy, WasmPolicyEngine } from '../engines/wasm-policy.js';
 import { WasmError } from '../errors.js';
 import { gunzip } from './gunzip.js';
 
+export { type VerificationOptions } from '../bundle-signature.js';
+export { BundleError } from '../bundle-tar.js';
 export { type Decision, type PolicyRequest } from '../policy/model.js';
 export { gunzip, MAX_INFLATED_BYTES } from './gunzip.js';
 
@@ -35,10 +40,18 @@ export class PortableWasmEngine extends WasmPolicyEngine {
   /**
    * Loads a bundle.tar.gz, or a bare policy.wasm with its data (the parsed
    * data.json). Accepts bytes or a fetch Response. A bundle whose revision is
-   * mcp-policy's content hash must hash to it (Web Crypto), as in Node.
-   * Throws {@link WasmError}, `invalid_bundle` or `bundle_revision_mismatch`.
+   * mcp-policy's content hash must hash to it (Web Crypto), as in Node. With
+   * `verification`, the bundle must carry a signature that verifies over
+   * exactly its files (as OPA and the Node loader check it), and a bare module
+   * is refused. Throws {@link WasmError} or {@link BundleError}
+   * (`invalid_bundle`, `bundle_revision_mismatch`, `bundle_unsigned`,
+   * `bundle_signature_invalid`, `bundle_file_mismatch`, `invalid_verification_key`).
    */
-  static async load(source: Uint8Array | ArrayBuffer | Response, data?: unknown): Promise<PortableWasmEngine> {
+  static async load(
+    source: Uint8Array | ArrayBuffer | Response,
+    data?: unknown,
+    verification?: VerificationOptions,
+  ): Promise<PortableWasmEngine> {
     const bytes =
       source instanceof Uint8Array
         ? source
@@ -48,11 +61,14 @@ export class PortableWasmEngine extends WasmPolicyEngine {
     let revision: string | undefined;
     if (isGzip(bytes)) {
       const files = readTar(await gunzip(bytes));
+      if (verification !== undefined) await verifyBundleSignature(files, verification);
       const bundle = wasmBundleParts(files);
       await checkRevision(files, bundle.manifest.revision);
       wasm = bundle.wasm;
       bundleData = data ?? bundle.data;
       revision = bundle.manifest.revision;
+    } else if (verification !== undefined) {
+      throw bareModuleUnsigned();
     } else if (!isWasmModule(bytes)) {
       throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
     }

@@ -6,7 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { BundleError, isGzip, isWasmModule, type ReadBundleOptions, readBundleFiles, wasmBundleOf } from '../bundle.js';
+import { bareModuleUnsigned } from '../bundle-tar.js';
+import { isGzip, isWasmModule, nodeDigest, type ReadBundleOptions, readBundleFiles, wasmBundleOf } from '../bundle.js';
 import { type VerificationOptions, verifyBundleSignature } from '../bundle-signature.js';
 import { describeThrown, WasmError } from '../errors.js';
 import { instantiatePolicy, WasmPolicyEngine } from './wasm-policy.js';
@@ -64,15 +65,12 @@ export async function openWasmBytes(bytes: Uint8Array, options: WasmLoadOptions 
   if (isGzip(bytes)) {
     // The signature is checked first: it is the stronger statement about what is wrong.
     const files = readBundleFiles(bytes, options);
-    if (verificationKey !== undefined) await verifyBundleSignature(files, { ...options, verificationKey });
+    if (verificationKey !== undefined) await verifyBundleSignature(files, { ...options, verificationKey }, nodeDigest);
     const bundle = wasmBundleOf(files);
     return { wasm: bundle.wasm, data: data ?? bundle.data, revision: bundle.manifest.revision };
   }
   if (verificationKey !== undefined) {
-    throw new BundleError(
-      'bundle_unsigned',
-      'a bare WebAssembly module carries no signature; load the signed bundle.tar.gz',
-    );
+    throw bareModuleUnsigned();
   }
   if (!isWasmModule(bytes)) throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
   return { wasm: bytes, data: data ?? {}, revision: undefined };
