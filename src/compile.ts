@@ -211,8 +211,13 @@ export async function buildWasm(sources: RegoSources, signing?: SigningOptions):
     // OPA server would run the policy through its own wasm runtime, which returns corrupted results (500s)
     // under concurrent queries around a bundle activation. The complete Rego, and no resolver, make OPA
     // decide with its interpreter; wasm hosts read policy.wasm by its standard name.
-    files.set('mcp_policy/policy.rego', encoder.encode(sources.policy));
-    files.set('mcp_policy/lib.rego', encoder.encode(sources.lib));
+    for (const [path, text] of [
+      ['mcp_policy/policy.rego', sources.policy],
+      ['mcp_policy/lib.rego', sources.lib],
+    ] as const) {
+      if (!files.has(path)) throw new OpaError('opa_no_output', `opa build wrote no ${path} into the bundle`);
+      files.set(path, encoder.encode(text));
+    }
     const { wasm: _resolvers, ...manifest } = JSON.parse(new TextDecoder().decode(files.get('.manifest'))) as Record<
       string,
       unknown
