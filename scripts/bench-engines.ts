@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import autocannon from 'autocannon';
+import { format, resolveConfig } from 'prettier';
 import { buildWasm, writeSources } from '../src/compile.js';
 import {
   type Decision,
@@ -272,7 +273,12 @@ async function updateReadme(readme: string, section: string): Promise<void> {
     return;
   }
   const temp = `${readme}.tmp-${process.pid}`;
-  await writeFile(temp, `${text.slice(0, a + BEGIN.length)}\n\n${section}\n${text.slice(b)}`);
+  // Formatted as the repository's format check wants it, so a benchmark run leaves `npm run check` green.
+  const updated = await format(`${text.slice(0, a + BEGIN.length)}\n\n${section}\n${text.slice(b)}`, {
+    ...(await resolveConfig(readme)),
+    filepath: readme,
+  });
+  await writeFile(temp, updated);
   await rename(temp, readme);
 }
 
