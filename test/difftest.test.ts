@@ -15,7 +15,7 @@ import { evaluatePolicy } from '../src/native/evaluate.js';
 import { pattern, policyText } from '../src/difftest/generators.js';
 import { writeRegression } from '../src/difftest/regression.js';
 import { generatedPolicy, generatedRequests, runDifftest } from '../src/difftest/run.js';
-import { ENFORCED_YIELDS, MUTANTS, SYNC_DIFFERS, UNMUTATED } from './mutants.js';
+import { caughtMismatch, ENFORCED_YIELDS, MUTANTS, SYNC_DIFFERS, UNMUTATED } from './mutants.js';
 
 const SEED = Number(process.env.DIFFTEST_SEED ?? Date.now() % 2 ** 31);
 // Printed so that any failure below can be replayed with DIFFTEST_SEED.
@@ -73,14 +73,7 @@ describe('generators', () => {
 describe('mutants', () => {
   for (const mutant of MUTANTS) {
     it(`catches ${mutant.name} within 1,000 cases and shrinks it`, async () => {
-      const result = await runDifftest({
-        cases: 1000,
-        seed: SEED,
-        engines: [nativeDiffEngine, mutant],
-        maxMismatches: 1,
-      });
-      expect(result.mismatches).toHaveLength(1);
-      const m = result.mismatches[0]!;
+      const m = await caughtMismatch(mutant, { cases: 1000, seed: SEED });
       expect(m.policy.rules.length).toBeLessThanOrEqual(2);
       expect(JSON.stringify(m.request).length).toBeLessThan(JSON.stringify(m.found.request).length + 1);
       expect(m.decisions.native).not.toEqual(m.decisions[mutant.name]);
@@ -88,26 +81,13 @@ describe('mutants', () => {
   }
 
   it('catches a broken effective configuration (enforced yielding to local) through config comparisons', async () => {
-    const result = await runDifftest({
-      cases: 1000,
-      seed: SEED,
-      engines: [nativeDiffEngine, ENFORCED_YIELDS],
-      maxMismatches: 1,
-    });
-    expect(result.mismatches).toHaveLength(1);
-    expect(result.mismatches[0]!.configs).toBeDefined();
+    const m = await caughtMismatch(ENFORCED_YIELDS, { cases: 1000, seed: SEED });
+    expect(m.configs).toBeDefined();
   });
 
   it('compares the hot path of a shipped engine with its batch path', async () => {
-    const result = await runDifftest({
-      cases: 200,
-      seed: SEED,
-      engines: [nativeDiffEngine, SYNC_DIFFERS],
-      maxMismatches: 1,
-      shrink: false,
-    });
-    expect(result.mismatches).toHaveLength(1);
-    expect(result.mismatches[0]!.decisions[SYNC_DIFFERS.name]!.error).toMatch(/^decideSync .* but decideBatch /);
+    const m = await caughtMismatch(SYNC_DIFFERS, { cases: 200, seed: SEED, shrink: false });
+    expect(m.decisions[SYNC_DIFFERS.name]!.error).toMatch(/^decideSync .* but decideBatch /);
   });
 
   it('finds nothing when the "mutant" is correct', async () => {
@@ -118,13 +98,8 @@ describe('mutants', () => {
 
   it('writes a shrunk mismatch as a regression table that the real engines pass', async () => {
     const mutant = MUTANTS.find((m) => m.name === 'last-match')!;
-    const result = await runDifftest({
-      cases: 2000,
-      seed: SEED,
-      engines: [nativeDiffEngine, mutant],
-      maxMismatches: 1,
-    });
-    const file = await writeRegression(mkdtempSync(join(tmpdir(), 'mcp-policy-regr-')), result.mismatches[0]!, SEED);
+    const m = await caughtMismatch(mutant, { cases: 2000, seed: SEED });
+    const file = await writeRegression(mkdtempSync(join(tmpdir(), 'mcp-policy-regr-')), m, SEED);
     const table = parseCaseFile(readFileSync(file, 'utf8'), file);
     expect(table.note).toContain(`--seed ${SEED}`);
     const c = table.requests![0]!;

@@ -9,6 +9,7 @@ import {
   openShippedWasm,
   shippedDiffEngine,
 } from '../src/difftest/engines.js';
+import { type DifftestOptions, type Mismatch, runDifftest } from '../src/difftest/run.js';
 import { NativeEngine } from '../src/engines/native.js';
 import {
   degradedWarning,
@@ -19,6 +20,7 @@ import {
 import { type EnterpriseConfig } from '../src/enterprise/model.js';
 import { readRequest } from '../src/native/evaluate.js';
 import { sourceForms, wildcardMatch } from '../src/native/match.js';
+import { expect } from 'vitest';
 import { type Decision, defaultReason, INVALID_REQUEST_REASON, type Policy, ruleReason } from '../src/policy/model.js';
 
 interface Mutation {
@@ -163,3 +165,13 @@ export const SYNC_DIFFERS: DiffEngine = shippedDiffEngine('sync-differs', (g) =>
   };
   return Promise.resolve(engine);
 });
+
+/** The one mismatch the differential tester must find between the native engine and `mutant`. */
+export async function caughtMismatch(
+  mutant: DiffEngine,
+  options: Omit<DifftestOptions, 'engines' | 'maxMismatches'>,
+): Promise<Mismatch> {
+  const result = await runDifftest({ ...options, engines: [nativeDiffEngine, mutant], maxMismatches: 1 });
+  expect(result.mismatches).toHaveLength(1);
+  return result.mismatches[0]!;
+}

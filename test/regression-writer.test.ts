@@ -6,8 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCaseFile, runCaseTable } from '../src/cases.js';
 import { type DiffEngine, nativeDiffEngine } from '../src/difftest/engines.js';
 import { writeRegression } from '../src/difftest/regression.js';
-import { runDifftest } from '../src/difftest/run.js';
-import { ENFORCED_YIELDS } from './mutants.js';
+import { caughtMismatch, ENFORCED_YIELDS } from './mutants.js';
 
 const SEED = Number(process.env.DIFFTEST_SEED ?? Date.now() % 2 ** 31);
 console.log(`regression-writer.test.ts seed ${SEED} (replay with DIFFTEST_SEED=${SEED})`);
@@ -23,14 +22,7 @@ const dir = (): string => mkdtempSync(join(tmpdir(), 'mcp-policy-regr-'));
 
 describe('regression writer', () => {
   it('saves the enterprise config and the expected warning, so the table replays the disagreement', async () => {
-    const result = await runDifftest({
-      cases: 3000,
-      seed: SEED,
-      engines: [nativeDiffEngine, NO_WARNING],
-      maxMismatches: 1,
-    });
-    expect(result.mismatches).toHaveLength(1);
-    const file = await writeRegression(dir(), result.mismatches[0]!, SEED);
+    const file = await writeRegression(dir(), await caughtMismatch(NO_WARNING, { cases: 3000, seed: SEED }), SEED);
     const table = parseCaseFile(readFileSync(file, 'utf8'), file);
     expect(table.enterprise).toBeDefined();
     expect(typeof table.requests![0]!.expect.warning).toBe('string');
@@ -56,14 +48,7 @@ describe('regression writer', () => {
   });
 
   it('saves a configuration mismatch as a configs table instead of throwing', async () => {
-    const result = await runDifftest({
-      cases: 1000,
-      seed: SEED,
-      engines: [nativeDiffEngine, ENFORCED_YIELDS],
-      maxMismatches: 1,
-    });
-    expect(result.mismatches).toHaveLength(1);
-    const file = await writeRegression(dir(), result.mismatches[0]!, SEED);
+    const file = await writeRegression(dir(), await caughtMismatch(ENFORCED_YIELDS, { cases: 1000, seed: SEED }), SEED);
     const table = parseCaseFile(readFileSync(file, 'utf8'), file);
     expect(table.enterprise).toBeDefined();
     expect(table.configs).toHaveLength(1);
