@@ -66,10 +66,8 @@ function timed<T>(fn: () => T): { ms: number; value: T } {
   return { ms: performance.now() - start, value };
 }
 
-/** Runs the analysis section; returns true when BENCH_ONLY=analysis asked for it alone. */
-export async function benchAnalysis(): Promise<boolean> {
-  const only = process.env.BENCH_ONLY;
-  if (only !== undefined && only !== 'analysis') return false;
+/** The analysis section of the benchmark report, as Markdown. */
+export async function benchAnalysis(): Promise<string> {
   const lines = [
     '## Policy analysis (lint, diff)',
     '',
@@ -95,7 +93,6 @@ export async function benchAnalysis(): Promise<boolean> {
       );
     }
   }
-  process.stdout.write(`${lines.join('\n')}\n\n`);
   await Promise.resolve();
-  return only === 'analysis';
+  return `${lines.join('\n')}\n`;
 }

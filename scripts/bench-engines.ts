@@ -443,8 +443,8 @@ export async function benchEngines(readme?: string): Promise<string> {
   out.push(
     `At ${int.format(largeSize)} rules: \`opa build\` ${int.format(largeBuildMs)} ms, bundle ` +
       `${(largeCompiled.bundle.length / 1024).toFixed(0)} KiB, loading it into the wasm engine adds ` +
-      `${loadMiB.rss.toFixed(0)} MiB RSS in a fresh process (its WebAssembly memory, where the rules are ` +
-      `OPA values, is ${loadMiB.wasm.toFixed(0)} MiB), a late wasm decision ${rate(largeLate)}/s.`,
+      `${loadMiB.rss.toFixed(0)} MiB RSS in a fresh process (its WebAssembly memory, where data.json ` +
+      `lives as OPA values, is ${loadMiB.wasm.toFixed(0)} MiB), a late wasm decision ${rate(largeLate)}/s.`,
   );
   out.push('');
   out.push(

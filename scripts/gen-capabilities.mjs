@@ -101,6 +101,7 @@ const WASM_NATIVE = new Set([
   'graph.reachable',
   'json.remove',
   'json.filter',
+  'json.unmarshal',
   'internal.member_2',
   'internal.member_3',
 ]);

@@ -38,6 +38,8 @@ export interface BundleManifest {
 export interface WasmBundle {
   readonly wasm: Uint8Array;
   readonly data: unknown;
+  /** data.json as the archive holds it; undefined when there is none. */
+  readonly dataJson: Uint8Array | undefined;
   readonly manifest: BundleManifest;
   /** Every regular file of the archive by normalised path, for signature checks. */
   readonly files: ReadonlyMap<string, Uint8Array>;
@@ -158,7 +160,7 @@ export function wasmBundleParts(files: ReadonlyMap<string, Uint8Array>): WasmBun
   if (!wasm)
     throw new BundleError('invalid_bundle', `invalid bundle: no ${modulePath} in the archive`, `/${modulePath}`);
   const data = parseJsonFile(files, 'data.json') ?? {};
-  return { wasm, data, manifest, files };
+  return { wasm, data, dataJson: files.get('data.json'), manifest, files };
 }
 
 /** True for a revision in mcp-policy's form (a content hash that contentRevisionChunks lets one recompute). */

@@ -67,10 +67,22 @@ export interface IndexJson {
   readonly always: readonly number[];
 }
 
-/** What the bundle's `data.json` holds for one policy, under `<package>.lowered`. */
+/**
+ * What the bundle's `data.json` holds for one policy, under `<package>.lowered`.
+ *
+ * Rules the index finds keep their conditions as JSON text, decoded (by
+ * `json.unmarshal`) only when a request names the rule as a candidate: the
+ * opa-wasm runtime holds loaded data as OPA values, about 15 times the size of
+ * the JSON, and one string per rule is what keeps a large policy small in
+ * memory. The rules in `index.always`, which every request checks, keep their
+ * conditions as values, so no request decodes them.
+ */
 export interface LoweredData {
   readonly default: DecisionJson;
-  readonly rules: readonly RuleJson[];
+  /** Per rule, its conditions ({@link ConditionJson}[]): JSON text, or the list itself for the rules in `index.always`. */
+  readonly rules: readonly (string | readonly ConditionJson[])[];
+  /** Per rule, its decision ({@link DecisionJson}) as JSON text, decoded for the rule that decides. */
+  readonly decisions: readonly string[];
   readonly index: IndexJson;
   /** Enterprise directives (key → value and enforcement), with --enterprise. */
   readonly directives?: Readonly<Record<string, { value: unknown; enforcement: string }>>;
@@ -262,10 +274,13 @@ export function lower(policy: Policy, options: LowerOptions = {}): LoweredPolicy
     decision: { allowed: rule.allow, reason: rule.reason ?? ruleReason(index, rule.allow), rule: index },
     when: lowerConditions(rule),
   }));
+  const index = buildIndex(rules);
+  const always = new Set(index.always);
   const data: LoweredData = {
     default: { allowed: policy.default === 'allow', reason: defaultReason(policy.default), rule: null },
-    rules,
-    index: buildIndex(rules),
+    rules: rules.map((r, i) => (always.has(i) ? r.when : JSON.stringify(r.when))),
+    decisions: rules.map((r) => JSON.stringify(r.decision)),
+    index,
     ...(options.enterprise && lowerEnterprise(options.enterprise)),
     ...(options.provenance && { provenance: { policy: options.provenance.policy, why: options.provenance.why } }),
   };

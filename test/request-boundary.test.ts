@@ -189,6 +189,27 @@ describe('the request boundary', () => {
     }
   });
 
+  it('copies into objects that inherit nothing, nested ones too, with "__proto__" an ordinary key', () => {
+    const read = readRequestValue(JSON.parse('{"tool": "x", "local": {"__proto__": {"a": 1}}, "list": [{"b": 2}]}'));
+    if (!('request' in read)) throw new Error(read.error);
+    const nested = read.request.local as Record<string, unknown>;
+    const inList = (read.request.list as Record<string, unknown>[])[0]!;
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.server = 'polluted';
+    try {
+      for (const o of [read.request, nested, inList]) {
+        for (const inherited of ['server', 'toString', 'constructor', 'hasOwnProperty', '__defineGetter__']) {
+          expect(inherited in o, inherited).toBe(false);
+        }
+      }
+    } finally {
+      delete proto.server;
+    }
+    expect(Object.keys(nested)).toEqual(['__proto__']);
+    expect(nested['__proto__']).toEqual({ a: 1 });
+    expect(JSON.stringify(read.request)).toBe('{"tool":"x","local":{"__proto__":{"a":1}},"list":[{"b":2}]}');
+  });
+
   it('never reads a polluted Object.prototype as a request field', async () => {
     const proto = Object.prototype as Record<string, unknown>;
     proto.tool = 'delete_all';

@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { contentRevision, readBundleFiles, writeBundle } from '../src/bundle.js';
 import { buildWasm, writeOutput } from '../src/compile.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { initialMemoryPages } from '../src/engines/wasm-memory.js';
@@ -34,6 +35,19 @@ describe('wasm engine', () => {
     const fromWasm = await (await WasmEngine.load(c.wasm, { data: JSON.parse(c.data) })).decide(request);
     expect(fromBundle).toEqual({ allowed: true, reason: 'Allow official Docker MCP servers', rule: 0 });
     expect(fromWasm).toEqual(fromBundle);
+  });
+
+  it('reads data.json as the module receives it: with a byte-order mark, as without', async () => {
+    const c = await compiledFor(production());
+    const files = new Map([...readBundleFiles(c.bundle)].map(([k, v]) => [k, new Uint8Array(v)]));
+    const data = files.get('data.json')!;
+    files.set('data.json', new Uint8Array([0xef, 0xbb, 0xbf, ...data]));
+    const manifest = JSON.parse(new TextDecoder().decode(files.get('.manifest'))) as Record<string, unknown>;
+    files.set('.manifest', new TextEncoder().encode(JSON.stringify({ ...manifest, revision: contentRevision(files) })));
+    const request = { action: 'load', serverType: 'registry', serverSource: 'mcp/fetch' };
+    const expected = await (await WasmEngine.load(c.bundle)).decide(request);
+    expect(expected).toEqual({ allowed: true, reason: 'Allow official Docker MCP servers', rule: 0 });
+    expect(await (await WasmEngine.load(writeBundle(files))).decide(request)).toEqual(expected);
   });
 
   it('answers non-object requests (which the SDK would treat as no input) with an error decision', async () => {

@@ -78,10 +78,18 @@ between(x, p, s) := trim_suffix(rest, s) if {
 	endswith(rest, s)
 }
 
-# Rules and their index come from data.json (see src/lower.ts): each rule is
-# {"decision", "when": [condition]}, and the index lists, per request value,
-# the rules that could match it. Generated modules look them up by path
-# (data.<package>.lowered...), so OPA reads only the entries a request needs.
+# Rules and their index come from data.json (see src/lower.ts): per rule its
+# conditions (rules[i]) and its decision (decisions[i], JSON text), and the
+# index lists, per request value, the rules that could match it. Generated
+# modules look them up by path (data.<package>.lowered...), so OPA reads only
+# the entries a request needs.
+
+# conditions(w) are a rule's conditions. A rule the index finds keeps them as
+# JSON text, decoded only when a request names the rule (the text is far
+# smaller in memory than the values); a rule every request checks keeps the list.
+conditions(w) := json.unmarshal(w) if is_string(w)
+
+conditions(w) := w if is_array(w)
 
 # index_fields are the request fields the index has exact entries for.
 index_fields := ["action", "serverType", "transport", "server", "source", "tool"]

@@ -632,3 +632,22 @@ test_request_error_field_too_long if {
 	lib.request_error({"tool": long}) == "field \"tool\" is longer than 65536 characters"
 	not lib.request_error({"tool": substring(long, 1, -1)})
 }
+
+# ---------------------------------------------------------------------------
+# rule conditions, as JSON text or as the list
+
+test_conditions_decodes_text if {
+	lib.conditions(`[["equals","action","load"],["matches","server",{"prefix":"a","middles":[],"suffix":""}]]`) == [
+		["equals", "action", "load"],
+		["matches", "server", {"prefix": "a", "middles": [], "suffix": ""}],
+	]
+}
+
+test_conditions_keeps_a_list if {
+	lib.conditions([["contains", "server", "x"]]) == [["contains", "server", "x"]]
+	lib.conditions([]) == []
+}
+
+test_conditions_text_keeps_escapes if {
+	lib.conditions(`[["equals","server","a\"b\\c\u00e9\n"]]`) == [["equals", "server", "a\"b\\cé\n"]]
+}

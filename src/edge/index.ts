@@ -58,6 +58,7 @@ export class PortableWasmEngine extends WasmPolicyEngine {
         : new Uint8Array(source instanceof ArrayBuffer ? source : await source.arrayBuffer());
     let wasm = bytes;
     let bundleData: unknown = data ?? {};
+    let dataJson: Uint8Array | undefined;
     let revision: string | undefined;
     if (isGzip(bytes)) {
       const files = readTar(await gunzip(bytes));
@@ -66,13 +67,14 @@ export class PortableWasmEngine extends WasmPolicyEngine {
       await checkRevision(files, bundle.manifest.revision);
       wasm = bundle.wasm;
       bundleData = data ?? bundle.data;
+      if (data === undefined) dataJson = bundle.dataJson;
       revision = bundle.manifest.revision;
     } else if (verification !== undefined) {
       throw bareModuleUnsigned();
     } else if (!isWasmModule(bytes)) {
       throw new WasmError('invalid_wasm', 'not a WebAssembly module or a bundle.tar.gz');
     }
-    return new PortableWasmEngine(await instantiatePolicy(wasm, bundleData), revision);
+    return new PortableWasmEngine(await instantiatePolicy(wasm, bundleData, dataJson), revision);
   }
 }
 

@@ -56,12 +56,24 @@ function sdkLoadPolicy(): typeof opaWasm.loadPolicy {
   return load;
 }
 
-/** Instantiates a policy.wasm with its data and checks it has mcp-policy's entry points. Throws {@link WasmError}. */
-export async function instantiatePolicy(wasm: Uint8Array, data: unknown): Promise<LoadedPolicy> {
+/** JSON text for the module, without the byte-order mark the bundle reader accepts and the module's parser does not. */
+function jsonBuffer(text: Uint8Array): ArrayBuffer {
+  const start = text[0] === 0xef && text[1] === 0xbb && text[2] === 0xbf ? 3 : 0;
+  return text.buffer.slice(text.byteOffset + start, text.byteOffset + text.byteLength) as ArrayBuffer;
+}
+
+/**
+ * Instantiates a policy.wasm with its data and checks it has mcp-policy's
+ * entry points. `dataJson`, when given, is the JSON text of `data` (a bundle's
+ * data.json): the module parses it as it is, where an object would first be
+ * serialised again, a transient copy of the whole policy that a large one
+ * leaves behind in the process's memory. Throws {@link WasmError}.
+ */
+export async function instantiatePolicy(wasm: Uint8Array, data: unknown, dataJson?: Uint8Array): Promise<LoadedPolicy> {
   let policy: LoadedPolicy;
   try {
     policy = await sdkLoadPolicy()(wasm as Uint8Array<ArrayBuffer>, { initial: initialMemoryPages(wasm) });
-    policy.setData(data as object);
+    policy.setData(dataJson === undefined ? (data as object) : jsonBuffer(dataJson));
   } catch (e) {
     throw new WasmError('wasm_load_failed', `cannot load the WebAssembly policy: ${describeThrown(e)}`, { cause: e });
   }

@@ -42,7 +42,7 @@ export class WasmEngine extends WasmPolicyEngine {
 
   /** An engine for what {@link openWasmBytes} read, for callers that also need its data. */
   static async fromOpened(opened: OpenedWasm): Promise<WasmEngine> {
-    return new WasmEngine(await instantiatePolicy(opened.wasm, opened.data), opened.revision);
+    return new WasmEngine(await instantiatePolicy(opened.wasm, opened.data, opened.dataJson), opened.revision);
   }
 }
 
@@ -51,6 +51,8 @@ export interface OpenedWasm {
   readonly wasm: Uint8Array;
   /** The data the policy runs on: the bundle's data.json, or the `data` given. */
   readonly data: unknown;
+  /** The JSON text of `data` when it is the bundle's data.json, handed to the module as it is. */
+  readonly dataJson?: Uint8Array | undefined;
   /** The manifest's revision; undefined for a bare module. */
   readonly revision: string | undefined;
 }
@@ -67,7 +69,12 @@ export async function openWasmBytes(bytes: Uint8Array, options: WasmLoadOptions 
     const files = readBundleFiles(bytes, options);
     if (verificationKey !== undefined) await verifyBundleSignature(files, { ...options, verificationKey }, nodeDigest);
     const bundle = wasmBundleOf(files);
-    return { wasm: bundle.wasm, data: data ?? bundle.data, revision: bundle.manifest.revision };
+    return {
+      wasm: bundle.wasm,
+      data: data ?? bundle.data,
+      dataJson: data === undefined ? bundle.dataJson : undefined,
+      revision: bundle.manifest.revision,
+    };
   }
   if (verificationKey !== undefined) {
     throw bareModuleUnsigned();

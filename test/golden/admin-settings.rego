@@ -20,10 +20,10 @@ decide(req) := d if {
 # first_match is the decision of the lowest-numbered rule whose conditions all
 # hold for facts r, else the default. Only the rules the index lists for r
 # (and those it cannot narrow) are checked, so the cost does not grow with the policy.
-first_match(r) := data.mcp_policy.lowered.rules[min(hits)].decision if {
+first_match(r) := json.unmarshal(data.mcp_policy.lowered.decisions[min(hits)]) if {
 	hits := {i |
 		some i in candidates(r)
-		every c in data.mcp_policy.lowered.rules[i].when {
+		every c in lib.conditions(data.mcp_policy.lowered.rules[i]) {
 			lib.holds(c, r)
 		}
 	}

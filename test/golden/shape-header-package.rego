@@ -21,10 +21,10 @@ decide(req) := d if {
 # first_match is the decision of the lowest-numbered rule whose conditions all
 # hold for facts r, else the default. Only the rules the index lists for r
 # (and those it cannot narrow) are checked, so the cost does not grow with the policy.
-first_match(r) := data.difftest.p7.lowered.rules[min(hits)].decision if {
+first_match(r) := json.unmarshal(data.difftest.p7.lowered.decisions[min(hits)]) if {
 	hits := {i |
 		some i in candidates(r)
-		every c in data.difftest.p7.lowered.rules[i].when {
+		every c in lib.conditions(data.difftest.p7.lowered.rules[i]) {
 			lib.holds(c, r)
 		}
 	}
