@@ -14,6 +14,7 @@ import {
   readRequestValue,
 } from '../src/engines/request-boundary.js';
 import { WasmEngine } from '../src/engines/wasm.js';
+import { readRequest } from '../src/native/evaluate.js';
 import { type Decision } from '../src/policy/model.js';
 import { hostileRequests } from '../src/difftest/generators.js';
 import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
@@ -304,5 +305,33 @@ describe('local settings given to config', () => {
     }
     for (const a of answers) expect(a).toEqual(answers[0]);
     expect(answers[0]).toMatchObject({ directives: { playground: { value: false, source: 'local' } } });
+  });
+});
+
+describe('the native reader without the boundary', () => {
+  it('reads own fields only when a prototype has request fields, and an own undefined field is not a string', () => {
+    const proto = { tool: 'delete_all', server: 'inherited' };
+    const withInherited = Object.assign(Object.create(proto) as object, { action: 'invoke', transport: 'stdio' });
+    const read = readRequest(withInherited);
+    expect(read).toEqual({
+      facts: {
+        action: 'invoke',
+        server: undefined,
+        serverType: undefined,
+        serverSource: undefined,
+        transport: 'stdio',
+        tool: undefined,
+      },
+    });
+    // Own fields win over the prototype's, and are read through the same slow path.
+    const own = Object.assign(Object.create(proto) as object, { tool: 'list_issues' });
+    expect(readRequest(own)).toMatchObject({ facts: { action: 'invoke', tool: 'list_issues', server: undefined } });
+    for (const base of [{}, Object.create(proto) as object, Object.create(null) as object]) {
+      expect(readRequest(Object.assign(base, { action: 'load', server: undefined }))).toEqual({
+        error: 'field "server" must be a string',
+      });
+    }
+    // Type errors are reported before length errors, in field order.
+    expect(readRequest({ server: 'x'.repeat(70_000), tool: 7 })).toEqual({ error: 'field "tool" must be a string' });
   });
 });

@@ -61,6 +61,38 @@ describe('rule index', () => {
     expect(matched).toBeGreaterThan(500);
   });
 
+  it('native finds source rules keyed inside, across and after the canonical head of a short image reference', () => {
+    // `alpine` is tried as `docker.io/library/alpine` too: keys of every length
+    // around the 18-character head, exact and as prefixes and suffixes.
+    const canonical = 'docker.io/library/alpine:3';
+    const patterns: string[] = [canonical, 'mcp/x', 'docker.io/mcp/x'];
+    for (let n = 1; n <= canonical.length; n++) {
+      patterns.push(`${canonical.slice(0, n)}*`, `*${canonical.slice(canonical.length - n)}`);
+      patterns.push(`${canonical.slice(0, n)}#*`, `*#${canonical.slice(canonical.length - n)}`);
+    }
+    const requests = ['alpine:3', 'mcp/x', 'docker.io/library/alpine:3', 'ghcr.io/library/alpine:3', 'alpine'].map(
+      (serverSource) => ({ action: 'load', serverType: 'image', serverSource }),
+    );
+    let matched = 0;
+    // Each pattern first in turn, so every key is the one that decides.
+    for (let first = 0; first < patterns.length; first++) {
+      const order = [...patterns.slice(first), ...patterns.slice(0, first)];
+      const policy = mustParse(
+        JSON.stringify({
+          version: 1,
+          default: 'deny',
+          rules: order.map((serverSource) => ({ serverSource, allow: true })),
+        }),
+      );
+      for (const request of requests) {
+        const expected = walkFirstMatch(policy, request);
+        expect(evaluatePolicy(policy, request).rule, `${order[0]} on ${request.serverSource}`).toBe(expected);
+        if (expected === 0) matched++;
+      }
+    }
+    expect(matched).toBeGreaterThan(2 * canonical.length);
+  });
+
   it('lowering files every rule under a lookup or in the always-checked list', () => {
     const policy = mustParse(JSON.stringify(benchPolicy(90).policy));
     const { index } = lower(policy).data;

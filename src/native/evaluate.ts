@@ -11,6 +11,7 @@ import {
   MAX_FIELD_LENGTH,
   type Policy,
   REQUEST_FIELDS,
+  type RequestField,
   type Rule,
 } from '../policy/model.js';
 import { degradedWarning, directiveDenial, readEnterpriseFields } from '../enterprise/effective.js';
@@ -34,44 +35,70 @@ function codePoints(s: string): number {
   return n;
 }
 
+/** The text a field is matched on: absent and empty are the same, and unpaired surrogates become U+FFFD. */
+function text(v: string | undefined): string | undefined {
+  // Go's JSON decoder turns unpaired surrogates into U+FFFD; do the same so
+  // every engine sees the same text.
+  return v === undefined || v === '' ? undefined : v.isWellFormed() ? v : v.toWellFormed();
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * The request fields' own values, in {@link REQUEST_FIELDS} order (inherited
+ * ones read as absent, so a polluted Object.prototype cannot supply a field).
+ * When nothing up the prototype chain has a request field, named reads see
+ * only own properties, and they are several times faster than keyed reads or
+ * hasOwnProperty, which is most of what reading a request costs.
+ */
+function ownFieldValues(r: Partial<Record<RequestField, unknown>>): unknown[] {
+  const proto: unknown = Object.getPrototypeOf(r);
+  const inherits =
+    proto !== null &&
+    ('action' in (proto as object) ||
+      'server' in (proto as object) ||
+      'serverType' in (proto as object) ||
+      'serverSource' in (proto as object) ||
+      'transport' in (proto as object) ||
+      'tool' in (proto as object));
+  if (!inherits) return [r.action, r.server, r.serverType, r.serverSource, r.transport, r.tool];
+  return REQUEST_FIELDS.map((field) => (hasOwn.call(r, field) ? r[field] : undefined));
+}
+
 /** Checks a request's shape; returns the error text, or the facts to match on. */
 export function readRequest(request: unknown): { error: string } | { facts: Facts } {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
     return { error: 'request must be a JSON object' };
   }
-  const r = request as Record<string, unknown>;
-  for (const field of REQUEST_FIELDS) {
-    if (Object.prototype.hasOwnProperty.call(r, field) && typeof r[field] !== 'string') {
-      return { error: `field "${field}" must be a string` };
+  const values = ownFieldValues(request);
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k];
+    // An own property set to undefined is present and not a string.
+    if (v === undefined ? hasOwn.call(request, REQUEST_FIELDS[k] as RequestField) : typeof v !== 'string') {
+      return { error: `field "${REQUEST_FIELDS[k] as RequestField}" must be a string` };
     }
   }
-  for (const field of REQUEST_FIELDS) {
-    const v = r[field] as string | undefined;
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k] as string | undefined;
     if (v !== undefined && v.length > MAX_FIELD_LENGTH && codePoints(v) > MAX_FIELD_LENGTH) {
-      return { error: `field "${field}" is longer than ${MAX_FIELD_LENGTH} characters` };
+      return { error: `field "${REQUEST_FIELDS[k] as RequestField}" is longer than ${MAX_FIELD_LENGTH} characters` };
     }
   }
-  const text = (field: (typeof REQUEST_FIELDS)[number]): string | undefined => {
-    const v = r[field] as string | undefined;
-    // Go's JSON decoder turns unpaired surrogates into U+FFFD; do the same so
-    // every engine sees the same text.
-    return v === undefined || v === '' ? undefined : v.isWellFormed() ? v : v.toWellFormed();
-  };
-  const action = text('action') ?? 'invoke';
-  if (!(ACTIONS as readonly string[]).includes(action)) {
+  const [action, server, serverType, serverSource, transport, tool] = values as (string | undefined)[];
+  const act = text(action) ?? 'invoke';
+  if (!(ACTIONS as readonly string[]).includes(act)) {
     // Quoted raw, not JSON-escaped: Rego builds the same text with concat.
-    return { error: `unknown action "${action}"` };
+    return { error: `unknown action "${act}"` };
   }
-  // Every field is an own property (undefined when absent), so a polluted
-  // Object.prototype cannot supply a missing one, and the object keeps one
-  // shape, which the engine reads fast (a prototype-less object would not).
+  // Every field is an own property (undefined when absent), and the object
+  // keeps one shape, which the engine reads fast.
   const facts: Facts = {
-    action: action as Action,
-    server: text('server'),
-    serverType: text('serverType'),
-    serverSource: text('serverSource'),
-    transport: text('transport'),
-    tool: text('tool'),
+    action: act as Action,
+    server: text(server),
+    serverType: text(serverType),
+    serverSource: text(serverSource),
+    transport: text(transport),
+    tool: text(tool),
   };
   return { facts };
 }

@@ -49,21 +49,32 @@ export function wildcardMatch(pattern: string, value: string): boolean {
 }
 
 /**
- * Docker's canonical form of a short image reference: `alpine` →
- * `docker.io/library/alpine`; `mcp/x` → `docker.io/mcp/x`; references whose
- * first component names a registry (has `.` or `:`, or is `localhost`) stay.
+ * What Docker's canonical form puts before a short image reference:
+ * `alpine` → `docker.io/library/`; `mcp/x` → `docker.io/`; `""` for references
+ * whose first component names a registry (has `.` or `:`, or is `localhost`),
+ * which stay as they are. Kept apart from the reference so the rule index can
+ * look the canonical form up without building it.
  */
-export function canonicalImageReference(ref: string): string {
+export function canonicalImageHead(ref: string): string {
   const slash = ref.indexOf('/');
-  if (slash < 0) return `docker.io/library/${ref}`;
+  if (slash < 0) return 'docker.io/library/';
   const first = ref.slice(0, slash);
-  if (first.includes('.') || first.includes(':') || first === 'localhost') return ref;
-  return `docker.io/${ref}`;
+  if (first.includes('.') || first.includes(':') || first === 'localhost') return '';
+  return 'docker.io/';
+}
+
+/** Docker's canonical form of a short image reference; see {@link canonicalImageHead}. */
+export function canonicalImageReference(ref: string): string {
+  return canonicalImageHead(ref) + ref;
+}
+
+/** What the canonical form of a serverSource adds before it: `""` for URLs and for references that stay. */
+export function sourceHead(source: string): string {
+  return source.includes('://') ? '' : canonicalImageHead(source);
 }
 
 /** The forms of a request's serverSource that a `serverSource` pattern is tried against. */
 export function sourceForms(source: string): string[] {
-  if (source.includes('://')) return [source];
-  const canonical = canonicalImageReference(source);
-  return canonical === source ? [source] : [source, canonical];
+  const head = sourceHead(source);
+  return head === '' ? [source] : [source, head + source];
 }

@@ -6,7 +6,7 @@
  * differential tester compares two indexes as well as two matchers.
  */
 import { type Policy, type Rule } from '../policy/model.js';
-import { compilePattern, type Matcher, sourceForms } from './match.js';
+import { compilePattern, type Matcher, sourceForms, sourceHead } from './match.js';
 
 /** The facts of a request as the compiled rules read them. */
 export interface Subject {
@@ -34,16 +34,36 @@ interface Tier {
 
 const endsOf = (key: string): number => ((key.charCodeAt(0) << 16) | key.charCodeAt(key.length - 1)) >>> 0;
 
+/**
+ * The code unit at `i` and the substring `[from, to)` of `head + tail`,
+ * without building it: the canonical form of an image reference is a
+ * constant head before the request's value, and joining the two would make
+ * V8 flatten a fresh string on every decision.
+ */
+const codeAt = (head: string, tail: string, i: number): number =>
+  i < head.length ? head.charCodeAt(i) : tail.charCodeAt(i - head.length);
+
+function cut(head: string, tail: string, from: number, to: number): string {
+  const h = head.length;
+  if (to <= h) return head.slice(from, to);
+  if (from >= h) return tail.slice(from - h, to - h);
+  return head.slice(from) + tail.slice(0, to - h);
+}
+
 /** Lookup tables for one request field: exact values, and literal prefixes and suffixes by length. */
 class FieldTable {
   readonly exact = new Map<string, number[]>();
+  /** The lengths of the exact keys: a value of another length needs no hashing. */
+  private readonly exactLengths = new Set<number>();
   readonly prefixes: Tier[] = [];
   readonly suffixes: Tier[] = [];
 
   add(kind: 'exact' | 'prefix' | 'suffix', key: string, rule: number): void {
     let table: Map<string, number[]>;
-    if (kind === 'exact') table = this.exact;
-    else {
+    if (kind === 'exact') {
+      table = this.exact;
+      this.exactLengths.add(key.length);
+    } else {
       const tiers = kind === 'prefix' ? this.prefixes : this.suffixes;
       let tier = tiers.find((t) => t.length === key.length);
       if (tier === undefined) tiers.push((tier = { length: key.length, table: new Map(), ends: new Set() }));
@@ -55,25 +75,29 @@ class FieldTable {
     else if (list[list.length - 1] !== rule) list.push(rule);
   }
 
-  /** The rule lists whose key `value` has, appended to `out`. */
-  lookup(value: string, out: (readonly number[])[]): void {
-    const exact = this.exact.get(value);
-    if (exact !== undefined) out.push(exact);
-    const n = value.length;
+  /** The rule lists whose key the value `head + tail` has, appended to `out`. */
+  lookup(head: string, tail: string, out: (readonly number[])[]): void {
+    const n = head.length + tail.length;
+    if (this.exactLengths.has(n)) {
+      const exact = this.exact.get(head === '' ? tail : head + tail);
+      if (exact !== undefined) out.push(exact);
+    }
     for (let k = 0; k < this.prefixes.length; k++) {
       const tier = this.prefixes[k] as Tier;
-      if (tier.length > n) continue;
-      const ends = ((value.charCodeAt(0) << 16) | value.charCodeAt(tier.length - 1)) >>> 0;
+      const length = tier.length;
+      if (length > n) continue;
+      const ends = ((codeAt(head, tail, 0) << 16) | codeAt(head, tail, length - 1)) >>> 0;
       if (!tier.ends.has(ends)) continue;
-      const hit = tier.table.get(value.slice(0, tier.length));
+      const hit = tier.table.get(cut(head, tail, 0, length));
       if (hit !== undefined) out.push(hit);
     }
     for (let k = 0; k < this.suffixes.length; k++) {
       const tier = this.suffixes[k] as Tier;
-      if (tier.length > n) continue;
-      const ends = ((value.charCodeAt(n - tier.length) << 16) | value.charCodeAt(n - 1)) >>> 0;
+      const length = tier.length;
+      if (length > n) continue;
+      const ends = ((codeAt(head, tail, n - length) << 16) | codeAt(head, tail, n - 1)) >>> 0;
       if (!tier.ends.has(ends)) continue;
-      const hit = tier.table.get(value.slice(n - tier.length));
+      const hit = tier.table.get(cut(head, tail, n - length, n));
       if (hit !== undefined) out.push(hit);
     }
   }
@@ -204,11 +228,15 @@ export class RulePlan {
     for (let k = 0; k < this.tables.length; k++) {
       const [field, table] = this.tables[k] as [Field, FieldTable];
       if (field === 'source') {
-        if (s.serverSource !== undefined) for (const form of sources()) table.lookup(form, lists);
+        const source = s.serverSource;
+        if (source === undefined) continue;
+        table.lookup('', source, lists);
+        const head = sourceHead(source);
+        if (head !== '') table.lookup(head, source, lists);
         continue;
       }
       const value = s[field];
-      if (value !== undefined) table.lookup(value, lists);
+      if (value !== undefined) table.lookup('', value, lists);
     }
     // Each list is in rule order: its first match is its best, and nothing at or past `best` can win.
     let best = Infinity;
