@@ -52,15 +52,10 @@ const hasOwn = Object.prototype.hasOwnProperty;
  * hasOwnProperty, which is most of what reading a request costs.
  */
 function ownFieldValues(r: Partial<Record<RequestField, unknown>>): unknown[] {
-  const proto: unknown = Object.getPrototypeOf(r);
+  const p = Object.getPrototypeOf(r) as object | null;
   const inherits =
-    proto !== null &&
-    ('action' in (proto as object) ||
-      'server' in (proto as object) ||
-      'serverType' in (proto as object) ||
-      'serverSource' in (proto as object) ||
-      'transport' in (proto as object) ||
-      'tool' in (proto as object));
+    p !== null &&
+    ('action' in p || 'server' in p || 'serverType' in p || 'serverSource' in p || 'transport' in p || 'tool' in p);
   if (!inherits) return [r.action, r.server, r.serverType, r.serverSource, r.transport, r.tool];
   return REQUEST_FIELDS.map((field) => (hasOwn.call(r, field) ? r[field] : undefined));
 }

@@ -6,7 +6,7 @@
  * differential tester compares two indexes as well as two matchers.
  */
 import { type Policy, type Rule } from '../policy/model.js';
-import { compilePattern, type Matcher, sourceForms, sourceHead } from './match.js';
+import { compilePattern, type Matcher, sourceHead } from './match.js';
 
 /** The facts of a request as the compiled rules read them. */
 export interface Subject {
@@ -221,18 +221,20 @@ export class RulePlan {
 
   /** The index of the first rule that matches, or -1. */
   firstMatch(s: Subject): number {
+    const source = s.serverSource;
+    // The canonical head is worked out once, for the lookups and the rules' checks alike.
+    let head: string | undefined;
+    const headOf = (value: string): string => (head ??= sourceHead(value));
     let forms: readonly string[] | undefined;
     const sources = (): readonly string[] =>
-      (forms ??= s.serverSource === undefined ? [] : sourceForms(s.serverSource));
+      (forms ??= source === undefined ? [] : headOf(source) === '' ? [source] : [source, headOf(source) + source]);
     const lists: (readonly number[])[] = [this.always];
     for (let k = 0; k < this.tables.length; k++) {
       const [field, table] = this.tables[k] as [Field, FieldTable];
       if (field === 'source') {
-        const source = s.serverSource;
         if (source === undefined) continue;
         table.lookup('', source, lists);
-        const head = sourceHead(source);
-        if (head !== '') table.lookup(head, source, lists);
+        if (headOf(source) !== '') table.lookup(headOf(source), source, lists);
         continue;
       }
       const value = s[field];
