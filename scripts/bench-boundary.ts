@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { compilePolicy } from '../src/compile.js';
+import { compilePolicy } from '../src/pipeline/build.js';
 import { NativeEngine } from '../src/engines/native.js';
 import { readRequestValue } from '../src/engines/request-boundary.js';
 import { WasmEngine } from '../src/engines/wasm.js';

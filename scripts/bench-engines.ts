@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import autocannon from 'autocannon';
 import { format, resolveConfig } from 'prettier';
-import { buildWasm, writeSources } from '../src/compile.js';
+import { buildWasm, writeSources } from '../src/pipeline/build.js';
 import {
   type Decision,
   loadPolicyText,
@@ -33,7 +33,7 @@ import {
 } from '../src/index.js';
 import { decideAtBoundary } from '../src/engines/request-boundary.js';
 import { runOpa } from '../src/opa/cli.js';
-import { readWasmBundle } from '../src/bundle.js';
+import { readWasmBundle } from '../src/bundle/read.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 
 const BATCH = 100;

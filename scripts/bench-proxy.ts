@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { compilePolicy } from '../src/compile.js';
+import { compilePolicy } from '../src/pipeline/build.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { loadPolicyFile } from '../src/policy/file.js';
 import { PolicyGate } from '../src/proxy/enforce.js';

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compilePolicy, loadPolicyText, resolveOpa } from '../src/index.js';
-import { writeSources } from '../src/compile.js';
+import { writeSources } from '../src/pipeline/build.js';
 import { benchPolicy, MATCH_CASES } from './bench-policies.js';
 
 interface CannonResult {

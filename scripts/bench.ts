@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 // buildWasm is the opa step alone; the public compilePolicy would also time Rego generation.
-import { buildWasm } from '../src/compile.js';
+import { buildWasm } from '../src/pipeline/build.js';
 import {
   type Decision,
   generateRego,

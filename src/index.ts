@@ -8,7 +8,7 @@
  */
 
 /** Errors: every one has a stable `code`; policy problems carry JSON pointers. */
-export { type Issue, McpPolicyError, OpaError, PolicyValidationError, WasmError } from './errors.js';
+export { type Issue, McpPolicyError, OpaError, PolicyValidationError, WasmError } from './core/errors.js';
 
 /**
  * The policy model, the request and decision shapes, the fixed reason texts,
@@ -48,7 +48,7 @@ export {
   regoSources,
   type RegoSources,
   writeOutput,
-} from './compile.js';
+} from './pipeline/build.js';
 
 /**
  * Deciding a stream of JSON Lines in bounded memory, as `mcp-policy eval` does:
@@ -59,13 +59,13 @@ export {
   type DecisionSink as DecisionOutput,
   openRequestFile,
   type StreamOptions,
-} from './eval-stream.js';
+} from './engines/stream.js';
 
 /** Entry points of generated policies, for hosts that load bundles with their own OPA tooling. */
-export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './contracts.js';
+export { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './core/contracts.js';
 
 /** Every error and warning code the library reports; each is documented in docs/semantics.md. */
-export { ERROR_CODES, type ErrorCode } from './errors.js';
+export { ERROR_CODES, type ErrorCode } from './core/errors.js';
 
 /**
  * The request boundary every engine applies first: {@link readRequestValue}
@@ -75,7 +75,7 @@ export { ERROR_CODES, type ErrorCode } from './errors.js';
 export { MAX_REQUEST_DEPTH, MAX_REQUEST_SIZE, readRequestValue } from './engines/request-boundary.js';
 
 /** Repairs an output folder a killed `compile`/{@link writeOutput} left aside (restores or removes `.<name>.old`). */
-export { recoverOutput } from './output-folder.js';
+export { recoverOutput } from './bundle/output-folder.js';
 
 /** Engines: one interface, three evaluators, and a helper that opens any of them on a policy. */
 export { type Engine, ENGINE_NAMES, type EngineName, parseEngineList } from './engines/engine.js';
@@ -101,19 +101,19 @@ export {
   type ReadBundleOptions,
   readWasmBundle,
   type WasmBundle,
-} from './bundle.js';
+} from './bundle/read.js';
 
 /**
  * Signed bundles: verifying OPA's `.signatures.json` with a public key or secret (as WasmEngine.load does).
  * File hashes use the Web Crypto API unless a {@link FileDigest} is given; `nodeDigest` adds OPA's MD5 and
  * SHA-224 family.
  */
-export { type FileDigest, type VerificationOptions, verifyBundleSignature } from './bundle-signature.js';
-export { nodeDigest } from './bundle.js';
+export { type FileDigest, type VerificationOptions, verifyBundleSignature } from './bundle/signature.js';
+export { nodeDigest } from './bundle/read.js';
 
 /** Options of WasmEngine.load (data, size bound, verification key) and of signing at compile time. */
 export { type WasmLoadOptions } from './engines/wasm.js';
-export { type SigningOptions } from './compile.js';
+export { type SigningOptions } from './pipeline/build.js';
 
 /** Fleets: the bundle service OPA servers and hosts poll, with the revision as ETag. */
 export { type BundleService, type BundleServiceOptions, startBundleService } from './fleet/bundle-service.js';
@@ -163,7 +163,7 @@ export {
 } from './policy/layers.js';
 
 /** What a bundle may carry besides the policy, and the entry point of the effective configuration. */
-export { type CompileExtras, CONFIG_ENTRYPOINT, type Provenance } from './contracts.js';
+export { type CompileExtras, CONFIG_ENTRYPOINT, type Provenance } from './core/contracts.js';
 
 // Test machinery (difftest, case tables, generators) is in the `mcp-policy/testing` entry point (src/testing.ts).
 
@@ -227,4 +227,4 @@ export {
   type SinkStats,
 } from './server/decision-log.js';
 /** Case tables embedded in a bundle as its self-test (`compile --cases`). */
-export { type EmbeddedCases, readEmbeddableCases } from './cases.js';
+export { type EmbeddedCases, readEmbeddableCases } from './testing/cases.js';

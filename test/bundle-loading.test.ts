@@ -6,7 +6,7 @@
 import { createGzip, gunzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BundleError, DEFAULT_MAX_BUNDLE_BYTES, readWasmBundle, writeBundle } from '../src/bundle.js';
+import { BundleError, DEFAULT_MAX_BUNDLE_BYTES, readWasmBundle, writeBundle } from '../src/bundle/read.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { tampered } from './fleet-helpers.js';
 import { compiledFor, examplePolicies, mustParse } from './helpers.js';

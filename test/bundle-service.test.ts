@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeOutput } from '../src/compile.js';
+import { writeOutput } from '../src/pipeline/build.js';
 import { type BundleService, parseAddr, startBundleService } from '../src/fleet/bundle-service.js';
 import { tamperings } from './fleet-helpers.js';
 import { compiledFor, examplePolicies, mustParse, ROOT } from './helpers.js';

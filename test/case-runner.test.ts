@@ -1,6 +1,6 @@
 /** The one case-table runner: errors, warnings and decisions are all checked, through the library and the CLI. */
 import { describe, expect, it } from 'vitest';
-import { parseCaseFile, runCaseTable } from '../src/cases.js';
+import { parseCaseFile, runCaseTable } from '../src/testing/cases.js';
 import { type Engine, type EngineName } from '../src/engines/engine.js';
 import { NativeEngine } from '../src/engines/native.js';
 import { type Policy } from '../src/policy/model.js';

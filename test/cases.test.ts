@@ -1,6 +1,6 @@
 /** The table-driven cases under test/cases: validation errors and decisions on every engine. */
 import { describe, expect, it } from 'vitest';
-import { caseEnterpriseText, casePolicyText, runCaseTable } from '../src/cases.js';
+import { caseEnterpriseText, casePolicyText, runCaseTable } from '../src/testing/cases.js';
 import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
 import { parsePolicy } from '../src/policy/validate.js';
 import { caseTables, ENGINE_NAMES, engineFor } from './helpers.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { casePolicyText } from '../src/cases.js';
+import { casePolicyText } from '../src/testing/cases.js';
 import { cli, tempFile, caseTables, ENGINE_NAMES, examplePolicies, ROOT } from './helpers.js';
 
 const production = join(ROOT, 'examples', 'production.json');

@@ -1,7 +1,7 @@
 /** Same policy, same bytes: Rego text, bundle and wasm; and the input is never mutated. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compilePolicy, generateRego } from '../src/compile.js';
+import { compilePolicy, generateRego } from '../src/pipeline/build.js';
 import { parsePolicy } from '../src/policy/validate.js';
 import { examplePolicies, mustParse } from './helpers.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseCaseFile } from '../src/cases.js';
+import { parseCaseFile } from '../src/testing/cases.js';
 import { DIFF_ENGINES, nativeDiffEngine } from '../src/difftest/engines.js';
 import { NativeEngine } from '../src/engines/native.js';
 import { evaluatePolicy } from '../src/native/evaluate.js';

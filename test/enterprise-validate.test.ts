@@ -11,7 +11,7 @@ import {
   validateEnterpriseValue,
   validateLocalSettings,
 } from '../src/enterprise/validate.js';
-import type { Issue } from '../src/errors.js';
+import type { Issue } from '../src/core/errors.js';
 import { CASES, EXAMPLES } from './helpers.js';
 
 const ENTERPRISE_EXAMPLES = join(EXAMPLES, 'enterprise');

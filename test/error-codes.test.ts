@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../src/errors.js';
+import { ERROR_CODES } from '../src/core/errors.js';
 import { ROOT } from './helpers.js';
 
 const semantics = readFileSync(join(ROOT, 'docs', 'semantics.md'), 'utf8');

@@ -6,9 +6,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generateRego } from '../src/compile.js';
+import { generateRego } from '../src/pipeline/build.js';
 import { type Policy, type Rule } from '../src/policy/model.js';
-import { regoString } from '../src/rego/strings.js';
+import { regoString } from '../src/pipeline/rego-strings.js';
 import { runOpa } from '../src/opa/cli.js';
 import { decideEverywhere } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type Engine } from '../src/engines/engine.js';
 import { NativeEngine } from '../src/engines/native.js';
-import { decideStream, decisionLine, parseRequests } from '../src/eval-stream.js';
+import { decideStream, decisionLine, parseRequests } from '../src/engines/stream.js';
 import { cli, mustParse, tempFile } from './helpers.js';
 
 const policy = mustParse(

@@ -1,7 +1,7 @@
 /** Every example policy, with its table of expected decisions, on every engine. */
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseCaseFile, runCaseTable } from '../src/cases.js';
+import { parseCaseFile, runCaseTable } from '../src/testing/cases.js';
 import { ENGINE_NAMES, engineFor, examplePolicies } from './helpers.js';
 
 const examples = examplePolicies();

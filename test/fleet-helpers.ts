@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { readBundleFiles, writeBundle } from '../src/bundle.js';
+import { readBundleFiles, writeBundle } from '../src/bundle/read.js';
 import { type OpaDecisionEvent } from '../src/fleet/decision-log.js';
 
 /** A fresh RSA key pair as PEM text. */

@@ -8,10 +8,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generatePolicy } from '../src/compile.js';
+import { generatePolicy } from '../src/pipeline/build.js';
 import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
-import { lower } from '../src/lower.js';
-import { emitRego } from '../src/rego/emit.js';
+import { lower } from '../src/pipeline/lower.js';
+import { emitRego } from '../src/pipeline/emit.js';
 import { EXAMPLES, examplePolicies, mustParse, ROOT } from './helpers.js';
 
 const update = process.env.UPDATE_GOLDEN === '1';

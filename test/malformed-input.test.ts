@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { readJson } from '../src/diagnostics/json.js';
 import { decodeUtf8 } from '../src/diagnostics/text.js';
 import { isEnterpriseConfigText, parseEnterpriseConfig, validateLocalSettings } from '../src/enterprise/validate.js';
-import { ERROR_CODES, type Issue } from '../src/errors.js';
+import { ERROR_CODES, type Issue } from '../src/core/errors.js';
 import { parsePolicy } from '../src/policy/validate.js';
 import { cli, EXAMPLES, tempFile } from './helpers.js';
 

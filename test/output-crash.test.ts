@@ -11,8 +11,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CompiledPolicy, OUTPUT_FILES, writeOutput } from '../src/compile.js';
-import { recoverOutput } from '../src/output-folder.js';
+import { type CompiledPolicy, OUTPUT_FILES, writeOutput } from '../src/pipeline/build.js';
+import { recoverOutput } from '../src/bundle/output-folder.js';
 import { compiledFor, EXAMPLES, mustParse, ROOT } from './helpers.js';
 
 const OLD_POLICY = join(EXAMPLES, 'production.json');
@@ -157,7 +157,7 @@ describe('a compile killed at a random moment', () => {
 
 describe('temporary folders', () => {
   it('of processes that are gone are removed; those of live ones are kept', async () => {
-    const { removeStaleTempDirs } = await import('../src/temp-dirs.js');
+    const { removeStaleTempDirs } = await import('../src/core/temp-dirs.js');
     const tmp = mkdtempSync(join(tmpdir(), 'mcp-policy-test-tmpdir-'));
     const gone = spawnSync('true').pid!;
     for (const name of [`mcp-policy-build-${gone}-abcDEF`, `mcp-policy-opa-${process.ppid}-abcDEF`, 'unrelated']) {

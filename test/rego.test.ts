@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { casePolicyText } from '../src/cases.js';
-import { generateRego, LIB_REGO_PATH, WASM_CAPABILITIES_PATH } from '../src/compile.js';
+import { casePolicyText } from '../src/testing/cases.js';
+import { generateRego, LIB_REGO_PATH, WASM_CAPABILITIES_PATH } from '../src/pipeline/build.js';
 import { runOpa } from '../src/opa/cli.js';
 import { caseTables, examplePolicies, mustParse, ROOT } from './helpers.js';
 

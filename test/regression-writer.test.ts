@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCaseFile, runCaseTable } from '../src/cases.js';
+import { parseCaseFile, runCaseTable } from '../src/testing/cases.js';
 import { type DiffEngine, nativeDiffEngine } from '../src/difftest/engines.js';
 import { writeRegression } from '../src/difftest/regression.js';
 import { caughtMismatch, ENFORCED_YIELDS } from './mutants.js';

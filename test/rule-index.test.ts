@@ -16,7 +16,7 @@ import { evaluatePolicy, readRequest } from '../src/native/evaluate.js';
 import { sourceForms, wildcardMatch } from '../src/native/match.js';
 import { MAX_FIELD_LENGTH, type Policy } from '../src/policy/model.js';
 import { parsePolicy } from '../src/policy/validate.js';
-import { lower } from '../src/lower.js';
+import { lower } from '../src/pipeline/lower.js';
 import { caughtMismatch, INDEX_DROPS_ALWAYS } from './mutants.js';
 import { compiledFor, decideEverywhere, ENGINE_NAMES, mustParse, ROOT } from './helpers.js';
 

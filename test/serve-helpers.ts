@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compilePolicy, type CompileExtras } from '../src/compile.js';
+import { compilePolicy, type CompileExtras } from '../src/pipeline/build.js';
 import { loadPolicyText } from '../src/policy/validate.js';
 import { ROOT } from './helpers.js';
 

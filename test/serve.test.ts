@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServe, type ServeHandle } from '../src/server/service.js';
 import { cli, EXAMPLES, examplePolicies, tempFile } from './helpers.js';
 import { call, tempDir, type Target } from './serve-helpers.js';
-import { parseCaseFile } from '../src/cases.js';
+import { parseCaseFile } from '../src/testing/cases.js';
 
 const dir = tempDir();
 const socket = join(dir, 'policy.sock');

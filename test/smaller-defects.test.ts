@@ -1,9 +1,9 @@
 /** Input edges: a BOM before eval input, and hand-built Policy objects given to the library. */
 import { describe, expect, it } from 'vitest';
-import { compilePolicy, generateRego } from '../src/compile.js';
+import { compilePolicy, generateRego } from '../src/pipeline/build.js';
 import { NativeEngine } from '../src/engines/native.js';
 import { WasmEngine } from '../src/engines/wasm.js';
-import { PolicyValidationError } from '../src/errors.js';
+import { PolicyValidationError } from '../src/core/errors.js';
 import { type Policy } from '../src/policy/model.js';
 import { cli, tempFile } from './helpers.js';
 

@@ -8,7 +8,7 @@ import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import { describe, expect, it } from 'vitest';
 import { DirectCall } from '../src/engines/wasm-call.js';
 import { WasmEngine } from '../src/engines/wasm.js';
-import { DECISION_ENTRYPOINT } from '../src/rego/emit.js';
+import { DECISION_ENTRYPOINT } from '../src/pipeline/emit.js';
 import { compiledFor, mustParse } from './helpers.js';
 
 const policy = mustParse(

@@ -6,7 +6,7 @@
  * of recorded requests, which counts what a change would do to real traffic.
  */
 import { evaluatePolicy } from '../native/evaluate.js';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { type Decision, type Policy, type PolicyRequest, type Rule } from '../policy/model.js';
 import { defaultRegion, ruleRegions, subtractMany } from './first-match.js';
 import { type Box, type BoxDescription, RequestSpace } from './region.js';

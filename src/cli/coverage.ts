@@ -1,6 +1,6 @@
 /** `mcp-policy test --coverage`: which rules the table never exercised and which outcomes it never saw. */
 import { tableCoverage } from '../analysis/coverage.js';
-import { type CaseFile, casePolicyText } from '../cases.js';
+import { type CaseFile, casePolicyText } from '../testing/cases.js';
 import { parsePolicy } from '../policy/validate.js';
 import { type CliIo } from './main.js';
 

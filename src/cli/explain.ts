@@ -2,8 +2,8 @@
 import { type Command } from 'commander';
 import { explainDecision, type Explanation } from '../analysis/explain.js';
 import { readFile } from 'node:fs/promises';
-import { isGzip, isWasmModule } from '../bundle.js';
-import { McpPolicyError } from '../errors.js';
+import { isGzip, isWasmModule } from '../bundle/read.js';
+import { McpPolicyError } from '../core/errors.js';
 import { readTextFile } from '../policy/file.js';
 import { type Policy } from '../policy/model.js';
 import { type CliIo, formatDecision } from './main.js';

@@ -2,9 +2,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
-import { type VerificationOptions } from '../bundle-signature.js';
-import { type SigningOptions } from '../compile.js';
-import { McpPolicyError } from '../errors.js';
+import { type VerificationOptions } from '../bundle/signature.js';
+import { type SigningOptions } from '../pipeline/build.js';
+import { McpPolicyError } from '../core/errors.js';
 import { opaConfig, publicKeyPem } from '../fleet/opa-config.js';
 
 /** A key given on the command line: the contents of the file it names, or the text itself (a PEM or secret). */

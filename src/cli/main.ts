@@ -7,9 +7,9 @@
 import { randomInt } from 'node:crypto';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { parseCaseFile, readEmbeddableCases, runCaseTable } from '../cases.js';
-import { compilePolicy, writeOutput } from '../compile.js';
-import { type CompileExtras } from '../contracts.js';
+import { parseCaseFile, readEmbeddableCases, runCaseTable } from '../testing/cases.js';
+import { compilePolicy, writeOutput } from '../pipeline/build.js';
+import { type CompileExtras } from '../core/contracts.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { isEnterpriseConfigText, parseEnterpriseConfig, validateLocalSettings } from '../enterprise/validate.js';
 import { readJson, sortKeysDeep } from '../diagnostics/json.js';
@@ -21,8 +21,8 @@ import { ENGINE_NAMES, type Engine, type EngineName, parseEngineList } from '../
 import { openBundleFile } from '../engines/file.js';
 import { OpaEngine } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
-import { type Issue, McpPolicyError, PolicyValidationError } from '../errors.js';
-import { decideStream, type DecisionSink, openRequestFile } from '../eval-stream.js';
+import { type Issue, McpPolicyError, PolicyValidationError } from '../core/errors.js';
+import { decideStream, type DecisionSink, openRequestFile } from '../engines/stream.js';
 import { readTextFile } from '../policy/file.js';
 import { type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
@@ -81,7 +81,7 @@ export function formatIssue(file: string, issue: Issue, severity: 'error' | 'war
 }
 
 /** Decision JSON with a stable key order; reading request text. */
-export { decisionLine as formatDecision, parseRequests } from '../eval-stream.js';
+export { decisionLine as formatDecision, parseRequests } from '../engines/stream.js';
 
 /** Options that name the sources of one bundle, shared by compile and eval. */
 interface SourceOptions {

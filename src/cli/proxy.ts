@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { ENGINE_NAMES, type EngineName } from '../engines/engine.js';
 import { openEngineForFile } from '../engines/file.js';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { readTextFile } from '../policy/file.js';
 import { parseProxyConfig } from '../proxy/config.js';
 import { serverFacts, type ServerTarget, transportForUrl } from '../proxy/facts.js';

@@ -1,6 +1,6 @@
 /** `mcp-policy serve`: argument parsing and messages; the service itself is src/server/. */
 import { Command } from 'commander';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { OpaDecisionLogUploader } from '../fleet/decision-log.js';
 import { addVerificationOptions, verificationFrom } from './fleet-options.js';
 import { desktopVmSocketNote, dockerDesktopSocketPath, parseAddress } from '../server/listen.js';

@@ -4,7 +4,7 @@
  * could flip a rule unnoticed) and remembers where each value starts, so
  * validation errors can name a line and column as well as a JSON pointer.
  */
-import { type ErrorCode, type Issue, pointerToken } from '../errors.js';
+import { type ErrorCode, type Issue, pointerToken } from '../core/errors.js';
 import { MAX_DEPTH } from './limits.js';
 
 /** A position in source text, 1-based. */

@@ -3,7 +3,7 @@
  * the helpers that make messages consistent (type descriptions, "did you
  * mean" hints) and place issues at a line and column.
  */
-import { type ErrorCode, type Issue, toPointer } from '../errors.js';
+import { type ErrorCode, type Issue, toPointer } from '../core/errors.js';
 import { type JsonDocument } from './json.js';
 
 /** A path into a document, as segments; see {@link toPointer}. */

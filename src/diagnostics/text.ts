@@ -4,7 +4,7 @@
  * one on disk. An invalid sequence is an `invalid_encoding` issue at its line
  * and column.
  */
-import { type Issue } from '../errors.js';
+import { type Issue } from '../core/errors.js';
 
 /** Decodes UTF-8 (a leading byte-order mark is kept for the readers to skip); an issue for invalid bytes. */
 export function decodeUtf8(bytes: Uint8Array): { text: string } | { issue: Issue } {

@@ -8,7 +8,7 @@
  * that aliases expand to.
  */
 import { isAlias, isMap, isScalar, isSeq, Parser, parseDocument, visit } from 'yaml';
-import { type ErrorCode, type Issue, pointerToken } from '../errors.js';
+import { type ErrorCode, type Issue, pointerToken } from '../core/errors.js';
 import { type JsonDocument, type Position, positionFinder, ReadFailure } from './json.js';
 import { MAX_DEPTH, MAX_YAML_ALIASES, MAX_YAML_CHARS, MAX_YAML_VALUES } from './limits.js';
 import { lowerFirst } from './report.js';

@@ -12,18 +12,18 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compilePolicy, generatePolicy, readLibRego } from '../compile.js';
-import { type CompileExtras } from '../contracts.js';
+import { compilePolicy, generatePolicy, readLibRego } from '../pipeline/build.js';
+import { type CompileExtras } from '../core/contracts.js';
 import { checkedBatch } from '../engines/engine.js';
 import { NativeEngine } from '../engines/native.js';
 import { batchOrLost, decideThroughGoWasm, isGoWasmLimitation, opaEvalValue } from '../engines/opa.js';
 import { WasmEngine } from '../engines/wasm.js';
-import { describeThrown, McpPolicyError } from '../errors.js';
-import { type LoweredData, lower } from '../lower.js';
+import { describeThrown, McpPolicyError } from '../core/errors.js';
+import { type LoweredData, lower } from '../pipeline/lower.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { type Decision, failedDecision, type Policy } from '../policy/model.js';
-import { bundleData, emitRego } from '../rego/emit.js';
-import { makeTempDir } from '../temp-dirs.js';
+import { bundleData, emitRego } from '../pipeline/emit.js';
+import { makeTempDir } from '../core/temp-dirs.js';
 
 /** One policy and the requests to decide against it. */
 export interface Group {

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { WRONG_COUNT_ERROR } from '../engines/engine.js';
-import { describeThrown } from '../errors.js';
+import { describeThrown } from '../core/errors.js';
 import { type Decision, failedDecision, type Policy, type Rule } from '../policy/model.js';
 import { sortKeysDeep } from '../diagnostics/json.js';
 import { parsePolicy } from '../policy/validate.js';

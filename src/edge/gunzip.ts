@@ -1,6 +1,6 @@
 /** gzip decompression with the platform's DecompressionStream (browsers, Deno, Bun, edge workers, Node ≥ 18). */
-import { readStreamWithin } from '../bundle-tar.js';
-import { McpPolicyError } from '../errors.js';
+import { readStreamWithin } from '../bundle/tar.js';
+import { McpPolicyError } from '../core/errors.js';
 
 /** A bundle that inflates past this is refused (a compressed bomb must not exhaust the page's memory). */
 export const MAX_INFLATED_BYTES = 256 * 1024 * 1024;

@@ -6,7 +6,7 @@
  * small reader, signatures through jose and the Web Crypto API, WebAssembly
  * through @open-policy-agent/opa-wasm.
  */
-import { type VerificationOptions, verifyBundleSignature } from '../bundle-signature.js';
+import { type VerificationOptions, verifyBundleSignature } from '../bundle/signature.js';
 import {
   bareModuleUnsigned,
   concatBytes,
@@ -17,13 +17,13 @@ import {
   readTar,
   revisionMismatch,
   wasmBundleParts,
-} from '../bundle-tar.js';
+} from '../bundle/tar.js';
 import { instantiatePolicy, WasmPolicyEngine } from '../engines/wasm-policy.js';
-import { WasmError } from '../errors.js';
+import { WasmError } from '../core/errors.js';
 import { gunzip } from './gunzip.js';
 
-export { type VerificationOptions } from '../bundle-signature.js';
-export { BundleError } from '../bundle-tar.js';
+export { type VerificationOptions } from '../bundle/signature.js';
+export { BundleError } from '../bundle/tar.js';
 export { type Decision, type PolicyRequest } from '../policy/model.js';
 export { gunzip, MAX_INFLATED_BYTES } from './gunzip.js';
 

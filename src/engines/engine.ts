@@ -2,7 +2,7 @@
  * The one interface every evaluator implements, so hosts, the CLI and the
  * tests can swap engines and compare them decision for decision.
  */
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 
 /**

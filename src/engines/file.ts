@@ -1,7 +1,7 @@
 /** Opening an engine on a file that is either a compiled bundle or a policy document. */
 import { readFile } from 'node:fs/promises';
-import { isGzip, isWasmModule } from '../bundle.js';
-import { McpPolicyError } from '../errors.js';
+import { isGzip, isWasmModule } from '../bundle/read.js';
+import { McpPolicyError } from '../core/errors.js';
 import { readTextFile } from '../policy/file.js';
 import { loadPolicyText } from '../policy/validate.js';
 import { type Engine, type EngineName } from './engine.js';

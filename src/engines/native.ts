@@ -1,5 +1,5 @@
 /** The native engine: the TypeScript evaluator behind the {@link Engine} interface. */
-import { type CompileExtras } from '../contracts.js';
+import { type CompileExtras } from '../core/contracts.js';
 import { effectiveConfig } from '../enterprise/effective.js';
 import { evaluatePolicy } from '../native/evaluate.js';
 import { type Decision, type Policy } from '../policy/model.js';

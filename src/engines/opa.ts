@@ -7,10 +7,10 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type RegoSources, writeSources } from '../compile.js';
-import { describeThrown, fileSystemError, OpaError } from '../errors.js';
+import { type RegoSources, writeSources } from '../pipeline/build.js';
+import { describeThrown, fileSystemError, OpaError } from '../core/errors.js';
 import { resolveOpa, runOpa } from '../opa/cli.js';
-import { makeTempDir } from '../temp-dirs.js';
+import { makeTempDir } from '../core/temp-dirs.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { checkedBatch, type Engine, noEnterpriseConfig, WRONG_COUNT_ERROR } from './engine.js';
 import { decideBatchAtBoundaryAsync, readLocalSettings } from './request-boundary.js';

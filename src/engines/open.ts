@@ -1,5 +1,5 @@
 /** Opening any engine for a validated policy, compiling what that engine needs. */
-import { type CompileExtras, compilePolicy, regoSources } from '../compile.js';
+import { type CompileExtras, compilePolicy, regoSources } from '../pipeline/build.js';
 import { type Policy } from '../policy/model.js';
 import { type Engine, type EngineName } from './engine.js';
 import { NativeEngine } from './native.js';

@@ -8,8 +8,8 @@
  * all engines read alike, or turned into one invalid-request decision. The
  * rule is written up in docs/semantics.md ("The request boundary").
  */
-import { describeThrown, McpPolicyError, toPointer } from '../errors.js';
-import { INVALID_REQUEST_REASON } from '../contracts.js';
+import { describeThrown, McpPolicyError, toPointer } from '../core/errors.js';
+import { INVALID_REQUEST_REASON } from '../core/contracts.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 
 /** Deepest nesting of objects and arrays in a request; the request object itself is level 1. */

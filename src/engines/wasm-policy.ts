@@ -8,8 +8,8 @@
  * errors on load and fail-closed decisions on evaluation.
  */
 import * as opaWasm from '@open-policy-agent/opa-wasm';
-import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, POLICY_PACKAGE } from '../contracts.js';
-import { describeThrown, WasmError } from '../errors.js';
+import { BATCH_ENTRYPOINT, CONFIG_ENTRYPOINT, DECISION_ENTRYPOINT, POLICY_PACKAGE } from '../core/contracts.js';
+import { describeThrown, WasmError } from '../core/errors.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { checkedBatch, checkedDecision, type Engine, noEnterpriseConfig } from './engine.js';
 import { DirectCall } from './wasm-call.js';

@@ -6,10 +6,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { bareModuleUnsigned } from '../bundle-tar.js';
-import { isGzip, isWasmModule, nodeDigest, type ReadBundleOptions, readBundleFiles, wasmBundleOf } from '../bundle.js';
-import { type VerificationOptions, verifyBundleSignature } from '../bundle-signature.js';
-import { describeThrown, WasmError } from '../errors.js';
+import { bareModuleUnsigned } from '../bundle/tar.js';
+import { isGzip, isWasmModule, nodeDigest, type ReadBundleOptions, readBundleFiles, wasmBundleOf } from '../bundle/read.js';
+import { type VerificationOptions, verifyBundleSignature } from '../bundle/signature.js';
+import { describeThrown, WasmError } from '../core/errors.js';
 import { instantiatePolicy, WasmPolicyEngine } from './wasm-policy.js';
 
 export { wellFormed } from './wasm-policy.js';

@@ -3,7 +3,7 @@
  * `{value, enforcement}` wrapper, each known directive's value, degraded
  * mode, and well-formed Unicode throughout. Findings go into a `Report`.
  */
-import { toPointer } from '../errors.js';
+import { toPointer } from '../core/errors.js';
 import { choices, isObject, type Path, type Report, suggest } from '../diagnostics/report.js';
 import { parseGoDuration } from './duration.js';
 import {

@@ -3,7 +3,7 @@
  * ToolHive accepts, checked without network access.
  */
 import { X509Certificate } from 'node:crypto';
-import { describeThrown } from '../errors.js';
+import { describeThrown } from '../core/errors.js';
 import { lowerFirst, type Path, type Report } from '../diagnostics/report.js';
 
 export const HTTP_SCHEMES = ['http', 'https'] as const;

@@ -5,7 +5,7 @@
  * at once, each with a stable code, a JSON pointer into the document as
  * written, and a line and column.
  */
-import { type Issue } from '../errors.js';
+import { type Issue } from '../core/errors.js';
 import { isObject, place, Report, strip } from '../diagnostics/report.js';
 import { readJson } from '../diagnostics/json.js';
 import { readYaml } from '../diagnostics/yaml.js';

@@ -10,8 +10,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { contentRevision, isContentRevision, readBundleFiles, checkManifest } from '../bundle.js';
-import { McpPolicyError } from '../errors.js';
+import { contentRevision, isContentRevision, readBundleFiles, checkManifest } from '../bundle/read.js';
+import { McpPolicyError } from '../core/errors.js';
 
 /** Options of {@link startBundleService}. */
 export interface BundleServiceOptions {

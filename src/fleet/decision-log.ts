@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 
 /** One decision as a host records it. */
 export interface DecisionLogEntry {

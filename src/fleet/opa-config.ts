@@ -4,7 +4,7 @@
  * on mcp-policy's output without reading OPA's configuration reference.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 
 /** What the OPA configuration needs to know. */
 export interface OpaConfigOptions {

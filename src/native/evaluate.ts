@@ -3,7 +3,7 @@
  * TypeScript. It shares no lowered form with the Rego generator, so a bug in
  * lowering shows up as a disagreement instead of hiding in both engines.
  */
-import { defaultReason, INVALID_REQUEST_REASON, ruleReason } from '../contracts.js';
+import { defaultReason, INVALID_REQUEST_REASON, ruleReason } from '../core/contracts.js';
 import {
   ACTIONS,
   type Action,

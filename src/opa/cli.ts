@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ErrorCode, OpaError } from '../errors.js';
+import { type ErrorCode, OpaError } from '../core/errors.js';
 import { runProcess } from './process.js';
 
 /** The opa release mcp-policy is built and tested with (also pinned in tools/opa/go.mod). */

@@ -1,7 +1,7 @@
 /** Reading policy files from disk, with errors that name the file. */
 import { readFile } from 'node:fs/promises';
 import { decodeUtf8 } from '../diagnostics/text.js';
-import { McpPolicyError, PolicyValidationError } from '../errors.js';
+import { McpPolicyError, PolicyValidationError } from '../core/errors.js';
 import { type Policy, type PolicySource } from './model.js';
 import { loadPolicyText, parsePolicy, type ValidationResult } from './validate.js';
 

@@ -4,7 +4,7 @@
  * user's own policy; an unlocked one is a default that the user's own policy
  * replaces. The outcome records which source is in force and why.
  */
-import { type CompileExtras, type Provenance } from '../contracts.js';
+import { type CompileExtras, type Provenance } from '../core/contracts.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { type Policy, type PolicySource } from './model.js';
 

@@ -79,9 +79,9 @@ export interface Decision {
   warning?: string;
 }
 
-export { defaultReason, EVALUATION_FAILED_REASON, INVALID_REQUEST_REASON, ruleReason } from '../contracts.js';
+export { defaultReason, EVALUATION_FAILED_REASON, INVALID_REQUEST_REASON, ruleReason } from '../core/contracts.js';
 
-import { EVALUATION_FAILED_REASON } from '../contracts.js';
+import { EVALUATION_FAILED_REASON } from '../core/contracts.js';
 
 /** The fail-closed decision returned when an engine cannot answer. */
 export function failedDecision(error: string): Decision {

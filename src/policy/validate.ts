@@ -4,7 +4,7 @@
  * problem at once, each with a stable code and a JSON pointer.
  */
 import { z } from 'zod';
-import { type Issue, PolicyValidationError, toPointer } from '../errors.js';
+import { type Issue, PolicyValidationError, toPointer } from '../core/errors.js';
 import { readJson } from '../diagnostics/json.js';
 import { article, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
 import { ACTIONS, type Policy, type PolicySource, type Rule, SERVER_TYPES, TRANSPORTS } from './model.js';

@@ -3,7 +3,7 @@
  * JSON document, for clients whose MCP configuration is awkward to extend
  * with flags. Flags given on the command line win over the file.
  */
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { readJson } from '../diagnostics/json.js';
 
 /** What a config file may say; every key is optional. */

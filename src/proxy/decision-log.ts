@@ -3,7 +3,7 @@
  * enforced, appended to an owner-only file and flushed before the proxy exits.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { type Decision, type PolicyRequest } from '../policy/model.js';
 
 /** One enforced decision. `stage` says where in the MCP traffic it was asked. */

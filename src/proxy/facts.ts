@@ -3,7 +3,7 @@
  * `serverType`, `serverSource`, `transport`): given explicitly, or derived
  * from how the proxy reaches its server.
  */
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { SERVER_TYPES, type ServerType, type Transport } from '../policy/model.js';
 
 /** The facts that describe one MCP server to the policy. */

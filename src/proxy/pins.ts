@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { sortKeysDeep } from '../diagnostics/json.js';
 
 /** The parts of an MCP tool definition a client shows to the model; the digest covers exactly these. */

@@ -4,7 +4,7 @@
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { type Engine } from '../engines/engine.js';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { type DecisionSink, NO_LOG, openDecisionLog } from './decision-log.js';
 import { serverTransport } from './downstream.js';
 import { PolicyGate } from './enforce.js';

@@ -5,8 +5,8 @@
  * policy. Until a bundle is active, every decision denies with an error.
  */
 import { createHash } from 'node:crypto';
-import { checkDecision, type EmbeddedCases, embeddedCases, type Expectation } from '../cases.js';
-import { McpPolicyError } from '../errors.js';
+import { checkDecision, type EmbeddedCases, embeddedCases, type Expectation } from '../testing/cases.js';
+import { McpPolicyError } from '../core/errors.js';
 import { openWasmBytes, WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 

@@ -7,11 +7,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { isGzip, isWasmModule } from '../bundle.js';
-import { readStreamWithin } from '../bundle-tar.js';
-import { compilePolicy } from '../compile.js';
+import { isGzip, isWasmModule } from '../bundle/read.js';
+import { readStreamWithin } from '../bundle/tar.js';
+import { compilePolicy } from '../pipeline/build.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { type PolicyLayer, resolveBundleSources } from '../policy/layers.js';
 import { loadPolicyText } from '../policy/validate.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';

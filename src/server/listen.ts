@@ -10,7 +10,7 @@ import { type Server } from 'node:http';
 import { connect } from 'node:net';
 import { homedir, platform } from 'node:os';
 import { dirname, join } from 'node:path';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 
 /** Longest unix socket path Linux accepts, in bytes (sun_path is 108 with its NUL). */
 export const MAX_SOCKET_PATH_BYTES = 107;

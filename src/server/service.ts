@@ -6,8 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { type Registry } from 'prom-client';
-import { type VerificationOptions } from '../bundle-signature.js';
-import { McpPolicyError } from '../errors.js';
+import { type VerificationOptions } from '../bundle/signature.js';
+import { McpPolicyError } from '../core/errors.js';
 import { BundleSlot, type LoadedBundle } from './active-bundle.js';
 import { bundleFromSources, type PolicySources, pollBundleUrl, type Stoppable, watchFile } from './bundle-source.js';
 import { JsonlFileSink, JsonlStreamSink, type LogSink, NULL_SINK } from './decision-log.js';

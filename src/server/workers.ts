@@ -5,7 +5,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
-import { McpPolicyError } from '../errors.js';
+import { McpPolicyError } from '../core/errors.js';
 import { prepareSocketPath } from './listen.js';
 
 /** True in a process started by {@link runPrimary}. */

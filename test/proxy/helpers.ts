@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { compilePolicy } from '../../src/compile.js';
+import { compilePolicy } from '../../src/pipeline/build.js';
 import { type Policy } from '../../src/policy/model.js';
 import { EXAMPLES, ROOT } from '../helpers.js';
 

@@ -6,9 +6,9 @@
  * could match them. The emitter only prints a fixed module around it. Nothing
  * here is shared with the native evaluator.
  */
-import { defaultReason, type Provenance, ruleReason } from './contracts.js';
-import { type EnterpriseConfig } from './enterprise/model.js';
-import { type Policy, type Rule } from './policy/model.js';
+import { defaultReason, type Provenance, ruleReason } from '../core/contracts.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
+import { type Policy, type Rule } from '../policy/model.js';
 
 /** A `*` pattern with stars: the literal prefix, the non-empty pieces between stars, the suffix. */
 export interface WildcardJson {

@@ -4,7 +4,7 @@
  * fixed reason texts, and the closed list of error codes. Everything here is
  * data and types; it depends only on the models.
  */
-import { type EnterpriseConfig } from './enterprise/model.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
 
 export { ERROR_CODES, type ErrorCode } from './errors.js';
 

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { type FileDigest } from './bundle-signature.js';
+import { type FileDigest } from './signature.js';
 import {
   BundleError,
   contentRevisionChunks,
@@ -18,7 +18,7 @@ import {
   readTar,
   revisionMismatch,
   wasmBundleParts,
-} from './bundle-tar.js';
+} from './tar.js';
 
 export {
   BUNDLE_ERROR_CODES,
@@ -31,7 +31,7 @@ export {
   readTar,
   SIGNATURES_FILE,
   type WasmBundle,
-} from './bundle-tar.js';
+} from './tar.js';
 
 const NODE_HASHES: Readonly<Record<string, string>> = {
   MD5: 'md5',
@@ -119,7 +119,7 @@ export function readBundleFiles(bytes: Uint8Array, options: ReadBundleOptions = 
   return readTar(tar);
 }
 
-export { isContentRevision } from './bundle-tar.js';
+export { isContentRevision } from './tar.js';
 
 /** The content hash mcp-policy uses as a bundle's revision (see contentRevisionChunks). */
 export function contentRevision(files: ReadonlyMap<string, Uint8Array>): string {

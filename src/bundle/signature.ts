@@ -8,7 +8,7 @@
  * runtimes alike, so every loader verifies with this one module.
  */
 import { compactVerify, type CryptoKey, decodeProtectedHeader, importSPKI, importX509 } from 'jose';
-import { BundleError, SIGNATURES_FILE } from './bundle-tar.js';
+import { BundleError, SIGNATURES_FILE } from './tar.js';
 
 /** A key that can check a bundle signature: a PEM public key or certificate, or an HMAC secret. */
 export interface VerificationOptions {

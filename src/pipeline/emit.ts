@@ -7,9 +7,9 @@
  * `opa check --strict`-clean and byte for byte the same for the same input.
  * Every user string that is printed goes through {@link regoString}.
  */
-import { INVALID_REQUEST_REASON, LIB_PACKAGE, POLICY_PACKAGE } from '../contracts.js';
-import { type LoweredData, type LoweredPolicy } from '../lower.js';
-import { regoString } from './strings.js';
+import { INVALID_REQUEST_REASON, LIB_PACKAGE, POLICY_PACKAGE } from '../core/contracts.js';
+import { type LoweredData, type LoweredPolicy } from './lower.js';
+import { regoString } from './rego-strings.js';
 
 export {
   BATCH_ENTRYPOINT,
@@ -18,7 +18,7 @@ export {
   LIB_PACKAGE,
   POLICY_PACKAGE,
   type Provenance,
-} from '../contracts.js';
+} from '../core/contracts.js';
 
 /** Where a package's lowered data lives in `data`. */
 export function loweredDataPath(packageName: string = POLICY_PACKAGE): string {

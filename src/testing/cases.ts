@@ -27,15 +27,15 @@
 import { basename } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { type CompileExtras, type EmbeddedCases, SELF_TEST_ROOT } from './contracts.js';
-import { type Engine, type EngineName } from './engines/engine.js';
-import { goWasmLimitation, isGoWasmLimitation } from './engines/opa.js';
-import { openEngine } from './engines/open.js';
-import { parseEnterpriseConfig } from './enterprise/validate.js';
-import { ERROR_CODES, type Issue, McpPolicyError } from './errors.js';
-import { readTextFile } from './policy/file.js';
-import { type Decision, type Policy } from './policy/model.js';
-import { parsePolicy } from './policy/validate.js';
+import { type CompileExtras, type EmbeddedCases, SELF_TEST_ROOT } from '../core/contracts.js';
+import { type Engine, type EngineName } from '../engines/engine.js';
+import { goWasmLimitation, isGoWasmLimitation } from '../engines/opa.js';
+import { openEngine } from '../engines/open.js';
+import { parseEnterpriseConfig } from '../enterprise/validate.js';
+import { ERROR_CODES, type Issue, McpPolicyError } from '../core/errors.js';
+import { readTextFile } from '../policy/file.js';
+import { type Decision, type Policy } from '../policy/model.js';
+import { parsePolicy } from '../policy/validate.js';
 
 const expectSchema = z.strictObject({
   allowed: z.boolean(),
@@ -167,7 +167,7 @@ export function checkDecision(decision: Decision, expect: Expectation): string[]
   return problems;
 }
 
-export { type EmbeddedCases } from './contracts.js';
+export { type EmbeddedCases } from '../core/contracts.js';
 
 /**
  * The part of a case table a bundle can carry: its request cases. A table

@@ -7,15 +7,15 @@
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { contentRevision, readBundleFiles, readWasmBundle, SIGNATURES_FILE, writeBundle } from './bundle.js';
-import { crashPoint } from './crash-points.js';
-import { fileSystemError, McpPolicyError, OpaError } from './errors.js';
-import { replaceFolder } from './output-folder.js';
-import { makeTempDir } from './temp-dirs.js';
+import { contentRevision, readBundleFiles, readWasmBundle, SIGNATURES_FILE, writeBundle } from '../bundle/read.js';
+import { crashPoint } from '../core/crash-points.js';
+import { fileSystemError, McpPolicyError, OpaError } from '../core/errors.js';
+import { replaceFolder } from '../bundle/output-folder.js';
+import { makeTempDir } from '../core/temp-dirs.js';
 import { lower } from './lower.js';
-import { PACKAGE_ROOT, runOpa } from './opa/cli.js';
-import { type Policy } from './policy/model.js';
-import { ensureValidPolicy } from './policy/validate.js';
+import { PACKAGE_ROOT, runOpa } from '../opa/cli.js';
+import { type Policy } from '../policy/model.js';
+import { ensureValidPolicy } from '../policy/validate.js';
 import {
   BATCH_ENTRYPOINT,
   type CompileExtras,
@@ -24,10 +24,10 @@ import {
   POLICY_PACKAGE,
   type EmbeddedCases,
   SELF_TEST_ROOT,
-} from './contracts.js';
-import { bundleData, emitRego } from './rego/emit.js';
+} from '../core/contracts.js';
+import { bundleData, emitRego } from './emit.js';
 
-export { type CompileExtras } from './contracts.js';
+export { type CompileExtras } from '../core/contracts.js';
 
 /** Path of the static helper module that every generated module imports. */
 export const LIB_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'lib.rego');

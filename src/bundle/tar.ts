@@ -5,7 +5,7 @@
  * reader (`bundle.ts`). Everything read from a bundle is untrusted: every
  * malformed part is a {@link BundleError} with a stable code and a location.
  */
-import { BUNDLE_ERROR_CODES, McpPolicyError } from './errors.js';
+import { BUNDLE_ERROR_CODES, McpPolicyError } from '../core/errors.js';
 
 /** The bundle codes a loader can raise, each documented in docs/semantics.md. */
 export { BUNDLE_ERROR_CODES };

@@ -6,9 +6,9 @@
  * read whole, as before: only JSON Lines stream.
  */
 import { open } from 'node:fs/promises';
-import { type Engine } from './engines/engine.js';
-import { McpPolicyError } from './errors.js';
-import { type Decision, INVALID_REQUEST_REASON } from './policy/model.js';
+import { type Engine } from './engine.js';
+import { McpPolicyError } from '../core/errors.js';
+import { type Decision, INVALID_REQUEST_REASON } from '../policy/model.js';
 
 /** One input item: a request, or why its line could not be read. */
 export type RequestEntry = { readonly request: unknown } | { readonly error: string };

@@ -10,9 +10,9 @@
  */
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { crashPoint } from './crash-points.js';
-import { fileSystemError } from './errors.js';
-import { processAlive } from './temp-dirs.js';
+import { crashPoint } from '../core/crash-points.js';
+import { fileSystemError } from '../core/errors.js';
+import { processAlive } from '../core/temp-dirs.js';
 
 interface Siblings {
   readonly target: string;

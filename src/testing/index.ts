@@ -5,9 +5,9 @@
  */
 
 /** Differential testing: the campaign behind `mcp-policy difftest`, and its engines. */
-export { DIFF_ENGINES, type DiffEngine } from './difftest/engines.js';
-export { type DifftestOptions, type DifftestResult, type Mismatch, runDifftest } from './difftest/run.js';
-export { writeRegression } from './difftest/regression.js';
+export { DIFF_ENGINES, type DiffEngine } from '../difftest/engines.js';
+export { type DifftestOptions, type DifftestResult, type Mismatch, runDifftest } from '../difftest/run.js';
+export { writeRegression } from '../difftest/regression.js';
 
 /** Generators (fast-check arbitraries) of policies, enterprise configs, local settings and requests. */
 export {
@@ -17,7 +17,7 @@ export {
   rawPolicy,
   requestFor,
   withEnterpriseFields,
-} from './difftest/generators.js';
+} from '../difftest/generators.js';
 
 /** The case-table format used by `mcp-policy test`, and the one runner for it. */
 export {
