@@ -109,19 +109,25 @@ describe('session refusal over HTTP', () => {
   });
 });
 
-/** Starts server-everything on a free loopback port in the given mode; resolves when it listens. */
+/**
+ * Starts server-everything on a free loopback port in the given mode; resolves when it listens, and fails at once
+ * with its output when it exits first (a port taken meanwhile, a broken install).
+ */
 async function everything(mode: 'streamableHttp' | 'sse', path: string): Promise<{ server: ChildProcess; url: URL }> {
   const port = await freePort();
   const server = spawn(process.execPath, [EVERYTHING, mode], {
     env: { ...process.env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  await new Promise<void>((resolve) => {
+  await new Promise<void>((resolve, reject) => {
     let err = '';
     server.stderr?.on('data', (d: Buffer) => {
       err += d.toString();
       if (/listening on port|running on port/.test(err)) resolve();
     });
+    server.once('exit', (code, signal) =>
+      reject(new Error(`server-everything exited (${code ?? signal}) before listening: ${err}`)),
+    );
   });
   return { server, url: new URL(`http://127.0.0.1:${port}${path}`) };
 }

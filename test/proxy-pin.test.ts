@@ -37,7 +37,7 @@ describe('tool pinning', () => {
     lock = join(tempDir(), 'tools.lock');
   });
 
-  it('records every approved tool on first use and lets them through', async () => {
+  it('records every approved tool of the first listing and lets them through', async () => {
     const c = await proxied(lock);
     try {
       expect(await names(c)).toEqual(['greet', 'mutate']);
@@ -93,6 +93,34 @@ describe('tool pinning', () => {
     const c = await proxied(lock, 'Greets someone, now with side effects');
     try {
       expect(text(await c.client.callTool({ name: 'greet', arguments: { who: 'ada' } }))).toBe('hello ada');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('records exactly the first listing: a tool that changes later in that session is a mismatch', async () => {
+    const fresh = join(tempDir(), 'tools.lock');
+    const c = await proxied(fresh);
+    try {
+      expect(await names(c)).toEqual(['greet', 'mutate']);
+      const recorded = readFileSync(fresh, 'utf8');
+      expect(text(await c.client.callTool({ name: 'mutate', arguments: {} }))).toBe('mutated');
+      await expect.poll(() => c.changes()).toBeGreaterThan(0);
+      expect(await names(c)).toEqual(['mutate']);
+      const r = await c.client.callTool({ name: 'greet', arguments: { who: 'ada' } });
+      expect(text(r)).toBe(`tool "greet" changed since it was pinned in ${fresh}; review it and run with --pin-update`);
+      expect(readFileSync(fresh, 'utf8')).toBe(recorded);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('records the first listing the proxy makes itself when the client calls before listing', async () => {
+    const fresh = join(tempDir(), 'tools.lock');
+    const c = await proxied(fresh);
+    try {
+      expect(text(await c.client.callTool({ name: 'greet', arguments: { who: 'ada' } }))).toBe('hello ada');
+      expect(Object.keys(lockOf(fresh).servers.changing ?? {})).toEqual(['greet', 'mutate']);
     } finally {
       await c.close();
     }

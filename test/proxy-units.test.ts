@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Engine } from '../src/engines/engine.js';
 import { NativeEngine } from '../src/engines/native.js';
-import { PolicyGate } from '../src/proxy/enforce.js';
+import { DECISION_SLICE, PolicyGate } from '../src/proxy/enforce.js';
 import { serverFacts, serverNameFromCommand } from '../src/proxy/facts.js';
 import { toolDigest } from '../src/proxy/pins.js';
 import { mustParse } from './helpers.js';
@@ -78,5 +78,22 @@ describe('failing closed', () => {
     }
     const healthy = new PolicyGate(new NativeEngine(policy), facts);
     expect(await healthy.checkCall('t', undefined)).toEqual({ allowed: true });
+  });
+});
+
+describe('large listings', () => {
+  it('are decided in slices that let other work run in between, with every decision kept in order', async () => {
+    const policy = mustParse('{"default":"allow","rules":[{"action":"load","tools":["odd_*"],"deny":true}]}');
+    const gate = new PolicyGate(new NativeEngine(policy), { server: 's', transport: 'stdio' });
+    const tools = Array.from({ length: DECISION_SLICE * 8 + 3 }, (_, k) => ({
+      name: `${k % 2 ? 'odd' : 'even'}_${k}`,
+    }));
+    let filtering = true;
+    let ranBetween = false;
+    setImmediate(() => (ranBetween = filtering));
+    const shown = await gate.filterTools(tools);
+    filtering = false;
+    expect(ranBetween).toBe(true);
+    expect(shown).toEqual(tools.filter((_, k) => k % 2 === 0));
   });
 });

@@ -92,6 +92,9 @@ export const ERROR_CODES = [
   'invalid_lock_file',
   'invalid_proxy_config',
   'listen_failed',
+  'method_refused',
+  'listing_too_large',
+  'server_failed',
   // The decision service (serve) and bundle self-tests.
   'self_test_failed',
   'invalid_enterprise_config',
@@ -99,13 +102,6 @@ export const ERROR_CODES = [
   'socket_path_too_long',
   'address_in_use',
   'worker_failed',
-  // Bearer and JWT authentication (src/host/auth.ts).
-  'invalid_auth_config',
-  'missing_token',
-  'invalid_auth_header',
-  'invalid_token',
-  'insufficient_scope',
-  'auth_unavailable',
 ] as const;
 
 /** A stable, documented error or warning code. */

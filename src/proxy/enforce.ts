@@ -3,6 +3,7 @@
  * and use. Every answer comes from the engine at the moment it is asked (no
  * caching), and any failure to decide denies.
  */
+import { setImmediate as yieldToOthers } from 'node:timers/promises';
 import { type Engine } from '../engines/engine.js';
 import { type Action, type Decision, failedDecision, type PolicyRequest } from '../policy/model.js';
 import { type DecisionSink, NO_LOG, type ProxyLogEntry } from './decision-log.js';
@@ -14,6 +15,13 @@ export type Listed = Readonly<Record<string, unknown>> & { readonly name: string
 
 /** The outcome of a check: allowed, or a reason to show the client. */
 export type Verdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
+
+/**
+ * Listings are decided in slices of this many requests, each through the
+ * engine's batch path, yielding between slices so one large listing cannot
+ * hold up other sessions.
+ */
+export const DECISION_SLICE = 256;
 
 /** Enforces one policy for one MCP server. */
 export class PolicyGate {
@@ -40,10 +48,15 @@ export class PolicyGate {
 
   private async decide(stage: ProxyLogEntry['stage'], requests: PolicyRequest[]): Promise<Decision[]> {
     if (requests.length === 0) return [];
-    let decisions: Decision[];
+    let decisions: Decision[] = [];
     try {
-      decisions = await this.engine.decideBatch(requests);
-      if (decisions.length !== requests.length) throw new Error('the engine returned the wrong number of decisions');
+      for (let start = 0; start < requests.length; start += DECISION_SLICE) {
+        if (start > 0) await yieldToOthers();
+        const slice = requests.slice(start, start + DECISION_SLICE);
+        const decided = await this.engine.decideBatch(slice);
+        if (decided.length !== slice.length) throw new Error('the engine returned the wrong number of decisions');
+        decisions = decisions.concat(decided);
+      }
     } catch (e) {
       decisions = requests.map(() => failedDecision(`evaluation failed: ${(e as Error).message}`));
     }
@@ -81,19 +94,23 @@ export class PolicyGate {
         };
   }
 
-  /** The tools a client may see: `load` allowed and, under pinning, unchanged. Records pins while recording. */
-  async filterTools<T extends Listed>(tools: readonly T[]): Promise<T[]> {
+  /**
+   * The tools of one listing page a client may see: `load` allowed and, under
+   * pinning, unchanged. During the first listing the pins record what it
+   * approves; `lastPage` (no next cursor) ends that listing.
+   */
+  async filterTools<T extends Listed>(tools: readonly T[], lastPage = true): Promise<T[]> {
     const decisions = await this.decide(
       'tools/list',
       tools.map((t) => this.request('load', t.name)),
     );
     const approved = tools.filter((_, k) => decisions[k]?.allowed === true);
     if (!this.pins) return approved;
-    await this.pins.record(approved);
-    return approved.filter((t) => {
-      const v = this.pins?.check(t);
-      if (v === undefined || v.ok) return true;
-      this.logPin('tools/list', t.name, v.reason);
+    const verdicts = await this.pins.observe(approved, lastPage);
+    return approved.filter((t, k) => {
+      const v = verdicts[k];
+      if (v?.ok === true) return true;
+      this.logPin('tools/list', t.name, v?.reason ?? 'no pin verdict');
       return false;
     });
   }
@@ -107,7 +124,7 @@ export class PolicyGate {
     const [load, invoke] = await this.decide('tools/call', [this.request('load', name), this.request('invoke', name)]);
     if (load?.allowed !== true) return this.denial('tool', name, load ?? failedDecision('no decision'));
     if (invoke?.allowed !== true) return this.denial('tool', name, invoke ?? failedDecision('no decision'));
-    if (this.pins && !this.pins.recording) {
+    if (this.pins) {
       const v = definition
         ? this.pins.check(definition)
         : { ok: false as const, reason: `tool "${name}" is not in the server's tool list` };

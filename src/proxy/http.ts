@@ -12,7 +12,7 @@ import { McpPolicyError } from '../core/errors.js';
 import { serverTransport } from './downstream.js';
 import { type PolicyGate } from './enforce.js';
 import { type ServerTarget } from './facts.js';
-import { Relay } from './relay.js';
+import { Relay, type RelayOptions } from './relay.js';
 
 /** Limits of the HTTP listener. */
 export const HTTP_LIMITS = {
@@ -67,7 +67,7 @@ export async function listenHttp(
   url: URL,
   target: ServerTarget,
   gate: PolicyGate,
-  options: { allowNonLoopback?: boolean; onerror?: (e: Error) => void } = {},
+  options: { allowNonLoopback?: boolean; onerror?: (e: Error) => void; relay?: RelayOptions } = {},
 ): Promise<HttpListener> {
   if (url.protocol !== 'http:')
     throw new McpPolicyError('usage', `--listen must be stdio or an http:// URL, not "${url.href}"`);
@@ -111,7 +111,7 @@ export async function listenHttp(
       maxRequestBodySize: HTTP_LIMITS.maxBodyBytes,
       onsessioninitialized: (id) => void sessions.set(id, session),
     });
-    const relay = new Relay(transport, serverTransport(target), gate);
+    const relay = new Relay(transport, serverTransport(target), gate, options.relay);
     const session: Session = { transport, relay, open: 0, lastSeen: Date.now() };
     relay.onclose = () => {
       if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);

@@ -78,30 +78,44 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
 export type PinVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
 /**
- * The pins of one server. Recording mode (`--pin-update`, or a lock file that
- * has no entry for this server yet: trust on first use) records every approved
- * tool; otherwise each tool must match its recorded digest.
+ * The pins of one server. When the lock file has no entry for the server yet
+ * (trust on first use), or with `--pin-update`, the server's first complete
+ * tool listing (all of its pages) is recorded: each tool as it was first
+ * listed, and nothing after. Every other definition is checked against the
+ * lock, so a tool that changes after its first listing is a mismatch even in
+ * the session that recorded it.
  */
 export class ToolPins {
   private writing: Promise<void> = Promise.resolve();
+  private firstListing: boolean;
+  /** Tools recorded during the first listing; a second sighting is checked, never recorded. */
+  private readonly recorded = new Set<string>();
+  private digests: Record<string, string>;
 
   private constructor(
     readonly path: string,
     readonly server: string,
-    readonly recording: boolean,
+    recording: boolean,
     private lock: LockFile,
-  ) {}
+  ) {
+    this.firstListing = recording;
+    this.digests = { ...(lock.servers[server] ?? {}) };
+  }
 
   static async open(path: string, server: string, update: boolean): Promise<ToolPins> {
     const lock = await readLockFile(path);
     return new ToolPins(path, server, update || lock.servers[server] === undefined, lock);
   }
 
-  /** Checks a tool against the lock (always passes while recording). */
+  /** True until the first complete listing has been recorded. */
+  get recording(): boolean {
+    return this.firstListing;
+  }
+
+  /** Checks a tool against the pins recorded so far; a tool without one is not pinned. */
   check(tool: Readonly<Record<string, unknown>>): PinVerdict {
-    if (this.recording) return { ok: true };
     const name = String(tool.name);
-    const pinned = this.lock.servers[this.server]?.[name];
+    const pinned = Object.hasOwn(this.digests, name) ? this.digests[name] : undefined;
     if (pinned === undefined) {
       return { ok: false, reason: `tool "${name}" is not pinned in ${this.path}; approve it with --pin-update` };
     }
@@ -114,24 +128,31 @@ export class ToolPins {
     return { ok: true };
   }
 
-  /** Records approved tools (recording mode only) and rewrites the lock file atomically. */
-  async record(tools: readonly Readonly<Record<string, unknown>>[]): Promise<void> {
-    if (!this.recording || tools.length === 0) return;
-    const current = { ...(this.lock.servers[this.server] ?? {}) };
-    let changed = false;
-    for (const tool of tools) {
-      const digest = toolDigest(tool);
-      if (current[String(tool.name)] !== digest) {
-        current[String(tool.name)] = digest;
-        changed = true;
+  /**
+   * One page of a tool listing, its tools already approved by the policy.
+   * During the first listing a tool seen for the first time is recorded; every
+   * other tool is checked. The page without a next cursor ends the first
+   * listing and writes the lock file atomically.
+   */
+  async observe(tools: readonly Readonly<Record<string, unknown>>[], lastPage: boolean): Promise<PinVerdict[]> {
+    const verdicts = tools.map((tool): PinVerdict => {
+      const name = String(tool.name);
+      if (this.firstListing && !this.recorded.has(name)) {
+        this.recorded.add(name);
+        this.digests = { ...this.digests, [name]: toolDigest(tool) };
+        return { ok: true };
       }
+      return this.check(tool);
+    });
+    if (this.firstListing && lastPage) {
+      this.firstListing = false;
+      this.lock = { version: 1, servers: { ...this.lock.servers, [this.server]: this.digests } };
+      const text = `${JSON.stringify(sortKeysDeep(this.lock), null, 2)}\n`;
+      // Writes are queued so concurrent sessions cannot reorder them.
+      const write = this.writing.then(() => writeFileAtomic(this.path, text));
+      this.writing = write.catch(() => undefined);
+      await write;
     }
-    if (!changed && this.lock.servers[this.server] !== undefined) return;
-    this.lock = { version: 1, servers: { ...this.lock.servers, [this.server]: current } };
-    const text = `${JSON.stringify(sortKeysDeep(this.lock), null, 2)}\n`;
-    // Writes are queued so concurrent listings cannot reorder them.
-    const write = this.writing.then(() => writeFileAtomic(this.path, text));
-    this.writing = write.catch(() => undefined);
-    await write;
+    return verdicts;
   }
 }

@@ -11,7 +11,7 @@ import { PolicyGate } from './enforce.js';
 import { type ServerFacts, type ServerTarget } from './facts.js';
 import { listenHttp } from './http.js';
 import { ToolPins } from './pins.js';
-import { Relay } from './relay.js';
+import { Relay, type RelayOptions } from './relay.js';
 
 /** Everything a proxy needs. */
 export interface ProxyOptions {
@@ -24,6 +24,8 @@ export interface ProxyOptions {
   /** Tool pinning: the lock file, and whether to (re)record approved tools. */
   readonly pin?: { readonly path: string; readonly update: boolean };
   readonly allowNonLoopback?: boolean;
+  /** Limits of each relayed session, such as how long the proxy waits for its own requests. */
+  readonly relay?: RelayOptions;
   /** Diagnostics (never the MCP stream). */
   readonly onerror?: (error: Error) => void;
 }
@@ -32,7 +34,11 @@ export interface ProxyOptions {
 export interface RunningProxy {
   /** The URL clients connect to, when listening over HTTP. */
   readonly url?: URL;
-  /** Settles when the proxy has stopped (the client or server went away, or {@link close}). */
+  /**
+   * Settles when the proxy has stopped (the client or server went away, or
+   * {@link close}). Over stdio it rejects with `server_failed` when the server
+   * ended the session; the client's waiting requests were answered first.
+   */
   readonly done: Promise<void>;
   /** Stops the proxy and flushes the decision log. */
   close(): Promise<void>;
@@ -51,9 +57,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     if (options.listen === 'stdio') {
       const verdict = await gate.checkServer('start');
       if (!verdict.allowed) throw new McpPolicyError('server_denied', verdict.reason);
-      const relay = new Relay(new StdioServerTransport(), serverTransport(options.target), gate);
+      const relay = new Relay(new StdioServerTransport(), serverTransport(options.target), gate, options.relay);
       if (options.onerror) relay.onerror = options.onerror;
-      const done = new Promise<void>((resolve) => (relay.onclose = resolve)).then(() => log.close());
+      const done = new Promise<void>((resolve) => (relay.onclose = resolve))
+        .then(() => log.close())
+        .then(() => {
+          if (relay.failure) throw relay.failure;
+        });
+      // Whoever awaits `done` sees the failure; a start that fails throws its own error instead.
+      done.catch(() => undefined);
       await relay.start().catch(async (e: unknown) => {
         await relay.close();
         throw new McpPolicyError('server_start_failed', `cannot start the server: ${(e as Error).message}`, {
@@ -73,6 +85,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const listener = await listenHttp(options.listen, options.target, gate, {
       ...(options.allowNonLoopback !== undefined && { allowNonLoopback: options.allowNonLoopback }),
       ...(options.onerror && { onerror: options.onerror }),
+      ...(options.relay && { relay: options.relay }),
     });
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));

@@ -1,37 +1,62 @@
 /**
  * The proxy's core: relays JSON-RPC messages between a client transport and
  * a server transport, unchanged except where policy applies. Tool and prompt
- * listings coming back are filtered; tool calls and prompt fetches going out
- * are checked first and, when denied, answered here so the server never sees
- * them. Everything else (resources, completion, logging, pings, progress,
- * cancellation, and the server's own sampling, elicitation and roots
- * requests) passes through in both directions.
+ * listings coming back are filtered; tool calls, prompt fetches and prompt
+ * completions going out are checked first and, when denied, answered here so
+ * the server never sees them. A client message reaches the server only when
+ * its method is governed or passed by design (`methods.ts`); an answer reaches
+ * the client only for a request it has in flight. The server's own requests
+ * and notifications pass through to the client.
  */
 import { randomUUID } from 'node:crypto';
 import { type Transport, type TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
-  ErrorCode,
+  ErrorCode as RpcCode,
   isJSONRPCErrorResponse,
   isJSONRPCNotification,
   isJSONRPCRequest,
   isJSONRPCResultResponse,
   type JSONRPCMessage,
+  type JSONRPCRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { type Listed, type PolicyGate } from './enforce.js';
+import { type ErrorCode, McpPolicyError } from '../core/errors.js';
+import { type Listed, type PolicyGate, type Verdict } from './enforce.js';
+import { forwardsNotification, forwardsRequest } from './methods.js';
 
-/** How long the proxy waits for the server to answer a listing it asked for itself. */
-const OWN_REQUEST_TIMEOUT_MS = 30_000;
-/** A server that paginates beyond this is not followed further (fail closed: the tool stays unknown). */
-const MAX_PAGES = 100;
+/** Limits of one relayed session. */
+export const RELAY_LIMITS = {
+  /** How long the proxy waits for the server to answer a listing it asked for itself. */
+  ownRequestTimeoutMs: 30_000,
+  /** A server that paginates beyond this is not followed further (fail closed: the tool stays unknown). */
+  maxPages: 100,
+  /** Tools or prompts in one listing, all its pages together; past it the listing is refused. */
+  maxListed: 10_000,
+  /** Client requests waiting for the server; past it a request is refused. */
+  maxInFlight: 1_000,
+} as const;
+
+/** Options of a relay. */
+export interface RelayOptions {
+  /** How long the proxy waits for its own requests to the server (default {@link RELAY_LIMITS}). */
+  readonly ownRequestTimeoutMs?: number;
+}
 
 type Listing = { readonly method: 'tools/list' | 'prompts/list'; readonly firstPage: boolean };
+
+/** A client request the server has not answered yet. */
+interface InFlight {
+  readonly listing?: Listing;
+}
 
 interface Pending {
   resolve(result: Record<string, unknown>): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout>;
 }
+
+/** The SDK's stdio reader gives up on a message over its buffer and closes the connection. */
+const OVERSIZED = /ReadBuffer exceeded maximum size of (\d+) bytes/;
 
 function record(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -43,14 +68,26 @@ function listed(value: unknown): Listed[] {
   return Array.isArray(value) ? value.filter((v): v is Listed => typeof record(v)?.name === 'string') : [];
 }
 
+/** Client input quoted in a message, cut short so an answer never echoes a large value. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+}
+
+/** The last page of a listing has no next cursor. */
+function lastPage(result: Record<string, unknown>): boolean {
+  return typeof result.nextCursor !== 'string';
+}
+
 /** Relays one MCP session between a client and a server under a policy. */
 export class Relay {
   /** Fired once when either side closes. */
   onclose?: () => void;
   /** Transport and relay problems that do not end the session. */
   onerror?: (error: Error) => void;
+  /** Set when the server ended the session (it exited, or broke the protocol); the client's requests were answered. */
+  failure?: McpPolicyError;
 
-  private readonly listings = new Map<RequestId, Listing>();
+  private readonly inFlight = new Map<RequestId, InFlight>();
   private readonly own = new Map<RequestId, Pending>();
   private readonly progress = new Map<string | number, RequestId>();
   private readonly tools = new Map<string, Listed>();
@@ -60,13 +97,18 @@ export class Relay {
   private fromClientQueue: Promise<void> = Promise.resolve();
   private fromServerQueue: Promise<void> = Promise.resolve();
   private closed = false;
+  private serverFault: McpPolicyError | undefined;
   private initializeId: RequestId | undefined;
+  private readonly ownRequestTimeoutMs: number;
 
   constructor(
     private readonly client: Transport,
     private readonly server: Transport,
     private readonly gate: PolicyGate,
-  ) {}
+    options: RelayOptions = {},
+  ) {
+    this.ownRequestTimeoutMs = options.ownRequestTimeoutMs ?? RELAY_LIMITS.ownRequestTimeoutMs;
+  }
 
   /** Starts the server side first, so nothing the client sends is lost. */
   async start(): Promise<void> {
@@ -78,9 +120,19 @@ export class Relay {
       this.fromServerQueue = this.fromServerQueue.then(() => this.fromServer(m)).catch((e) => this.fail(e));
     };
     this.client.onclose = () => void this.close();
-    this.server.onclose = () => void this.close();
+    // Answers the server sent before it went away are relayed before the rest are answered here.
+    this.server.onclose = () => {
+      this.fromServerQueue = this.fromServerQueue.then(() => this.serverEnded()).catch((e) => this.fail(e));
+    };
     this.client.onerror = (e) => this.fail(e);
-    this.server.onerror = (e) => this.fail(e);
+    this.server.onerror = (e) => {
+      const oversized = OVERSIZED.exec(e.message);
+      if (oversized) {
+        const mib = Math.round(Number(oversized[1]) / (1024 * 1024));
+        this.serverFault = new McpPolicyError('server_failed', `the server sent a message over ${mib} MiB`);
+      }
+      this.fail(e);
+    };
     await this.server.start();
     await this.client.start();
   }
@@ -98,58 +150,127 @@ export class Relay {
     this.onclose?.();
   }
 
+  /** The server went away on its own: every request still waiting gets an error, then the session ends. */
+  private async serverEnded(): Promise<void> {
+    if (this.closed) return;
+    this.failure = this.serverFault ?? new McpPolicyError('server_failed', 'the server closed the connection');
+    const message = `${this.failure.message}; the session is closed`;
+    const waiting = [...this.inFlight.keys()];
+    this.inFlight.clear();
+    for (const id of waiting) {
+      await this.refuse(id, RpcCode.InternalError, message, 'server_failed').catch((e: unknown) => this.fail(e));
+    }
+    await this.close();
+  }
+
   private fail(e: unknown): void {
     this.onerror?.(e instanceof Error ? e : new Error(String(e)));
   }
 
   private async fromClient(message: JSONRPCMessage): Promise<void> {
-    if (isJSONRPCRequest(message)) {
-      const params = record(message.params);
-      const token = record(params?._meta)?.progressToken;
-      if (typeof token === 'string' || typeof token === 'number') this.progress.set(token, message.id);
-      switch (message.method) {
-        case 'tools/call': {
-          const name = params?.name;
-          const verdict =
-            typeof name === 'string'
-              ? await this.gate.checkCall(name, await this.definition(name))
-              : { allowed: false as const, reason: 'tools/call without a tool name' };
-          if (!verdict.allowed) {
-            this.forget(message.id);
-            return this.toClient({
-              jsonrpc: '2.0',
-              id: message.id,
-              result: { content: [{ type: 'text', text: verdict.reason }], isError: true },
-            });
-          }
-          break;
-        }
-        case 'prompts/get': {
-          const name = params?.name;
-          const verdict =
-            typeof name === 'string'
-              ? await this.gate.checkPrompt(name)
-              : { allowed: false as const, reason: 'prompts/get without a prompt name' };
-          if (!verdict.allowed) {
-            this.forget(message.id);
-            return this.toClient({
-              jsonrpc: '2.0',
-              id: message.id,
-              error: { code: ErrorCode.InvalidParams, message: verdict.reason },
-            });
-          }
-          break;
-        }
-        case 'initialize':
-          this.initializeId = message.id;
-          break;
-        case 'tools/list':
-        case 'prompts/list':
-          this.listings.set(message.id, { method: message.method, firstPage: params?.cursor === undefined });
-          break;
+    if (isJSONRPCRequest(message)) return this.clientRequest(message);
+    if (isJSONRPCNotification(message)) {
+      if (!forwardsNotification(message.method)) {
+        // A notification has no answer to carry a refusal; it is dropped, never forwarded.
+        return this.fail(
+          new Error(`dropped the client's notification ${quote(message.method)}: not one the proxy forwards`),
+        );
+      }
+      if (message.method === 'notifications/cancelled') {
+        // The server need not answer a cancelled request, so it stops waiting here too.
+        const cancelled = record(message.params)?.requestId;
+        if (typeof cancelled === 'string' || typeof cancelled === 'number') this.forget(cancelled);
       }
     }
+    // Answers to the server's own requests (sampling, elicitation, roots) pass.
     await this.server.send(message);
+  }
+
+  private async clientRequest(message: JSONRPCRequest): Promise<void> {
+    const { id, method } = message;
+    if (!forwardsRequest(method)) {
+      return this.refuse(id, RpcCode.MethodNotFound, `method ${quote(method)} is not one the proxy forwards`);
+    }
+    if (this.inFlight.has(id)) {
+      return this.refuse(id, RpcCode.InvalidRequest, `request id ${quote(String(id))} is already in flight`);
+    }
+    if (this.inFlight.size >= RELAY_LIMITS.maxInFlight) {
+      return this.refuse(
+        id,
+        RpcCode.InvalidRequest,
+        `more than ${RELAY_LIMITS.maxInFlight} requests in flight; wait for answers`,
+      );
+    }
+    const params = record(message.params);
+    let entry: InFlight = {};
+    // Registered before its check, so a server that goes away meanwhile still gets it answered.
+    this.inFlight.set(id, entry);
+    const verdict = await this.check(method, params);
+    if (verdict.deny) {
+      this.inFlight.delete(id);
+      return this.toClient(verdict.deny(id));
+    }
+    if (method === 'tools/list' || method === 'prompts/list') {
+      entry = { listing: { method, firstPage: params?.cursor === undefined } };
+      this.inFlight.set(id, entry);
+    }
+    if (method === 'initialize') this.initializeId = id;
+    const token = record(params?._meta)?.progressToken;
+    if (typeof token === 'string' || typeof token === 'number') this.progress.set(token, id);
+    try {
+      await this.server.send(message);
+    } catch (e) {
+      this.forget(id);
+      await this.refuse(id, RpcCode.InternalError, `cannot reach the server: ${(e as Error).message}`, 'server_failed');
+    }
+  }
+
+  /** The policy's say on a governed request before it is forwarded; `deny` builds the answer the client gets. */
+  private async check(
+    method: string,
+    params: Record<string, unknown> | undefined,
+  ): Promise<{ deny?: (id: RequestId) => JSONRPCMessage }> {
+    const prompt = async (name: unknown, what: string) => {
+      const verdict: Verdict =
+        typeof name === 'string' ? await this.gate.checkPrompt(name) : { allowed: false, reason: what };
+      return verdict.allowed
+        ? {}
+        : {
+            deny: (id: RequestId): JSONRPCMessage => ({
+              jsonrpc: '2.0',
+              id,
+              error: { code: RpcCode.InvalidParams, message: verdict.reason },
+            }),
+          };
+    };
+    switch (method) {
+      case 'tools/call': {
+        const name = params?.name;
+        const verdict: Verdict =
+          typeof name === 'string'
+            ? await this.gate.checkCall(name, await this.definition(name))
+            : { allowed: false, reason: 'tools/call without a tool name' };
+        if (verdict.allowed) return {};
+        return {
+          deny: (id) => ({
+            jsonrpc: '2.0',
+            id,
+            result: { content: [{ type: 'text', text: verdict.reason }], isError: true },
+          }),
+        };
+      }
+      case 'prompts/get':
+        return prompt(params?.name, 'prompts/get without a prompt name');
+      case 'completion/complete': {
+        // Completing a prompt's arguments needs the prompt; a resource template carries no decision.
+        const ref = record(params?.ref);
+        if (ref?.type === 'ref/resource') return {};
+        if (ref?.type === 'ref/prompt') return prompt(ref.name, 'completion/complete without a prompt name');
+        return prompt(undefined, 'completion/complete without a prompt or resource reference');
+      }
+      default:
+        return {};
+    }
   }
 
   private async fromServer(message: JSONRPCMessage): Promise<void> {
@@ -164,15 +285,19 @@ export class Relay {
         else mine.reject(new Error(message.error.message));
         return;
       }
+      const waiting = this.inFlight.get(id);
+      if (waiting === undefined) {
+        // A second answer, or one to a request never sent, would reach the client unfiltered.
+        return this.fail(new Error(`dropped the server's answer to ${quote(String(id))}: no such request in flight`));
+      }
+      this.forget(id);
       if (id === this.initializeId && isJSONRPCResultResponse(message)) {
         // A raw relay bypasses the SDK's Client, which would tell an HTTP transport the negotiated version.
         const version = message.result.protocolVersion;
         if (typeof version === 'string') this.server.setProtocolVersion?.(version);
       }
-      const listing = this.listings.get(id);
-      this.forget(id);
-      if (listing && isJSONRPCResultResponse(message)) {
-        return this.toClient({ ...message, result: await this.filtered(listing, message.result) });
+      if (waiting.listing && isJSONRPCResultResponse(message)) {
+        return this.toClient(await this.filtered(waiting.listing, id, message.result));
       }
       return this.toClient(message);
     }
@@ -185,43 +310,75 @@ export class Relay {
     return this.toClient(message);
   }
 
-  private async filtered(listing: Listing, result: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private async filtered(listing: Listing, id: RequestId, result: Record<string, unknown>): Promise<JSONRPCMessage> {
+    const what = listing.method === 'tools/list' ? 'tools' : 'prompts';
+    const items = listed(result[what]);
+    const tooLarge = (count: number): JSONRPCMessage => ({
+      jsonrpc: '2.0',
+      id,
+      error: {
+        code: RpcCode.InternalError,
+        message: `the server listed ${count} ${what}; the proxy decides at most ${RELAY_LIMITS.maxListed} in one listing`,
+        data: { code: 'listing_too_large' },
+      },
+    });
     if (listing.method === 'prompts/list') {
-      return { ...result, prompts: await this.gate.filterPrompts(listed(result.prompts)) };
+      if (items.length > RELAY_LIMITS.maxListed) return tooLarge(items.length);
+      return { jsonrpc: '2.0', id, result: { ...result, prompts: await this.gate.filterPrompts(items) } };
     }
-    const tools = listed(result.tools);
-    this.remember(tools, listing.firstPage, result.nextCursor === undefined);
-    return { ...result, tools: await this.gate.filterTools(tools) };
+    const last = lastPage(result);
+    const count = this.remember(items, listing.firstPage, last);
+    if (count > RELAY_LIMITS.maxListed) return tooLarge(count);
+    return { jsonrpc: '2.0', id, result: { ...result, tools: await this.gate.filterTools(items, last) } };
   }
 
-  private remember(tools: readonly Listed[], firstPage: boolean, lastPage: boolean): void {
+  /** Keeps the latest definitions for pin checks at calls; returns how many the listing holds so far. */
+  private remember(tools: readonly Listed[], firstPage: boolean, last: boolean): number {
     if (firstPage) this.tools.clear();
+    const count = this.tools.size + tools.length;
+    if (count > RELAY_LIMITS.maxListed) {
+      this.tools.clear();
+      this.toolsKnown = false;
+      return count;
+    }
     for (const t of tools) this.tools.set(t.name, t);
-    if (lastPage) this.toolsKnown = true;
+    if (last) this.toolsKnown = true;
+    return this.tools.size;
   }
 
   /**
    * The server's current definition of a tool, needed only to check pins:
-   * when the last listing is stale or missing, the proxy lists the tools itself.
+   * when the last listing is stale or missing, or the first listing has not
+   * been recorded yet, the proxy lists the tools itself.
    */
   private async definition(name: string): Promise<Listed | undefined> {
     const pins = this.gate.pins;
-    if (!pins || pins.recording) return undefined;
-    if (!this.toolsKnown || !this.tools.has(name)) {
+    if (!pins) return undefined;
+    if (pins.recording || !this.toolsKnown || !this.tools.has(name)) {
       try {
         let cursor: unknown;
-        for (let page = 0; page < MAX_PAGES; page++) {
+        for (let page = 0; page < RELAY_LIMITS.maxPages; page++) {
           const result = await this.ask('tools/list', cursor === undefined ? {} : { cursor });
+          const tools = listed(result.tools);
+          const last = lastPage(result);
+          const count = this.remember(tools, page === 0, last);
+          if (count > RELAY_LIMITS.maxListed) {
+            throw new McpPolicyError(
+              'listing_too_large',
+              `the server listed ${count} tools; the proxy decides at most ${RELAY_LIMITS.maxListed}`,
+            );
+          }
+          // The proxy's own listing may be the server's first: pinning records it like a client's.
+          if (pins.recording) await this.gate.filterTools(tools, last);
+          if (last) break;
           cursor = result.nextCursor;
-          this.remember(listed(result.tools), page === 0, cursor === undefined);
-          if (cursor === undefined) break;
         }
       } catch (e) {
         this.fail(e);
         return undefined;
       }
     }
-    return this.tools.get(name);
+    return this.toolsKnown ? this.tools.get(name) : undefined;
   }
 
   /** Sends the proxy's own request to the server; its answer never reaches the client. */
@@ -230,8 +387,8 @@ export class Relay {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.own.delete(id);
-        reject(new Error(`the server did not answer ${method} in ${OWN_REQUEST_TIMEOUT_MS / 1000} s`));
-      }, OWN_REQUEST_TIMEOUT_MS);
+        reject(new Error(`the server did not answer ${method} in ${this.ownRequestTimeoutMs / 1000} s`));
+      }, this.ownRequestTimeoutMs);
       this.own.set(id, { resolve, reject, timer });
       this.server.send({ jsonrpc: '2.0', id, method, params }).catch((e: unknown) => {
         clearTimeout(timer);
@@ -242,8 +399,13 @@ export class Relay {
   }
 
   private forget(id: RequestId): void {
-    this.listings.delete(id);
+    this.inFlight.delete(id);
     for (const [token, rid] of this.progress) if (rid === id) this.progress.delete(token);
+  }
+
+  /** Answers a client request with a JSON-RPC error carrying the proxy's code. */
+  private refuse(id: RequestId, rpcCode: number, message: string, code: ErrorCode = 'method_refused'): Promise<void> {
+    return this.toClient({ jsonrpc: '2.0', id, error: { code: rpcCode, message, data: { code } } });
   }
 
   private async toClient(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {

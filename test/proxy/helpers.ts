@@ -97,7 +97,10 @@ export function startHttpProxy(
       const m = /listening on (http:\/\/\S+)/.exec(stderr);
       if (m?.[1]) resolve({ url: new URL(m[1]), child, stderr: () => stderr });
     });
-    child.on('close', (code) => reject(new Error(`proxy exited with ${code}: ${stderr}`)));
+    // 'exit', not 'close': a server the proxy started shares its stderr and can hold it open after the proxy died.
+    child.once('exit', (code, signal) =>
+      reject(new Error(`proxy exited (${code ?? signal}) before listening: ${stderr}`)),
+    );
   });
 }
 
