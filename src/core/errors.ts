@@ -102,6 +102,13 @@ export const ERROR_CODES = [
   'socket_path_too_long',
   'address_in_use',
   'worker_failed',
+  // Bearer and JWT authentication (src/host/auth.ts).
+  'invalid_auth_config',
+  'missing_token',
+  'invalid_auth_header',
+  'invalid_token',
+  'insufficient_scope',
+  'auth_unavailable',
 ] as const;
 
 /** A stable, documented error or warning code. */
