@@ -198,8 +198,8 @@ export { type Coverage, tableCoverage } from './analysis/coverage.js';
 
 /** Field constraints of a region of requests, as analysis results describe them. */
 export { type BoxDescription } from './analysis/region.js';
-/** Opening an engine on a bundle or a policy file. */
-export { openEngineForFile } from './engines/file.js';
+/** Opening an engine on a bundle or policy files (with the layering and enterprise options), issues returned. */
+export { openSources, type PolicySources, type SourceIssue } from './host/sources.js';
 /**
  * The MCP proxy: {@link startProxy} runs a policy-enforcing proxy in front of
  * one MCP server; {@link PolicyGate} is its enforcement, usable by other hosts;

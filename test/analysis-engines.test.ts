@@ -129,7 +129,7 @@ describe('diff: metamorphic', () => {
       const wrapped = parsePolicy(
         JSON.stringify({ configurationFileVersion: 2, mcpPolicy: { locked: true, value: JSON.stringify(p) } }),
       );
-      expect(diffPolicies(p, wrapped.policy!).same).toBe(true);
+      expect(diffPolicies(p, wrapped.value!.policy).same).toBe(true);
     }
     const admin = mustParse(readFileSync(join(EXAMPLES, 'admin-settings.json'), 'utf8'));
     const inner = JSON.parse(

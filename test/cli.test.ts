@@ -1,11 +1,15 @@
 /** The mcp-policy command line: outputs, error rendering and exit codes. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { type Policy } from '../src/policy/model.js';
+import { bundleFromSources } from '../src/server/bundle-source.js';
 import { casePolicyText } from '../src/testing/cases.js';
 import { cli, tempFile, caseTables, ENGINE_NAMES, examplePolicies, ROOT } from './helpers.js';
+import { bundleFile, CLI, FILESYSTEM, runProxyToExit, viaStdioProxy } from './proxy/helpers.js';
 
 const production = join(ROOT, 'examples', 'production.json');
 const bad =
@@ -147,6 +151,30 @@ describe('mcp-policy eval', () => {
     expect(native.stderr).toContain('needs the policy');
   });
 
+  it('refuses compile options with a compiled bundle, as serve does, before reading anything they name', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'mcp-policy-cli-')), 'prod');
+    expect((await cli(['compile', production, '-o', out])).code).toBe(0);
+    const bundle = join(out, 'bundle.tar.gz');
+    let served: unknown;
+    await bundleFromSources({ file: bundle, enterprise: '/nonexistent.yaml' }).catch((e: unknown) => (served = e));
+    expect(served).toMatchObject({ code: 'usage' });
+    for (const flag of ['--enterprise', '--admin-console', '--user-policy']) {
+      const r = await cli(['eval', bundle, flag, '/nonexistent.yaml'], '{"tool":"x"}');
+      expect(r.code, flag).toBe(2);
+      expect(r.stdout, flag).toBe('');
+      expect(r.stderr, flag).toBe(`mcp-policy: ${(served as Error).message} (usage)\n`);
+    }
+  });
+
+  it('reports the issues of every source file, each with its file, before deciding', async () => {
+    const enterprise = tempFile('enterprise.yaml', 'playground: {value: yes, enforcement: default}\n');
+    const r = await cli(['eval', tempFile('bad.json', bad), '--enterprise', enterprise, '--engine', 'native'], '{}');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/bad\.json:4:\d+: \/rules\/0\/action: .* \(invalid_value\)/);
+    expect(r.stderr).toMatch(/enterprise\.yaml:1:\d+: \/playground\/value: .* \(invalid_type\)/);
+  });
+
   it('refuses an invalid policy with exit 1 before reading requests', async () => {
     const r = await cli(['eval', tempFile('bad.json', bad), '--engine', 'native'], '{}');
     expect(r.code).toBe(1);
@@ -197,6 +225,98 @@ describe('mcp-policy test', () => {
       const r = await cli(['test', e.policyFile, e.casesFile]);
       expect(r.code, `${e.name}: ${r.stdout}${r.stderr}`).toBe(0);
     }
+  });
+});
+
+describe('mcp-policy difftest', () => {
+  it('takes --engine like every command, and still the --engines of earlier releases', async () => {
+    for (const flag of ['--engine', '--engines']) {
+      const r = await cli(['difftest', '--cases', '1', '--seed', '1', flag, 'native,native']);
+      expect(r.code, `${flag}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toContain('engines native, native');
+    }
+    const one = await cli(['difftest', '--engine', 'native']);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toContain('difftest needs at least two engines (usage)');
+  });
+});
+
+describe('mcp-policy proxy sources', () => {
+  const NO_WRITES = {
+    version: 1,
+    default: 'allow',
+    rules: [{ action: 'load', server: 'filesystem', tools: ['write_*'], allow: false, reason: 'read only' }],
+  };
+  const admin = (locked: boolean): string =>
+    tempFile(
+      'admin-settings.json',
+      JSON.stringify({ configurationFileVersion: 2, mcpPolicy: { locked, value: JSON.stringify(NO_WRITES) } }),
+    );
+  const mine = tempFile('mine.json', JSON.stringify({ version: 1, default: 'allow', rules: [] }));
+  const server = ['--', process.execPath, FILESYSTEM, mkdtempSync(join(tmpdir(), 'mcp-policy-cli-fs-'))];
+
+  async function listed(args: readonly string[]): Promise<string[]> {
+    const c = await viaStdioProxy([...args, ...server]);
+    try {
+      return (await c.client.listTools()).tools.map((t) => t.name);
+    } finally {
+      await c.close();
+    }
+  }
+
+  it('layers a user policy over an unlocked admin policy and ignores it under a locked one, as eval does', async () => {
+    expect(await listed([admin(false), '--user-policy', mine])).toContain('write_file');
+    expect(await listed([admin(true), '--user-policy', mine])).not.toContain('write_file');
+  });
+
+  it('refuses compile options with a bundle, and names the file of every invalid source', async () => {
+    const bundle = await bundleFile(NO_WRITES as Policy);
+    const usage = await runProxyToExit([bundle, '--enterprise', '/nonexistent.yaml', ...server]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('compile options apply to policy files only (usage)');
+    const enterprise = tempFile('enterprise.yaml', 'playground: {value: yes, enforcement: default}\n');
+    const invalid = await runProxyToExit([admin(true), '--enterprise', enterprise, ...server]);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(/enterprise\.yaml:1:\d+: \/playground\/value: .* \(invalid_type\)/);
+  });
+});
+
+describe('module loading', () => {
+  /** The modules a CLI run resolves, recorded by a resolve hook that runs before the CLI's first import. */
+  function resolvedBy(args: readonly string[]): { status: number | null; urls: string[] } {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-policy-loads-'));
+    const record = join(dir, 'resolved.txt');
+    const hooks = join(dir, 'hooks.mjs');
+    writeFileSync(
+      hooks,
+      `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  appendFileSync(${JSON.stringify(record)}, resolved.url + '\\n');
+  return resolved;
+}
+`,
+    );
+    const register = join(dir, 'register.mjs');
+    writeFileSync(
+      register,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+    );
+    const run = spawnSync(process.execPath, ['--import', pathToFileURL(register).href, CLI, ...args], {
+      encoding: 'utf8',
+    });
+    return { status: run.status, urls: readFileSync(record, 'utf8').split('\n').filter(Boolean) };
+  }
+  const generators = (url: string): boolean => /\/fast-check\/|\/src\/difftest\//.test(url);
+
+  it('loads the generators only for difftest', () => {
+    const check = resolvedBy(['check', production]);
+    expect(check.status).toBe(0);
+    expect(check.urls.some((u) => u.endsWith('/dist/src/cli/main.js'))).toBe(true);
+    expect(check.urls.filter(generators)).toEqual([]);
+    const difftest = resolvedBy(['difftest', '--cases', '1', '--seed', '1', '--engine', 'native,native']);
+    expect(difftest.status).toBe(0);
+    expect(difftest.urls.some(generators)).toBe(true);
   });
 });
 

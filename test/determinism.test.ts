@@ -38,7 +38,7 @@ describe('determinism', () => {
   });
 
   it('changes the revision when the policy changes', async () => {
-    const other = parsePolicy(text.replace('"default": "deny"', '"default": "allow"')).policy!;
+    const other = parsePolicy(text.replace('"default": "deny"', '"default": "allow"')).value!.policy;
     const a = await compilePolicy(mustParse(text));
     const b = await compilePolicy(other);
     expect(a.revision).not.toBe(b.revision);

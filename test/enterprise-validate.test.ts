@@ -52,15 +52,15 @@ describe('shapes', () => {
 
   it('reads Helm values, ignoring the chart’s other keys', () => {
     const r = parseMap({ global: { x: 1 }, 'enterprise-manager': { replicaCount: 2, enterpriseConfig: map } });
-    expect(r).toEqual({ config: expected, errors: [], warnings: [] });
+    expect(r).toEqual({ value: expected, errors: [], warnings: [] });
   });
 
   it('reads {enterpriseConfig: ...}', () => {
-    expect(parseMap({ enterpriseConfig: map })).toEqual({ config: expected, errors: [], warnings: [] });
+    expect(parseMap({ enterpriseConfig: map })).toEqual({ value: expected, errors: [], warnings: [] });
   });
 
   it('reads the bare directive map (the config-map form)', () => {
-    expect(parseMap(map)).toEqual({ config: expected, errors: [], warnings: [] });
+    expect(parseMap(map)).toEqual({ value: expected, errors: [], warnings: [] });
   });
 
   it('points into the document as written, whatever the shape', () => {
@@ -76,16 +76,16 @@ describe('shapes', () => {
 
   it('accepts an empty enterpriseConfig and an empty directive map', () => {
     expect(parseEnterpriseConfig('enterpriseConfig: {}\n')).toEqual({
-      config: { directives: {} },
+      value: { directives: {} },
       errors: [],
       warnings: [],
     });
-    expect(parseEnterpriseConfig('{}').config).toEqual({ directives: {} });
+    expect(parseEnterpriseConfig('{}').value).toEqual({ directives: {} });
   });
 
   it('rejects an enterpriseConfig that is not an object, such as an empty YAML block', () => {
     const r = parseEnterpriseConfig('enterpriseConfig:\n');
-    expect(r.config).toBeUndefined();
+    expect(r.value).toBeUndefined();
     expect(r.errors).toEqual([
       {
         code: 'invalid_type',
@@ -136,7 +136,7 @@ describe('shapes', () => {
     const r = parseEnterpriseConfig(
       'enterpriseConfig:\n  playground: {value: true, enforcement: default}\nnon_registry_servers: {value: false, enforcement: enforced}\n',
     );
-    expect(r.config).toEqual({ directives: { playground: { value: true, enforcement: 'default' } } });
+    expect(r.value).toEqual({ directives: { playground: { value: true, enforcement: 'default' } } });
     expect(r.warnings).toMatchObject([
       { code: 'misplaced_directive', path: '/non_registry_servers', line: 3, column: 1 },
     ]);
@@ -155,14 +155,14 @@ describe('YAML and JSON text', () => {
         `enterpriseConfig:\n  non_registry_servers:\n    # false = only registry servers\n    value: false\n    enforcement: ${quoted}\n`,
       );
       expect(r.errors, quoted).toEqual([]);
-      expect(r.config?.directives.non_registry_servers).toEqual({ value: false, enforcement: 'enforced' });
+      expect(r.value?.directives.non_registry_servers).toEqual({ value: false, enforcement: 'enforced' });
     }
   });
 
   it('reads JSON, including tab-indented JSON and a byte order mark', () => {
     const json = '\ufeff{\n\t"playground": {\n\t\t"value": true,\n\t\t"enforcement": "default"\n\t}\n}\n';
     expect(parseEnterpriseConfig(json)).toEqual({
-      config: { directives: { playground: { value: true, enforcement: 'default' } } },
+      value: { directives: { playground: { value: true, enforcement: 'default' } } },
       errors: [],
       warnings: [],
     });
@@ -172,7 +172,7 @@ describe('YAML and JSON text', () => {
     const yaml = parseEnterpriseConfig(
       'enterpriseConfig:\n  playground:\n    value: true\n    value: false\n    enforcement: default\n',
     );
-    expect(yaml.config).toBeUndefined();
+    expect(yaml.value).toBeUndefined();
     expect(yaml.errors).toEqual([
       {
         code: 'duplicate_key',
@@ -193,7 +193,7 @@ describe('YAML and JSON text', () => {
 
   it('reports YAML syntax errors with a line and column', () => {
     const r = parseEnterpriseConfig('enterpriseConfig:\n  playground:\n    value: [true\n    enforcement: default\n');
-    expect(r.config).toBeUndefined();
+    expect(r.value).toBeUndefined();
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0]).toMatchObject({
       code: 'invalid_yaml',
@@ -207,7 +207,7 @@ describe('YAML and JSON text', () => {
 
   it('resolves aliases but rejects self-reference, unknown aliases, alias bombs and absurd nesting', () => {
     const shared = parseEnterpriseConfig('playground: &d {value: true, enforcement: default}\nhelp_menu: *d\n');
-    expect(shared.config?.directives).toEqual({
+    expect(shared.value?.directives).toEqual({
       playground: { value: true, enforcement: 'default' },
       help_menu: { value: true, enforcement: 'default' },
     });
@@ -255,7 +255,7 @@ describe('YAML and JSON text', () => {
         const strip = (issues: readonly Issue[]) => issues.map(({ code, path, message }) => ({ code, path, message }));
         expect(strip(fromText.errors)).toEqual(strip(fromValue.errors));
         expect(strip(fromText.warnings)).toEqual(strip(fromValue.warnings));
-        expect(fromText.config).toEqual(fromValue.config);
+        expect(fromText.value).toEqual(fromValue.value);
       }),
       { numRuns: 300 },
     );
@@ -331,8 +331,8 @@ describe('directive wrapper', () => {
       non_registry_server: directive(false),
     });
     expect(r.errors).toEqual([]);
-    expect(Object.keys(r.config?.directives ?? {})).toEqual(['llm_gateway', 'playground', 'non_registry_server']);
-    expect(r.config?.directives.llm_gateway).toEqual(directive({ url: 'https://llm.example.com', models: ['a'] }));
+    expect(Object.keys(r.value?.directives ?? {})).toEqual(['llm_gateway', 'playground', 'non_registry_server']);
+    expect(r.value?.directives.llm_gateway).toEqual(directive({ url: 'https://llm.example.com', models: ['a'] }));
     expect(r.warnings).toMatchObject([
       {
         code: 'unknown_directive',
@@ -405,7 +405,7 @@ describe('registry', () => {
       allow_private_ip: true,
       server_api_url: 'http://r:8080',
     };
-    expect(at(value)).toEqual({ config: { directives: { registry: directive(value) } }, errors: [], warnings: [] });
+    expect(at(value)).toEqual({ value: { directives: { registry: directive(value) } }, errors: [], warnings: [] });
   });
 
   it('checks each field', () => {
@@ -465,7 +465,7 @@ describe('telemetry', () => {
 
   it('accepts every field', () => {
     expect(at(full)).toEqual({
-      config: { directives: { telemetry: directive(full, 'default') } },
+      value: { directives: { telemetry: directive(full, 'default') } },
       errors: [],
       warnings: [],
     });
@@ -564,7 +564,7 @@ describe('telemetry', () => {
     const headers = Object.fromEntries([...credentials, 'X-Team', 'X-Authority-Zone'].map((h) => [h, 'v']));
     const r = at({ otel_endpoint: 'c:1', headers });
     expect(r.errors).toEqual([]);
-    expect(r.config).toBeDefined();
+    expect(r.value).toBeDefined();
     expect(codes(r.warnings)).toEqual(credentials.map((h) => `credential_header /telemetry/value/headers/${h}`));
     expect(r.warnings[0]?.message).toBe(
       'header "Authorization" looks like a credential: telemetry headers are pushed to every client and must not carry secrets',
@@ -586,7 +586,7 @@ describe('ca_certificate', () => {
       .split('\n')
       .map((l) => `      ${l}`)
       .join('\n')}\n  enforcement: enforced\n`;
-    expect(parseEnterpriseConfig(yaml).config?.directives.ca_certificate).toEqual(directive({ pem: TEST_CERTIFICATE }));
+    expect(parseEnterpriseConfig(yaml).value?.directives.ca_certificate).toEqual(directive({ pem: TEST_CERTIFICATE }));
   });
 
   it('rejects text that is not a certificate, and private keys', () => {
@@ -748,12 +748,12 @@ describe('degraded_mode', () => {
   const at = (value: unknown) => parseMap({ degraded_mode: value });
 
   it('reads policy, grace period (also in seconds) and message', () => {
-    expect(at({ policy: 'block_new', grace_period: '24h', message: 'offline' }).config).toEqual({
+    expect(at({ policy: 'block_new', grace_period: '24h', message: 'offline' }).value).toEqual({
       directives: {},
       degradedMode: { policy: 'block_new', gracePeriod: '24h', gracePeriodSeconds: 86400, message: 'offline' },
     });
-    expect(at({ policy: 'warn' }).config).toEqual({ directives: {}, degradedMode: { policy: 'warn' } });
-    expect(at({ policy: 'warn', grace_period: '0' }).config?.degradedMode).toEqual({
+    expect(at({ policy: 'warn' }).value).toEqual({ directives: {}, degradedMode: { policy: 'warn' } });
+    expect(at({ policy: 'warn', grace_period: '0' }).value?.degradedMode).toEqual({
       policy: 'warn',
       gracePeriod: '0',
       gracePeriodSeconds: 0,
@@ -886,7 +886,7 @@ describe('validateLocalSettings', () => {
         theme: 'dark',
         degraded_mode: 'anything',
       }),
-    ).toEqual({ errors: [] });
+    ).toMatchObject({ errors: [], warnings: [] });
   });
 
   it('checks known keys with the directive value rules, pointing into the settings', () => {
@@ -915,7 +915,9 @@ describe('validateLocalSettings', () => {
 
   it('needs an object', () => {
     expect(validateLocalSettings([])).toEqual({
+      value: undefined,
       errors: [{ code: 'invalid_type', path: '', message: 'local settings must be an object, not an array' }],
+      warnings: [],
     });
   });
 });
@@ -938,26 +940,26 @@ describe('examples/enterprise', () => {
       const r = parseEnterpriseConfig(readFileSync(join(ENTERPRISE_EXAMPLES, file), 'utf8'));
       expect(r.errors).toEqual([]);
       expect(r.warnings).toEqual([]);
-      expect(r.config).toBeDefined();
+      expect(r.value).toBeDefined();
     });
   }
 
   it('values.yaml sets every directive and blocks new installs after a day', () => {
     const r = parseEnterpriseConfig(readFileSync(join(ENTERPRISE_EXAMPLES, 'values.yaml'), 'utf8'));
-    expect(Object.keys(r.config?.directives ?? {}).sort()).toEqual([...KNOWN_DIRECTIVES].sort());
-    expect(r.config?.degradedMode).toMatchObject({
+    expect(Object.keys(r.value?.directives ?? {}).sort()).toEqual([...KNOWN_DIRECTIVES].sort());
+    expect(r.value?.degradedMode).toMatchObject({
       policy: 'block_new',
       gracePeriod: '24h',
       gracePeriodSeconds: 86400,
     });
-    expect(r.config?.degradedMode?.message).toBeTruthy();
+    expect(r.value?.degradedMode?.message).toBeTruthy();
     const bare = parseEnterpriseConfig(readFileSync(join(ENTERPRISE_EXAMPLES, 'config-map.json'), 'utf8'));
-    expect(Object.keys(bare.config?.directives ?? {}).sort()).toEqual([...KNOWN_DIRECTIVES].sort());
+    expect(Object.keys(bare.value?.directives ?? {}).sort()).toEqual([...KNOWN_DIRECTIVES].sort());
   });
 
   it('the non-registry servers examples say what the document says', () => {
     const read = (f: string) =>
-      parseEnterpriseConfig(readFileSync(join(ENTERPRISE_EXAMPLES, f), 'utf8')).config?.directives;
+      parseEnterpriseConfig(readFileSync(join(ENTERPRISE_EXAMPLES, f), 'utf8')).value?.directives;
     expect(read('non-registry-enforced.yaml')).toEqual({ non_registry_servers: directive(false, 'enforced') });
     expect(read('advisory-block.yaml')).toEqual({ non_registry_servers: directive(false, 'default') });
     expect(read('allow-any.yaml')).toEqual({ non_registry_servers: directive(true, 'enforced') });
@@ -981,7 +983,7 @@ describe('test/cases/enterprise/validation-*.json', () => {
         warnings?: { code: string; path: string }[];
       };
       const r = parseEnterpriseConfig(table.enterpriseText);
-      expect(r.config).toBeUndefined();
+      expect(r.value).toBeUndefined();
       expect(codes(r.errors).sort()).toEqual(table.errors.map((e) => `${e.code} ${e.path}`).sort());
       if (table.warnings) {
         expect(codes(r.warnings).sort()).toEqual(table.warnings.map((e) => `${e.code} ${e.path}`).sort());

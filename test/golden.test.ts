@@ -39,7 +39,7 @@ describe('golden Rego and data', () => {
 
   const enterprise = () => {
     const text = readFileSync(join(EXAMPLES, 'enterprise', 'advisory-block.yaml'), 'utf8');
-    const { config } = parseEnterpriseConfig(text);
+    const { value: config } = parseEnterpriseConfig(text);
     if (!config) throw new Error('advisory-block.yaml is invalid');
     return config;
   };

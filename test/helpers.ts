@@ -47,8 +47,8 @@ export function caseTables(dir = CASES, prefix = ''): { name: string; file: stri
 /** Validates policy text, failing the test with every issue when it is invalid. */
 export function mustParse(text: string): Policy {
   const r = parsePolicy(text);
-  if (!r.policy) throw new Error(`invalid policy: ${JSON.stringify(r.errors)}`);
-  return r.policy;
+  if (!r.value?.policy) throw new Error(`invalid policy: ${JSON.stringify(r.errors)}`);
+  return r.value?.policy;
 }
 
 const compiled = new Map<string, Promise<CompiledPolicy>>();
@@ -77,8 +77,8 @@ export function tableEnterprise(table: CaseFile): EnterpriseConfig | undefined {
   const text = caseEnterpriseText(table);
   if (text === undefined) return undefined;
   const r = parseEnterpriseConfig(text);
-  if (!r.config) throw new Error(`invalid enterprise config: ${JSON.stringify(r.errors)}`);
-  return r.config;
+  if (!r.value) throw new Error(`invalid enterprise config: ${JSON.stringify(r.errors)}`);
+  return r.value;
 }
 
 /** Effective configurations on every engine, for each local settings object; results by engine name. */

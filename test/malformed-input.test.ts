@@ -165,14 +165,14 @@ describe('malformed documents', () => {
           const policy = parsePolicy(text);
           policy.errors.forEach((e, k) => found.push(...problems(e, `policy error ${k}`)));
           policy.warnings.forEach((e, k) => found.push(...problems(e, `policy warning ${k}`)));
-          if (!policy.policy) {
+          if (!policy.value?.policy) {
             rejected++;
             if (policy.errors.length === 0) found.push('policy rejected without an error');
           }
           const config = parseEnterpriseConfig(text);
           config.errors.forEach((e, k) => found.push(...problems(e, `enterprise error ${k}`)));
           config.warnings.forEach((e, k) => found.push(...problems(e, `enterprise warning ${k}`)));
-          if (!config.config && config.errors.length === 0) found.push('config rejected without an error');
+          if (!config.value && config.errors.length === 0) found.push('config rejected without an error');
           const doc = readJson(text);
           if (doc.value !== undefined) validateLocalSettings(doc.value);
           isEnterpriseConfigText('file', text);

@@ -17,8 +17,8 @@ const RUNS = { numRuns: 300, seed: SEED };
 
 function validate(raw: unknown): Policy {
   const r = parsePolicy(JSON.stringify(raw));
-  if (!r.policy) throw new Error(JSON.stringify(r.errors));
-  return r.policy;
+  if (!r.value?.policy) throw new Error(JSON.stringify(r.errors));
+  return r.value?.policy;
 }
 
 const policy = rawPolicy.map(validate);
@@ -165,8 +165,8 @@ describe('equivalent spellings', () => {
         const wrapped = parsePolicy(
           JSON.stringify({ configurationFileVersion: 2, mcpPolicy: { locked, value: JSON.stringify(raw) } }),
         );
-        expect(wrapped.policy).toEqual(validate(raw));
-        expect(wrapped.source).toEqual({ kind: 'admin-settings', locked });
+        expect(wrapped.value?.policy).toEqual(validate(raw));
+        expect(wrapped.value?.source).toEqual({ kind: 'admin-settings', locked });
       }),
       RUNS,
     );

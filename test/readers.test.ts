@@ -14,7 +14,7 @@ describe('nesting depth', () => {
   it('reports deep JSON as too_deep at the collection that crosses the limit, without throwing', () => {
     for (const deep of ['['.repeat(5000), '{"a":'.repeat(6000) + '1' + '}'.repeat(6000)]) {
       const r = parsePolicy(deep);
-      expect(r.policy).toBeUndefined();
+      expect(r.value?.policy).toBeUndefined();
       expect(r.errors).toHaveLength(1);
       expect(r.errors[0]).toMatchObject({
         code: 'too_deep',

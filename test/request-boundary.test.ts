@@ -278,7 +278,7 @@ describe('the request boundary', () => {
 });
 
 describe('local settings given to config', () => {
-  const enterprise = parseEnterpriseConfig('playground: { value: true, enforcement: default }\n').config!;
+  const enterprise = parseEnterpriseConfig('playground: { value: true, enforcement: default }\n').value!;
 
   it('cross the same boundary on every engine: a plain object is used, anything else is invalid_local_settings', async () => {
     const answers: unknown[] = [];

@@ -44,8 +44,8 @@ describe('rule index', () => {
   it(`native indexed first match equals a walk over every rule on large generated policies (seed ${SEED})`, () => {
     const policies = fc.sample(largeRules, { seed: SEED, numRuns: 12 }).map((rules) => {
       const parsed = parsePolicy(JSON.stringify({ version: 1, default: 'deny', rules }));
-      if (!parsed.policy) throw new Error(`seed ${SEED}: generated policy is invalid`);
-      return parsed.policy;
+      if (!parsed.value?.policy) throw new Error(`seed ${SEED}: generated policy is invalid`);
+      return parsed.value?.policy;
     });
     let matched = 0;
     for (const [k, policy] of policies.entries()) {
@@ -193,7 +193,7 @@ describe('linear matching and the field length limit', () => {
     const parsed = parsePolicy(
       JSON.stringify({ version: 1, default: 'deny', rules: [{ tools: ['x', `a${'*a'.repeat(513)}`], allow: true }] }),
     );
-    expect(parsed.policy).toBeUndefined();
+    expect(parsed.value?.policy).toBeUndefined();
     expect(parsed.errors).toEqual([
       expect.objectContaining({
         code: 'too_many_stars',
@@ -204,7 +204,7 @@ describe('linear matching and the field length limit', () => {
     expect(
       parsePolicy(
         JSON.stringify({ version: 1, default: 'deny', rules: [{ server: `a${'*a'.repeat(512)}`, allow: true }] }),
-      ).policy,
+      ).value?.policy,
     ).toBeDefined();
   });
 });

@@ -89,15 +89,15 @@ describe('policy validation', () => {
       otherSetting: 1,
     });
     expect(r.errors).toEqual([]);
-    expect(r.source).toEqual({ kind: 'admin-settings', locked: true });
-    expect(r.policy).toEqual({ version: 1, default: 'deny', rules: [] });
+    expect(r.value?.source).toEqual({ kind: 'admin-settings', locked: true });
+    expect(r.value?.policy).toEqual({ version: 1, default: 'deny', rules: [] });
   });
 
   it('turns deny: true into allow: false and keeps only given fields', () => {
     const r = parsePolicy(
       '{"default": "allow", "rules": [{"server": "a", "deny": true}, {"deny": false, "reason": "r"}]}',
     );
-    expect(r.policy?.rules).toEqual([
+    expect(r.value?.policy.rules).toEqual([
       { server: 'a', allow: false },
       { allow: true, reason: 'r' },
     ]);
@@ -105,7 +105,7 @@ describe('policy validation', () => {
 
   it('warns about rules after a rule that matches everything', () => {
     const r = parsePolicy('{"default": "allow", "rules": [{"allow": true}, {"server": "a", "deny": true}]}');
-    expect(r.policy).toBeDefined();
+    expect(r.value?.policy).toBeDefined();
     expect(r.warnings).toMatchObject([{ code: 'unreachable_rule', path: '/rules/1' }]);
   });
 

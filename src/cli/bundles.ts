@@ -1,7 +1,7 @@
 /** `mcp-policy bundles serve <dir>`: the bundle service in front of a folder of compiled bundles. */
 import { type Command } from 'commander';
 import { parseAddr, startBundleService } from '../fleet/bundle-service.js';
-import { type CliIo } from './main.js';
+import { type CliIo } from './io.js';
 
 /** Registers `bundles serve`; it runs until SIGINT or SIGTERM, then closes gracefully. */
 export function registerBundles(program: Command, io: CliIo): void {

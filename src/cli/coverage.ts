@@ -2,10 +2,10 @@
 import { tableCoverage } from '../analysis/coverage.js';
 import { type CaseFile, casePolicyText } from '../testing/cases.js';
 import { parsePolicy } from '../policy/validate.js';
-import { type CliIo } from './main.js';
+import { type CliIo } from './io.js';
 
 export function renderCoverage(table: CaseFile, policyText: string, io: CliIo): void {
-  const policy = parsePolicy(casePolicyText(table) ?? policyText).policy;
+  const policy = parsePolicy(casePolicyText(table) ?? policyText).value?.policy;
   if (!policy || table.requests === undefined) return;
   const c = tableCoverage(
     policy,

@@ -13,9 +13,8 @@ import {
 } from '../analysis/diff.js';
 import { renderBox } from '../analysis/region.js';
 import { readTextFile } from '../policy/file.js';
-import { type Policy } from '../policy/model.js';
 import { ExitError } from './exit.js';
-import { type CliIo } from './main.js';
+import { type CliIo, loadPolicy } from './io.js';
 
 function who(side: DiffChange['old']): string {
   const what = side.allowed ? 'allow' : 'deny';
@@ -45,7 +44,8 @@ function renderReplay(r: ReplayResult, file: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function registerDiff(program: Command, io: CliIo, load: (file: string) => Promise<Policy>): void {
+/** Registers `diff`. */
+export function registerDiff(program: Command, io: CliIo): void {
   program
     .command('diff')
     .description('show which requests two policy versions decide differently (exit 1 when a decision differs)')
@@ -54,8 +54,8 @@ export function registerDiff(program: Command, io: CliIo, load: (file: string) =
     .option('--json', 'print {"diff", "replay"} as JSON')
     .option('-r, --requests <file>', 'replay recorded requests (JSON Lines, or a decision log) and count what flips')
     .action(async (oldFile: string, newFile: string, opts: { json?: boolean; requests?: string }) => {
-      const oldPolicy = await load(oldFile);
-      const newPolicy = await load(newFile);
+      const oldPolicy = await loadPolicy(oldFile, io);
+      const newPolicy = await loadPolicy(newFile, io);
       const diff = diffPolicies(oldPolicy, newPolicy);
       const replay =
         opts.requests === undefined

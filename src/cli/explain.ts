@@ -5,8 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { isGzip, isWasmModule } from '../bundle/read.js';
 import { McpPolicyError } from '../core/errors.js';
 import { readTextFile } from '../policy/file.js';
-import { type Policy } from '../policy/model.js';
-import { type CliIo, formatDecision } from './main.js';
+import { type CliIo, formatDecision, loadPolicy } from './io.js';
 
 function render(x: Explanation): string {
   const lines: string[] = [];
@@ -20,7 +19,8 @@ function render(x: Explanation): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function registerExplain(program: Command, io: CliIo, load: (file: string) => Promise<Policy>): void {
+/** Registers `explain`. */
+export function registerExplain(program: Command, io: CliIo): void {
   program
     .command('explain')
     .description('show, rule by rule, why a request gets its decision')
@@ -35,7 +35,7 @@ export function registerExplain(program: Command, io: CliIo, load: (file: string
           `${file} is a compiled bundle; explain needs the policy's JSON file, since a bundle keeps no rule conditions`,
         );
       }
-      const policy = await load(file);
+      const policy = await loadPolicy(file, io);
       const text =
         opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
       let request: unknown;

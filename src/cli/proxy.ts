@@ -1,17 +1,16 @@
 /** `mcp-policy proxy`: argument parsing and messages; the proxy itself is src/proxy/. */
 import { Command, Option } from 'commander';
-import { ENGINE_NAMES, type EngineName } from '../engines/engine.js';
-import { openEngineForFile } from '../engines/file.js';
+import { type EngineName } from '../engines/engine.js';
 import { McpPolicyError } from '../core/errors.js';
+import { openSources } from '../host/sources.js';
 import { readTextFile } from '../policy/file.js';
 import { parseProxyConfig } from '../proxy/config.js';
 import { serverFacts, type ServerTarget, transportForUrl } from '../proxy/facts.js';
 import { startProxy } from '../proxy/proxy.js';
-import { addVerificationOptions, verificationFrom } from './fleet-options.js';
+import { addVerificationOptions } from './fleet-options.js';
+import { addSourceOptions, type CliIo, engineOption, type SourceFlags, sourcesFrom, validOrExit } from './io.js';
 
-interface ProxyCliOptions {
-  verificationKey?: string;
-  verificationKeyId?: string;
+interface ProxyCliOptions extends SourceFlags {
   config?: string;
   server?: string;
   serverType?: string;
@@ -55,8 +54,9 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 }
 
 /** The `proxy` command, for registration in the CLI program. */
-export function proxyCommand(stderr: (text: string) => void): Command {
-  return addVerificationOptions(new Command('proxy'))
+export function proxyCommand(io: CliIo): Command {
+  const stderr = (text: string): void => io.stderr(text);
+  return addSourceOptions(addVerificationOptions(new Command('proxy')))
     .description('run an MCP server behind the policy: filter tools and prompts, deny calls (stdio or streamable HTTP)')
     .argument('<policy-or-bundle>', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
     .argument('[server-command...]', 'the server to start, after --')
@@ -76,9 +76,7 @@ export function proxyCommand(stderr: (text: string) => void): Command {
     .option('--decision-log <file>', 'append every decision as a JSON line (mode 0600)')
     .option('--pin <lock-file>', 'pin tool definitions: withhold tools that changed since they were approved')
     .option('--pin-update', 'record the current definitions of approved tools in the --pin lock file')
-    .addOption(
-      new Option('-e, --engine <engine>', 'evaluator for a policy file').choices([...ENGINE_NAMES]).default('wasm'),
-    )
+    .addOption(engineOption('evaluator for a policy file'))
     .action(async (file: string, commandLine: string[], flags: ProxyCliOptions) => {
       const config = flags.config === undefined ? {} : parseProxyConfig(await readTextFile(flags.config), flags.config);
       // Flags win over the file; a command line replaces the file's command.
@@ -91,7 +89,7 @@ export function proxyCommand(stderr: (text: string) => void): Command {
       const target = targetOf(command, opts);
       const facts = serverFacts(target, opts);
       const listen = opts.listen === 'stdio' ? ('stdio' as const) : parseUrl(opts.listen, '--listen');
-      const engine = await openEngineForFile(file, opts.engine, verificationFrom(opts) ?? {});
+      const engine = validOrExit(await openSources(sourcesFrom(file, opts)), io);
       try {
         const proxy = await startProxy({
           engine,

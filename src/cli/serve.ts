@@ -3,14 +3,12 @@ import { Command } from 'commander';
 import { McpPolicyError } from '../core/errors.js';
 import { OpaDecisionLogUploader } from '../fleet/decision-log.js';
 import { addVerificationOptions, verificationFrom } from './fleet-options.js';
+import { addSourceOptions, type SourceFlags, sourcesFrom } from './io.js';
 import { desktopVmSocketNote, dockerDesktopSocketPath, parseAddress } from '../server/listen.js';
 import { startServe } from '../server/service.js';
 import { clusterMetrics, isWorker, runPrimary } from '../server/workers.js';
 
-interface ServeCliOptions {
-  enterprise?: string;
-  adminConsole?: string;
-  userPolicy?: string;
+interface ServeCliOptions extends SourceFlags {
   socket?: string;
   dockerDesktop?: boolean;
   addr?: string;
@@ -24,8 +22,6 @@ interface ServeCliOptions {
   maxBody?: number;
   maxBatch?: number;
   idleTimeout?: number;
-  verificationKey?: string;
-  verificationKeyId?: string;
   decisionLogUrl?: string;
 }
 
@@ -47,16 +43,13 @@ function waitForSignal(): Promise<string> {
 
 /** The `serve` command, for registration in the CLI program. */
 export function serveCommand(stderr: (text: string) => void): Command {
-  return addVerificationOptions(new Command('serve'))
+  return addSourceOptions(addVerificationOptions(new Command('serve')))
     .option(
       '--decision-log-url <url>',
       "also upload decisions to an OPA decision-log collector (OPA's batched gzip shape)",
     )
     .description("serve decisions over HTTP: Docker's MCP gateway protocol and OPA's data API (unix socket or TCP)")
     .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
-    .option('--enterprise <file>', 'Stacklok enterprise config whose directives apply before the rules')
-    .option('--admin-console <file>', "policy set in Docker's Admin Console")
-    .option('--user-policy <file>', "the user's own policy")
     .option('--socket <path>', 'listen on this unix socket (created owner-only)')
     .option('--docker-desktop', "listen where Docker's MCP gateway dials (Linux: ~/.docker/desktop/backend.sock)")
     .option('--addr <host:port>', 'listen on TCP (host defaults to 127.0.0.1)')
@@ -94,16 +87,13 @@ export function serveCommand(stderr: (text: string) => void): Command {
           ? `${opts.decisionLog}.${process.pid}`
           : opts.decisionLog;
       const verification = verificationFrom(opts);
+      // The key checks every bundle the service loads (the file and --bundle-url alike), so it is passed on its own.
+      const { verificationKey: _key, verificationKeyId: _keyId, ...sourceFlags } = opts;
       const handle = await startServe({
         ...(verification !== undefined && { verification }),
         ...(opts.decisionLogUrl !== undefined && { sink: new OpaDecisionLogUploader({ url: opts.decisionLogUrl }) }),
         ...((file ?? opts.enterprise ?? opts.adminConsole ?? opts.userPolicy) !== undefined && {
-          sources: {
-            ...(file !== undefined && { file }),
-            ...(opts.enterprise !== undefined && { enterprise: opts.enterprise }),
-            ...(opts.adminConsole !== undefined && { adminConsole: opts.adminConsole }),
-            ...(opts.userPolicy !== undefined && { userPolicy: opts.userPolicy }),
-          },
+          sources: sourcesFrom(file, sourceFlags),
         }),
         ...(socket !== undefined && { socket }),
         ...(tcp !== undefined && { tcp }),

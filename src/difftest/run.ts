@@ -299,8 +299,8 @@ function itemSeed(seed: number, k: number): number {
 export function generatedPolicy(seed: number, k: number): Policy {
   const [text] = fc.sample(policyText, { seed: itemSeed(seed, k), numRuns: 1 }) as [string];
   const parsed = parsePolicy(text);
-  if (!parsed.policy) throw new Error(`generated policy is invalid: ${JSON.stringify(parsed.errors)}\n${text}`);
-  return parsed.policy;
+  if (!parsed.value) throw new Error(`generated policy is invalid: ${JSON.stringify(parsed.errors)}\n${text}`);
+  return parsed.value.policy;
 }
 
 /** Generates requests for a policy, with the enterprise fields when a config is compiled in. */
@@ -323,9 +323,9 @@ export function generatedEnterprise(seed: number, k: number): EnterpriseConfig |
   }) as [string | null];
   if (text === null) return undefined;
   const parsed = parseEnterpriseConfig(text);
-  if (!parsed.config)
+  if (!parsed.value)
     throw new Error(`generated enterprise config is invalid: ${JSON.stringify(parsed.errors)}\n${text}`);
-  return parsed.config;
+  return parsed.value;
 }
 
 /** Local settings to compute effective configurations for. */

@@ -48,6 +48,13 @@ export interface Engine {
   config(local: Readonly<Record<string, unknown>>): Promise<unknown>;
   /** Releases what the engine holds (temporary files, memory). */
   close(): Promise<void>;
+  /**
+   * The last failure of a tool the engine runs (the opa CLI), as opposed to a
+   * policy answer; the decisions concerned failed closed. Lets a host report
+   * a broken tool as such rather than as a run of denials. Engines that run
+   * no tool leave it undefined.
+   */
+  readonly toolError?: McpPolicyError | undefined;
 }
 
 /** The error for asking `config` of a policy compiled without enterprise directives. */

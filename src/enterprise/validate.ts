@@ -5,7 +5,7 @@
  * at once, each with a stable code, a JSON pointer into the document as
  * written, and a line and column.
  */
-import { type Issue } from '../core/errors.js';
+import { type Validation, validation } from '../core/validation.js';
 import { isObject, place, Report, strip } from '../diagnostics/report.js';
 import { readJson } from '../diagnostics/json.js';
 import { readYaml } from '../diagnostics/yaml.js';
@@ -31,12 +31,8 @@ export {
 } from './directives.js';
 export { parseGoDuration } from './duration.js';
 
-/** The outcome of parsing: a configuration when there are no errors, plus warnings either way. */
-export interface EnterpriseParseResult {
-  readonly config: EnterpriseConfig | undefined;
-  readonly errors: Issue[];
-  readonly warnings: Issue[];
-}
+/** The outcome of parsing an enterprise configuration (the one {@link Validation} shape). */
+export type EnterpriseParseResult = Validation<EnterpriseConfig>;
 
 /**
  * Parses and validates an enterprise configuration: YAML or JSON text holding
@@ -46,11 +42,10 @@ export interface EnterpriseParseResult {
  */
 export function parseEnterpriseConfig(text: string): EnterpriseParseResult {
   const doc = readYaml(text);
-  if (doc.value === undefined) return { config: undefined, errors: [...doc.issues], warnings: [] };
+  if (doc.value === undefined) return validation<EnterpriseConfig>(undefined, [...doc.issues]);
   const report = new Report();
   const config = checkDocument(doc.value, report);
-  const errors = [...doc.issues, ...place(report.errors, doc)];
-  return { config: errors.length === 0 ? config : undefined, errors, warnings: place(report.warnings, doc) };
+  return validation(config, [...doc.issues, ...place(report.errors, doc)], place(report.warnings, doc));
 }
 
 /**
@@ -60,8 +55,7 @@ export function parseEnterpriseConfig(text: string): EnterpriseParseResult {
 export function validateEnterpriseValue(value: unknown): EnterpriseParseResult {
   const report = new Report();
   const config = checkDocument(value, report);
-  const errors = report.errors.map(strip);
-  return { config: errors.length === 0 ? config : undefined, errors, warnings: report.warnings.map(strip) };
+  return validation(config, report.errors.map(strip), report.warnings.map(strip));
 }
 
 /**
@@ -92,7 +86,7 @@ export function isEnterpriseConfigText(file: string, text: string): boolean {
  * each known directive must be valid for it (the same rules as a directive's
  * `value`); unknown keys are allowed. Pointers are into the settings object.
  */
-export function validateLocalSettings(value: unknown): { errors: Issue[] } {
+export function validateLocalSettings(value: unknown): Validation<Readonly<Record<string, unknown>>> {
   const report = new Report();
   if (!isObject(value)) {
     report.typeError([], 'local settings', 'an object', value);
@@ -103,5 +97,5 @@ export function validateLocalSettings(value: unknown): { errors: Issue[] } {
       checkUnicode(local, [key], report);
     }
   }
-  return { errors: report.errors.map(strip) };
+  return validation(value as Record<string, unknown>, report.errors.map(strip), report.warnings.map(strip));
 }

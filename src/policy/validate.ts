@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { type Issue, PolicyValidationError, toPointer } from '../core/errors.js';
+import { type Validation, validation } from '../core/validation.js';
 import { readJson } from '../diagnostics/json.js';
 import { article, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
 import { ACTIONS, type Policy, type PolicySource, type Rule, SERVER_TYPES, TRANSPORTS } from './model.js';
@@ -12,13 +13,14 @@ import { ACTIONS, type Policy, type PolicySource, type Rule, SERVER_TYPES, TRANS
 // Moved to the diagnostics module; kept here for existing importers.
 export { article, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
 
-/** The outcome of validation: a policy when there are no errors, plus warnings either way. */
-export interface ValidationResult {
-  readonly policy: Policy | undefined;
-  readonly source: PolicySource | undefined;
-  readonly errors: readonly Issue[];
-  readonly warnings: readonly Issue[];
+/** A valid policy document: the policy in it and what kind of file held it. */
+export interface PolicyDocument {
+  readonly policy: Policy;
+  readonly source: PolicySource;
 }
+
+/** The outcome of validating a policy document (the one {@link Validation} shape). */
+export type ValidationResult = Validation<PolicyDocument>;
 
 const RULE_FIELDS = [
   'action',
@@ -68,8 +70,8 @@ export function parsePolicy(text: string): ValidationResult {
   if (doc.value === undefined) return result(undefined, undefined, doc.issues, []);
   const validated = validatePolicyValue(doc.value);
   return result(
-    validated.policy,
-    validated.source,
+    validated.value?.policy,
+    validated.value?.source,
     [...locate(doc.issues, doc), ...locate(validated.errors, doc)],
     locate(validated.warnings, doc),
   );
@@ -83,8 +85,8 @@ export function validatePolicyValue(value: unknown): ValidationResult {
   if (isObject(value) && ('mcpPolicy' in value || 'configurationFileVersion' in value)) {
     return validateAdminSettings(value);
   }
-  const { policy, errors, warnings } = validateBarePolicy(value);
-  return result(policy, policy ? { kind: 'policy' } : undefined, errors, warnings);
+  const { value: policy, errors, warnings } = validateBarePolicy(value);
+  return result(policy, { kind: 'policy' }, errors, warnings);
 }
 
 /** Policies this module produced, so that {@link ensureValidPolicy} need not check them again. */
@@ -100,18 +102,15 @@ const validated = new WeakSet<Policy>();
 export function ensureValidPolicy(policy: Policy): Policy {
   if (validated.has(policy)) return policy;
   const r = validatePolicyValue(policy);
-  if (!r.policy) throw new PolicyValidationError(r.errors, 'policy object');
-  return r.policy;
+  if (!r.value) throw new PolicyValidationError(r.errors, 'policy object');
+  return r.value.policy;
 }
 
 /** Parses and validates, throwing {@link PolicyValidationError} on any error. */
-export function loadPolicyText(
-  text: string,
-  file?: string,
-): { policy: Policy; source: PolicySource; warnings: readonly Issue[] } {
+export function loadPolicyText(text: string, file?: string): PolicyDocument & { warnings: readonly Issue[] } {
   const r = parsePolicy(text);
-  if (!r.policy || !r.source || r.errors.length > 0) throw new PolicyValidationError(r.errors, file);
-  return { policy: r.policy, source: r.source, warnings: r.warnings };
+  if (!r.value) throw new PolicyValidationError(r.errors, file);
+  return { ...r.value, warnings: r.warnings };
 }
 
 function validateAdminSettings(value: Record<string, unknown>): ValidationResult {
@@ -133,13 +132,10 @@ function validateAdminSettings(value: Record<string, unknown>): ValidationResult
   if (inner.value === undefined) return result(undefined, undefined, embed(inner.issues), warnings);
   const bare = validateBarePolicy(inner.value);
   const source: PolicySource = { kind: 'admin-settings', locked: settings.mcpPolicy.locked ?? false };
-  return result(bare.policy, bare.policy ? source : undefined, embed([...inner.issues, ...bare.errors]), [
-    ...warnings,
-    ...embed(bare.warnings),
-  ]);
+  return result(bare.value, source, embed([...inner.issues, ...bare.errors]), [...warnings, ...embed(bare.warnings)]);
 }
 
-function validateBarePolicy(value: unknown): { policy?: Policy; errors: Issue[]; warnings: Issue[] } {
+function validateBarePolicy(value: unknown): Validation<Policy> {
   const parsed = policySchema.safeParse(value, { reportInput: true });
   const errors: Issue[] = parsed.success ? [] : zodIssues(parsed.error, POLICY_FIELDS, RULE_FIELDS);
   // Rules are checked one by one too, so a schema error in one rule does not
@@ -152,9 +148,9 @@ function validateBarePolicy(value: unknown): { policy?: Policy; errors: Issue[];
     const r = ruleSchema.safeParse(raw);
     if (r.success && semanticOk) rules.push(toRule(r.data));
   });
-  if (errors.length > 0 || !parsed.success) return { errors, warnings: [] };
+  if (errors.length > 0 || !parsed.success) return validation<Policy>(undefined, errors);
   const policy = toPolicy(parsed.data, rules);
-  return { policy, errors, warnings: lint(policy) };
+  return validation(policy, errors, lint(policy));
 }
 
 function toPolicy(input: PolicyInput, rules: Rule[]): Policy {
@@ -335,10 +331,5 @@ function result(
   warnings: readonly Issue[],
 ): ValidationResult {
   if (policy && errors.length === 0) validated.add(policy);
-  return {
-    policy: errors.length === 0 ? policy : undefined,
-    source: errors.length === 0 ? source : undefined,
-    errors,
-    warnings,
-  };
+  return validation(policy && source && { policy, source }, errors, warnings);
 }

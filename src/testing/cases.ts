@@ -35,6 +35,7 @@ import { parseEnterpriseConfig } from '../enterprise/validate.js';
 import { ERROR_CODES, type Issue, McpPolicyError } from '../core/errors.js';
 import { readTextFile } from '../policy/file.js';
 import { type Decision, type Policy } from '../policy/model.js';
+import { type Validation } from '../core/validation.js';
 import { parsePolicy } from '../policy/validate.js';
 
 const expectSchema = z.strictObject({
@@ -208,13 +209,18 @@ export interface CaseFailure {
   readonly problems: readonly string[];
 }
 
+/** Which of a table's sources is invalid, with its validation. */
+export interface InvalidSource extends Validation<never> {
+  readonly source: 'policy' | 'enterprise';
+}
+
 /** The outcome of running a case table. */
 export interface CaseTableResult {
   readonly failures: readonly CaseFailure[];
   /** Decisions not checked because they report go-wasm's documented limitation on that request. */
   readonly skipped: number;
   /** Set when a table that expects decisions has an invalid policy or enterprise config: nothing was decided. */
-  readonly invalid?: { readonly source: 'policy' | 'enterprise'; readonly errors: readonly Issue[] };
+  readonly invalid?: InvalidSource;
   /** One line: what was checked and how many failures. */
   readonly summary: string;
 }
@@ -282,23 +288,23 @@ export async function runCaseTable(table: CaseFile, options: CaseTableOptions): 
       summary: `test: ${table.errors.length} expected errors, ${failures.length} failures`,
     };
   }
-  if (policy === undefined || !policy.policy) {
+  if (policy?.value === undefined) {
     return {
       failures,
       skipped: 0,
-      invalid: { source: 'policy', errors: policy?.errors ?? [] },
+      invalid: { source: 'policy', value: undefined, errors: policy?.errors ?? [], warnings: policy?.warnings ?? [] },
       summary: 'test: the policy is invalid',
     };
   }
-  if (enterprise && !enterprise.config) {
+  if (enterprise && !enterprise.value) {
     return {
       failures,
       skipped: 0,
-      invalid: { source: 'enterprise', errors: enterprise.errors },
+      invalid: { source: 'enterprise', ...enterprise, value: undefined },
       summary: 'test: the enterprise config is invalid',
     };
   }
-  const extras: CompileExtras = enterprise?.config ? { enterprise: enterprise.config } : {};
+  const extras: CompileExtras = enterprise?.value ? { enterprise: enterprise.value } : {};
   const cases = table.requests ?? [];
   const configs = table.configs ?? [];
   let skipped = 0;
@@ -307,7 +313,7 @@ export async function runCaseTable(table: CaseFile, options: CaseTableOptions): 
     if (problems.length > 0) failures.push({ where, engine: name, ...(note !== undefined && { note }), problems });
   };
   for (const name of options.engines) {
-    const engine = await open(name, policy.policy, extras);
+    const engine = await open(name, policy.value.policy, extras);
     try {
       const decisions = await engine.decideBatch(cases.map((c) => c.request));
       cases.forEach((c, k) => {

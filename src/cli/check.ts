@@ -1,0 +1,55 @@
+/** `mcp-policy check <file> [--json]`: validates a policy, admin-settings.json or enterprise config. */
+import { type Command } from 'commander';
+import { PolicyValidationError } from '../core/errors.js';
+import { type Validation, validation } from '../core/validation.js';
+import { isEnterpriseConfigText, parseEnterpriseConfig } from '../enterprise/validate.js';
+import { readTextFile } from '../policy/file.js';
+import { parsePolicy } from '../policy/validate.js';
+import { ExitError } from './exit.js';
+import { type CliIo, formatIssue } from './io.js';
+
+/** What `check` reports: the issues, and a one-line summary as the value when the file is valid. */
+type CheckResult = Validation<string>;
+
+function checkEnterprise(text: string): CheckResult {
+  const { value: config, errors, warnings } = parseEnterpriseConfig(text);
+  const dm = config?.degradedMode ? `, degraded mode ${config.degradedMode.policy}` : '';
+  const summary = config && `valid enterprise config: ${Object.keys(config.directives).length} directives${dm}`;
+  return validation(summary, errors, warnings);
+}
+
+function checkPolicy(text: string): CheckResult {
+  const { value, errors, warnings } = parsePolicy(text);
+  const kind = value?.source.kind === 'admin-settings' ? ' (admin-settings.json)' : '';
+  const summary = value && `valid${kind}: ${value.policy.rules.length} rules, default ${value.policy.default}`;
+  return validation(summary, errors, warnings);
+}
+
+/** Registers `check`. */
+export function registerCheck(program: Command, io: CliIo): void {
+  program
+    .command('check')
+    .description('validate a policy, admin-settings.json or enterprise config (exit 0 when valid, 1 when not)')
+    .argument('<file>', 'policy JSON, Docker admin-settings.json, or Stacklok enterprise config (YAML or JSON)')
+    .option('--json', 'print {"valid", "errors", "warnings"} as JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      let result: CheckResult;
+      try {
+        const text = await readTextFile(file);
+        result = isEnterpriseConfigText(file, text) ? checkEnterprise(text) : checkPolicy(text);
+      } catch (e) {
+        // A file that is not text is reported like any other invalid document.
+        if (!(e instanceof PolicyValidationError)) throw e;
+        result = validation<string>(undefined, e.issues);
+      }
+      const valid = result.value !== undefined;
+      if (opts.json) {
+        io.stdout(`${JSON.stringify({ valid, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
+      } else {
+        for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
+        for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
+        if (result.value !== undefined) io.stdout(`${file}: ${result.value}\n`);
+      }
+      if (!valid) throw new ExitError(1);
+    });
+}

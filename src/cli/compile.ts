@@ -1,0 +1,48 @@
+/** `mcp-policy compile [<policy>] [-o <dir>]`: Rego and a WebAssembly bundle from the sources. */
+import { basename, extname, join } from 'node:path';
+import { type Command } from 'commander';
+import { McpPolicyError } from '../core/errors.js';
+import { readSources } from '../host/sources.js';
+import { compilePolicy, writeOutput } from '../pipeline/build.js';
+import { readEmbeddableCases } from '../testing/cases.js';
+import { addSigningOptions, opaConfigFrom, type SigningFlags, signingFrom } from './fleet-options.js';
+import { addSourceOptions, type CliIo, type SourceFlags, sourcesFrom, validOrExit } from './io.js';
+
+function defaultOutDir(policyFile: string): string {
+  return join('out', basename(policyFile, extname(policyFile)));
+}
+
+/** Registers `compile`. */
+export function registerCompile(program: Command, io: CliIo): void {
+  const command = program
+    .command('compile')
+    .description('compile a policy (and enterprise directives) to Rego and a WebAssembly bundle')
+    .argument('[policy]', 'policy JSON or Docker admin-settings.json')
+    .option('-o, --out <dir>', 'output folder (default: out/<policy name>)')
+    .option('--cases <tables...>', 'embed case tables as the self-test `serve` runs before using the bundle');
+  addSigningOptions(addSourceOptions(command)).action(
+    async (file: string | undefined, opts: SourceFlags & SigningFlags & { out?: string; cases?: string[] }) => {
+      const resolved = validOrExit(await readSources(sourcesFrom(file, opts)), io);
+      if (resolved.kind === 'bundle') {
+        throw new McpPolicyError(
+          'usage',
+          `${resolved.file} is a compiled bundle; compile needs the policy's JSON file`,
+        );
+      }
+      const { policy, extras } = resolved;
+      const cases = opts.cases === undefined ? [] : await readEmbeddableCases(opts.cases);
+      const compiled = await compilePolicy(policy, cases.length > 0 ? { ...extras, cases } : extras, signingFrom(opts));
+      const outDir =
+        opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
+      const config = opaConfigFrom(opts, outDir);
+      await writeOutput(compiled, outDir);
+      // With --opa-config, stdout is the configuration alone, so it can be redirected to a file.
+      const say = config === undefined ? io.stdout : io.stderr;
+      say(
+        `${outDir}: policy.rego, lib.rego, data.json, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
+      );
+      if (config !== undefined) io.stdout(config);
+      if (extras.provenance) say(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
+    },
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * `mcp-policy difftest`: generated policies and requests on several engines,
+ * every disagreement shrunk. The generators (fast-check) are loaded only
+ * when this command runs, so no other command pays for them.
+ */
+import { randomInt } from 'node:crypto';
+import { type Command, Option } from 'commander';
+import { McpPolicyError } from '../core/errors.js';
+import { ENGINE_NAMES, parseEngineList } from '../engines/engine.js';
+import { ExitError } from './exit.js';
+import { type CliIo, loadPolicy } from './io.js';
+
+interface DifftestFlags {
+  cases: number;
+  seed?: number;
+  engine?: string;
+  engines?: string;
+  policy?: string;
+  saveRegressions?: string;
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = integer(v, flag);
+  if (n < 1) throw new McpPolicyError('usage', `${flag} must be a positive whole number, not "${v}"`);
+  return n;
+}
+
+function integer(v: string, flag: string): number {
+  if (!/^-?\d+$/.test(v)) throw new McpPolicyError('usage', `${flag} must be a whole number, not "${v}"`);
+  return Number(v) | 0;
+}
+
+function progressBar(io: CliIo): (done: number, total: number) => void {
+  return (done, total) => {
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    io.stderr(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} cases`);
+  };
+}
+
+/** Registers `difftest`. */
+export function registerDifftest(program: Command, io: CliIo): void {
+  program
+    .command('difftest')
+    .description('generate policies and requests and check that the engines agree on every decision')
+    .option('-n, --cases <n>', 'request cases to run', (v) => positiveInt(v, '--cases'), 2000)
+    .option('-s, --seed <seed>', 'random seed (default: a fresh one, printed)', (v) => integer(v, '--seed'))
+    .addOption(
+      new Option(
+        '-e, --engine <engines>',
+        `comma-separated engines to compare, or "all" (default: ${ENGINE_NAMES.join(',')})`,
+      ),
+    )
+    // The spelling of earlier releases, kept so existing scripts keep working.
+    .addOption(new Option('--engines <engines>').hideHelp())
+    .option('-p, --policy <file>', 'test this policy with generated requests instead of generated policies')
+    .option('--save-regressions <dir>', 'write each shrunk mismatch there as a case table')
+    .action(async (opts: DifftestFlags) => {
+      const names = parseEngineList(opts.engine ?? opts.engines ?? 'all');
+      if (names.length < 2) throw new McpPolicyError('usage', 'difftest needs at least two engines');
+      const policy = opts.policy === undefined ? undefined : await loadPolicy(opts.policy, io);
+      const [{ DIFF_ENGINES }, { runDifftest }, { writeRegression }] = await Promise.all([
+        import('../difftest/engines.js'),
+        import('../difftest/run.js'),
+        import('../difftest/regression.js'),
+      ]);
+      const engines = names.map((name) => DIFF_ENGINES[name]!);
+      const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
+      io.stderr(`difftest: seed ${seed}, engines ${engines.map((e) => e.name).join(', ')}\n`);
+      const progress = io.isTerminal ? progressBar(io) : undefined;
+      const started = Date.now();
+      const result = await runDifftest({
+        cases: opts.cases,
+        seed,
+        engines,
+        ...(policy !== undefined && { policy }),
+        ...(progress !== undefined && { onProgress: progress }),
+      });
+      if (progress) io.stderr('\n');
+      for (const m of result.mismatches) {
+        io.stdout(
+          `MISMATCH ${JSON.stringify({ policy: m.policy, enterprise: m.enterprise, request: m.request, decisions: m.decisions, configs: m.configs })}\n`,
+        );
+        if (opts.saveRegressions !== undefined) {
+          io.stdout(`saved ${await writeRegression(opts.saveRegressions, m, seed)}\n`);
+        }
+      }
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      io.stdout(
+        `difftest: ${result.policies} policies, ${result.skipped} comparisons skipped by documented engine limits, ${seconds} s\n`,
+      );
+      io.stdout(`difftest: ${result.cases} cases, ${result.mismatches.length} mismatches, seed ${seed}\n`);
+      if (result.mismatches.length > 0) throw new ExitError(1);
+    });
+}
