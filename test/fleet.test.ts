@@ -72,6 +72,20 @@ describe('fleet of OPA servers', () => {
     return serve?.slot.current?.revision;
   }
 
+  /** Polls of the bundle URL the service has completed; one counts once the bundle it fetched is decided. */
+  async function servePolls(): Promise<number> {
+    const text = await serve!.metrics.registry.metrics();
+    return [...text.matchAll(/^mcp_policy_bundle_polls_total\{outcome="\w+"\} (\d+)$/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
+  }
+
+  async function waitForServePolls(count: number): Promise<void> {
+    for (let t = 0; t < 300 && (await servePolls()) < count; t++) await sleep(50);
+    expect(await servePolls()).toBeGreaterThanOrEqual(count);
+  }
+
   /** The service's answers on the example table, over OPA's data API. */
   async function serveDecisions(): Promise<unknown[]> {
     return Promise.all(
@@ -236,12 +250,13 @@ describe('fleet of OPA servers', () => {
     cases.push(['unsigned where a key is required', async () => void (await compileServed(production.policyFile))]);
     for (const [name, put] of cases) {
       const failures = opas.map((o) => o.log.split('Bundle load failed').length - 1);
+      const polled = await servePolls();
       await put();
       await everyOpaRefused(failures);
       for (const o of opas) expect(await o.revision('prod'), name).toBe(revision);
       expect(await opaDecisions(), name).toEqual(expected);
-      // The service polls every 200 ms: after a few polls it has refused the bundle and still serves the last good one.
-      await sleep(600);
+      // Two more polls done: the second began after the bundle was in place, and what it fetched is decided.
+      await waitForServePolls(polled + 2);
       expect(serve!.slot.current?.revision, name).toBe(revision);
       expect(await serveDecisions(), name).toEqual(expected[0]);
       const bytes = readFileSync(join(served, 'prod', 'bundle.tar.gz'));

@@ -63,11 +63,25 @@ export async function bundleOf(policyText: string, extras: CompileExtras = {}): 
   return (await compilePolicy(loadPolicyText(policyText).policy, extras)).bundle;
 }
 
-/** `mcp-policy serve …` as a child process; resolves once it prints that it listens. */
-export async function spawnServe(
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ child: ChildProcess; stderr: () => string; exited: Promise<number | null> }> {
+/** How long `serve` may take to say it listens before the test gives up on it. */
+const START_DEADLINE_MS = 30_000;
+
+/** A running `mcp-policy serve` process. */
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  stderr(): string;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+  /** The TCP port it reported listening on (first one), when it listens on TCP. */
+  readonly port: number | undefined;
+}
+
+/**
+ * `mcp-policy serve …` as a child process; resolves once it prints that it
+ * listens. Rejects at once, with its stderr, when the process exits or cannot
+ * be started first, and kills it if it has not started within a deadline.
+ */
+export async function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<ServeProcess> {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'mcp-policy.js'), 'serve', ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -75,11 +89,22 @@ export async function spawnServe(
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start within ${START_DEADLINE_MS} ms: ${err}`));
+    }, START_DEADLINE_MS);
+    const done = (error?: Error) => {
+      clearTimeout(deadline);
+      if (error) reject(error);
+      else resolve();
+    };
     child.stderr!.on('data', (c: Buffer) => {
       err += c.toString();
-      if (/listening on|workers serving/.test(err)) resolve();
+      if (/listening on|workers serving/.test(err)) done();
     });
-    void exited.then((code) => reject(new Error(`serve exited ${code}: ${err}`)));
+    child.once('error', (e) => done(new Error(`serve could not be started: ${e.message}`)));
+    void exited.then((code) => done(new Error(`serve exited ${code}: ${err}`)));
   });
-  return { child, stderr: () => err, exited };
+  const port = /(?:listening|serving) on http:\/\/[^\s]*:(\d+)/.exec(err)?.[1];
+  return { child, stderr: () => err, exited, port: port === undefined ? undefined : Number(port) };
 }

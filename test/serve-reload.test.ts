@@ -3,10 +3,12 @@
  * corrupt and self-test-failing candidates, a bundle URL with ETags that
  * goes away, failing closed before any bundle, and shadow differences.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { replaceFolder } from '../src/bundle/output-folder.js';
 import { type ServeHandle, startServe } from '../src/server/service.js';
 import { bundleOf, call, tempDir } from './serve-helpers.js';
 
@@ -126,6 +128,70 @@ describe('hot reload', () => {
   });
 });
 
+describe('watching a folder that compile -o replaces', () => {
+  const decided = async (target: { port: number }) =>
+    ((await call(target, 'POST', '/mcp/policy/evaluate', REQ)).json() as { allowed: boolean }).allowed;
+
+  it('loads or rejects every compile into the watched folder, not only the first', async () => {
+    const out = join(tempDir(), 'out');
+    const [allow, deny] = await Promise.all([bundleOf(ALLOW_ALL), bundleOf(DENY_ALL)]);
+    // What compile -o does: the folder is replaced as a whole by two renames.
+    await replaceFolder(out, { 'bundle.tar.gz': allow, 'policy.rego': 'x' });
+    const h = await serve({
+      sources: { file: join(out, 'bundle.tar.gz') },
+      watch: true,
+      tcp: { host: '127.0.0.1', port: 0 },
+    });
+    const target = { port: h.port! };
+    const activated = () => metric(h, /mcp_policy_bundle_loads_total\{outcome="activated"\} (\d+)/);
+    for (let k = 1; k <= 4; k++) {
+      await replaceFolder(out, { 'bundle.tar.gz': k % 2 === 1 ? deny : allow, 'policy.rego': 'x' });
+      await waitFor(async () => (await activated()) === 1 + k, `compile ${k} loaded`);
+      expect(await decided(target), `compile ${k}`).toBe(k % 2 === 0);
+    }
+    await replaceFolder(out, { 'bundle.tar.gz': new TextEncoder().encode('not a bundle'), 'policy.rego': 'x' });
+    await waitFor(
+      async () => (await metric(h, /mcp_policy_bundle_loads_total\{outcome="rejected"\} (\d+)/)) === 1,
+      'the broken compile rejected',
+    );
+    await replaceFolder(out, { 'bundle.tar.gz': deny, 'policy.rego': 'x' });
+    await waitFor(async () => (await activated()) === 6, 'the next compile loaded');
+    expect(await decided(target)).toBe(false);
+    expect((await call(target, 'GET', '/health')).status).toBe(200);
+  });
+
+  it('answers /health 500 while the watched folder cannot be watched, and follows it again when it is back', async () => {
+    const root = join(tempDir(), 'deploy');
+    const out = join(root, 'out');
+    const [allow, deny] = await Promise.all([bundleOf(ALLOW_ALL), bundleOf(DENY_ALL)]);
+    await replaceFolder(out, { 'bundle.tar.gz': allow });
+    const notes: string[] = [];
+    const h = await serve({
+      sources: { file: join(out, 'bundle.tar.gz') },
+      watch: true,
+      tcp: { host: '127.0.0.1', port: 0 },
+      notify: (line) => notes.push(line),
+    });
+    const target = { port: h.port! };
+    expect((await call(target, 'GET', '/health')).status).toBe(200);
+    rmSync(root, { recursive: true });
+    await waitFor(
+      async () => (await call(target, 'GET', '/health')).status === 500,
+      '/health reporting the lost watch',
+    );
+    expect((await call(target, 'GET', '/health')).json()).toEqual({
+      error: `the folder "${out}" is gone; the watch is retried`,
+    });
+    // The last good bundle keeps deciding.
+    expect(await decided(target)).toBe(true);
+    expect(notes).toContain(`watch lost: the folder "${out}" is gone; the watch is retried; /health answers 500`);
+    await replaceFolder(out, { 'bundle.tar.gz': deny });
+    await waitFor(async () => (await call(target, 'GET', '/health')).status === 200, 'the watch set again');
+    await waitFor(async () => !(await decided(target)), 'the new bundle loaded');
+    expect(notes).toContain(`watching ${join(out, 'bundle.tar.gz')} again`);
+  });
+});
+
 function writeTemp(bytes: Uint8Array): string {
   const path = join(tempDir(), 'bundle.tar.gz');
   writeFileSync(path, bytes);
@@ -172,6 +238,58 @@ describe('bundle URL', () => {
       reason: 'no rule matched; default deny',
     });
     expect((await call(target, 'GET', '/health')).status).toBe(200);
+  });
+});
+
+describe('a gzip bomb from the bundle URL', () => {
+  /** 300 MiB of zeros in about 300 KB: past the 256 MiB bound on an inflated bundle. */
+  const bomb = gzipSync(Buffer.alloc(300 * 2 ** 20));
+
+  it('is inflated off the event loop: the service answers while it refuses it', async () => {
+    const h = await serve({
+      sources: { file: writeTemp(await bundleOf(ALLOW_ALL)) },
+      tcp: { host: '127.0.0.1', port: 0 },
+    });
+    let refused = false;
+    const offered = h.slot.offer(bomb).then((r) => {
+      refused = true;
+      return r;
+    });
+    let answered = 0;
+    while (!refused) {
+      const ping = await call({ port: h.port! }, 'GET', '/ping');
+      if (!refused && ping.status === 200) answered++;
+    }
+    expect(answered).toBeGreaterThan(0);
+    expect(await offered).toMatchObject({ activated: false, error: { code: 'bundle_too_large' } });
+    expect((await call({ port: h.port! }, 'POST', '/mcp/policy/evaluate', REQ)).json()).toEqual({
+      allowed: true,
+      reason: 'no rule matched; default allow',
+    });
+  });
+
+  it('is not inflated again on every poll when the server sends no ETag', async () => {
+    let requests = 0;
+    const bombServer = createServer((_req, res) => {
+      requests++;
+      res.writeHead(200, { 'Content-Type': 'application/gzip' }).end(bomb);
+    });
+    servers.push(bombServer);
+    await new Promise<void>((r) => bombServer.listen(0, '127.0.0.1', r));
+    const notes: string[] = [];
+    const h = await serve({
+      bundleUrl: `http://127.0.0.1:${(bombServer.address() as { port: number }).port}/b.tar.gz`,
+      pollIntervalMs: 50,
+      socket: join(tempDir(), 's.sock'),
+      notify: (line) => notes.push(line),
+    });
+    // Each poll waits for the previous one's offer: the fifth request means four polls were decided.
+    await waitFor(() => requests >= 5, 'five polls');
+    expect(await metric(h, /mcp_policy_bundle_loads_total\{outcome="rejected"\} (\d+)/)).toBe(1);
+    expect(notes.filter((n) => n.startsWith('rejected bundle:'))).toEqual([
+      'rejected bundle: bundle expands to more than 268435456 bytes (bundle_too_large); the last good bundle keeps serving',
+    ]);
+    expect(await metric(h, /mcp_policy_bundle_polls_total\{outcome="unchanged"\} (\d+)/)).toBeGreaterThanOrEqual(3);
   });
 });
 

@@ -7,7 +7,14 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { bareModuleUnsigned } from '../bundle/tar.js';
-import { isGzip, isWasmModule, nodeDigest, type ReadBundleOptions, readBundleFiles, wasmBundleOf } from '../bundle/read.js';
+import {
+  isGzip,
+  isWasmModule,
+  nodeDigest,
+  type ReadBundleOptions,
+  readBundleFilesAsync,
+  wasmBundleOf,
+} from '../bundle/read.js';
 import { type VerificationOptions, verifyBundleSignature } from '../bundle/signature.js';
 import { describeThrown, WasmError } from '../core/errors.js';
 import { instantiatePolicy, WasmPolicyEngine } from './wasm-policy.js';
@@ -65,8 +72,9 @@ export interface OpenedWasm {
 export async function openWasmBytes(bytes: Uint8Array, options: WasmLoadOptions = {}): Promise<OpenedWasm> {
   const { data, verificationKey } = options;
   if (isGzip(bytes)) {
-    // The signature is checked first: it is the stronger statement about what is wrong.
-    const files = readBundleFiles(bytes, options);
+    // The signature is checked first: it is the stronger statement about what is wrong. Inflating
+    // off the event loop keeps a service answering while it refuses a decompression bomb.
+    const files = await readBundleFilesAsync(bytes, options);
     if (verificationKey !== undefined) await verifyBundleSignature(files, { ...options, verificationKey }, nodeDigest);
     const bundle = wasmBundleOf(files);
     return {

@@ -33,6 +33,17 @@ export class ServeMetrics {
     help: 'Failed polls of --bundle-url (unreachable, timeouts, HTTP errors).',
     registers: [this.registry],
   });
+  readonly bundlePolls = new Counter({
+    name: 'mcp_policy_bundle_polls_total',
+    help: 'Completed polls of --bundle-url, by outcome (unchanged, offered, failed); an offer is decided when counted.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly requestsInFlight = new Gauge({
+    name: 'mcp_policy_http_requests_in_flight',
+    help: 'HTTP requests whose headers have arrived and whose reply is not finished yet.',
+    registers: [this.registry],
+  });
   readonly bundleInfo = new Gauge({
     name: 'mcp_policy_bundle_info',
     help: 'The active bundle: 1 for its revision, absent before any bundle is active.',

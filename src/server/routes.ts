@@ -30,6 +30,8 @@ export interface RouteContext {
   readonly metricsText?: () => Promise<string>;
   /** True once shutdown began: replies ask the client to close the connection. */
   readonly closing: () => boolean;
+  /** Why the service cannot follow its sources right now (a lost watch); `/health` answers 500 with it. */
+  readonly problem?: () => string | undefined;
 }
 
 class HttpError extends Error {
@@ -145,7 +147,9 @@ async function opaDecisions(req: IncomingMessage, ctx: RouteContext) {
 }
 
 function health(_req: IncomingMessage, ctx: RouteContext) {
-  return Promise.resolve(ctx.slot.current ? ok({}) : { status: 500, body: { error: NO_BUNDLE_ERROR } });
+  if (!ctx.slot.current) return Promise.resolve({ status: 500, body: { error: NO_BUNDLE_ERROR } });
+  const problem = ctx.problem?.();
+  return Promise.resolve(problem === undefined ? ok({}) : { status: 500, body: { error: problem } });
 }
 
 const ROUTES: Record<string, { method: string; handler: Handler; opa?: boolean }> = {

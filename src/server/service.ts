@@ -9,15 +9,37 @@ import { type Registry } from 'prom-client';
 import { type VerificationOptions } from '../bundle/signature.js';
 import { McpPolicyError } from '../core/errors.js';
 import { BundleSlot, type LoadedBundle } from './active-bundle.js';
-import { bundleFromSources, type PolicySources, pollBundleUrl, type Stoppable, watchFile } from './bundle-source.js';
+import {
+  bundleFromSources,
+  type FileWatch,
+  type PolicySources,
+  pollBundleUrl,
+  type Stoppable,
+  watchFile,
+} from './bundle-source.js';
 import { JsonlFileSink, JsonlStreamSink, type LogSink, NULL_SINK } from './decision-log.js';
 import { Decider } from './decisions.js';
 import { listenTcp, listenUnix } from './listen.js';
 import { ServeMetrics } from './metrics.js';
 import { createHandler, DEFAULT_LIMITS, type Limits } from './routes.js';
 
-/** How long, at shutdown, an accepted connection may take to send its request. */
+/**
+ * How long, at shutdown, a connection without a request in progress may take
+ * to send one (answered with `Connection: close`) before it is closed. A
+ * keep-alive client may have its next request on the wire at the moment
+ * shutdown begins; closing such a connection at once resets that request.
+ */
 const SHUTDOWN_GRACE_MS = 1_000;
+
+/**
+ * How often node checks the headers and request deadlines: a tenth of the
+ * request deadline, within 25 ms and 500 ms. Node's default (30 s) let a
+ * client dripping headers or a body hold a connection for 31 s against a
+ * 10 s deadline.
+ */
+export function deadlineCheckInterval(requestTimeoutMs: number): number {
+  return Math.min(500, Math.max(25, Math.floor(requestTimeoutMs / 10)));
+}
 
 /** Options of {@link startServe}. */
 export interface ServeOptions {
@@ -47,7 +69,7 @@ export interface ServeOptions {
   readonly limits?: Partial<Limits>;
   /** Close connections idle this long (the gateway never closes its own). */
   readonly idleTimeoutMs?: number;
-  /** Whole-request deadline (headers and body). */
+  /** Whole-request deadline (headers and body), 10 s by default; headers alone get at most 10 s. */
   readonly requestTimeoutMs?: number;
   /** Longest wait for in-flight requests at shutdown before connections are cut. */
   readonly shutdownTimeoutMs?: number;
@@ -138,16 +160,20 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const sink = combine(sinkFor(options.decisionLog, options, metrics), options.sink);
   const decider = new Decider(slot, sink, metrics, shadowSlot);
   let closing = false;
+  /** The `--watch` on the sources, once set; `/health` reports it when it is lost. */
+  let watch: FileWatch | undefined;
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const metricsText = options.metricsSource?.(metrics.registry);
   const servers: Server[] = [];
-  const connections = new Map<Socket, { active: number; served: boolean }>();
+  const connections = new Map<Socket, { active: number }>();
+  const requestTimeout = options.requestTimeoutMs ?? 10_000;
   const makeServer = (): Server => {
     const server = createServer(
       {
         keepAliveTimeout: options.idleTimeoutMs ?? 5_000,
-        headersTimeout: Math.min(options.requestTimeoutMs ?? 10_000, 10_000),
-        requestTimeout: options.requestTimeoutMs ?? 10_000,
+        headersTimeout: Math.min(requestTimeout, 10_000),
+        requestTimeout,
+        connectionsCheckingInterval: deadlineCheckInterval(requestTimeout),
       },
       createHandler({
         slot,
@@ -155,21 +181,25 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         metrics,
         limits,
         closing: () => closing,
+        problem: () => watch?.problem(),
         ...(metricsText && { metricsText }),
       }),
     );
     // A connection that never sends a request is idle too.
     server.setTimeout(options.idleTimeoutMs ?? 5_000, (socket) => socket.destroy());
     server.on('connection', (socket: Socket) => {
-      connections.set(socket, { active: 0, served: false });
+      connections.set(socket, { active: 0 });
       socket.once('close', () => connections.delete(socket));
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const state = connections.get(req.socket);
       if (!state) return;
       state.active++;
-      state.served = true;
-      res.once('close', () => state.active--);
+      metrics.requestsInFlight.inc();
+      res.once('close', () => {
+        state.active--;
+        metrics.requestsInFlight.dec();
+      });
     });
     servers.push(server);
     return server;
@@ -200,7 +230,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   };
   const stoppers: Stoppable[] = [];
   if (options.watch && options.sources?.file !== undefined) {
-    stoppers.push(watchFile(options.sources.file, () => void reload()));
+    const file = options.sources.file;
+    watch = watchFile(file, () => void reload(), {
+      onProblem: (problem) =>
+        notify(problem === undefined ? `watching ${file} again` : `watch lost: ${problem}; /health answers 500`),
+    });
+    stoppers.push(watch);
   }
   if (options.bundleUrl !== undefined) {
     stoppers.push(
@@ -210,6 +245,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
           metrics.bundleFetchErrors.inc();
           notify(`bundle poll failed: ${error}; the last good bundle keeps serving`);
         },
+        onPolled: (outcome) => metrics.bundlePolls.inc({ outcome }),
       }),
     );
   }
@@ -233,10 +269,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
             }),
         ),
       );
-      // Connections between requests (the gateway leaves them open) close now; ones that were
-      // accepted but have not sent a request get a moment to send it; busy ones answer with
-      // Connection: close.
-      for (const [socket, state] of connections) if (state.served && state.active === 0) socket.destroy();
+      // Busy connections answer with Connection: close and are closed by node after the reply.
+      // The others (between keep-alive requests, or accepted with a request still arriving) get a
+      // moment to send one, answered the same way; a request already on the wire is never reset.
       const grace = setTimeout(() => {
         for (const [socket, state] of connections) if (state.active === 0) socket.destroy();
       }, SHUTDOWN_GRACE_MS);

@@ -3,10 +3,16 @@
  * listeners (the primary owns the sockets and spreads connections). Every
  * worker loads the same bundle, so answers are the same whichever serves.
  */
-import cluster, { type Worker } from 'node:cluster';
+import cluster, { type Address, type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { McpPolicyError } from '../core/errors.js';
 import { prepareSocketPath } from './listen.js';
+
+function describeAddress(address: Address): string {
+  if (address.addressType === -1) return `unix:${address.address}`;
+  const host = address.addressType === 6 ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
 
 /** True in a process started by {@link runPrimary}. */
 export function isWorker(): boolean {
@@ -30,13 +36,16 @@ export async function runPrimary(
   let stopping = false;
   const workers = new Set<Worker>();
   let ready = 0;
+  // Where the workers listen, as they report it: a port asked as 0 is known only here.
+  const addresses = new Set<string>();
   await new Promise<void>((resolve, reject) => {
     const fork = () => {
       const worker = cluster.fork();
       workers.add(worker);
+      worker.on('listening', (address: Address) => addresses.add(describeAddress(address)));
       worker.once('listening', () => {
         if (++ready === count) {
-          notify(`${count} workers serving`);
+          notify(`${count} workers serving${addresses.size > 0 ? ` on ${[...addresses].join(' and ')}` : ''}`);
         }
       });
       worker.once('exit', (code) => {
