@@ -1,0 +1,222 @@
+/**
+ * Mutants of the shipped build path: concrete edits of the real lowering,
+ * emitting and escaping modules. Each is applied to a copy of `src/` in a
+ * temporary folder (never to the files on disk), and the copy's own
+ * pipeline, engines and differential tester are imported from there, so a
+ * mutant reaches the bundles the real opa builds exactly as a regression in
+ * those files would.
+ */
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const ROOT = join(import.meta.dirname, '..');
+
+/** One textual edit of one shipped file; `from` must occur exactly once. */
+export interface SourceEdit {
+  /** Path under the package root, e.g. `src/pipeline/lower.ts`. */
+  readonly file: string;
+  readonly from: string;
+  readonly to: string;
+}
+
+/** A named mutant of the shipped sources and the regression it stands for. */
+export interface SourceMutant {
+  readonly name: string;
+  readonly why: string;
+  readonly edits: readonly SourceEdit[];
+}
+
+const LOWER = 'src/pipeline/lower.ts';
+const EMIT = 'src/pipeline/emit.ts';
+const STRINGS = 'src/pipeline/rego-strings.ts';
+
+/** Mutants of lowering and emitting: each changes what the opa and wasm engines decide for some policy. */
+export const BUILD_PATH_MUTANTS: readonly SourceMutant[] = [
+  {
+    name: 'index-prefix-shifted',
+    why: 'a prefix index key starts one code point late, so the rule is never a candidate',
+    edits: [
+      {
+        file: LOWER,
+        from: "value: pre.slice(0, MAX_AFFIX_KEY).join('')",
+        to: "value: pre.slice(1, MAX_AFFIX_KEY + 1).join('')",
+      },
+    ],
+  },
+  {
+    name: 'index-suffix-shifted',
+    why: 'a suffix index key loses its last code point',
+    edits: [
+      {
+        file: LOWER,
+        from: "value: suf.slice(-MAX_AFFIX_KEY).join('')",
+        to: "value: suf.slice(-MAX_AFFIX_KEY - 1, -1).join('')",
+      },
+    ],
+  },
+  {
+    name: 'rule-number-shifted',
+    why: 'a rule decides under the number of the next one',
+    edits: [{ file: LOWER, from: 'rule.allow), rule: index }', to: 'rule.allow), rule: index + 1 }' }],
+  },
+  {
+    name: 'contains-lowered-as-equals',
+    why: 'the condition kind of a `*text*` server pattern is swapped for an exact match',
+    edits: [
+      {
+        file: LOWER,
+        from: "out.push(['contains', 'server', w.middles[0] as string]);",
+        to: "out.push(['equals', 'server', w.middles[0] as string]);",
+      },
+    ],
+  },
+  {
+    name: 'source-literal-lowered-as-field',
+    why: 'a literal serverSource is matched as a plain field, without its canonical image form',
+    edits: [
+      {
+        file: LOWER,
+        from: "out.push(['source_is', rule.serverSource]);",
+        to: "out.push(['equals', 'serverSource', rule.serverSource]);",
+      },
+    ],
+  },
+  {
+    name: 'first-middle-piece-dropped',
+    why: 'a pattern with pieces between stars loses the first of them',
+    edits: [{ file: LOWER, from: 'middles: pieces.slice(1, -1)', to: 'middles: pieces.slice(2, -1)' }],
+  },
+  {
+    name: 'unindexable-rules-dropped',
+    why: 'rules no lookup can find are left out of `always`',
+    edits: [{ file: LOWER, from: 'always.push(index);\n      return;', to: 'return;' }],
+  },
+  {
+    name: 'tool-literals-dropped',
+    why: 'the literal names of a mixed `tools` list are lost',
+    edits: [
+      {
+        file: LOWER,
+        from: "if (!t.includes('*')) literals[t] = true;",
+        to: "if (!t.includes('*') && t.length > 3) literals[t] = true;",
+      },
+    ],
+  },
+  {
+    name: 'first-match-is-last-match',
+    why: 'the first-match order is broken: the highest-numbered matching rule decides',
+    edits: [{ file: EMIT, from: '.decisions[min(hits)])', to: '.decisions[max(hits)])' }],
+  },
+  {
+    name: 'always-not-candidates',
+    why: 'the rules the index cannot narrow are never checked',
+    edits: [
+      {
+        file: EMIT,
+        from: "'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always\\n'",
+        to: "'candidates(r) := (equal_hits(r) | prefix_hits(r)) | suffix_hits(r)\\n'",
+      },
+    ],
+  },
+  {
+    name: 'suffix-looked-up-as-prefix',
+    why: 'suffix tiers are read with the first code points of the value instead of the last',
+    edits: [
+      {
+        file: EMIT,
+        from: '.index.suffix[f][k][lib.suffix_of(v, n)]`',
+        to: '.index.suffix[f][k][substring(v, 0, n)]`',
+      },
+    ],
+  },
+  {
+    name: 'exact-lookups-on-affix-fields',
+    why: 'exact entries are looked up only for server, source and tool, never for the enums',
+    edits: [{ file: EMIT, from: "\tsome f in lib.index_fields',", to: "\tsome f in lib.affix_fields'," }],
+  },
+  {
+    name: 'degraded-warning-dropped',
+    why: 'a directive denial loses the degraded-mode warning',
+    edits: [
+      {
+        file: EMIT,
+        from: "'} else := lib.warned(d, lib.degraded_warning(degraded, req)) if {',",
+        to: "'} else := d if {',",
+      },
+    ],
+  },
+];
+
+/**
+ * Mutants of the escaping of strings printed into Rego. On the build path
+ * the only string `regoString` prints is a fixed reason (a policy's strings
+ * travel in data.json), so these are checked the way the escaping suite
+ * checks `regoString`: literals of hostile strings evaluated by the real opa.
+ */
+export const ESCAPING_MUTANTS: readonly SourceMutant[] = [
+  {
+    name: 'quote-escape-dropped',
+    why: 'a `"` ends the literal early',
+    edits: [{ file: STRINGS, from: `  '"': '\\\\"',\n`, to: '' }],
+  },
+  {
+    name: 'backslash-escape-dropped',
+    why: 'a `\\` starts an escape of its own',
+    edits: [{ file: STRINGS, from: `  '\\\\': '\\\\\\\\',\n`, to: '' }],
+  },
+  {
+    name: 'newline-escape-dropped',
+    why: 'a newline is printed as it is, splitting the literal over two lines',
+    edits: [{ file: STRINGS, from: `  '\\n': '\\\\n',`, to: `  '\\n': '\\n',` }],
+  },
+  {
+    name: 'astral-escaped-as-one-unit',
+    why: 'a character outside the BMP is escaped as its first UTF-16 unit only',
+    edits: [{ file: STRINGS, from: 'k < ch.length; k++', to: 'k < 1; k++' }],
+  },
+];
+
+/** A copy of the shipped sources with a mutant applied, and a way to import its modules. */
+export interface MutatedCopy {
+  readonly root: string;
+  /** Imports a module of the copy by its path under the package root, e.g. `src/difftest/run.ts`. */
+  load<T>(file: string): Promise<T>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Copies `src/` to a temporary folder and applies the mutant's edits there.
+ * Throws when an edit's text does not occur exactly once, so a mutant whose
+ * target moved fails loudly instead of testing the unmutated code.
+ */
+export async function mutatedCopy(mutant: SourceMutant | undefined): Promise<MutatedCopy> {
+  const root = await mkdtemp(join(tmpdir(), 'mcp-policy-mutant-'));
+  try {
+    await cp(join(ROOT, 'src'), join(root, 'src'), { recursive: true });
+    // The copy finds rego/, wasm/, the pinned opa and its dependencies where the package has them.
+    for (const name of ['node_modules', 'rego', 'wasm', '.tools']) await symlink(join(ROOT, name), join(root, name));
+    await writeFile(join(root, 'package.json'), JSON.stringify({ name: 'mcp-policy', type: 'module' }));
+    for (const edit of mutant?.edits ?? []) {
+      const path = join(root, edit.file);
+      const text = await readFile(path, 'utf8');
+      const count = text.split(edit.from).length - 1;
+      if (count !== 1) {
+        throw new Error(`mutant ${mutant!.name}: ${JSON.stringify(edit.from)} occurs ${count} times in ${edit.file}`);
+      }
+      await writeFile(
+        path,
+        text.replace(edit.from, () => edit.to),
+      );
+    }
+  } catch (e) {
+    await rm(root, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    root,
+    load: <T>(file: string) => import(pathToFileURL(join(root, file)).href) as Promise<T>,
+    dispose: () => rm(root, { recursive: true, force: true }),
+  };
+}
