@@ -6,82 +6,19 @@
  */
 import { createHash } from 'node:crypto';
 import { statSync, watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { isGzip, isWasmModule } from '../bundle/read.js';
 import { readStreamWithin } from '../bundle/tar.js';
-import { compilePolicy } from '../pipeline/build.js';
-import { type EnterpriseConfig } from '../enterprise/model.js';
-import { McpPolicyError } from '../core/errors.js';
-import { type PolicyLayer, resolveBundleSources } from '../policy/layers.js';
-import { loadPolicyText } from '../policy/validate.js';
-import { parseEnterpriseConfig } from '../enterprise/validate.js';
-import { readTextFile } from '../policy/file.js';
+import { type PolicySources, sourcesBundle, validSources } from '../host/sources.js';
 
-/** The compile inputs of a served policy, as `compile` takes them. */
-export interface PolicySources {
-  /** A bundle.tar.gz, policy.wasm, policy JSON or admin-settings.json. */
-  readonly file?: string;
-  readonly enterprise?: string;
-  readonly adminConsole?: string;
-  readonly userPolicy?: string;
-}
-
-async function readBytes(file: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(file));
-  } catch (e) {
-    throw new McpPolicyError('read_failed', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-}
-
-async function layer(file: string): Promise<PolicyLayer> {
-  const { policy, source } = loadPolicyText(await readTextFile(file), file);
-  return { policy, source, file };
-}
-
-async function enterpriseOf(file: string): Promise<EnterpriseConfig> {
-  const result = parseEnterpriseConfig(await readTextFile(file));
-  if (!result.config) {
-    const first = result.errors[0];
-    throw new McpPolicyError(
-      'invalid_enterprise_config',
-      `${file}: ${first ? `${first.path || '/'}: ${first.message}` : 'invalid enterprise config'}`,
-    );
-  }
-  return result.config;
-}
+export { type PolicySources } from '../host/sources.js';
 
 /**
  * The bundle bytes for some sources: a compiled bundle as it is, anything
- * else compiled with the pinned opa. Throws coded errors (`read_failed`,
- * `invalid_policy`, opa errors).
+ * else compiled with the pinned opa. Throws coded errors (`usage`,
+ * `read_failed`, `invalid_policy`, `invalid_enterprise_config`, opa errors).
  */
 export async function bundleFromSources(sources: PolicySources): Promise<Uint8Array> {
-  const { file } = sources;
-  if (file !== undefined) {
-    const bytes = await readBytes(file);
-    if (isGzip(bytes) || isWasmModule(bytes)) {
-      if (sources.enterprise ?? sources.adminConsole ?? sources.userPolicy) {
-        throw new McpPolicyError('usage', `${file} is a compiled bundle; compile options apply to policy files only`);
-      }
-      return bytes;
-    }
-  }
-  if (file === undefined && sources.enterprise === undefined && sources.adminConsole === undefined) {
-    if (sources.userPolicy === undefined) throw new McpPolicyError('usage', 'give a policy or bundle to serve');
-  }
-  const positional = file === undefined ? undefined : await layer(file);
-  const adminConsole = sources.adminConsole === undefined ? undefined : await layer(sources.adminConsole);
-  const user = sources.userPolicy === undefined ? undefined : await layer(sources.userPolicy);
-  const enterprise = sources.enterprise === undefined ? undefined : await enterpriseOf(sources.enterprise);
-  const { policy, extras } = resolveBundleSources({
-    ...(positional && { policy: positional }),
-    ...(adminConsole && { adminConsole }),
-    ...(user && { user }),
-    ...(enterprise && { enterprise }),
-  });
-  return (await compilePolicy(policy, extras)).bundle;
+  return validSources(await sourcesBundle(sources), sources);
 }
 
 /** Something that stops. */
