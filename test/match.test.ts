@@ -55,4 +55,31 @@ describe('canonicalImageReference', () => {
     expect(sourceForms('https://mcp.example.com/sse')).toEqual(['https://mcp.example.com/sse']);
     expect(sourceForms('ghcr.io/o/x')).toEqual(['ghcr.io/o/x']);
   });
+
+  it("follows Docker's ParseNormalizedNamed for the Docker Hub domains and capitals", () => {
+    // Pairs as distribution/reference normalises them.
+    const docker: [string, string][] = [
+      ['docker.io/alpine', 'docker.io/library/alpine'],
+      ['docker.io/alpine:3.20', 'docker.io/library/alpine:3.20'],
+      ['docker.io/alpine@sha256:00', 'docker.io/library/alpine@sha256:00'],
+      ['docker.io/library/alpine', 'docker.io/library/alpine'],
+      ['docker.io/mcp/x', 'docker.io/mcp/x'],
+      ['index.docker.io/mcp/evil', 'docker.io/mcp/evil'],
+      ['index.docker.io/mcp/evil:1@sha256:00', 'docker.io/mcp/evil:1@sha256:00'],
+      ['index.docker.io/alpine', 'docker.io/library/alpine'],
+      ['index.docker.io/library/alpine', 'docker.io/library/alpine'],
+      ['Docker.io/alpine', 'Docker.io/alpine'],
+      ['INDEX.DOCKER.IO/mcp/x', 'INDEX.DOCKER.IO/mcp/x'],
+      ['docker.iox/alpine', 'docker.iox/alpine'],
+      ['Mcp/x', 'Mcp/x'],
+      ['Localhost/x', 'Localhost/x'],
+      ['mcp/X', 'docker.io/mcp/X'],
+    ];
+    for (const [ref, canonical] of docker) expect(canonicalImageReference(ref), ref).toBe(canonical);
+    expect(sourceForms('index.docker.io/mcp/evil')).toEqual(['index.docker.io/mcp/evil', 'docker.io/mcp/evil']);
+    expect(sourceForms('docker.io/library/alpine')).toEqual(['docker.io/library/alpine']);
+    // Only ASCII capitals name a registry: Unicode case tables differ between engines.
+    expect(canonicalImageReference('Émcp/x')).toBe('docker.io/Émcp/x');
+    expect(sourceForms('https://index.docker.io/mcp/evil')).toEqual(['https://index.docker.io/mcp/evil']);
+  });
 });

@@ -70,9 +70,18 @@ describe('rule index', () => {
       patterns.push(`${canonical.slice(0, n)}*`, `*${canonical.slice(canonical.length - n)}`);
       patterns.push(`${canonical.slice(0, n)}#*`, `*#${canonical.slice(canonical.length - n)}`);
     }
-    const requests = ['alpine:3', 'mcp/x', 'docker.io/library/alpine:3', 'ghcr.io/library/alpine:3', 'alpine'].map(
-      (serverSource) => ({ action: 'load', serverType: 'image', serverSource }),
-    );
+    // Docker Hub spellings whose canonical form keeps only the end of the value after the head.
+    const requests = [
+      'alpine:3',
+      'mcp/x',
+      'docker.io/library/alpine:3',
+      'ghcr.io/library/alpine:3',
+      'alpine',
+      'docker.io/alpine:3',
+      'index.docker.io/alpine:3',
+      'index.docker.io/library/alpine:3',
+      'index.docker.io/mcp/x',
+    ].map((serverSource) => ({ action: 'load', serverType: 'image', serverSource }));
     let matched = 0;
     // Each pattern first in turn, so every key is the one that decides.
     for (let first = 0; first < patterns.length; first++) {

@@ -55,20 +55,47 @@ source_forms(req) := {s} if {
 	s != ""
 } else := set()
 
-# canonical_image(ref) expands a short image reference as Docker does:
-# "alpine" is docker.io/library/alpine, "mcp/x" is docker.io/mcp/x, and a
-# reference whose first component names a registry host stays as it is.
+# canonical_image(ref) is Docker's canonical form of an image reference
+# (distribution's ParseNormalizedNamed, without its validation): "alpine" and
+# "docker.io/alpine" are docker.io/library/alpine, "mcp/x" and
+# "index.docker.io/mcp/x" are docker.io/mcp/x, and a reference whose first
+# component names another registry host stays as it is.
 canonical_image(ref) := concat("", ["docker.io/library/", ref]) if {
 	not contains(ref, "/")
+} else := hub_image(trim_prefix(ref, "docker.io/")) if {
+	startswith(ref, "docker.io/")
+} else := hub_image(trim_prefix(ref, "index.docker.io/")) if {
+	startswith(ref, "index.docker.io/")
 } else := ref if {
 	registry_host(split(ref, "/")[0])
 } else := concat("", ["docker.io/", ref])
 
+# hub_image(path) is the canonical form of a repository path on Docker Hub: a
+# path of one component is an official image, under library/.
+hub_image(path) := concat("", ["docker.io/library/", path]) if {
+	not contains(path, "/")
+} else := concat("", ["docker.io/", path])
+
+# registry_host(h) holds when the first component h of a reference is a
+# registry host: it has a "." or ":", is exactly "localhost", or has a capital
+# letter (repository names are lowercase). Only ASCII capitals count: every
+# character of a valid reference is ASCII, and Unicode case tables differ
+# between the engines.
 registry_host(h) if contains(h, ".")
 
 registry_host(h) if contains(h, ":")
 
 registry_host(h) if h == "localhost"
+
+registry_host(h) if {
+	some c in ascii_capitals
+	contains(h, c)
+}
+
+ascii_capitals := [
+	"A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M",
+	"N", "O", "P", "Q", "R", "S", "T", "U", "V", "W", "X", "Y", "Z",
+]
 
 # between(x, p, s) is what lies between prefix p and suffix s of x; undefined
 # unless x starts with p and, after it, ends with s.

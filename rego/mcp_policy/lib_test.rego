@@ -346,6 +346,46 @@ test_canonical_image_only_first_component_decides if {
 	lib.canonical_image("localhostx/y") == "docker.io/localhostx/y"
 }
 
+test_canonical_image_hub_official_image if {
+	lib.canonical_image("docker.io/alpine") == "docker.io/library/alpine"
+	lib.canonical_image("docker.io/alpine:3.20") == "docker.io/library/alpine:3.20"
+	lib.canonical_image("docker.io/alpine@sha256:abc") == "docker.io/library/alpine@sha256:abc"
+	lib.canonical_image("docker.io/library/alpine") == "docker.io/library/alpine"
+}
+
+test_canonical_image_legacy_hub_domain if {
+	lib.canonical_image("index.docker.io/mcp/evil") == "docker.io/mcp/evil"
+	lib.canonical_image("index.docker.io/mcp/x@sha256:abc") == "docker.io/mcp/x@sha256:abc"
+	lib.canonical_image("index.docker.io/alpine:1") == "docker.io/library/alpine:1"
+	lib.canonical_image("index.docker.io/library/alpine") == "docker.io/library/alpine"
+}
+
+test_canonical_image_hub_domain_is_exact if {
+	# Only the whole first component is Docker Hub's domain, spelled in lowercase.
+	lib.canonical_image("docker.iox/alpine") == "docker.iox/alpine"
+	lib.canonical_image("my.index.docker.io/mcp/x") == "my.index.docker.io/mcp/x"
+	lib.canonical_image("Docker.io/alpine") == "Docker.io/alpine"
+	lib.canonical_image("INDEX.DOCKER.IO/mcp/x") == "INDEX.DOCKER.IO/mcp/x"
+}
+
+test_canonical_image_hub_domain_with_empty_path if {
+	lib.canonical_image("docker.io/") == "docker.io/library/"
+	lib.canonical_image("index.docker.io/") == "docker.io/library/"
+	lib.canonical_image("index.docker.io//x") == "docker.io//x"
+}
+
+test_canonical_image_capital_names_a_registry if {
+	lib.canonical_image("Localhost/x") == "Localhost/x"
+	lib.canonical_image("Mcp/x") == "Mcp/x"
+	lib.canonical_image("mcP/x") == "mcP/x"
+	lib.canonical_image("mcp/X") == "docker.io/mcp/X"
+	lib.canonical_image("Alpine") == "docker.io/library/Alpine"
+}
+
+test_canonical_image_only_ascii_capitals_name_a_registry if {
+	lib.canonical_image("Émcp/x") == "docker.io/Émcp/x"
+}
+
 test_canonical_image_url_is_unchanged if {
 	lib.canonical_image("https://x/y") == "https://x/y"
 }
@@ -373,6 +413,12 @@ test_source_forms_official_image if {
 
 test_source_forms_hub_namespace if {
 	lib.source_forms({"serverSource": "mcp/x"}) == {"mcp/x", "docker.io/mcp/x"}
+}
+
+test_source_forms_hub_spellings if {
+	lib.source_forms({"serverSource": "index.docker.io/mcp/evil"}) == {"index.docker.io/mcp/evil", "docker.io/mcp/evil"}
+	lib.source_forms({"serverSource": "docker.io/alpine"}) == {"docker.io/alpine", "docker.io/library/alpine"}
+	lib.source_forms({"serverSource": "index.docker.io/alpine"}) == {"index.docker.io/alpine", "docker.io/library/alpine"}
 }
 
 test_source_forms_registry_host if {

@@ -3,8 +3,10 @@
  * are regular, and the only characters that can make a difference to any of
  * them are the literal characters they (and image canonicalisation) mention;
  * every other character behaves alike, so one extra symbol stands for all of
- * them. With that finite alphabet, intersection, complement, emptiness and a
- * shortest witness are all exact.
+ * them, except that image canonicalisation also tells ASCII capitals apart,
+ * so the capitals no pattern mentions have a symbol of their own. With that
+ * finite alphabet, intersection, complement, emptiness and a shortest witness
+ * are all exact.
  *
  * Automata are complete, minimal and numbered canonically, then interned, so
  * two automata for the same language are the same object and operation results
@@ -24,17 +26,22 @@ export interface Dfa {
 }
 
 const STAR = '*';
+const CAPITALS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /**
  * The automata of one analysis: the alphabet (code points that occur in any
- * involved pattern, plus one symbol for every other character), interning and
- * memoised operations.
+ * involved pattern, one symbol for the other ASCII capitals when there are
+ * any, and one for every other character), interning and memoised operations.
  */
 export class Automata {
   readonly chars: readonly string[];
   readonly symbols: number;
   /** A character outside the alphabet, written for the "any other" symbol in witnesses. */
   readonly otherChar: string;
+  /** An ASCII capital outside the alphabet, written for their symbol; undefined when patterns mention all 26. */
+  readonly capitalChar: string | undefined;
+  /** The symbol of the ASCII capitals outside the alphabet, or -1. */
+  private readonly capitalSymbol: number;
   private readonly index = new Map<string, number>();
   private readonly interned = new Map<string, Dfa>();
   private readonly all: Dfa[] = [];
@@ -51,7 +58,10 @@ export class Automata {
     const chars = [...set].sort();
     this.chars = chars;
     chars.forEach((c, k) => this.index.set(c, k));
-    this.symbols = chars.length + 1;
+    this.capitalChar = [...CAPITALS].find((c) => !set.has(c));
+    this.capitalSymbol = this.capitalChar === undefined ? -1 : chars.length;
+    // The "other" symbol is last, so witnesses try literal characters first.
+    this.symbols = chars.length + (this.capitalChar === undefined ? 1 : 2);
     this.otherChar = pickOther(set);
     this.empty = this.build(
       1,
@@ -70,14 +80,40 @@ export class Automata {
     );
   }
 
-  /** The symbol of one character (a code point); unknown characters are "other". */
+  /** The symbol of one character (a code point); unknown characters are "other", or the capitals' symbol. */
   symbol(c: string): number {
-    return this.index.get(c) ?? this.chars.length;
+    const known = this.index.get(c);
+    if (known !== undefined) return known;
+    return this.capitalSymbol >= 0 && c.length === 1 && c >= 'A' && c <= 'Z' ? this.capitalSymbol : this.symbols - 1;
+  }
+
+  /** The symbols that stand for ASCII capitals: those patterns mention and the capitals' own. */
+  capitalSymbols(): number[] {
+    const out = [...CAPITALS].flatMap((c) => (this.index.has(c) ? [this.index.get(c)!] : []));
+    if (this.capitalSymbol >= 0) out.push(this.capitalSymbol);
+    return out;
   }
 
   /** The character written for a symbol in witnesses. */
   charOf(symbol: number): string {
-    return this.chars[symbol] ?? this.otherChar;
+    return this.chars[symbol] ?? (symbol === this.capitalSymbol ? this.capitalChar! : this.otherChar);
+  }
+
+  /** `{ prefix + s | s ∈ L(x) }`: the language with a literal in front. */
+  prepend(prefix: string, x: Dfa): Dfa {
+    const lead = [...prefix].map((c) => this.symbol(c));
+    const m = lead.length;
+    const dead = m + x.states;
+    // States: positions in the prefix, then x's states (from m), then a sink.
+    return this.build(
+      dead + 1,
+      (s, a) => {
+        if (s === dead) return dead;
+        if (s >= m) return m + x.next[(s - m) * this.symbols + a]!;
+        return a === lead[s] ? s + 1 : dead;
+      },
+      (s) => s >= m && s < dead && x.accept[s - m] === 1,
+    );
   }
 
   /** The language of a `*` pattern (whole-string match; `*` is any string, possibly empty). */
@@ -377,9 +413,9 @@ export class Automata {
   }
 }
 
-/** A character that no pattern mentions, readable when possible. */
+/** A character that no pattern mentions and is no ASCII capital, readable when possible. */
 function pickOther(used: Set<string>): string {
-  for (const c of 'xyzqwvkjXYZQ0123456789') if (!used.has(c)) return c;
+  for (const c of 'xyzqwvkj0123456789') if (!used.has(c)) return c;
   for (let code = 0x4e00; ; code++) {
     const c = String.fromCodePoint(code);
     if (!used.has(c)) return c;

@@ -72,7 +72,17 @@ export interface Box {
 export type Region = readonly Box[];
 
 /** The texts canonicalisation depends on, so their characters are in every alphabet. */
-const CANONICAL_TEXTS = ['docker.io/library/', 'docker.io/', '://', 'localhost/', '.', ':', 'http://', 'https://'];
+const CANONICAL_TEXTS = [
+  'docker.io/library/',
+  'docker.io/',
+  'index.docker.io/',
+  '://',
+  'localhost/',
+  '.',
+  ':',
+  'http://',
+  'https://',
+];
 
 /** Field constraints as JSON: what a region description says. */
 export interface BoxDescription {
@@ -91,6 +101,7 @@ export class RequestSpace {
   private readonly sourceMemo = new Map<string, Dfa>();
   private readonly noScheme: Dfa;
   private readonly noSlash: Dfa;
+  private readonly hasSlash: Dfa;
   private readonly plainFirst: Dfa;
   readonly url: Dfa;
 
@@ -108,22 +119,22 @@ export class RequestSpace {
     this.top = { dfa: a.universe, pos: [], neg: [] };
     this.noScheme = a.minus(a.universe, a.glob('*://*'));
     const hasSlash = a.glob('*/*');
+    this.hasSlash = hasSlash;
     this.noSlash = a.minus(a.universe, hasSlash);
-    // First component names a registry: a `.` or `:` before the first `/`, or exactly `localhost`.
+    // First component names a registry: a `.`, `:` or ASCII capital before the first `/`, or exactly `localhost`.
     const slash = a.symbol('/');
-    const dot = a.symbol('.');
-    const colon = a.symbol(':');
-    const dotted = a.build(
+    const marks = new Set([a.symbol('.'), a.symbol(':'), ...a.capitalSymbols()]);
+    const marked = a.build(
       4,
       (s, sym) => {
         if (s >= 2) return s;
         if (sym === slash) return s === 1 ? 2 : 3;
-        if (sym === dot || sym === colon) return 1;
+        if (marks.has(sym)) return 1;
         return s;
       },
       (s) => s === 2,
     );
-    const registryFirst = a.or(dotted, a.glob('localhost/*'));
+    const registryFirst = a.or(marked, a.glob('localhost/*'));
     this.plainFirst = a.minus(hasSlash, registryFirst);
     this.url = a.or(a.glob('http://*'), a.glob('https://*'));
   }
@@ -131,14 +142,20 @@ export class RequestSpace {
   /**
    * The request `serverSource` values a pattern matches: the value itself, or
    * (when it has no `://`) its canonical image form, as docs/semantics.md says.
+   * Each way a reference is canonicalised is one term: a single component
+   * (`alpine`, or after `docker.io/` or `index.docker.io/`) goes under
+   * `docker.io/library/`; a first component that names no registry gets
+   * `docker.io/` in front; `index.docker.io/` with a longer path becomes `docker.io/`.
    */
   sourceLanguage(pattern: string): Dfa {
     const hit = this.sourceMemo.get(pattern);
     if (hit) return hit;
     const a = this.automata;
     const g = a.glob(pattern);
-    const library = a.and(this.noSlash, a.quotient(g, 'docker.io/library/'));
-    const hub = a.and(this.plainFirst, a.quotient(g, 'docker.io/'));
+    const official = a.and(this.noSlash, a.quotient(g, 'docker.io/library/'));
+    const onHub = a.quotient(g, 'docker.io/');
+    const library = a.or(official, a.or(a.prepend('docker.io/', official), a.prepend('index.docker.io/', official)));
+    const hub = a.or(a.and(this.plainFirst, onHub), a.prepend('index.docker.io/', a.and(this.hasSlash, onHub)));
     const canonical = a.and(this.noScheme, a.or(library, hub));
     const d = a.and(a.or(g, canonical), a.nonEmpty);
     this.sourceMemo.set(pattern, d);

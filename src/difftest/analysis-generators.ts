@@ -9,8 +9,20 @@ import { ACTIONS, type Policy, type Rule, SERVER_TYPES, TRANSPORTS } from '../po
 
 /** Pieces of name patterns: two letters and the star. */
 const NAME_PIECES = ['a', 'b', '*'];
-/** Pieces of source patterns, including what image canonicalisation adds and tests. */
-const SOURCE_PIECES = ['a', '/', '.', ':', '*', 'docker.io/', 'docker.io/library/', 'localhost/', 'https://'];
+/** Pieces of source patterns, including what image canonicalisation adds and tests (a capital names a registry). */
+const SOURCE_PIECES = [
+  'a',
+  'A',
+  '/',
+  '.',
+  ':',
+  '*',
+  'docker.io/',
+  'docker.io/library/',
+  'index.docker.io/',
+  'localhost/',
+  'https://',
+];
 
 function patternFrom(pieces: readonly string[], max: number): fc.Arbitrary<string> {
   return fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: max }).map((ps) => ps.join(''));

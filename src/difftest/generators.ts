@@ -86,8 +86,17 @@ export const pattern: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constant(`${'a'.repeat(LIMITS.longStringLength)}*`) },
 );
 
-const REGISTRY_HOSTS = ['docker.io', 'ghcr.io', 'localhost', 'localhost:5000', 'registry.example.com', 'host:1'];
-const NAMESPACES = ['mcp', 'library', 'org', 'a'];
+const REGISTRY_HOSTS = [
+  'docker.io',
+  'index.docker.io',
+  'ghcr.io',
+  'localhost',
+  'localhost:5000',
+  'registry.example.com',
+  'host:1',
+  'Host',
+];
+const NAMESPACES = ['mcp', 'library', 'org', 'a', 'Org'];
 const NAMES = ['x', 'fetch', 'duckduckgo', 'a.b'];
 
 /** Image references in every form hosts send, and remote URLs. */
@@ -111,6 +120,9 @@ export const sourcePattern: fc.Arbitrary<string> = fc.oneof(
     arbitrary: fc.constantFrom(
       'docker.io/mcp/*',
       'docker.io/library/*',
+      'docker.io/library/x*',
+      'docker.io/x*',
+      'index.docker.io/*',
       'mcp/*',
       'ghcr.io/*',
       '*@sha256:*',
@@ -298,11 +310,21 @@ export function nearMiss(p: string): fc.Arbitrary<string> {
   );
 }
 
-/** Short forms of a canonical image reference, so canonicalisation is exercised from both sides. */
-function shortForms(s: string): string[] {
+/**
+ * Other spellings Docker reads as the same Docker Hub reference (short forms,
+ * the legacy domain, `library/` left out), so canonicalisation is exercised
+ * from every side.
+ */
+function spellings(s: string): string[] {
   const out = [s];
-  if (s.startsWith('docker.io/library/')) out.push(s.slice('docker.io/library/'.length));
-  if (s.startsWith('docker.io/')) out.push(s.slice('docker.io/'.length));
+  if (s.startsWith('docker.io/library/')) {
+    const name = s.slice('docker.io/library/'.length);
+    out.push(name, `docker.io/${name}`, `index.docker.io/${name}`);
+  }
+  if (s.startsWith('docker.io/')) {
+    const path = s.slice('docker.io/'.length);
+    out.push(path, `index.docker.io/${path}`);
+  }
   return out;
 }
 
@@ -335,7 +357,7 @@ function aimedAt(
   if (rule.server !== undefined) required.server = witness(rule.server);
   if (rule.serverType !== undefined) required.serverType = fc.constant(rule.serverType);
   if (rule.serverSource !== undefined) {
-    required.serverSource = witness(rule.serverSource).chain((s) => fc.constantFrom(...shortForms(s)));
+    required.serverSource = witness(rule.serverSource).chain((s) => fc.constantFrom(...spellings(s)));
   }
   if (rule.transport !== undefined) required.transport = fc.constant(rule.transport);
   if (rule.tools !== undefined) required.tool = fc.constantFrom(...rule.tools).chain(witness);
@@ -362,7 +384,7 @@ export function requestFor(policy: Policy): fc.Arbitrary<unknown> {
       { weight: 8, arbitrary: fc.constantFrom(...SERVER_TYPES) },
       { weight: 1, arbitrary: fc.constantFrom('server', 'Registry', '') },
     ),
-    serverSource: valueFor(sources, [imageReference]).chain((s) => fc.constantFrom(...shortForms(s))),
+    serverSource: valueFor(sources, [imageReference]).chain((s) => fc.constantFrom(...spellings(s))),
     transport: fc.oneof(
       { weight: 8, arbitrary: fc.constantFrom(...TRANSPORTS) },
       { weight: 1, arbitrary: fc.constantFrom('http', '') },

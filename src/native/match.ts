@@ -48,33 +48,67 @@ export function wildcardMatch(pattern: string, value: string): boolean {
   return compilePattern(pattern)(value);
 }
 
+/** Docker Hub's domain, which canonical references name. */
+const HUB = 'docker.io/';
+/** What a Docker Hub repository of one component (an official image) is filed under. */
+const OFFICIAL = 'docker.io/library/';
+/** Docker Hub's legacy domain, which Docker rewrites to {@link HUB}. */
+const LEGACY_HUB = 'index.docker.io/';
+
 /**
- * What Docker's canonical form puts before a short image reference:
- * `alpine` → `docker.io/library/`; `mcp/x` → `docker.io/`; `""` for references
- * whose first component names a registry (has `.` or `:`, or is `localhost`),
- * which stay as they are. Kept apart from the reference so the rule index can
- * look the canonical form up without building it.
+ * Whether the first component of a reference names a registry, as Docker's
+ * `splitDockerDomain` decides: it contains `.` or `:`, is exactly
+ * `localhost`, or has a capital letter (repository names are lowercase, so
+ * Docker takes such a component for a host name). Only ASCII capitals count:
+ * every character of a valid reference is ASCII, and Unicode case tables
+ * differ between the engines.
  */
-export function canonicalImageHead(ref: string): string {
+function namesRegistry(first: string): boolean {
+  if (first === 'localhost') return true;
+  for (let i = 0; i < first.length; i++) {
+    const c = first.charCodeAt(i);
+    if (c === 0x2e || c === 0x3a || (c >= 0x41 && c <= 0x5a)) return true;
+  }
+  return false;
+}
+
+/**
+ * Docker's canonical form of an image reference, as a constant head and the
+ * part of the reference that follows it, or undefined when the reference is
+ * canonical already (Docker's `ParseNormalizedNamed`, without its validation):
+ *
+ * - `alpine` → `docker.io/library/` + `alpine`;
+ * - `mcp/x` → `docker.io/` + `mcp/x`;
+ * - `index.docker.io/mcp/x` → `docker.io/` + `mcp/x`;
+ * - `docker.io/alpine`, `index.docker.io/alpine` → `docker.io/library/` + `alpine`;
+ * - `docker.io/mcp/x`, `ghcr.io/o/x`, `localhost/x`, `Host/x` → undefined.
+ *
+ * Kept apart so the rule index can look the canonical form up without building it.
+ */
+export function canonicalImageParts(ref: string): readonly [head: string, tail: string] | undefined {
   const slash = ref.indexOf('/');
-  if (slash < 0) return 'docker.io/library/';
-  const first = ref.slice(0, slash);
-  if (first.includes('.') || first.includes(':') || first === 'localhost') return '';
-  return 'docker.io/';
+  if (slash < 0) return [OFFICIAL, ref];
+  let rest: string;
+  if (ref.startsWith(HUB)) rest = ref.slice(HUB.length);
+  else if (ref.startsWith(LEGACY_HUB)) rest = ref.slice(LEGACY_HUB.length);
+  else return namesRegistry(ref.slice(0, slash)) ? undefined : [HUB, ref];
+  if (!rest.includes('/')) return [OFFICIAL, rest];
+  return ref.startsWith(HUB) ? undefined : [HUB, rest];
 }
 
-/** Docker's canonical form of a short image reference; see {@link canonicalImageHead}. */
+/** Docker's canonical form of an image reference; see {@link canonicalImageParts}. */
 export function canonicalImageReference(ref: string): string {
-  return canonicalImageHead(ref) + ref;
+  const parts = canonicalImageParts(ref);
+  return parts === undefined ? ref : parts[0] + parts[1];
 }
 
-/** What the canonical form of a serverSource adds before it: `""` for URLs and for references that stay. */
-export function sourceHead(source: string): string {
-  return source.includes('://') ? '' : canonicalImageHead(source);
+/** The canonical form of a serverSource as head and tail; undefined for URLs and for references that stay. */
+export function sourceParts(source: string): readonly [head: string, tail: string] | undefined {
+  return source.includes('://') ? undefined : canonicalImageParts(source);
 }
 
 /** The forms of a request's serverSource that a `serverSource` pattern is tried against. */
 export function sourceForms(source: string): string[] {
-  const head = sourceHead(source);
-  return head === '' ? [source] : [source, head + source];
+  const parts = sourceParts(source);
+  return parts === undefined ? [source] : [source, parts[0] + parts[1]];
 }

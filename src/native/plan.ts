@@ -6,7 +6,7 @@
  * differential tester compares two indexes as well as two matchers.
  */
 import { type Policy, type Rule } from '../policy/model.js';
-import { compilePattern, type Matcher, sourceHead } from './match.js';
+import { compilePattern, type Matcher, sourceParts } from './match.js';
 
 /** The facts of a request as the compiled rules read them. */
 export interface Subject {
@@ -37,7 +37,7 @@ const endsOf = (key: string): number => ((key.charCodeAt(0) << 16) | key.charCod
 /**
  * The code unit at `i` and the substring `[from, to)` of `head + tail`,
  * without building it: the canonical form of an image reference is a
- * constant head before the request's value, and joining the two would make
+ * constant head before the request's value (or its end), and joining the two would make
  * V8 flatten a fresh string on every decision.
  */
 const codeAt = (head: string, tail: string, i: number): number =>
@@ -222,19 +222,25 @@ export class RulePlan {
   /** The index of the first rule that matches, or -1. */
   firstMatch(s: Subject): number {
     const source = s.serverSource;
-    // The canonical head is worked out once, for the lookups and the rules' checks alike.
-    let head: string | undefined;
-    const headOf = (value: string): string => (head ??= sourceHead(value));
+    // The canonical form is worked out once, for the lookups and the rules' checks alike.
+    let parts: readonly [string, string] | undefined | null = null;
+    const partsOf = (value: string): readonly [string, string] | undefined =>
+      parts === null ? (parts = sourceParts(value)) : parts;
     let forms: readonly string[] | undefined;
-    const sources = (): readonly string[] =>
-      (forms ??= source === undefined ? [] : headOf(source) === '' ? [source] : [source, headOf(source) + source]);
+    const sources = (): readonly string[] => {
+      if (forms !== undefined) return forms;
+      if (source === undefined) return (forms = []);
+      const p = partsOf(source);
+      return (forms = p === undefined ? [source] : [source, p[0] + p[1]]);
+    };
     const lists: (readonly number[])[] = [this.always];
     for (let k = 0; k < this.tables.length; k++) {
       const [field, table] = this.tables[k] as [Field, FieldTable];
       if (field === 'source') {
         if (source === undefined) continue;
         table.lookup('', source, lists);
-        if (headOf(source) !== '') table.lookup(headOf(source), source, lists);
+        const p = partsOf(source);
+        if (p !== undefined) table.lookup(p[0], p[1], lists);
         continue;
       }
       const value = s[field];
