@@ -1,8 +1,6 @@
 /** `mcp-policy explain <policy> [--input <file>]`: every rule, whether it matched and why not, then the decision. */
 import { type Command } from 'commander';
 import { explainDecision, type Explanation } from '../analysis/explain.js';
-import { readFile } from 'node:fs/promises';
-import { isGzip, isWasmModule } from '../bundle/read.js';
 import { McpPolicyError } from '../core/errors.js';
 import { readTextFile } from '../policy/file.js';
 import { type CliIo, formatDecision, loadPolicy } from './io.js';
@@ -28,14 +26,11 @@ export function registerExplain(program: Command, io: CliIo): void {
     .option('-i, --input <file>', 'the request, as JSON (default: standard input)')
     .option('--json', 'print the explanation as JSON')
     .action(async (file: string, opts: { input?: string; json?: boolean }) => {
-      const head = new Uint8Array(await readFile(file).catch(() => Buffer.alloc(0)));
-      if (isGzip(head) || isWasmModule(head)) {
-        throw new McpPolicyError(
-          'usage',
-          `${file} is a compiled bundle; explain needs the policy's JSON file, since a bundle keeps no rule conditions`,
-        );
-      }
-      const policy = await loadPolicy(file, io);
+      const policy = await loadPolicy(
+        file,
+        io,
+        "explain needs the policy's JSON file, since a bundle keeps no rule conditions",
+      );
       const text =
         opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
       let request: unknown;

@@ -65,9 +65,12 @@ export function validOrExit<T>(result: Validation<T, SourceIssue>, io: CliIo): T
   return result.value;
 }
 
-/** Reads a policy file (bare or admin-settings.json); prints its issues, exit 1 when it is invalid. */
-export async function loadPolicy(file: string, io: CliIo): Promise<Policy> {
-  return validOrExit(await readPolicyFile(file), io).policy;
+/**
+ * Reads a policy file (bare or admin-settings.json); prints its issues, exit 1
+ * when it is invalid. A compiled bundle is a usage error; `needs` says why.
+ */
+export async function loadPolicy(file: string, io: CliIo, needs?: string): Promise<Policy> {
+  return validOrExit(await readPolicyFile(file, needs), io).policy;
 }
 
 /** The options that name the sources of one bundle, besides the positional file. */

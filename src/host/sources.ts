@@ -86,16 +86,22 @@ async function documentText(
   return validation(decoded.text, []);
 }
 
+const NEEDS_POLICY = "give the policy's JSON file";
+
 /**
  * Reads one policy file (bare or admin-settings.json). Throws `read_failed`,
- * or `usage` when the file is a compiled bundle.
+ * or `usage` when the file is a compiled bundle (`needs` says what to give instead).
  */
-export function readPolicyFile(file: string): Promise<SourcesValidation<PolicyLayer>> {
-  return policyLayer(file);
+export function readPolicyFile(file: string, needs = NEEDS_POLICY): Promise<SourcesValidation<PolicyLayer>> {
+  return policyLayer(file, undefined, needs);
 }
 
-async function policyLayer(file: string, bytes?: Uint8Array): Promise<SourcesValidation<PolicyLayer>> {
-  const text = await documentText(file, "give the policy's JSON file", bytes);
+async function policyLayer(
+  file: string,
+  bytes?: Uint8Array,
+  needs = NEEDS_POLICY,
+): Promise<SourcesValidation<PolicyLayer>> {
+  const text = await documentText(file, needs, bytes);
   if (text.value === undefined) return validation<PolicyLayer, SourceIssue>(undefined, text.errors);
   const r = parsePolicy(text.value);
   const layer = r.value && { ...r.value, file };
@@ -108,7 +114,7 @@ async function policyLayer(file: string, bytes?: Uint8Array): Promise<SourcesVal
  * {@link PolicyValidationError} for a file that is not UTF-8.
  */
 export async function readPolicyText(file: string): Promise<string> {
-  const text = await documentText(file, "give the policy's JSON file");
+  const text = await documentText(file, NEEDS_POLICY);
   if (text.value === undefined) throw new PolicyValidationError(text.errors, file);
   return text.value;
 }
