@@ -1,6 +1,6 @@
 /** The bundle service: ETag = revision, 304, content type, readiness, atomic replacement picked up. */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,42 @@ describe('bundle service', () => {
     const post = await fetch(`${service!.url}/bundles/prod.tar.gz`, { method: 'POST', body: 'x' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
+  });
+
+  it('serves only regular files inside its folder: no symbolic link, in or out, and no FIFO', async () => {
+    // A valid bundle outside the folder, which a link would otherwise expose.
+    const outside = mkdtempSync(join(tmpdir(), 'mcp-policy-outside-'));
+    const secret = await compiledFor(example('block-server'));
+    writeFileSync(join(outside, 'secret.tar.gz'), secret.bundle);
+    mkdirSync(join(outside, 'out'));
+    writeFileSync(join(outside, 'out', 'bundle.tar.gz'), secret.bundle);
+    symlinkSync(join(outside, 'secret.tar.gz'), join(dir, 'link.tar.gz'));
+    symlinkSync(join(dir, 'flat.tar.gz'), join(dir, 'alias.tar.gz'));
+    symlinkSync(join(outside, 'out'), join(dir, 'linkdir'));
+    mkdirSync(join(dir, 'inner'));
+    symlinkSync(join(outside, 'secret.tar.gz'), join(dir, 'inner', 'bundle.tar.gz'));
+    execFileSync('mkfifo', [join(dir, 'pipe.tar.gz')]);
+    for (const name of ['link', 'alias', 'linkdir', 'inner', 'pipe']) {
+      for (const method of ['GET', 'HEAD']) {
+        const res = await fetch(`${service!.url}/bundles/${name}.tar.gz`, { method });
+        expect(res.status, `${method} ${name}`).toBe(404);
+        if (method === 'GET') expect(await res.json()).toMatchObject({ code: 'not_found' });
+      }
+    }
+    const health = await fetch(`${service!.url}/health`);
+    expect(await health.json()).toEqual({ status: 'ok', bundles: ['flat', 'prod'] });
+    expect((await fetch(`${service!.url}/bundles/flat.tar.gz`)).status).toBe(200);
+  });
+
+  it('answers malformed percent-encoding with 400, and keeps serving', async () => {
+    for (const path of ['/bundles/%ff%fe.tar.gz', '/bundles/%E0%A4%A.tar.gz', '/bundles/%.tar.gz']) {
+      const res = await fetch(`${service!.url}${path}`);
+      expect(res.status, path).toBe(400);
+      const body = (await res.json()) as { code: string; message: string };
+      expect(body.code).toBe('bad_request');
+      expect(body.message).toMatch(/^[a-z].*percent-encoding/);
+    }
+    expect((await fetch(`${service!.url}/bundles/prod.tar.gz`)).status).toBe(200);
   });
 
   it('parses addresses and refuses a folder it cannot read', async () => {

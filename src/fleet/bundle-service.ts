@@ -4,12 +4,15 @@
  * `mcp-policy serve --bundle-url` poll it cheaply. It serves what is on disk
  * at each request (a `compile -o` that swaps the folder atomically is picked
  * up at once); it does not vouch for bundles: clients verify signatures.
+ * It serves regular files inside its folder only: never through a symbolic
+ * link, never a FIFO or a device.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { contentRevision, isContentRevision, readBundleFiles, checkManifest } from '../bundle/read.js';
 import { McpPolicyError } from '../core/errors.js';
 
@@ -58,47 +61,98 @@ export function bundleEtag(bytes: Uint8Array): string {
   return `"sha256-${createHash('sha256').update(bytes).digest('hex')}"`;
 }
 
+/**
+ * Opens without following a symbolic link in the last component, and without
+ * waiting for a writer should the file have become a FIFO since it was looked
+ * at (where the platform has the flags).
+ */
+const NO_FOLLOW = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+const sameFile = (a: Stats, b: Stats): boolean => a.dev === b.dev && a.ino === b.ino;
+
 /** Answers requests for one folder; kept apart from the socket so it can be measured and tested alone. */
 export class BundleFolder {
   private readonly cache = new Map<string, Served>();
   readonly root: string;
+  /** The folder's real path, resolved once: the folder itself may be reached through a link, its entries not. */
+  private realRoot: Promise<string> | undefined;
 
   constructor(dir: string) {
     this.root = resolve(dir);
   }
 
-  private async pathOf(name: string): Promise<string | undefined> {
-    for (const candidate of [join(this.root, name, 'bundle.tar.gz'), join(this.root, `${name}.tar.gz`)]) {
-      const s = await stat(candidate).catch(() => undefined);
-      if (s?.isFile()) return candidate;
+  private real(): Promise<string> {
+    // A failure is not kept: the folder may appear later.
+    return (this.realRoot ??= realpath(this.root).catch((e: unknown) => {
+      this.realRoot = undefined;
+      throw e;
+    }));
+  }
+
+  /** Where a bundle of this name may be, each a path whose every component below the folder must be real. */
+  private candidates(name: string): [dir: string | undefined, file: string][] {
+    return [
+      [join(this.root, name), join(this.root, name, 'bundle.tar.gz')],
+      [undefined, join(this.root, `${name}.tar.gz`)],
+    ];
+  }
+
+  /** Whether a path inside the folder is, as far as its names tell, a regular file reached without any link. */
+  private async plainFile(dir: string | undefined, file: string): Promise<boolean> {
+    if (dir !== undefined && !(await lstat(dir).catch(() => undefined))?.isDirectory()) return false;
+    return (await lstat(file).catch(() => undefined))?.isFile() === true;
+  }
+
+  /**
+   * Reads a candidate, or undefined when it is missing or not a regular file
+   * inside the folder. The file is opened without following a link, checked
+   * through its descriptor, and then found again by its real path inside the
+   * folder (same device and inode), so a link anywhere below the folder, or a
+   * folder swapped for one while this runs, is refused; the bytes are read from
+   * the descriptor that was checked.
+   */
+  private async read(name: string, dir: string | undefined, file: string): Promise<Served | undefined> {
+    if (!(await this.plainFile(dir, file))) return undefined;
+    const handle = await open(file, NO_FOLLOW).catch(() => undefined);
+    if (handle === undefined) return undefined;
+    try {
+      const s = await handle.stat();
+      if (!s.isFile()) return undefined;
+      const root = await this.real().catch(() => undefined);
+      if (root === undefined) return undefined;
+      const real = await realpath(file).catch(() => undefined);
+      if (real === undefined || !real.startsWith(root.endsWith(sep) ? root : root + sep)) return undefined;
+      const there = await stat(real).catch(() => undefined);
+      if (there === undefined || !sameFile(s, there)) return undefined;
+      const key = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+      const cached = this.cache.get(name);
+      if (cached?.key === key) return cached;
+      const bytes = await handle.readFile();
+      const served = { key, bytes, etag: bundleEtag(bytes) };
+      this.cache.set(name, served);
+      return served;
+    } finally {
+      await handle.close();
     }
-    return undefined;
   }
 
   /** The bundle as on disk now, or undefined; re-read only when the file changed (inode, size or time). */
   async get(name: string): Promise<Served | undefined> {
     if (!NAME.test(name)) return undefined;
-    const path = await this.pathOf(name);
-    if (path === undefined) return undefined;
-    const s = await stat(path).catch(() => undefined);
-    if (!s) return undefined;
-    const key = `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
-    const cached = this.cache.get(name);
-    if (cached?.key === key) return cached;
-    const bytes = await readFile(path).catch(() => undefined);
-    if (!bytes) return undefined;
-    const served = { key, bytes, etag: bundleEtag(bytes) };
-    this.cache.set(name, served);
-    return served;
+    for (const [dir, file] of this.candidates(name)) {
+      const served = await this.read(name, dir, file);
+      if (served !== undefined) return served;
+    }
+    return undefined;
   }
 
-  /** Names of the bundles in the folder now. */
+  /** Names of the bundles in the folder now: regular files reached without links. */
   async list(): Promise<string[]> {
     const entries = await readdir(this.root, { withFileTypes: true });
     const names: string[] = [];
     for (const e of entries) {
       if (e.isFile() && e.name.endsWith('.tar.gz')) names.push(e.name.slice(0, -'.tar.gz'.length));
-      else if (e.isDirectory() && (await this.pathOf(e.name)) !== undefined) names.push(e.name);
+      else if (e.isDirectory() && (await this.plainFile(...this.candidates(e.name)[0]!))) names.push(e.name);
     }
     return names.filter((n) => NAME.test(n)).sort();
   }
@@ -137,7 +191,16 @@ async function handle(folder: BundleFolder, req: IncomingMessage, res: ServerRes
     }
   }
   const m = /^\/bundles\/([^/]+)\.tar\.gz$/.exec(path);
-  const served = m ? await folder.get(decodeURIComponent(m[1]!)) : undefined;
+  let name: string | undefined;
+  try {
+    name = m ? decodeURIComponent(m[1]!) : undefined;
+  } catch {
+    return send(res, 400, {
+      code: 'bad_request',
+      message: `path ${JSON.stringify(path)} is not valid percent-encoding`,
+    });
+  }
+  const served = name !== undefined ? await folder.get(name) : undefined;
   if (!served) return send(res, 404, { code: 'not_found', message: `no bundle at ${JSON.stringify(path)}` });
   const headers = { etag: served.etag, 'cache-control': 'no-cache' };
   if (matches(req.headers['if-none-match'], served.etag)) {
