@@ -21,6 +21,7 @@ interface ServeCliOptions extends SourceFlags {
   workers: number;
   maxBody?: number;
   maxBatch?: number;
+  maxWork?: number;
   idleTimeout?: number;
   decisionLogUrl?: string;
 }
@@ -62,6 +63,11 @@ export function serveCommand(stderr: (text: string) => void): Command {
     .option('--workers <n>', 'worker processes', count('--workers'), 1)
     .option('--max-body <bytes>', 'largest request body (413 beyond)', count('--max-body'))
     .option('--max-batch <n>', 'most requests in one batch (413 beyond)', count('--max-batch'))
+    .option(
+      '--max-work <n>',
+      'most rule checks one request may ask for (413 beyond; 4 times it in flight, 429 beyond)',
+      count('--max-work'),
+    )
     .option('--idle-timeout <ms>', 'close connections idle this long', count('--idle-timeout', 100))
     .action(async (file: string | undefined, opts: ServeCliOptions) => {
       const notify = (line: string) => stderr(`mcp-policy serve: ${line}\n`);
@@ -106,6 +112,7 @@ export function serveCommand(stderr: (text: string) => void): Command {
         limits: {
           ...(opts.maxBody !== undefined && { maxBodyBytes: opts.maxBody }),
           ...(opts.maxBatch !== undefined && { maxBatch: opts.maxBatch }),
+          ...(opts.maxWork !== undefined && { maxWork: opts.maxWork, maxPendingWork: 4 * opts.maxWork }),
         },
         ...(opts.idleTimeout !== undefined && { idleTimeoutMs: opts.idleTimeout }),
         prepareSocket: !worker,

@@ -102,6 +102,8 @@ export const ERROR_CODES = [
   'socket_path_too_long',
   'address_in_use',
   'worker_failed',
+  'work_too_large',
+  'server_busy',
   // Bearer and JWT authentication (src/host/auth.ts).
   'invalid_auth_config',
   'missing_token',

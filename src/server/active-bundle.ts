@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { checkDecision, type EmbeddedCases, embeddedCases, type Expectation } from '../testing/cases.js';
 import { McpPolicyError } from '../core/errors.js';
 import { openWasmBytes, WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
+import { requestCost } from '../engines/wasm-cost.js';
 import { type Decision, failedDecision } from '../policy/model.js';
 
 /** A loaded, self-tested bundle. */
@@ -17,6 +18,8 @@ export interface LoadedBundle {
   readonly revision: string;
   /** Self-test cases run before it was accepted. */
   readonly selfTestCases: number;
+  /** An upper bound on what deciding one request costs, in rule checks ({@link requestCost}). */
+  readonly requestCost: number;
 }
 
 /** The error of every decision made while no bundle is active. */
@@ -61,7 +64,7 @@ export async function loadBundle(bytes: Uint8Array, load: WasmLoadOptions = {}):
     );
   }
   const selfTestCases = tables.reduce((n, t) => n + t.requests.length, 0);
-  return { engine, revision, selfTestCases };
+  return { engine, revision, selfTestCases, requestCost: requestCost(opened.data) };
 }
 
 /** The outcome of offering a candidate bundle. */

@@ -4,8 +4,9 @@
  * decision is counted and logged after the fact. Nothing here can fail a
  * request: the log and metrics only observe.
  */
-import { type Decision } from '../policy/model.js';
-import { type BundleSlot } from './active-bundle.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { type Decision, failedDecision } from '../policy/model.js';
+import { type BundleSlot, type LoadedBundle, NO_BUNDLE_ERROR } from './active-bundle.js';
 import { type LogSink } from './decision-log.js';
 import { type ServeMetrics } from './metrics.js';
 
@@ -24,6 +25,38 @@ export interface DecisionEntry {
 
 /** A request to decide, or the denial it already earned at the protocol boundary. */
 export type Item = { readonly request: unknown } | { readonly denial: Decision };
+
+/**
+ * How long deciding one HTTP request may hold the event loop before other
+ * requests get a turn. One decision is never cut (a WebAssembly call cannot
+ * be), so the turn comes between items.
+ */
+export const SLICE_MS = 10;
+
+/** Bounds on deciding work, in rule checks ({@link LoadedBundle.requestCost} per request). */
+export interface WorkLimits {
+  /** Most work one HTTP request may ask for (413 `work_too_large` beyond); one request alone is always decided. */
+  readonly maxWork: number;
+  /** Most work admitted and not yet decided, across requests (429 `server_busy` beyond). */
+  readonly maxPendingWork: number;
+}
+
+/** A request refused before any decision, because of the work it asks for. */
+export class WorkRefused extends Error {
+  constructor(
+    readonly status: 413 | 429,
+    readonly code: 'work_too_large' | 'server_busy',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function decideWith(bundle: LoadedBundle | undefined, item: Item): Decision {
+  if ('denial' in item) return item.denial;
+  if (bundle === undefined) return failedDecision(NO_BUNDLE_ERROR);
+  return bundle.engine.decideSync(item.request);
+}
 
 function sameDecision(a: Decision, b: Decision): boolean {
   return (
@@ -50,12 +83,73 @@ export class Decider {
     private readonly shadow?: BundleSlot,
   ) {}
 
-  /** Decides items in order (one HTTP request's worth), one decision each. */
-  decide(endpoint: string, items: readonly Item[]): Decision[] {
+  /** Work admitted and not yet decided, in rule checks. */
+  private pending = 0;
+
+  /**
+   * What deciding `items` costs, in rule checks: each request (not the items
+   * already denied) at its bundle's bound, on the shadow too. A slot without
+   * a bundle decides for free.
+   */
+  cost(items: readonly Item[]): number {
+    const each = (this.primary.current?.requestCost ?? 0) + (this.shadow?.current?.requestCost ?? 0);
+    let requests = 0;
+    for (const item of items) if ('request' in item) requests++;
+    return requests * each;
+  }
+
+  /**
+   * Decides items in order (one HTTP request's worth), one decision each,
+   * with the bundles active when it starts. Other requests get a turn every
+   * {@link SLICE_MS}. With `limits`, a request of more than one item is
+   * refused ({@link WorkRefused}) before any decision when its work is past
+   * `maxWork`, or when the work already admitted leaves no room for it.
+   */
+  async decide(endpoint: string, items: readonly Item[], limits?: WorkLimits): Promise<Decision[]> {
+    const cost = this.cost(items);
+    if (limits !== undefined && items.length > 1) {
+      if (cost > limits.maxWork) {
+        this.metrics.workRefused.inc({ code: 'work_too_large' });
+        throw new WorkRefused(
+          413,
+          'work_too_large',
+          `batch of ${items.length} requests needs about ${cost} rule checks on this policy; the limit is ${limits.maxWork}`,
+        );
+      }
+      if (this.pending > 0 && this.pending + cost > limits.maxPendingWork) {
+        this.metrics.workRefused.inc({ code: 'server_busy' });
+        throw new WorkRefused(429, 'server_busy', 'too many requests are being decided; retry later');
+      }
+    }
+    this.pending += cost;
+    this.metrics.workPending.set(this.pending);
+    try {
+      return await this.decideAdmitted(endpoint, items);
+    } finally {
+      this.pending -= cost;
+      this.metrics.workPending.set(this.pending);
+    }
+  }
+
+  private async decideAdmitted(endpoint: string, items: readonly Item[]): Promise<Decision[]> {
     const started = process.hrtime.bigint();
-    const { decisions, revision } = this.run(this.primary, items);
+    const primary = this.primary.current;
+    const shadowBundle = this.shadow?.current;
+    const decisions: Decision[] = [];
+    const theirs: Decision[] = [];
+    let slice = performance.now();
+    for (let k = 0; k < items.length; k++) {
+      const item = items[k] as Item;
+      decisions.push(decideWith(primary, item));
+      if (this.shadow) theirs.push(decideWith(shadowBundle, item));
+      if (k + 1 < items.length && performance.now() - slice >= SLICE_MS) {
+        await nextTurn();
+        slice = performance.now();
+      }
+    }
+    const revision = primary?.revision;
+    const shadow = this.shadow ? { decisions: theirs, revision: shadowBundle?.revision } : undefined;
     const elapsed = process.hrtime.bigint() - started;
-    const shadow = this.shadow ? this.run(this.shadow, items) : undefined;
     this.metrics.latency.observe({ endpoint }, Number(elapsed) / 1e9);
     const time = new Date().toISOString();
     const latency = Number(elapsed / 1000n);
@@ -79,21 +173,6 @@ export class Decider {
       this.sink.write(entry);
     });
     return decisions;
-  }
-
-  private run(slot: BundleSlot, items: readonly Item[]): { decisions: Decision[]; revision: string | undefined } {
-    if (items.length === 1) {
-      const only = items[0] as Item;
-      if ('denial' in only) return { decisions: [only.denial], revision: slot.current?.revision };
-      const { decision, revision } = slot.decide(only.request);
-      return { decisions: [decision], revision };
-    }
-    const requests: unknown[] = [];
-    for (const item of items) if ('request' in item) requests.push(item.request);
-    const { decisions: decided, revision } = slot.decideBatch(requests);
-    let next = 0;
-    const decisions = items.map((item) => ('denial' in item ? item.denial : (decided[next++] as Decision)));
-    return { decisions, revision };
   }
 
   /** Logs an audit event the gateway posted; never fails. */

@@ -44,6 +44,17 @@ export class ServeMetrics {
     help: 'HTTP requests whose headers have arrived and whose reply is not finished yet.',
     registers: [this.registry],
   });
+  readonly workPending = new Gauge({
+    name: 'mcp_policy_work_pending',
+    help: 'Work admitted and not yet decided, in rule checks (each request at its bound on the active policy).',
+    registers: [this.registry],
+  });
+  readonly workRefused = new Counter({
+    name: 'mcp_policy_work_refused_total',
+    help: 'Requests refused for the work they ask for, by code (work_too_large, server_busy).',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
   readonly bundleInfo = new Gauge({
     name: 'mcp_policy_bundle_info',
     help: 'The active bundle: 1 for its revision, absent before any bundle is active.',

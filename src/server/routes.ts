@@ -6,7 +6,7 @@
  */
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { type BundleSlot, NO_BUNDLE_ERROR } from './active-bundle.js';
-import { type Decider, type Item } from './decisions.js';
+import { type Decider, type Item, WorkRefused } from './decisions.js';
 import { gatewayDecision, gatewayRequest } from './gateway-protocol.js';
 import { type ServeMetrics } from './metrics.js';
 
@@ -16,9 +16,29 @@ export interface Limits {
   readonly maxBodyBytes: number;
   /** Most requests in one batch (413 beyond). */
   readonly maxBatch: number;
+  /**
+   * Most work one request may ask for, in rule checks: its requests times
+   * what one costs on the active policy (413 `work_too_large` beyond). A
+   * single request is always decided.
+   */
+  readonly maxWork: number;
+  /** Most work admitted and not yet decided, across requests (429 `server_busy` beyond). */
+  readonly maxPendingWork: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxBodyBytes: 1024 * 1024, maxBatch: 10_000 };
+/**
+ * Default limits. 1,000,000 rule checks is a few seconds of deciding at
+ * most: a 10,000-request batch on a policy whose requests each check up to 90
+ * rules (the gateway's batches are hundreds of requests, on policies whose
+ * index leaves a handful of candidates), or 100 requests on 10,000 rules
+ * that no index narrows.
+ */
+export const DEFAULT_LIMITS: Limits = {
+  maxBodyBytes: 1024 * 1024,
+  maxBatch: 10_000,
+  maxWork: 1_000_000,
+  maxPendingWork: 4_000_000,
+};
 
 /** What the handler needs. */
 export interface RouteContext {
@@ -100,7 +120,7 @@ const ok = (body: unknown) => ({ status: 200, body });
 
 async function gatewayEvaluate(req: IncomingMessage, ctx: RouteContext) {
   const value = parseJson(await readBody(req, ctx.limits.maxBodyBytes), 'request body');
-  const [decision] = ctx.decider.decide('/mcp/policy/evaluate', [gatewayRequest(value)]);
+  const [decision] = await ctx.decider.decide('/mcp/policy/evaluate', [gatewayRequest(value)], ctx.limits);
   return ok(gatewayDecision(decision!));
 }
 
@@ -110,7 +130,7 @@ async function gatewayBatch(req: IncomingMessage, ctx: RouteContext) {
   if (!Array.isArray(requests)) throw new HttpError(400, 'invalid_parameter', 'body must be {"requests": [...]}');
   checkBatchSize(requests.length, ctx.limits.maxBatch);
   if (requests.length === 0) return ok({ decisions: [] });
-  const decisions = ctx.decider.decide('/mcp/policy/evaluate/batch', requests.map(gatewayRequest));
+  const decisions = await ctx.decider.decide('/mcp/policy/evaluate/batch', requests.map(gatewayRequest), ctx.limits);
   return ok({ decisions: decisions.map(gatewayDecision) });
 }
 
@@ -132,7 +152,7 @@ async function opaInput(req: IncomingMessage, ctx: RouteContext): Promise<unknow
 
 async function opaDecision(req: IncomingMessage, ctx: RouteContext) {
   const input = await opaInput(req, ctx);
-  const [decision] = ctx.decider.decide('/v1/data/mcp_policy/decision', [{ request: input }]);
+  const [decision] = await ctx.decider.decide('/v1/data/mcp_policy/decision', [{ request: input }], ctx.limits);
   return ok({ result: decision });
 }
 
@@ -143,7 +163,9 @@ async function opaDecisions(req: IncomingMessage, ctx: RouteContext) {
   if (!Array.isArray(requests)) return ok({});
   checkBatchSize(requests.length, ctx.limits.maxBatch);
   const items: Item[] = requests.map((request: unknown) => ({ request }));
-  return ok({ result: items.length === 0 ? [] : ctx.decider.decide('/v1/data/mcp_policy/decisions', items) });
+  return ok({
+    result: items.length === 0 ? [] : await ctx.decider.decide('/v1/data/mcp_policy/decisions', items, ctx.limits),
+  });
 }
 
 function health(_req: IncomingMessage, ctx: RouteContext) {
@@ -177,7 +199,13 @@ export function createHandler(ctx: RouteContext): (req: IncomingMessage, res: Se
     const route = ROUTES[path];
     const opa = route?.opa ?? path.startsWith('/v1/');
     const fail = (e: unknown) => {
-      const err = e instanceof HttpError ? e : new HttpError(500, 'internal_error', 'internal error');
+      const err =
+        e instanceof HttpError
+          ? e
+          : e instanceof WorkRefused
+            ? new HttpError(e.status, e.code, e.message)
+            : new HttpError(500, 'internal_error', 'internal error');
+      if (err.status === 429) res.setHeader('Retry-After', '1');
       // A body left unread would be parsed as the next request: close instead.
       if (err.status === 413) res.setHeader('Connection', 'close');
       send(res, err.status, opa ? { code: err.code, message: err.message } : { message: err.message }, ctx);

@@ -185,8 +185,11 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         ...(metricsText && { metricsText }),
       }),
     );
-    // A connection that never sends a request is idle too.
-    server.setTimeout(options.idleTimeoutMs ?? 5_000, (socket) => socket.destroy());
+    // A connection that never sends a request is idle too; one whose request is being decided (a long
+    // batch yields between slices, so its socket sees no traffic) is not, and its deadline is requestTimeout's.
+    server.setTimeout(options.idleTimeoutMs ?? 5_000, (socket) => {
+      if ((connections.get(socket)?.active ?? 0) === 0) socket.destroy();
+    });
     server.on('connection', (socket: Socket) => {
       connections.set(socket, { active: 0 });
       socket.once('close', () => connections.delete(socket));
