@@ -123,13 +123,8 @@ export { opaConfig, type OpaConfigOptions } from './fleet/opa-config.js';
 
 /** Fleets: decision logs uploaded in OPA's format (gzip batches to `<service>/logs`) for OPA log collectors. */
 export {
-  type DecisionLogEntry,
-  type DecisionLogSink,
-  type DroppedCounts,
-  fromServiceEntry,
   type OpaDecisionEvent,
   OpaDecisionLogUploader,
-  type ServiceLogEntry,
   toOpaEvent,
   type UploaderOptions,
   type UploaderStats,
@@ -212,19 +207,26 @@ export { Relay } from './proxy/relay.js';
 export { type ServerFacts, serverFacts, serverNameFromCommand, type ServerTarget } from './proxy/facts.js';
 /** Tool pinning: digests of tool definitions and the lock file. */
 export { type LockFile, readLockFile, toolDigest, ToolPins } from './proxy/pins.js';
-/** The proxy's JSON Lines decision log. */
-export { type DecisionSink, openDecisionLog, type ProxyLogEntry } from './proxy/decision-log.js';
 
 /** The decision service behind `mcp-policy serve`: start one, or reuse its decision-log sinks. */
 export { type ServeHandle, type ServeOptions, startServe } from './server/service.js';
-/** Decision-log sinks: `write` never blocks or throws; drops are counted. Implement `LogSink` to add a transport. */
+/**
+ * Decision records and sinks, shared by serve, the proxy and the OPA uploader: `write` never blocks or throws;
+ * drops are counted. Implement `DecisionLogSink` to add a transport.
+ */
 export {
+  type AuditRecord,
+  type DecisionLogSink,
+  type DecisionRecord,
+  type DropReason,
   FanoutSink,
+  type FileSinkOptions,
   JsonlFileSink,
-  type JsonlFileSinkOptions,
   JsonlStreamSink,
-  type LogSink,
+  type LogRecord,
+  openDecisionLog,
+  type SinkOptions,
   type SinkStats,
-} from './server/decision-log.js';
+} from './host/decision-log.js';
 /** Case tables embedded in a bundle as its self-test (`compile --cases`). */
 export { type EmbeddedCases, readEmbeddableCases } from './testing/cases.js';

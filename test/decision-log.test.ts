@@ -3,15 +3,21 @@
  * gzip batches of OPA decision events, size-bounded, retried until
  * acknowledged, nothing lost.
  */
-import { type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OpaDecisionLogUploader, type OpaDecisionEvent } from '../src/fleet/decision-log.js';
+import { auditRecord, decisionRecord } from '../src/host/decision-log.js';
 import { OpaServer } from '../scripts/fleet-opa.js';
+import { type Decision } from '../src/policy/model.js';
 import { collector } from './fleet-helpers.js';
+
+const YES: Decision = { allowed: true, reason: 'ok', rule: 0 };
+const NO: Decision = { allowed: false, reason: 'no', rule: null };
 
 describe('OPA decision-log upload', () => {
   const servers: Server[] = [];
@@ -25,22 +31,17 @@ describe('OPA decision-log upload', () => {
       labels: { id: 'host-1', app: 'gateway' },
       flushIntervalMs: 60_000,
     });
-    const at = new Date('2026-11-23T12:00:00.000Z');
-    up.write({
-      path: 'mcp_policy/decision',
-      input: { action: 'load', server: 'fetch' },
-      result: { allowed: true, reason: 'ok', rule: 0 },
-      decisionId: 'd-1',
-      timestamp: at,
-      bundle: { name: 'prod', revision: 'abc' },
-      requestedBy: '127.0.0.1:5000',
-      evalNs: 1200,
-    });
-    up.write({
-      path: 'mcp_policy/decision',
-      input: { action: 'invoke' },
-      result: { allowed: false, reason: 'no', rule: null },
-    });
+    up.write(
+      decisionRecord({
+        time: '2026-11-23T12:00:00.000Z',
+        endpoint: '/mcp/policy/evaluate',
+        revision: 'abc',
+        request: { action: 'load', server: 'fetch' },
+        decision: { allowed: true, reason: 'ok', rule: 0 },
+        latency_us: 1.2,
+      }),
+    );
+    up.write(decisionRecord({ stage: 'tools/call', request: { action: 'invoke' }, decision: NO }));
     await up.close();
     expect(c.batches).toHaveLength(1);
     expect(c.headers[0]).toMatchObject({
@@ -52,24 +53,24 @@ describe('OPA decision-log upload', () => {
     const [first, second] = c.batches[0]!;
     expect(first).toEqual({
       labels: { id: 'host-1', app: 'gateway', version: 'mcp-policy' },
-      decision_id: 'd-1',
+      decision_id: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
       path: 'mcp_policy/decision',
       input: { action: 'load', server: 'fetch' },
       result: { allowed: true, reason: 'ok', rule: 0 },
       timestamp: '2026-11-23T12:00:00.000Z',
-      bundles: { prod: { revision: 'abc' } },
-      requested_by: '127.0.0.1:5000',
+      bundles: { 'mcp-policy': { revision: 'abc' } },
       metrics: { timer_rego_query_eval_ns: 1200 },
     });
-    expect(second!.decision_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second!.decision_id).not.toBe(first!.decision_id);
     expect(Date.parse(second!.timestamp)).not.toBeNaN();
+    expect(second!.input).toEqual({ action: 'invoke' });
     expect(up.stats()).toEqual({
       written: 2,
       uploads: 1,
       failedUploads: 0,
       buffered: 0,
       skipped: 0,
-      dropped: { queue_full: 0, write_failed: 0, closed: 0 },
+      dropped: { queue_full: 0, unserialisable: 0, write_failed: 0, closed: 0 },
     });
   });
 
@@ -78,8 +79,7 @@ describe('OPA decision-log upload', () => {
     servers.push(c.server);
     c.failNext = 2;
     const up = new OpaDecisionLogUploader({ url: c.url, maxBatchBytes: 2000, flushIntervalMs: 60_000 });
-    for (let k = 0; k < 50; k++)
-      up.write({ path: 'mcp_policy/decision', input: { k }, result: { allowed: k % 2 === 0 } });
+    for (let k = 0; k < 50; k++) up.write(decisionRecord({ request: { k }, decision: k % 2 === 0 ? YES : NO }));
     await up.flush();
     expect(up.stats().failedUploads).toBe(1);
     expect(up.stats().buffered).toBe(50);
@@ -101,30 +101,62 @@ describe('OPA decision-log upload', () => {
       flushIntervalMs: 60_000,
       timeoutMs: 500,
     });
-    for (let k = 0; k < 25; k++) up.write({ path: 'p', input: { k }, result: true });
+    for (let k = 0; k < 25; k++) up.write(decisionRecord({ request: { k }, decision: YES }));
     expect(up.stats()).toMatchObject({ dropped: { queue_full: 15 }, buffered: 10 });
     await up.close();
     expect(up.stats().failedUploads).toBe(1);
-    up.write({ path: 'p', input: {}, result: true });
+    up.write(decisionRecord({ request: {}, decision: YES }));
     expect(up.stats().dropped.closed).toBe(1);
   });
 
-  it("maps the decision service's log entries to OPA events and skips audit events", async () => {
+  it('returns from close() in its bound when the collector never answers, keeping the events buffered', async () => {
+    // A collector that reads the upload and never replies.
+    const silent = createServer(() => undefined);
+    servers.push(silent);
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const up = new OpaDecisionLogUploader({ url, flushIntervalMs: 60_000, timeoutMs: 600_000, closeTimeoutMs: 100 });
+    up.write(decisionRecord({ request: { k: 1 }, decision: YES }));
+    await up.close();
+    expect(up.stats()).toMatchObject({ written: 0, buffered: 1, failedUploads: 1 });
+    silent.closeAllConnections();
+  });
+
+  it('uploads a hostile request without its body, and counts a record that cannot be serialised', async () => {
+    const c = await collector();
+    servers.push(c.server);
+    const up = new OpaDecisionLogUploader({ url: c.url, flushIntervalMs: 60_000 });
+    let deep: unknown = 1;
+    for (let k = 0; k < 20_000; k++) deep = { a: deep };
+    up.write(decisionRecord({ request: { action: 'invoke', deep }, decision: NO }));
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    // A record made by hand, past decisionRecord's copy: the uploader still must not throw.
+    expect(() =>
+      up.write({ time: new Date().toISOString(), kind: 'decision', request: cyclic, decision: NO }),
+    ).not.toThrow();
+    await up.close();
+    expect(c.batches.flat().map((e) => e.input)).toEqual([null]);
+    expect(up.stats()).toMatchObject({ written: 1, dropped: { unserialisable: 1 } });
+  });
+
+  it('maps decision records to OPA events and skips audit records', async () => {
     const c = await collector();
     servers.push(c.server);
     const up = new OpaDecisionLogUploader({ url: c.url, bundleName: 'prod', flushIntervalMs: 60_000 });
     const request = { action: 'invoke', tool: 'read_file' };
     const decision = { allowed: false, reason: 'no', rule: null };
-    up.write({
-      time: '2026-11-23T12:00:00.000Z',
-      kind: 'decision',
-      endpoint: '/mcp/policy/evaluate',
-      revision: 'r1',
-      request,
-      decision,
-      latency_us: 12,
-    });
-    up.write({ time: '2026-11-23T12:00:01.000Z', kind: 'audit', endpoint: '/mcp/audit' });
+    up.write(
+      decisionRecord({
+        time: '2026-11-23T12:00:00.000Z',
+        endpoint: '/mcp/policy/evaluate',
+        revision: 'r1',
+        request,
+        decision,
+        latency_us: 12,
+      }),
+    );
+    up.write(auditRecord('/mcp/audit', { trigger: 'invoke' }, '2026-11-23T12:00:01.000Z'));
     await up.close();
     expect(c.batches.flat()).toEqual([
       expect.objectContaining({
@@ -169,8 +201,8 @@ describe('OPA decision-log upload', () => {
       expect(c.headers[0]).toMatchObject({ path: '/logs', method: 'POST', 'content-encoding': 'gzip' });
 
       const up = new OpaDecisionLogUploader({ url: c.url, flushIntervalMs: 60_000 });
-      // requested_by and bundles are in OPA's format too, but this OPA (no bundle, default settings) sends neither.
-      up.write({ path: 'mcp_policy/decision', input, result, evalNs: 5 });
+      // bundles are in OPA's format too, but this OPA (no bundle, default settings) sends none.
+      up.write(decisionRecord({ request: input, decision: result as Decision, latency_us: 0.005 }));
       await up.close();
       const ours = c.batches.at(-1)![0]!;
       expect(c.headers.at(-1)).toMatchObject({ path: '/logs', method: 'POST', 'content-encoding': 'gzip' });

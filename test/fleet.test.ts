@@ -18,6 +18,8 @@ import { WasmEngine } from '../src/engines/wasm.js';
 import { type BundleService, startBundleService } from '../src/fleet/bundle-service.js';
 import { OpaServer } from '../scripts/fleet-opa.js';
 import { OpaDecisionLogUploader } from '../src/fleet/decision-log.js';
+import { decisionRecord } from '../src/host/decision-log.js';
+import { type Decision } from '../src/policy/model.js';
 import { runOpa } from '../src/opa/cli.js';
 import { type ServeHandle, startServe } from '../src/server/service.js';
 import { collector, rsaKeyPair, tamperings } from './fleet-helpers.js';
@@ -177,7 +179,7 @@ describe('fleet of OPA servers', () => {
       const theirs = decisionEvent()!;
       expect(theirs.bundles).toEqual({ prod: { revision } });
       const up = new OpaDecisionLogUploader({ url: logs.url, bundleName: 'prod', flushIntervalMs: 60_000 });
-      up.write({ kind: 'decision', revision, request: theirs.input, decision: theirs.result });
+      up.write(decisionRecord({ revision, request: theirs.input, decision: theirs.result as Decision }));
       await up.close();
       const ours = logs.batches.flat().find((e) => e.labels.version === 'mcp-policy')!;
       expect([ours.path, ours.input, ours.result, ours.bundles]).toEqual([

@@ -102,6 +102,8 @@ export const ERROR_CODES = [
   'socket_path_too_long',
   'address_in_use',
   'worker_failed',
+  // Decision logs (serve and proxy).
+  'unsafe_log_file',
   'work_too_large',
   'server_busy',
   // Bearer and JWT authentication (src/host/auth.ts).

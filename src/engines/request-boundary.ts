@@ -191,6 +191,14 @@ export function readRequestValue(value: unknown): BoundaryResult {
   return readPlainObject(value, 'request', NOT_AN_OBJECT);
 }
 
+/**
+ * Reads any host-supplied JSON object (an audit event, say) by the request
+ * rule, with `noun` naming it in the error. Never throws.
+ */
+export function readObjectValue(value: unknown, noun: string): BoundaryResult {
+  return readPlainObject(value, noun, `${noun} must be a JSON object`);
+}
+
 function readPlainObject(value: unknown, noun: string, notAnObject: string): BoundaryResult {
   try {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: notAnObject };

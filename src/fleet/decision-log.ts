@@ -9,85 +9,24 @@
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { McpPolicyError } from '../core/errors.js';
-
-/** One decision as a host records it. */
-export interface DecisionLogEntry {
-  /** Rule path asked, e.g. `mcp_policy/decision`. */
-  readonly path: string;
-  readonly input: unknown;
-  readonly result: unknown;
-  /** Default: a fresh UUID. */
-  readonly decisionId?: string;
-  /** Default: now. */
-  readonly timestamp?: Date;
-  /** Bundle name and revision that decided, when known. */
-  readonly bundle?: { readonly name: string; readonly revision: string };
-  /** Client address, when the decision was asked over a network. */
-  readonly requestedBy?: string;
-  /** Evaluation time in nanoseconds, when measured (OPA's `timer_rego_query_eval_ns`). */
-  readonly evalNs?: number;
-}
-
-/**
- * A decision as the decision service's log records it (one JSON Lines entry):
- * read structurally, so the uploader can be given the service's entries as
- * they are. Entries of another `kind` (audit events) are not decisions and
- * are skipped: OPA's decision log has no place for them.
- */
-export interface ServiceLogEntry {
-  readonly kind: string;
-  readonly time?: string;
-  readonly endpoint?: string;
-  readonly revision?: string | null;
-  readonly request?: unknown;
-  readonly decision?: unknown;
-  readonly latency_us?: number;
-}
-
-/** Why events were not uploaded, counted. */
-export interface DroppedCounts {
-  /** Past the buffer bound (oldest first). */
-  queue_full: number;
-  /** Not serialisable as JSON. */
-  write_failed: number;
-  /** Written after close. */
-  closed: number;
-}
+import {
+  type DecisionLogSink,
+  type DecisionRecord,
+  type DropReason,
+  type LogRecord,
+  serialiseLine,
+  settlesWithin,
+  type SinkStats,
+} from '../host/decision-log.js';
 
 /** What an uploader kept and lost. */
-export interface UploaderStats {
-  /** Events a collector acknowledged. */
-  readonly written: number;
-  readonly dropped: Readonly<DroppedCounts>;
+export interface UploaderStats extends SinkStats {
   readonly uploads: number;
   readonly failedUploads: number;
   /** Events waiting for an upload. */
   readonly buffered: number;
-  /** Service entries that are not decisions (audit events). */
+  /** Records that are not decisions (audit events). */
   readonly skipped: number;
-}
-
-/** Where decision logs go; the decision service writes each decision to one. */
-export interface DecisionLogSink {
-  /** Records one decision; never throws and never waits on the network. */
-  write(entry: DecisionLogEntry | ServiceLogEntry): void;
-  /** Sends what is buffered and stops. */
-  close(): Promise<void>;
-  stats(): UploaderStats;
-}
-
-/** The decision entry of a service log entry, or undefined for entries that are not decisions. */
-export function fromServiceEntry(entry: ServiceLogEntry, bundleName: string): DecisionLogEntry | undefined {
-  if (entry.kind !== 'decision') return undefined;
-  const at = entry.time === undefined ? undefined : new Date(entry.time);
-  return {
-    path: DECISION_PATH,
-    input: entry.request ?? null,
-    result: entry.decision ?? null,
-    ...(at !== undefined && !Number.isNaN(at.getTime()) && { timestamp: at }),
-    ...(typeof entry.revision === 'string' && { bundle: { name: bundleName, revision: entry.revision } }),
-    ...(typeof entry.latency_us === 'number' && { evalNs: Math.round(entry.latency_us * 1000) }),
-  };
 }
 
 /** The rule path of mcp-policy's decision entry point, as OPA writes `path`. */
@@ -102,23 +41,28 @@ export interface OpaDecisionEvent {
   result: unknown;
   timestamp: string;
   bundles?: Record<string, { revision: string }>;
-  requested_by?: string;
   metrics?: Record<string, number>;
 }
 
-/** Maps a recorded decision to OPA's event shape (docs/fleet.md lists the mapping). */
-export function toOpaEvent(entry: DecisionLogEntry, labels: Record<string, string>): OpaDecisionEvent {
+/** Maps a decision record to OPA's event shape (docs/fleet.md lists the mapping). */
+export function toOpaEvent(
+  record: DecisionRecord,
+  labels: Record<string, string>,
+  bundleName = 'mcp-policy',
+): OpaDecisionEvent {
+  const at = new Date(record.time);
   const event: OpaDecisionEvent = {
     labels,
-    decision_id: entry.decisionId ?? randomUUID(),
-    path: entry.path,
-    input: entry.input,
-    result: entry.result,
-    timestamp: (entry.timestamp ?? new Date()).toISOString(),
+    decision_id: randomUUID(),
+    path: DECISION_PATH,
+    input: record.request,
+    result: record.decision,
+    timestamp: (Number.isNaN(at.getTime()) ? new Date() : at).toISOString(),
   };
-  if (entry.bundle) event.bundles = { [entry.bundle.name]: { revision: entry.bundle.revision } };
-  if (entry.requestedBy !== undefined) event.requested_by = entry.requestedBy;
-  if (entry.evalNs !== undefined) event.metrics = { timer_rego_query_eval_ns: entry.evalNs };
+  if (typeof record.revision === 'string') event.bundles = { [bundleName]: { revision: record.revision } };
+  if (typeof record.latency_us === 'number') {
+    event.metrics = { timer_rego_query_eval_ns: Math.round(record.latency_us * 1000) };
+  }
   return event;
 }
 
@@ -138,13 +82,15 @@ export interface UploaderOptions {
   readonly flushIntervalMs?: number;
   /** Timeout of one upload (default 10 s). */
   readonly timeoutMs?: number;
+  /** Longest `close()` spends on its last upload (default 5 s); what is not acknowledged by then stays buffered. */
+  readonly closeTimeoutMs?: number;
   /** Extra request headers (e.g. authorization). */
   readonly headers?: Record<string, string>;
   /** Bundle name for service entries' revisions (default `mcp-policy`). */
   readonly bundleName?: string;
 }
 
-/** A {@link DecisionLogSink} that uploads to an OPA decision-log collector. */
+/** A {@link DecisionLogSink} that uploads decision records to an OPA decision-log collector. */
 export class OpaDecisionLogUploader implements DecisionLogSink {
   private readonly endpoint: string;
   private readonly labels: Record<string, string>;
@@ -155,7 +101,14 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
   private failures = 0;
   private closed = false;
   private readonly counts = { written: 0, uploads: 0, failedUploads: 0, skipped: 0 };
-  private readonly dropped: DroppedCounts = { queue_full: 0, write_failed: 0, closed: 0 };
+  private readonly dropped: Record<DropReason, number> = {
+    queue_full: 0,
+    unserialisable: 0,
+    write_failed: 0,
+    closed: 0,
+  };
+  /** Aborts the upload in flight when `close()` runs out of time. */
+  private readonly abort = new AbortController();
 
   constructor(private readonly options: UploaderOptions) {
     let base: URL;
@@ -170,24 +123,26 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
     this.timer.unref();
   }
 
-  write(entry: DecisionLogEntry | ServiceLogEntry): void {
+  write(record: LogRecord): void {
     if (this.closed) {
       this.dropped.closed++;
       return;
     }
-    const decision = 'kind' in entry ? fromServiceEntry(entry, this.options.bundleName ?? 'mcp-policy') : entry;
-    if (decision === undefined) {
+    if (record.kind !== 'decision') {
       this.counts.skipped++;
       return;
     }
-    let text: string;
+    let line: string | undefined;
     try {
-      text = JSON.stringify(toOpaEvent(decision, this.labels));
+      line = serialiseLine(toOpaEvent(record, this.labels, this.options.bundleName));
     } catch {
-      this.dropped.write_failed++;
+      line = undefined;
+    }
+    if (line === undefined) {
+      this.dropped.unserialisable++;
       return;
     }
-    this.buffer.push(text);
+    this.buffer.push(line.slice(0, -1));
     const max = this.options.maxBufferedEvents ?? 10_000;
     if (this.buffer.length > max) {
       this.dropped.queue_full += this.buffer.length - max;
@@ -227,7 +182,7 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', ...this.options.headers },
           body,
-          signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+          signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs ?? 10_000), this.abort.signal]),
         });
         await res.arrayBuffer().catch(() => undefined);
         if (!res.ok) throw new Error(`collector answered ${res.status}`);
@@ -245,11 +200,21 @@ export class OpaDecisionLogUploader implements DecisionLogSink {
     }
   }
 
-  /** Stops the timer and makes a last attempt (ignoring backoff) to upload what is buffered. */
+  /**
+   * Stops the timer and makes a last attempt (ignoring backoff) to upload what
+   * is buffered, for at most `closeTimeoutMs`: a collector that does not
+   * answer cannot hold shutdown.
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    await this.sending;
-    await this.flush(true);
+    const last = (async () => {
+      await this.sending;
+      await this.flush(true);
+    })();
+    if (!(await settlesWithin(last, this.options.closeTimeoutMs ?? 5_000))) {
+      this.abort.abort();
+      await last.catch(() => undefined);
+    }
   }
 }

@@ -6,7 +6,7 @@
 import { setImmediate as yieldToOthers } from 'node:timers/promises';
 import { type Engine } from '../engines/engine.js';
 import { type Action, type Decision, failedDecision, type PolicyRequest } from '../policy/model.js';
-import { type DecisionSink, NO_LOG, type ProxyLogEntry } from './decision-log.js';
+import { decisionRecord, type DecisionLogSink, NULL_SINK, type ProxyStage } from '../host/decision-log.js';
 import { type ServerFacts } from './facts.js';
 import { type ToolPins } from './pins.js';
 
@@ -28,7 +28,7 @@ export class PolicyGate {
   constructor(
     private readonly engine: Engine,
     readonly facts: ServerFacts,
-    private readonly log: DecisionSink = NO_LOG,
+    private readonly log: DecisionLogSink = NULL_SINK,
     readonly pins?: ToolPins,
   ) {}
 
@@ -46,7 +46,7 @@ export class PolicyGate {
     };
   }
 
-  private async decide(stage: ProxyLogEntry['stage'], requests: PolicyRequest[]): Promise<Decision[]> {
+  private async decide(stage: ProxyStage, requests: PolicyRequest[]): Promise<Decision[]> {
     if (requests.length === 0) return [];
     let decisions: Decision[] = [];
     try {
@@ -64,19 +64,20 @@ export class PolicyGate {
     return decisions.map((d, k) => {
       // Fail closed whatever the engine said: an error never allows.
       const decision = d.error !== undefined && d.allowed ? { ...d, allowed: false } : d;
-      this.log.write({ time, stage, request: requests[k] as PolicyRequest, decision });
+      if (this.log !== NULL_SINK) this.log.write(decisionRecord({ time, stage, request: requests[k], decision }));
       return decision;
     });
   }
 
-  private logPin(stage: ProxyLogEntry['stage'], tool: string, reason: string): void {
-    this.log.write({
-      time: new Date().toISOString(),
-      stage,
-      request: this.request('load', tool),
-      decision: { allowed: false, reason, rule: null },
-      pin: reason,
-    });
+  private logPin(stage: ProxyStage, tool: string, reason: string): void {
+    this.log.write(
+      decisionRecord({
+        stage,
+        request: this.request('load', tool),
+        decision: { allowed: false, reason, rule: null },
+        pin: reason,
+      }),
+    );
   }
 
   private denial(what: string, name: string, d: Decision): Verdict {

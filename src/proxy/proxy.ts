@@ -5,7 +5,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { type Engine } from '../engines/engine.js';
 import { McpPolicyError } from '../core/errors.js';
-import { type DecisionSink, NO_LOG, openDecisionLog } from './decision-log.js';
+import { type DecisionLogSink, JsonlFileSink, NULL_SINK } from '../host/decision-log.js';
 import { serverTransport } from './downstream.js';
 import { PolicyGate } from './enforce.js';
 import { type ServerFacts, type ServerTarget } from './facts.js';
@@ -20,6 +20,7 @@ export interface ProxyOptions {
   readonly facts: ServerFacts;
   /** `stdio`, or the URL to listen on for streamable HTTP. */
   readonly listen: 'stdio' | URL;
+  /** A JSON Lines decision log file (owner-only, a regular file, never a link; standard output is the MCP stream). */
   readonly decisionLog?: string;
   /** Tool pinning: the lock file, and whether to (re)record approved tools. */
   readonly pin?: { readonly path: string; readonly update: boolean };
@@ -50,7 +51,13 @@ export interface RunningProxy {
  * session is checked and refused with the reason.
  */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
-  const log: DecisionSink = options.decisionLog ? await openDecisionLog(options.decisionLog) : NO_LOG;
+  const log: DecisionLogSink = options.decisionLog
+    ? await JsonlFileSink.open(options.decisionLog, {
+        ...(options.onerror && {
+          onError: (e: Error) => options.onerror?.(new Error(`decision log: ${e.message}; records are dropped`)),
+        }),
+      })
+    : NULL_SINK;
   try {
     const pins = options.pin && (await ToolPins.open(options.pin.path, options.facts.server, options.pin.update));
     const gate = new PolicyGate(options.engine, options.facts, log, pins);

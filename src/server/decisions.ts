@@ -7,21 +7,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Decision, failedDecision } from '../policy/model.js';
 import { type BundleSlot, type LoadedBundle, NO_BUNDLE_ERROR } from './active-bundle.js';
-import { type LogSink } from './decision-log.js';
+import { auditRecord, decisionRecord, type DecisionLogSink, NULL_SINK } from '../host/decision-log.js';
 import { type ServeMetrics } from './metrics.js';
-
-/** A decision-log entry for one decision (docs/serve.md lists the fields). */
-export interface DecisionEntry {
-  readonly time: string;
-  readonly kind: 'decision';
-  readonly endpoint: string;
-  readonly revision: string | null;
-  readonly request: unknown;
-  readonly decision: Decision;
-  readonly latency_us: number;
-  readonly batch?: { readonly index: number; readonly size: number };
-  readonly shadow?: { readonly revision: string | null; readonly decision: Decision };
-}
 
 /** A request to decide, or the denial it already earned at the protocol boundary. */
 export type Item = { readonly request: unknown } | { readonly denial: Decision };
@@ -78,7 +65,7 @@ function result(d: Decision): 'allowed' | 'denied' | 'error' {
 export class Decider {
   constructor(
     private readonly primary: BundleSlot,
-    private readonly sink: LogSink,
+    private readonly sink: DecisionLogSink,
     private readonly metrics: ServeMetrics,
     private readonly shadow?: BundleSlot,
   ) {}
@@ -158,19 +145,21 @@ export class Decider {
       const theirs = shadow?.decisions[k];
       const differs = theirs !== undefined && !sameDecision(decision, theirs);
       if (differs) this.metrics.shadowDifferences.inc();
+      // Without a log, the record (a copy of the request) is not worth making.
+      if (this.sink === NULL_SINK) return;
       const item = items[k] as Item;
-      const entry: DecisionEntry = {
-        time,
-        kind: 'decision',
-        endpoint,
-        revision: revision ?? null,
-        request: 'request' in item ? item.request : null,
-        decision,
-        latency_us: latency,
-        ...(items.length > 1 && { batch: { index: k, size: items.length } }),
-        ...(differs && { shadow: { revision: shadow?.revision ?? null, decision: theirs } }),
-      };
-      this.sink.write(entry);
+      this.sink.write(
+        decisionRecord({
+          time,
+          endpoint,
+          revision: revision ?? null,
+          request: 'request' in item ? item.request : undefined,
+          decision,
+          latency_us: latency,
+          ...(items.length > 1 && { batch: { index: k, size: items.length } }),
+          ...(differs && { shadow: { revision: shadow?.revision ?? null, decision: theirs } }),
+        }),
+      );
     });
     return decisions;
   }
@@ -179,6 +168,6 @@ export class Decider {
   audit(event: Record<string, unknown>): void {
     const r = event.result;
     this.metrics.auditEvents.inc({ result: r === 'allowed' || r === 'denied' ? r : 'other' });
-    this.sink.write({ time: new Date().toISOString(), kind: 'audit', endpoint: '/mcp/audit', event });
+    if (this.sink !== NULL_SINK) this.sink.write(auditRecord('/mcp/audit', event));
   }
 }

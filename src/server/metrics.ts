@@ -4,7 +4,7 @@
  * counters.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { type DropReason } from './decision-log.js';
+import { DROP_REASONS, type SinkStats } from '../host/decision-log.js';
 
 /** What `/metrics` reports; names and labels are listed in docs/serve.md. */
 export class ServeMetrics {
@@ -63,16 +63,28 @@ export class ServeMetrics {
     aggregator: 'max',
     registers: [this.registry],
   });
-  readonly logWritten = new Counter({
+  /** The decision log's counts, read when metrics are collected so every sink of a fan-out is in them. */
+  private logStats: () => SinkStats | undefined = () => undefined;
+  readonly logWritten: Counter = new Counter({
     name: 'mcp_policy_decision_log_written_total',
-    help: 'Decision-log entries written.',
+    help: 'Decision-log records written, by every sink.',
     registers: [this.registry],
+    collect: () => {
+      const stats = this.logStats();
+      this.logWritten.reset();
+      this.logWritten.inc(stats?.written ?? 0);
+    },
   });
-  readonly logDropped = new Counter({
+  readonly logDropped: Counter<'reason'> = new Counter({
     name: 'mcp_policy_decision_log_dropped_total',
-    help: 'Decision-log entries dropped, by reason (queue_full, write_failed, closed).',
+    help: 'Decision-log records dropped by any sink, by reason (queue_full, unserialisable, write_failed, closed).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
+    collect: () => {
+      const stats = this.logStats();
+      this.logDropped.reset();
+      for (const reason of DROP_REASONS) this.logDropped.inc({ reason }, stats?.dropped[reason] ?? 0);
+    },
   });
   readonly shadowDifferences = new Counter({
     name: 'mcp_policy_shadow_differences_total',
@@ -97,7 +109,8 @@ export class ServeMetrics {
     this.bundleLoads.inc({ outcome: 'activated' });
   }
 
-  dropped(reason: DropReason, count: number): void {
-    this.logDropped.inc({ reason }, count);
+  /** Reports the decision log's counts from now on. */
+  observeLog(stats: () => SinkStats): void {
+    this.logStats = stats;
   }
 }

@@ -17,7 +17,7 @@ import {
   type Stoppable,
   watchFile,
 } from './bundle-source.js';
-import { JsonlFileSink, JsonlStreamSink, type LogSink, NULL_SINK } from './decision-log.js';
+import { combineSinks, type DecisionLogSink, openDecisionLog } from '../host/decision-log.js';
 import { Decider } from './decisions.js';
 import { listenTcp, listenUnix } from './listen.js';
 import { ServeMetrics } from './metrics.js';
@@ -57,10 +57,10 @@ export interface ServeOptions {
   readonly pollIntervalMs?: number;
   /** A candidate decided in shadow: differences are logged and counted, never served. */
   readonly shadow?: PolicySources;
-  /** JSON Lines decision log: a file path, or `-` for standard output. */
+  /** JSON Lines decision log: a file path (owner-only, a regular file, never a link), or `-` for standard output. */
   readonly decisionLog?: string;
-  /** A sink of one's own (e.g. an uploader), added beside `decisionLog`. */
-  readonly sink?: LogSink;
+  /** A sink of one's own (e.g. an uploader), added beside `decisionLog`; closed with the service. */
+  readonly sink?: DecisionLogSink;
   /** Only bundles whose signature verifies with this key are activated (a compiled policy file is unsigned). */
   readonly verification?: VerificationOptions;
   /** Decision-log rotation size in bytes and queue bound. */
@@ -94,32 +94,23 @@ export interface ServeHandle {
   close(): Promise<void>;
 }
 
-function sinkFor(path: string | undefined, options: ServeOptions, metrics: ServeMetrics): LogSink {
-  if (path === undefined) return NULL_SINK;
+/** The decision-log sinks: the `decisionLog` file or stream, opened now (a coded error when unusable), and `sink`. */
+async function openSinks(options: ServeOptions): Promise<DecisionLogSink> {
   const notify = options.notify ?? (() => undefined);
-  const sinkOptions = {
-    ...(options.logMaxBytes !== undefined && { maxBytes: options.logMaxBytes }),
-    ...(options.logMaxQueue !== undefined && { maxQueue: options.logMaxQueue }),
-    onDrop: (reason: Parameters<ServeMetrics['dropped']>[0], n: number) => metrics.dropped(reason, n),
-    onWrite: (n: number) => metrics.logWritten.inc(n),
-    onError: (e: Error) => notify(`decision log: ${e.message}; entries are dropped until it is writable`),
-  };
-  return path === '-' ? new JsonlStreamSink(process.stdout, sinkOptions) : new JsonlFileSink(path, sinkOptions);
-}
-
-function combine(a: LogSink, b: LogSink | undefined): LogSink {
-  if (b === undefined) return a;
-  if (a === NULL_SINK) return b;
-  return {
-    write: (e) => {
-      a.write(e);
-      b.write(e);
-    },
-    close: async () => {
-      await Promise.all([a.close(), b.close()]);
-    },
-    stats: () => a.stats(),
-  };
+  let log: DecisionLogSink | undefined;
+  if (options.decisionLog !== undefined) {
+    try {
+      log = await openDecisionLog(options.decisionLog, {
+        ...(options.logMaxBytes !== undefined && { maxBytes: options.logMaxBytes }),
+        ...(options.logMaxQueue !== undefined && { maxQueue: options.logMaxQueue }),
+        onError: (e: Error) => notify(`decision log: ${e.message}; entries are dropped until it is writable`),
+      });
+    } catch (e) {
+      await options.sink?.close();
+      throw e;
+    }
+  }
+  return combineSinks([log, options.sink]);
 }
 
 /**
@@ -157,7 +148,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     if (!offered.activated) throw offered.error;
   }
 
-  const sink = combine(sinkFor(options.decisionLog, options, metrics), options.sink);
+  const sink = await openSinks(options);
+  metrics.observeLog(() => sink.stats());
   const decider = new Decider(slot, sink, metrics, shadowSlot);
   let closing = false;
   /** The `--watch` on the sources, once set; `/health` reports it when it is lost. */
