@@ -4,8 +4,9 @@
  * without blocking and without failing; whatever it cannot keep (a full queue,
  * a record that cannot be serialised, a failing destination, a write after
  * close) is dropped and counted by reason, never turned into an error for the
- * caller. Files are the owner's alone: created 0600, never reached through a
- * symbolic link, and only ever regular files.
+ * caller. Files are the owner's alone: created 0600, never a symbolic link
+ * themselves (folders above them are the user's to choose), and only ever
+ * regular files.
  */
 import { fstatSync, constants as fsConstants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, rename } from 'node:fs/promises';
