@@ -9,6 +9,7 @@ import { diffPolicies } from '../src/analysis/diff.js';
 import { lintPolicy } from '../src/analysis/lint.js';
 import { policyPair, smallPolicy } from '../src/difftest/analysis-generators.js';
 import { evaluatePolicy } from '../src/native/evaluate.js';
+import { canonicalImageReference } from '../src/native/match.js';
 import { type Policy, type PolicyRequest } from '../src/policy/model.js';
 import { allowedBy, diffTruth, lintTruth, universe } from './analysis-oracle.js';
 
@@ -80,6 +81,14 @@ describe('lint is exact', () => {
             expect(d.rule).toBe(i);
             const without = evaluatePolicy({ ...policy, rules: policy.rules.filter((_, k) => k !== i) }, f.witness);
             expect(without.allowed).toBe(d.allowed);
+          }
+          if (f.code === 'non_canonical_source') {
+            // The rule matches the witness, but not the same request spelled in canonical form.
+            const source = f.witness.serverSource!;
+            const canonical = { ...f.witness, serverSource: canonicalImageReference(source) };
+            expect(canonical.serverSource).not.toBe(source);
+            expect(alone.rule, `${JSON.stringify(policy)} ${JSON.stringify(f)}`).toBe(0);
+            expect(evaluatePolicy({ ...policy, rules: [policy.rules[i]!] }, canonical).rule).toBeNull();
           }
           if (f.code === 'tools_blocked_by_default' || f.code === 'prompts_blocked_by_default') {
             expect(d).toMatchObject({ allowed: true, rule: i });

@@ -8,7 +8,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { smallNames, smallSources } from '../src/difftest/analysis-generators.js';
-import { sourceForms, wildcardMatch } from '../src/native/match.js';
+import { canonicalImageReference, sourceForms, wildcardMatch } from '../src/native/match.js';
 import { ACTIONS, type Policy, type Rule, SERVER_TYPES, TRANSPORTS } from '../src/policy/model.js';
 
 export interface Universe {
@@ -167,10 +167,19 @@ export function lintTruth(policy: Policy, u: Universe): Record<string, number[]>
     return [...out].sort((a, b) => a - b);
   };
   const anyOther = masks.some((m) => allowedBy(policy, firstRule(m)) !== (policy.default === 'allow'));
+  // Every small source, and the universe's own (which include the witnesses lint gave).
+  const sources = [...new Set([...SOURCES, ...u.requests.flatMap((r) => (r.serverSource ? [r.serverSource] : []))])];
+  const nonCanonical = policy.rules.flatMap((rule, i) => {
+    const p = rule.serverSource;
+    const escapes = (s: string): boolean =>
+      s !== '' && !s.includes('://') && wildcardMatch(p!, s) && !wildcardMatch(p!, canonicalImageReference(s));
+    return p !== undefined && sources.some(escapes) ? [i] : [];
+  });
   return {
     shadowed_rule: shadowed,
     redundant_rule: redundant,
     impossible_combination: impossible,
+    non_canonical_source: nonCanonical,
     tools_blocked_by_default: blocked('invoke'),
     prompts_blocked_by_default: blocked('prompt'),
     deny_only: !anyOther && policy.default === 'deny' ? [-1] : [],

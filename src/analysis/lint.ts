@@ -4,6 +4,7 @@
  * computed exactly on request regions (see region.ts), each with a concrete
  * witness request that every engine decides as the finding says.
  */
+import { canonicalImageReference } from '../native/match.js';
 import { type Policy, type PolicyRequest } from '../policy/model.js';
 import { ruleRegions, type RuleRegions } from './first-match.js';
 import { type Box, type BoxDescription, RequestSpace } from './region.js';
@@ -16,6 +17,7 @@ export const LINT_CODES = [
   'tools_blocked_by_default',
   'prompts_blocked_by_default',
   'impossible_combination',
+  'non_canonical_source',
   'deny_only',
   'allow_only',
 ] as const;
@@ -29,6 +31,7 @@ export const LINT_SEVERITY: Readonly<Record<LintCode, 'error' | 'warning'>> = {
   tools_blocked_by_default: 'warning',
   prompts_blocked_by_default: 'warning',
   impossible_combination: 'warning',
+  non_canonical_source: 'warning',
   deny_only: 'error',
   allow_only: 'error',
 };
@@ -127,6 +130,24 @@ export function lintPolicy(policy: Policy): LintResult {
         finding('impossible_combination', `/rules/${i}`, `rule ${i} matches no request a host sends: ${why}`),
       );
     }
+  });
+
+  policy.rules.forEach((rule, i) => {
+    if (rule.serverSource === undefined) return;
+    const spellings = space.nonCanonicalSpellings(rule.serverSource);
+    if (space.automata.isEmpty(spellings)) return;
+    // A request the rule matches through such a spelling: one it decides when there is one.
+    const r = regions[i]!;
+    const box =
+      r.decides.map((b) => space.restrict(b, { serverSource: spellings })).find((b) => !space.isEmpty(b)) ??
+      space.restrict(r.match, { serverSource: spellings });
+    const witness = space.witness(box);
+    const example = witness.serverSource ?? '';
+    const message =
+      `rule ${i}'s serverSource ${JSON.stringify(rule.serverSource)} matches ${JSON.stringify(example)} ` +
+      `but not its canonical form ${JSON.stringify(canonicalImageReference(example))}, which Docker reads as ` +
+      `the same image; write the pattern against the canonical form`;
+    findings.push(finding('non_canonical_source', `/rules/${i}`, message, { witness }));
   });
 
   const other = policy.default === 'deny';

@@ -103,6 +103,8 @@ export class RequestSpace {
   private readonly noSlash: Dfa;
   private readonly hasSlash: Dfa;
   private readonly plainFirst: Dfa;
+  /** Values without `://` whose canonical image form differs from them. */
+  private readonly rewritten: Dfa;
   readonly url: Dfa;
 
   constructor(policies: readonly Policy[]) {
@@ -136,6 +138,11 @@ export class RequestSpace {
     );
     const registryFirst = a.or(marked, a.glob('localhost/*'));
     this.plainFirst = a.minus(hasSlash, registryFirst);
+    const rewritten = a.or(
+      a.or(this.noSlash, a.prepend('docker.io/', this.noSlash)),
+      a.or(a.glob('index.docker.io/*'), this.plainFirst),
+    );
+    this.rewritten = a.and(this.noScheme, rewritten);
     this.url = a.or(a.glob('http://*'), a.glob('https://*'));
   }
 
@@ -151,15 +158,30 @@ export class RequestSpace {
     const hit = this.sourceMemo.get(pattern);
     if (hit) return hit;
     const a = this.automata;
+    const d = a.and(a.or(a.glob(pattern), this.canonicalMatches(pattern)), a.nonEmpty);
+    this.sourceMemo.set(pattern, d);
+    return d;
+  }
+
+  /**
+   * Values in a form Docker rewrites that a pattern matches as written but not
+   * in their canonical form (`docker.io/alpine` for the pattern
+   * `docker.io/alpine*`): other spellings of the same image escape the rule.
+   */
+  nonCanonicalSpellings(pattern: string): Dfa {
+    const a = this.automata;
+    return a.minus(a.and(a.glob(pattern), this.rewritten), this.canonicalMatches(pattern));
+  }
+
+  /** The values without `://` that Docker rewrites and whose canonical form the pattern matches. */
+  private canonicalMatches(pattern: string): Dfa {
+    const a = this.automata;
     const g = a.glob(pattern);
     const official = a.and(this.noSlash, a.quotient(g, 'docker.io/library/'));
     const onHub = a.quotient(g, 'docker.io/');
     const library = a.or(official, a.or(a.prepend('docker.io/', official), a.prepend('index.docker.io/', official)));
     const hub = a.or(a.and(this.plainFirst, onHub), a.prepend('index.docker.io/', a.and(this.hasSlash, onHub)));
-    const canonical = a.and(this.noScheme, a.or(library, hub));
-    const d = a.and(a.or(g, canonical), a.nonEmpty);
-    this.sourceMemo.set(pattern, d);
-    return d;
+    return a.and(this.noScheme, a.or(library, hub));
   }
 
   /** Everything: every request. */
