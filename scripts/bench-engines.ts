@@ -27,10 +27,10 @@ import {
   NativeEngine,
   type Policy,
   type PolicyRequest,
-  regoSources,
-  resolveOpa,
   WasmEngine,
 } from '../src/index.js';
+import { regoSources } from '../src/pipeline/build.js';
+import { resolveOpa } from '../src/opa/cli.js';
 import { decideAtBoundary } from '../src/engines/request-boundary.js';
 import { runOpa } from '../src/opa/cli.js';
 import { readWasmBundle } from '../src/bundle/read.js';

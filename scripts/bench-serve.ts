@@ -15,7 +15,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compilePolicy, loadPolicyText, resolveOpa } from '../src/index.js';
+import { compilePolicy, loadPolicyText } from '../src/index.js';
+import { resolveOpa } from '../src/opa/cli.js';
 import { writeSources } from '../src/pipeline/build.js';
 import { benchPolicy, MATCH_CASES } from './bench-policies.js';
 

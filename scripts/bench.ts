@@ -18,18 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 // buildWasm is the opa step alone; the public compilePolicy would also time Rego generation.
 import { buildWasm } from '../src/pipeline/build.js';
-import {
-  type Decision,
-  generateRego,
-  loadPolicyText,
-  NativeEngine,
-  OPA_VERSION,
-  type Policy,
-  regoSources,
-  resolveOpa,
-  WasmEngine,
-  WasmError,
-} from '../src/index.js';
+import { type Decision, loadPolicyText, NativeEngine, type Policy, WasmEngine, WasmError } from '../src/index.js';
+import { generateRego, regoSources } from '../src/pipeline/build.js';
+import { OPA_VERSION, resolveOpa } from '../src/opa/cli.js';
 import { benchAnalysis } from './bench-analysis.js';
 import { benchBoundary } from './bench-boundary.js';
 import { benchFleet } from './bench-fleet.js';
