@@ -11,6 +11,10 @@ request_fields := ["action", "server", "serverType", "serverSource", "transport"
 
 actions := {"load", "invoke", "prompt"}
 
+# What a request's target may name (Docker's gateway protocol); a request
+# about anything else (a prompt or a resource as such) is not one a policy answers.
+target_types := {"catalog", "workingSet", "server", "tool"}
+
 # max_field_length is the longest request field, in characters (code points):
 # it bounds what one request can make matching cost.
 max_field_length := 65536
@@ -30,6 +34,19 @@ request_error(req) := "request must be a JSON object" if {
 	a := action(req)
 	not a in actions
 	msg := concat("", ["unknown action \"", a, "\""])
+} else := "field \"target\" must be an object" if {
+	t := req.target
+	t != null
+	not is_object(t)
+} else := "field \"target.type\" must be a string" if {
+	is_object(req.target)
+	not is_string(object.get(req.target, "type", null))
+} else := "field \"target.type\" is longer than 65536 characters" if {
+	count(req.target.type) > max_field_length
+} else := msg if {
+	t := req.target.type
+	not t in target_types
+	msg := concat("", ["unknown target type \"", t, "\""])
 }
 
 # action(req) is the request's action; absent or empty means invoke.

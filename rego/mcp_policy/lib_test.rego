@@ -200,6 +200,34 @@ test_request_error_unknown_action_with_valid_fields if {
 }
 
 # ---------------------------------------------------------------------------
+# request_error: targets
+
+test_request_error_undefined_for_each_target_type if {
+	every t in ["catalog", "workingSet", "server", "tool"] {
+		not lib.request_error({"action": "load", "target": {"type": t, "name": "x"}})
+	}
+	not lib.request_error({"target": null})
+}
+
+test_request_error_unknown_target_type if {
+	lib.request_error({"action": "prompt", "tool": "p", "target": {"type": "prompt"}}) == "unknown target type \"prompt\""
+	lib.request_error({"target": {"type": "resource", "name": "file:///x"}}) == "unknown target type \"resource\""
+	lib.request_error({"target": {"type": "Tool"}}) == "unknown target type \"Tool\""
+}
+
+test_request_error_target_shape if {
+	lib.request_error({"target": "tool"}) == "field \"target\" must be an object"
+	lib.request_error({"target": ["tool"]}) == "field \"target\" must be an object"
+	lib.request_error({"target": {}}) == "field \"target.type\" must be a string"
+	lib.request_error({"target": {"type": 1}}) == "field \"target.type\" must be a string"
+	lib.request_error({"target": {"type": concat("", ["x" | some _ in numbers.range(0, 65536)])}}) == "field \"target.type\" is longer than 65536 characters"
+}
+
+test_request_error_unknown_action_before_target if {
+	lib.request_error({"action": "list", "target": {"type": "prompt"}}) == "unknown action \"list\""
+}
+
+# ---------------------------------------------------------------------------
 # action
 
 test_action_missing_is_invoke if {

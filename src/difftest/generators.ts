@@ -342,7 +342,14 @@ const extras = fc.record(
   {
     catalog: fc.constantFrom('docker-mcp', 'x'),
     workingSet: fc.constant('default'),
-    target: fc.record({ type: fc.constantFrom('server', 'tool', 'prompt'), name: piece }),
+    // Mostly the types Docker's gateway sends; now and then one that makes the request invalid.
+    target: fc.record({
+      type: fc.oneof(
+        { arbitrary: fc.constantFrom('server', 'tool', 'catalog', 'workingSet'), weight: 9 },
+        { arbitrary: fc.constantFrom('prompt', 'resource'), weight: 1 },
+      ),
+      name: piece,
+    }),
   },
   { requiredKeys: [] },
 );

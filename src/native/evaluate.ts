@@ -13,6 +13,7 @@ import {
   REQUEST_FIELDS,
   type RequestField,
   type Rule,
+  TARGET_TYPES,
 } from '../policy/model.js';
 import { degradedWarning, directiveDenial, readEnterpriseFields } from '../enterprise/effective.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
@@ -60,6 +61,20 @@ function ownFieldValues(r: Partial<Record<RequestField, unknown>>): unknown[] {
   return REQUEST_FIELDS.map((field) => (hasOwn.call(r, field) ? r[field] : undefined));
 }
 
+/** Why a request's `target` names nothing a policy answers; undefined when it is absent, null or known. */
+function targetError(request: object): string | undefined {
+  const target: unknown = hasOwn.call(request, 'target') ? (request as { target?: unknown }).target : undefined;
+  if (target === undefined || target === null) return undefined;
+  if (typeof target !== 'object' || Array.isArray(target)) return 'field "target" must be an object';
+  const type: unknown = hasOwn.call(target, 'type') ? (target as { type?: unknown }).type : undefined;
+  if (typeof type !== 'string') return 'field "target.type" must be a string';
+  if (type.length > MAX_FIELD_LENGTH && codePoints(type) > MAX_FIELD_LENGTH) {
+    return `field "target.type" is longer than ${MAX_FIELD_LENGTH} characters`;
+  }
+  // Quoted raw, as an unknown action is.
+  return (TARGET_TYPES as readonly string[]).includes(type) ? undefined : `unknown target type "${type}"`;
+}
+
 /** Checks a request's shape; returns the error text, or the facts to match on. */
 export function readRequest(request: unknown): { error: string } | { facts: Facts } {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
@@ -85,6 +100,8 @@ export function readRequest(request: unknown): { error: string } | { facts: Fact
     // Quoted raw, not JSON-escaped: Rego builds the same text with concat.
     return { error: `unknown action "${act}"` };
   }
+  const target = targetError(request);
+  if (target !== undefined) return { error: target };
   // Every field is an own property (undefined when absent), and the object
   // keeps one shape, which the engine reads fast.
   const facts: Facts = {

@@ -13,6 +13,13 @@ export type ServerType = (typeof SERVER_TYPES)[number];
 export const TRANSPORTS = ['stdio', 'sse', 'streamable'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
 
+/**
+ * What a request's `target` may name, as Docker's gateway sends it (a prompt
+ * is asked about as `tool`). A request whose target names anything else is
+ * not a question a policy answers, and is invalid.
+ */
+export const TARGET_TYPES = ['catalog', 'workingSet', 'server', 'tool'] as const;
+
 /** The request fields a rule can constrain; all are strings when present. */
 export const REQUEST_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tool'] as const;
 export type RequestField = (typeof REQUEST_FIELDS)[number];
@@ -53,8 +60,9 @@ export interface PolicySource {
 }
 
 /**
- * A host's question. Known fields must be strings when present; unknown
- * fields (`catalog`, `workingSet`, `target`, ...) are ignored.
+ * A host's question. Known fields must be strings when present; `target`,
+ * when present and not null, must name one of {@link TARGET_TYPES}; other
+ * fields (`catalog`, `workingSet`, ...) are ignored.
  */
 export interface PolicyRequest {
   action?: string;

@@ -5,9 +5,6 @@
  */
 import { type Decision, failedDecision, INVALID_REQUEST_REASON } from '../policy/model.js';
 
-/** `target.type` values the gateway and its CLI send. Anything else denies. */
-export const TARGET_TYPES = ['catalog', 'workingSet', 'server', 'tool'] as const;
-
 /** The decision as the gateway decodes it: lowercase keys, `allowed` always a boolean. */
 export interface GatewayDecision {
   allowed: boolean;
@@ -27,23 +24,15 @@ function invalid(error: string): Decision {
 }
 
 /**
- * A gateway request ready for the engine, or the denial it earns: the engine
- * judges the fields it knows; here the protocol's own rules apply, an empty
- * `action` meaning `invoke` and an unknown `target.type` denying.
+ * A gateway request ready for the engine, or the denial it earns. The engine
+ * judges every field, `target` included (an unknown `target.type` denies, as
+ * in `eval`); here only an empty `action` is dropped, so it means `invoke`.
  */
 export function gatewayRequest(value: unknown): { request: unknown } | { denial: Decision } {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { denial: invalid('a request must be a JSON object') };
   }
   const request = value as Record<string, unknown>;
-  const target = request.target;
-  if (target !== undefined && target !== null) {
-    if (typeof target !== 'object' || Array.isArray(target)) return { denial: invalid('target must be an object') };
-    const type = (target as Record<string, unknown>).type;
-    if (!(TARGET_TYPES as readonly unknown[]).includes(type)) {
-      return { denial: invalid(short(`unknown target type ${JSON.stringify(type) ?? 'undefined'}`)) };
-    }
-  }
   if (request.action === '') {
     const { action: _empty, ...rest } = request;
     return { request: rest };
