@@ -12,7 +12,10 @@ import { decideStream } from '../src/engines/stream.js';
 import { requestCost } from '../src/engines/wasm-cost.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { type ServeHandle, startServe } from '../src/server/service.js';
+import { EXAMPLES } from './helpers.js';
 import { bundleOf, call, type Reply, spawnServe, type Target, tempDir } from './serve-helpers.js';
+
+const PRODUCTION = join(EXAMPLES, 'production.json');
 
 /** A policy of `n` rules that every invoke request must check: `*x<k>*` tool patterns give the index nothing. */
 function unindexable(n: number): string {
@@ -104,22 +107,22 @@ describe('serve on 10,000 unindexable rules', () => {
     handle = await startServe({
       sources: { file: bundle },
       tcp: { host: '127.0.0.1', port: 0 },
-      limits: { maxWork: 20 * per, maxPendingWork: 25 * per },
+      limits: { maxWork: 60 * per, maxPendingWork: 65 * per },
     });
     const target = { port: handle.port! };
     const batch = (n: number) => ({ requests: Array.from({ length: n }, () => READ) });
 
-    const tooMuch = await call(target, 'POST', '/mcp/policy/evaluate/batch', batch(21));
+    const tooMuch = await call(target, 'POST', '/mcp/policy/evaluate/batch', batch(61));
     expect(tooMuch.status).toBe(413);
     expect(tooMuch.json()).toEqual({
-      message: `batch of 21 requests needs about ${21 * per} rule checks on this policy; the limit is ${20 * per}`,
+      message: `batch of 61 requests needs about ${61 * per} rule checks on this policy; the limit is ${60 * per}`,
     });
-    const opa = await call(target, 'POST', '/v1/data/mcp_policy/decisions', { input: batch(21) });
+    const opa = await call(target, 'POST', '/v1/data/mcp_policy/decisions', { input: batch(61) });
     expect(opa.status).toBe(413);
     expect(opa.json()).toMatchObject({ code: 'work_too_large' });
 
     let done = false;
-    const long = call(target, 'POST', '/mcp/policy/evaluate/batch', batch(20)).finally(() => (done = true));
+    const long = call(target, 'POST', '/mcp/policy/evaluate/batch', batch(60)).finally(() => (done = true));
     await waitFor(async () => (await workPending(target)) > 0, 'the batch to be admitted');
     const busy = await call(target, 'POST', '/v1/data/mcp_policy/decisions', { input: batch(10) });
     expect(busy.status).toBe(429);
@@ -130,8 +133,26 @@ describe('serve on 10,000 unindexable rules', () => {
     expect(done).toBe(false);
     const reply = await long;
     expect(reply.status).toBe(200);
-    expect((reply.json() as { decisions: unknown[] }).decisions).toEqual(Array.from({ length: 20 }, () => ALLOWED));
+    expect((reply.json() as { decisions: unknown[] }).decisions).toEqual(Array.from({ length: 60 }, () => ALLOWED));
     expect(await workPending(target)).toBe(0);
+  }, 120_000);
+
+  it('prices long fields: one request with a 65,536-character tool is refused on this policy, decided on a small one', async () => {
+    const long = { ...READ, tool: 'y'.repeat(65_536) };
+    const large = await startServe({ sources: { file: bundle }, tcp: { host: '127.0.0.1', port: 0 } });
+    const small = await startServe({ sources: { file: PRODUCTION }, tcp: { host: '127.0.0.1', port: 0 } });
+    try {
+      const refused = await call({ port: large.port! }, 'POST', '/mcp/policy/evaluate', long);
+      expect(refused.status).toBe(413);
+      expect(refused.json()).toEqual({
+        message: `request needs about ${(10 + 10_000) * 513} rule checks on this policy; the limit is 1000000`,
+      });
+      const reply = await call({ port: small.port! }, 'POST', '/mcp/policy/evaluate', long);
+      expect(reply.status).toBe(200);
+      expect(reply.json()).toMatchObject({ allowed: false });
+    } finally {
+      await Promise.all([large.close(), small.close()]);
+    }
   }, 120_000);
 
   it('keeps answering /ping while hostile bodies arrive, and logs every acknowledged decision', async () => {

@@ -5,6 +5,7 @@
  * no index narrows cannot hold a service for minutes.
  */
 import { POLICY_PACKAGE } from '../core/contracts.js';
+import { REQUEST_FIELDS } from '../policy/model.js';
 
 /**
  * What a request costs before any rule is checked (reading it, the index
@@ -55,4 +56,28 @@ export function requestCost(data: unknown): number {
     }
   }
   return BASE_REQUEST_COST + Math.min(bound, rules);
+}
+
+/**
+ * Characters of a request field that cost about one more rule check per
+ * rule: each pattern piece is searched for (and the rest of the field cut
+ * off) in the field, so a rule check on a 65,536-character field costs some
+ * 500 short ones, and grows WebAssembly memory by a copy of the field.
+ */
+export const CHARACTERS_PER_CHECK = 128;
+
+/**
+ * How many times a short request's cost `request` costs: 1, plus one for every
+ * {@link CHARACTERS_PER_CHECK} characters of its longest known field (UTF-16
+ * units, read without copying; anything that is not a string counts nothing).
+ */
+export function lengthFactor(request: unknown): number {
+  if (typeof request !== 'object' || request === null) return 1;
+  let longest = 0;
+  for (const field of REQUEST_FIELDS) {
+    const d = Object.getOwnPropertyDescriptor(request, field);
+    const v: unknown = d !== undefined && 'value' in d ? d.value : undefined;
+    if (typeof v === 'string' && v.length > longest) longest = v.length;
+  }
+  return 1 + Math.floor(longest / CHARACTERS_PER_CHECK);
 }

@@ -9,6 +9,7 @@ import { type Decision, failedDecision } from '../policy/model.js';
 import { type BundleSlot, type LoadedBundle, NO_BUNDLE_ERROR } from './active-bundle.js';
 import { auditRecord, decisionRecord, type DecisionLogSink, NULL_SINK } from '../host/decision-log.js';
 import { type ServeMetrics } from './metrics.js';
+import { lengthFactor } from '../engines/wasm-cost.js';
 
 /** A request to decide, or the denial it already earned at the protocol boundary. */
 export type Item = { readonly request: unknown } | { readonly denial: Decision };
@@ -73,34 +74,41 @@ export class Decider {
   /** Work admitted and not yet decided, in rule checks. */
   private pending = 0;
 
+  /** What one request with short fields costs, in rule checks, on the active bundle and the shadow. */
+  private perRequest(): number {
+    return (this.primary.current?.requestCost ?? 0) + (this.shadow?.current?.requestCost ?? 0);
+  }
+
   /**
    * What deciding `items` costs, in rule checks: each request (not the items
-   * already denied) at its bundle's bound, on the shadow too. A slot without
-   * a bundle decides for free.
+   * already denied) at its bundle's bound, on the shadow too, times what its
+   * longest field adds ({@link lengthFactor}). A slot without a bundle decides
+   * for free.
    */
   cost(items: readonly Item[]): number {
-    const each = (this.primary.current?.requestCost ?? 0) + (this.shadow?.current?.requestCost ?? 0);
-    let requests = 0;
-    for (const item of items) if ('request' in item) requests++;
-    return requests * each;
+    const each = this.perRequest();
+    let cost = 0;
+    for (const item of items) if ('request' in item) cost += each * lengthFactor(item.request);
+    return cost;
   }
 
   /**
    * Decides items in order (one HTTP request's worth), one decision each,
    * with the bundles active when it starts. Other requests get a turn every
-   * {@link SLICE_MS}. With `limits`, a request of more than one item is
-   * refused ({@link WorkRefused}) before any decision when its work is past
-   * `maxWork`, or when the work already admitted leaves no room for it.
+   * {@link SLICE_MS}. With `limits`, work beyond one short request's is
+   * refused ({@link WorkRefused}) before any decision when it is past
+   * `maxWork`, or when the work already admitted leaves no room for it; one
+   * request with short fields is always decided.
    */
   async decide(endpoint: string, items: readonly Item[], limits?: WorkLimits): Promise<Decision[]> {
     const cost = this.cost(items);
-    if (limits !== undefined && items.length > 1) {
+    if (limits !== undefined && cost > this.perRequest()) {
       if (cost > limits.maxWork) {
         this.metrics.workRefused.inc({ code: 'work_too_large' });
         throw new WorkRefused(
           413,
           'work_too_large',
-          `batch of ${items.length} requests needs about ${cost} rule checks on this policy; the limit is ${limits.maxWork}`,
+          `${items.length > 1 ? `batch of ${items.length} requests` : 'request'} needs about ${cost} rule checks on this policy; the limit is ${limits.maxWork}`,
         );
       }
       if (this.pending > 0 && this.pending + cost > limits.maxPendingWork) {

@@ -18,8 +18,8 @@ export interface Limits {
   readonly maxBatch: number;
   /**
    * Most work one request may ask for, in rule checks: its requests times
-   * what one costs on the active policy (413 `work_too_large` beyond). A
-   * single request is always decided.
+   * what one costs on the active policy, more for long fields (413
+   * `work_too_large` beyond). One request with short fields is always decided.
    */
   readonly maxWork: number;
   /** Most work admitted and not yet decided, across requests (429 `server_busy` beyond). */
