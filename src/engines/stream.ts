@@ -1,7 +1,7 @@
 /**
  * Deciding a stream of requests (JSON Lines) in bounded memory: lines are read
- * as they arrive, decided in batches through the engine's batch entry point,
- * and written in order, waiting whenever the output cannot take more. Input
+ * as they arrive, decided in chunks through the engine's `decideBatch` (which
+ * costs no more per request than deciding each alone), and written in order, waiting whenever the output cannot take more. Input
  * that is one JSON document over several lines (a pretty-printed request) is
  * read whole, as before: only JSON Lines stream.
  */
