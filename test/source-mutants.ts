@@ -15,7 +15,7 @@ const ROOT = join(import.meta.dirname, '..');
 
 /** One textual edit of one shipped file; `from` must occur exactly once. */
 export interface SourceEdit {
-  /** Path under the package root, e.g. `src/pipeline/lower.ts`. */
+  /** Path under the package root, e.g. `src/pipeline/lower.ts` or `rego/mcp_policy/lib.rego`. */
   readonly file: string;
   readonly from: string;
   readonly to: string;
@@ -187,7 +187,7 @@ export interface MutatedCopy {
 }
 
 /**
- * Copies `src/` to a temporary folder and applies the mutant's edits there.
+ * Copies `src/` (and `rego/` when the mutant edits it) to a temporary folder and applies the mutant's edits there.
  * Throws when an edit's text does not occur exactly once, so a mutant whose
  * target moved fails loudly instead of testing the unmutated code.
  */
@@ -195,8 +195,13 @@ export async function mutatedCopy(mutant: SourceMutant | undefined): Promise<Mut
   const root = await mkdtemp(join(tmpdir(), 'mcp-policy-mutant-'));
   try {
     await cp(join(ROOT, 'src'), join(root, 'src'), { recursive: true });
-    // The copy finds rego/, wasm/, the pinned opa and its dependencies where the package has them.
-    for (const name of ['node_modules', 'rego', 'wasm', '.tools']) await symlink(join(ROOT, name), join(root, name));
+    // The copy finds wasm/, the pinned opa and its dependencies where the package has them, and rego/ too
+    // unless the mutant edits it.
+    const editsRego = (mutant?.edits ?? []).some((e) => e.file.startsWith('rego/'));
+    if (editsRego) await cp(join(ROOT, 'rego'), join(root, 'rego'), { recursive: true });
+    for (const name of ['node_modules', ...(editsRego ? [] : ['rego']), 'wasm', '.tools']) {
+      await symlink(join(ROOT, name), join(root, name));
+    }
     await writeFile(join(root, 'package.json'), JSON.stringify({ name: 'mcp-policy', type: 'module' }));
     for (const edit of mutant?.edits ?? []) {
       const path = join(root, edit.file);

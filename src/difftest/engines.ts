@@ -16,7 +16,15 @@ import { compilePolicy, generatePolicy, readLibRego } from '../pipeline/build.js
 import { type CompileExtras } from '../core/contracts.js';
 import { checkedBatch } from '../engines/engine.js';
 import { NativeEngine } from '../engines/native.js';
-import { batchOrLost, decideThroughGoWasm, isGoWasmLimitation, opaEvalValue } from '../engines/opa.js';
+import {
+  batchOrLost,
+  decideThroughGoWasm,
+  GO_WASM_LIMITATION,
+  goWasmLimitation,
+  isGoWasmLimitation,
+  JsonText,
+  opaEvalValue,
+} from '../engines/opa.js';
 import { WasmEngine } from '../engines/wasm.js';
 import { describeThrown, McpPolicyError } from '../core/errors.js';
 import { type LoweredData, lower } from '../pipeline/lower.js';
@@ -60,6 +68,12 @@ export interface DiffEngine {
    * them as the boundary reads them, and the tester puts its rejections back.
    */
   readonly ownBoundary?: boolean;
+  /**
+   * Decides raw inputs, JSON text as an OPA server receives it in `input`
+   * (one list per group of the round), for an engine that reads JSON text
+   * itself; hosts' engines get the text as JSON.parse reads it instead.
+   */
+  decideRaw?(round: Round, inputs: readonly (readonly string[])[]): Promise<Decision[][]>;
 }
 
 function packageOf(k: number): string {
@@ -231,9 +245,111 @@ export async function openShippedWasm(g: Group, editData?: (data: unknown) => un
 /** The shipped wasm engine: a bundle from `compilePolicy` in @open-policy-agent/opa-wasm. */
 export const wasmDiffEngine: DiffEngine = shippedDiffEngine('wasm', (g) => openShippedWasm(g));
 
+/** A JSON value from text, or undefined when JavaScript cannot read it. */
+function parsedOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why go-wasm cannot read an input, when that can be told in advance (never throws, whatever the nesting). */
+function knownUnreadable(text: string): string | undefined {
+  try {
+    return goWasmLimitation(parsedOrUndefined(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/** How deep Go's JSON decoder, which reads opa's input, lets arrays and objects nest. */
+const GO_JSON_MAX_DEPTH = 10_000;
+
+/** The deepest nesting of arrays and objects in JSON text, read without parsing it. */
+function nestingOf(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/**
+ * Raw inputs of a round decided by `opa eval`, all in one process: the
+ * input is written as text around them, so each reaches opa as it was
+ * written. A part opa cannot read at all (it fails, or go-wasm's runtime
+ * drops it) is halved until the input responsible is alone; that one is
+ * refused, as an OPA server answers 400 to a body it cannot read.
+ */
+async function decideRawThroughOpa(
+  round: Round,
+  inputs: readonly (readonly string[])[],
+  target: 'rego' | 'wasm',
+): Promise<Decision[][]> {
+  const items = inputs.flatMap((texts, k) => texts.map((text) => ({ k, text })));
+  const known = items.map((item) => (target === 'wasm' ? knownUnreadable(item.text) : undefined));
+  const evaluate = async (part: readonly { k: number; text: string }[]): Promise<Decision[] | undefined> => {
+    const byGroup = new Map<number, string[]>();
+    for (const { k, text } of part) (byGroup.get(k) ?? byGroup.set(k, []).get(k)!).push(text);
+    const text = `{${[...byGroup].map(([k, texts]) => `"p${k}":[${texts.join(',')}]`).join(',')}}`;
+    const all = await opaEvalValue(join(round.dir, 'src'), 'data.difftest.all', new JsonText(text), target);
+    const answers = typeof all === 'object' && all !== null ? (all as Record<string, unknown>) : {};
+    const decided = new Map<number, Decision[] | undefined>();
+    for (const [k, texts] of byGroup) decided.set(k, batchOrLost(answers[`p${k}`], texts.length));
+    if ([...decided.values()].some((d) => d === undefined)) return undefined;
+    const cursor = new Map<number, number>();
+    return part.map(({ k }) => {
+      const at = cursor.get(k) ?? 0;
+      cursor.set(k, at + 1);
+      return decided.get(k)![at]!;
+    });
+  };
+  const decide = async (part: readonly { k: number; text: string }[]): Promise<Decision[]> => {
+    if (part.length === 0) return [];
+    let answer: Decision[] | undefined;
+    let failure: unknown;
+    try {
+      answer = await evaluate(part);
+    } catch (e) {
+      failure = e;
+    }
+    if (answer !== undefined) return answer;
+    if (part.length === 1) {
+      if (failure !== undefined) return [failedDecision(`opa cannot read this input: ${describeThrown(failure)}`)];
+      return [
+        failedDecision(
+          target === 'wasm' ? `${GO_WASM_LIMITATION}its Go runtime dropped the input` : 'opa returned no decision',
+        ),
+      ];
+    }
+    const half = part.length >> 1;
+    return [...(await decide(part.slice(0, half))), ...(await decide(part.slice(half)))];
+  };
+  // Input opa cannot read fails the whole process: nesting it refuses goes alone, so the rest is read in one.
+  const readable = items.filter((_, n) => known[n] === undefined);
+  const alone = (item: { text: string }) => nestingOf(item.text) + 2 > GO_JSON_MAX_DEPTH;
+  const together = await decide(readable.filter((item) => !alone(item)));
+  const decided: Decision[] = [];
+  for (const item of readable) decided.push(alone(item) ? (await decide([item]))[0]! : together.shift()!);
+  let next = 0;
+  const all = items.map((_, n) => (known[n] === undefined ? decided[next++]! : failedDecision(known[n]!)));
+  let at = 0;
+  return inputs.map((texts) => texts.map(() => all[at++]!));
+}
+
 /** OPA's interpreter on the generated Rego. */
 export const opaDiffEngine: DiffEngine = {
   name: 'opa',
+  decideRaw: (round, inputs) => decideRawThroughOpa(round, inputs, 'rego'),
   async decide(round) {
     return splitAnswer(
       round,
@@ -252,6 +368,7 @@ export const opaDiffEngine: DiffEngine = {
 export const goWasmDiffEngine: DiffEngine = {
   name: 'go-wasm',
   isLimitation: isGoWasmLimitation,
+  decideRaw: (round, inputs) => decideRawThroughOpa(round, inputs, 'wasm'),
   async configs(round) {
     return splitConfigs(
       round,

@@ -22,6 +22,7 @@ import {
   withHostileValues,
 } from './generators.js';
 import { readBatch } from '../engines/request-boundary.js';
+import { oversizedInput, rawInputsFor, runRawRound, tooDeepForOpa } from './raw.js';
 import { LIMITS } from './settings.js';
 
 /** One disagreement: a policy, a request and what each engine decided. */
@@ -33,6 +34,8 @@ export interface Mismatch {
   readonly enterprise?: EnterpriseConfig;
   /** For a disagreement on the effective configuration (request is then `{local}`): each engine's answer. */
   readonly configs?: Readonly<Record<string, unknown>>;
+  /** For a disagreement on a raw input: the JSON text opa read (`request` is what JSON.parse makes of it). */
+  readonly raw?: string;
   /** What the engines decided for the unshrunk case, when it was found. */
   readonly found: {
     readonly policy: Policy;
@@ -54,6 +57,12 @@ export interface DifftestOptions {
   readonly maxMismatches?: number;
   /** Shrink mismatches (default true). */
   readonly shrink?: boolean;
+  /**
+   * Also send raw JSON text (non-objects, deep, huge, wrong types, lone
+   * surrogates) as an OPA server receives it, every `LIMITS.rawEveryRounds`
+   * rounds (default true).
+   */
+  readonly raw?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -66,6 +75,8 @@ export interface DifftestResult {
   readonly skipped: number;
   /** Shrunk disagreements, one per disagreeing policy. */
   readonly mismatches: readonly Mismatch[];
+  /** Raw inputs decided, beside `cases`. */
+  readonly rawCases: number;
 }
 
 /** What is compared: the decision, its rule, reason, directive and warning, and whether it carries an error. */
@@ -342,6 +353,8 @@ export async function runDifftest(options: DifftestOptions): Promise<DifftestRes
   let policies = 0;
   let skipped = 0;
   let k = 0;
+  let rounds = 0;
+  let rawCases = 0;
   const mismatches: Mismatch[] = [];
   while (cases < options.cases && mismatches.length < maxMismatches) {
     const groups: Group[] = [];
@@ -384,8 +397,32 @@ export async function runDifftest(options: DifftestOptions): Promise<DifftestRes
       }
       cases += group.requests.length;
     }
+    if (options.raw !== false && rounds % LIMITS.rawEveryRounds === 0 && mismatches.length < maxMismatches) {
+      // A few of the round's policies: opa compiles every policy of the round for each evaluation.
+      const some = round.slice(0, LIMITS.rawPolicies);
+      const perGroup = Math.ceil(LIMITS.rawPerRound / some.length);
+      const inputs = some.map((g, gi) =>
+        rawInputsFor(g.policy, itemSeed(options.seed ^ 0x7f4a7c15, rounds) + gi, perGroup),
+      );
+      inputs[0]!.push(oversizedInput(), tooDeepForOpa());
+      const raw = await runRawRound(options.engines, some, inputs, maxMismatches - mismatches.length);
+      rawCases += raw.cases;
+      skipped += raw.skipped;
+      for (const m of raw.mismatches) {
+        const group = some[m.group]!;
+        let request: unknown;
+        try {
+          request = JSON.parse(m.text) as unknown;
+        } catch {
+          request = m.text;
+        }
+        const found = { policy: group.policy, request, decisions: m.decisions };
+        mismatches.push({ ...found, ...(group.enterprise && { enterprise: group.enterprise }), raw: m.text, found });
+      }
+    }
+    rounds++;
     policies += options.policy ? groups.length : groups.length;
     options.onProgress?.(Math.min(cases, options.cases), options.cases);
   }
-  return { seed: options.seed, cases, policies: options.policy ? 1 : policies, skipped, mismatches };
+  return { seed: options.seed, cases, policies: options.policy ? 1 : policies, skipped, mismatches, rawCases };
 }

@@ -25,4 +25,9 @@ export const LIMITS = {
   policiesPerBundle: 50,
   /** Evaluations a shrink may spend looking for a smaller failing case. */
   maxShrinkSteps: 200,
+  /** Raw JSON inputs sent in a round that has them, spread over its first `rawPolicies` policies. */
+  rawPerRound: 100,
+  rawPolicies: 10,
+  /** Rounds between two that also send raw inputs (the first round always does). */
+  rawEveryRounds: 5,
 } as const;

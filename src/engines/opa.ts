@@ -20,9 +20,18 @@ interface EvalOutput {
 }
 
 /**
- * Evaluates `query` over the Rego under `dataDir` with `input`, by
- * interpreter or wasm. Throws OpaError when opa fails; returns undefined
- * when the query has no value.
+ * JSON text given to opa as `input` exactly as written, the way an OPA server
+ * receives a request body: lone surrogate escapes, duplicate keys and numbers
+ * JavaScript cannot hold reach opa unchanged.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * Evaluates `query` over the Rego under `dataDir` with `input` (a value, or
+ * {@link JsonText}), by interpreter or wasm. Throws OpaError when opa fails;
+ * returns undefined when the query has no value.
  */
 export async function opaEvalValue(
   dataDir: string,
@@ -36,7 +45,7 @@ export async function opaEvalValue(
   const wrapped = target === 'wasm' ? `replace(json.marshal(${query}), "\\ufeff", "\\\\ufeff")` : query;
   const stdout = await runOpa(
     ['eval', '--format', 'json', '--target', target, '--stdin-input', '--data', dataDir, wrapped],
-    { input: JSON.stringify(input) },
+    { input: input instanceof JsonText ? input.text : JSON.stringify(input) },
   );
   if (stdout.trim() === '') throw new OpaError('opa_no_output', 'opa eval reported success but wrote nothing');
   let value: unknown;
