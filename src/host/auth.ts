@@ -42,7 +42,7 @@ export const JWT_ALGORITHMS = [
 
 /** Largest bearer token accepted by default, in characters. */
 export const DEFAULT_MAX_TOKEN_LENGTH = 8192;
-/** Default leeway for `exp`, `nbf` and `iat`, in seconds. */
+/** Default leeway for `exp` and `nbf`, in seconds. */
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 30;
 /** Largest clock tolerance a configuration may set, in seconds. */
 export const MAX_CLOCK_TOLERANCE_SECONDS = 300;
@@ -63,7 +63,7 @@ export interface JwtOptions {
   readonly jwksUrl?: string;
   readonly jwksFile?: string;
   readonly publicKey?: string;
-  /** Leeway for `exp`, `nbf` and `iat` in seconds ({@link DEFAULT_CLOCK_TOLERANCE_SECONDS}). */
+  /** Leeway for `exp` and `nbf` in seconds ({@link DEFAULT_CLOCK_TOLERANCE_SECONDS}). */
   readonly clockToleranceSeconds?: number;
   /** How long a remote JWKS fetch may take, in milliseconds (5,000). */
   readonly jwksTimeoutMs?: number;
