@@ -137,7 +137,7 @@ describe('serve on 10,000 unindexable rules', () => {
     expect(await workPending(target)).toBe(0);
   }, 120_000);
 
-  it('prices long fields: one request with a 65,536-character tool is refused on this policy, decided on a small one', async () => {
+  it('prices long fields: one request with a long tool is refused on this policy, decided on a small one', async () => {
     const long = { ...READ, tool: 'y'.repeat(65_536) };
     const large = await startServe({ sources: { file: bundle }, tcp: { host: '127.0.0.1', port: 0 } });
     const small = await startServe({ sources: { file: PRODUCTION }, tcp: { host: '127.0.0.1', port: 0 } });
@@ -145,7 +145,20 @@ describe('serve on 10,000 unindexable rules', () => {
       const refused = await call({ port: large.port! }, 'POST', '/mcp/policy/evaluate', long);
       expect(refused.status).toBe(413);
       expect(refused.json()).toEqual({
-        message: `request needs about ${(10 + 10_000) * 513} rule checks on this policy; the limit is 1000000`,
+        message: `request needs about ${(10 + 10_000) * 513} rule checks on this policy (its fields are long); the limit for one request is 50000`,
+      });
+      // Four short requests' worth is decided; five is past the bound for one request, in a batch too.
+      const fine = await call({ port: large.port! }, 'POST', '/mcp/policy/evaluate', {
+        ...READ,
+        tool: 'y'.repeat(511),
+      });
+      expect(fine.json()).toEqual(ALLOWED);
+      const batch = { requests: [READ, { ...READ, tool: 'y'.repeat(512) }] };
+      const oneTooLong = await call({ port: large.port! }, 'POST', '/v1/data/mcp_policy/decisions', { input: batch });
+      expect(oneTooLong.status).toBe(413);
+      expect(oneTooLong.json()).toEqual({
+        code: 'work_too_large',
+        message: `request 1 of the batch needs about ${(10 + 10_000) * 5} rule checks on this policy (its fields are long); the limit for one request is 50000`,
       });
       const reply = await call({ port: small.port! }, 'POST', '/mcp/policy/evaluate', long);
       expect(reply.status).toBe(200);

@@ -27,6 +27,12 @@ export interface WorkLimits {
   readonly maxWork: number;
   /** Most work admitted and not yet decided, across requests (429 `server_busy` beyond). */
   readonly maxPendingWork: number;
+  /**
+   * Most work one item may ask for, unless it has short fields (413
+   * `work_too_large` beyond): one decision is never cut into slices, so this
+   * bounds how long an item holds the event loop.
+   */
+  readonly maxItemWork?: number;
 }
 
 /** A request refused before any decision, because of the work it asks for. */
@@ -85,11 +91,18 @@ export class Decider {
    * longest field adds ({@link lengthFactor}). A slot without a bundle decides
    * for free.
    */
-  cost(items: readonly Item[]): number {
+  cost(items: readonly Item[]): { total: number; largest: number; at: number } {
     const each = this.perRequest();
-    let cost = 0;
-    for (const item of items) if ('request' in item) cost += each * lengthFactor(item.request);
-    return cost;
+    let total = 0;
+    let largest = 0;
+    let at = 0;
+    items.forEach((item, k) => {
+      if (!('request' in item)) return;
+      const cost = each * lengthFactor(item.request);
+      total += cost;
+      if (cost > largest) [largest, at] = [cost, k];
+    });
+    return { total, largest, at };
   }
 
   /**
@@ -101,8 +114,17 @@ export class Decider {
    * request with short fields is always decided.
    */
   async decide(endpoint: string, items: readonly Item[], limits?: WorkLimits): Promise<Decision[]> {
-    const cost = this.cost(items);
-    if (limits !== undefined && cost > this.perRequest()) {
+    const { total: cost, largest, at } = this.cost(items);
+    const short = this.perRequest();
+    if (limits !== undefined && cost > short) {
+      if (largest > Math.max(limits.maxItemWork ?? Infinity, short)) {
+        this.metrics.workRefused.inc({ code: 'work_too_large' });
+        throw new WorkRefused(
+          413,
+          'work_too_large',
+          `${items.length > 1 ? `request ${at} of the batch` : 'request'} needs about ${largest} rule checks on this policy (its fields are long); the limit for one request is ${limits.maxItemWork}`,
+        );
+      }
       if (cost > limits.maxWork) {
         this.metrics.workRefused.inc({ code: 'work_too_large' });
         throw new WorkRefused(
