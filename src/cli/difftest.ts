@@ -79,7 +79,7 @@ export function registerDifftest(program: Command, io: CliIo): void {
       if (progress) io.stderr('\n');
       for (const m of result.mismatches) {
         io.stdout(
-          `MISMATCH ${JSON.stringify({ policy: m.policy, enterprise: m.enterprise, request: m.request, decisions: m.decisions, configs: m.configs })}\n`,
+          `MISMATCH ${JSON.stringify({ policy: m.policy, enterprise: m.enterprise, request: m.request, ...(m.raw !== undefined && { raw: m.raw }), decisions: m.decisions, configs: m.configs })}\n`,
         );
         if (opts.saveRegressions !== undefined) {
           io.stdout(`saved ${await writeRegression(opts.saveRegressions, m, seed)}\n`);
@@ -87,7 +87,7 @@ export function registerDifftest(program: Command, io: CliIo): void {
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       io.stdout(
-        `difftest: ${result.policies} policies, ${result.skipped} comparisons skipped by documented engine limits, ${seconds} s\n`,
+        `difftest: ${result.policies} policies, ${result.rawCases} raw inputs, ${result.skipped} comparisons skipped by documented engine limits, ${seconds} s\n`,
       );
       io.stdout(`difftest: ${result.cases} cases, ${result.mismatches.length} mismatches, seed ${seed}\n`);
       if (result.mismatches.length > 0) throw new ExitError(1);
