@@ -301,27 +301,27 @@ async function loadMemory(bundle: Uint8Array): Promise<{ rss: number; wasm: numb
 const BEGIN = '<!-- bench:engines:begin -->';
 const END = '<!-- bench:engines:end -->';
 
-/** Puts the section between its markers in the README (written beside and renamed). */
-async function updateReadme(readme: string, section: string): Promise<void> {
-  const text = await readFile(readme, 'utf8');
+/** Puts the section between its markers in a Markdown document (written beside and renamed). */
+async function updateDocument(document: string, section: string): Promise<void> {
+  const text = await readFile(document, 'utf8');
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
   if (a < 0 || b < a) {
-    process.stderr.write(`bench engines: no ${BEGIN} … ${END} in ${readme}; README not updated\n`);
+    process.stderr.write(`bench engines: no ${BEGIN} … ${END} in ${document}; not updated\n`);
     return;
   }
-  const temp = `${readme}.tmp-${process.pid}`;
+  const temp = `${document}.tmp-${process.pid}`;
   // Formatted as the repository's format check wants it, so a benchmark run leaves `npm run check` green.
   const updated = await format(`${text.slice(0, a + BEGIN.length)}\n\n${section}\n${text.slice(b)}`, {
-    ...(await resolveConfig(readme)),
-    filepath: readme,
+    ...(await resolveConfig(document)),
+    filepath: document,
   });
   await writeFile(temp, updated);
-  await rename(temp, readme);
+  await rename(temp, document);
 }
 
-/** The benchmark section: returns Markdown and writes it into `readme` between its markers. */
-export async function benchEngines(readme?: string): Promise<string> {
+/** The benchmark section: returns Markdown and writes it into `document` between its markers. */
+export async function benchEngines(document?: string): Promise<string> {
   const sizes = (process.env.BENCH_ENGINE_SIZES ?? '10,1000,10000').split(',').map(Number);
   const rows: Row[] = [];
   const builds: { size: number; buildMs: number; bundleKiB: number; dataKiB: number }[] = [];
@@ -467,6 +467,6 @@ export async function benchEngines(readme?: string): Promise<string> {
       `built by the same opa, ${rate(floor.wasm)}/s; native's request boundary alone, ${rate(floor.native)}/s.`,
   );
   const section = `${out.join('\n')}\n`;
-  if (readme !== undefined) await updateReadme(readme, section);
+  if (document !== undefined) await updateDocument(document, section);
   return section;
 }
