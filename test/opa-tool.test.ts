@@ -37,6 +37,18 @@ describe('opa tool', () => {
     );
   });
 
+  it('names the Go release tools/opa/go.mod needs', async () => {
+    const goMod = readFileSync(join(ROOT, 'tools', 'opa', 'go.mod'), 'utf8');
+    const { GO_MIN_VERSION } = await import('../src/opa/cli.js');
+    expect(/^go (\d+\.\d+)/m.exec(goMod)?.[1]).toBe(GO_MIN_VERSION);
+  });
+
+  it('looks in $XDG_CACHE_HOME/mcp-policy for the opa setup-opa installs there', async () => {
+    vi.stubEnv('XDG_CACHE_HOME', '/var/cache/someone');
+    const cli = await freshCli();
+    expect(cli.userCacheOpaPath()).toBe(join('/var/cache/someone', 'mcp-policy', 'opa', OPA_VERSION, 'opa'));
+  });
+
   it('is installed by the project setup and reports the pinned version', async () => {
     expect(existsSync(localOpaPath()), `${localOpaPath()} (run npm ci)`).toBe(true);
     expect(await runOpa(['version'])).toContain(`Version: ${OPA_VERSION}`);
@@ -51,7 +63,7 @@ describe('opa tool', () => {
     const cli = await freshCli();
     await expect(cli.resolveOpa()).rejects.toMatchObject({
       code: 'opa_not_found',
-      message: expect.stringContaining('npm run setup:opa'),
+      message: expect.stringContaining('run "npx mcp-policy setup-opa"'),
     });
   });
 

@@ -19,6 +19,7 @@ import { type CliIo, formatIssue, processIo } from './io.js';
 import { registerLint } from './lint.js';
 import { proxyCommand } from './proxy.js';
 import { serveCommand } from './serve.js';
+import { registerSetupOpa } from './setup-opa.js';
 import { registerTest } from './test.js';
 
 function buildProgram(io: CliIo): Command {
@@ -36,6 +37,7 @@ function buildProgram(io: CliIo): Command {
   registerLint(program, io);
   registerDiff(program, io);
   registerExplain(program, io);
+  registerSetupOpa(program, io);
   program.addCommand(proxyCommand(io).copyInheritedSettings(program));
   program.addCommand(serveCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   return program;

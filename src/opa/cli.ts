@@ -4,7 +4,8 @@
  * caller sees a raw child-process error.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ErrorCode, OpaError } from '../core/errors.js';
 import { runProcess } from './process.js';
@@ -28,11 +29,37 @@ function findPackageRoot(start: string): string {
   }
 }
 
-const FIX = `run "npm run setup:opa" in ${PACKAGE_ROOT} (it builds opa ${OPA_VERSION} with Go), or set OPA_BIN to an opa ${OPA_VERSION} binary`;
+/** The Go release tools/opa/go.mod needs to build the pinned opa. */
+export const GO_MIN_VERSION = '1.26';
 
-/** Where `npm ci` installs the pinned opa. */
+/** What every "no usable opa" error says to do. */
+export const OPA_FIX = `only compiling a policy needs it (commands on a compiled bundle and the native engine do not); run "npx mcp-policy setup-opa" (builds opa ${OPA_VERSION} with Go >= ${GO_MIN_VERSION}), or set OPA_BIN to an opa ${OPA_VERSION} binary`;
+
+const OPA_EXE = process.platform === 'win32' ? 'opa.exe' : 'opa';
+
+/** Where `npm ci` (with Go) and `setup-opa` install the pinned opa inside the package. */
 export function localOpaPath(): string {
-  return join(PACKAGE_ROOT, '.tools', 'opa', OPA_VERSION, process.platform === 'win32' ? 'opa.exe' : 'opa');
+  return join(PACKAGE_ROOT, '.tools', 'opa', OPA_VERSION, OPA_EXE);
+}
+
+/**
+ * Where `setup-opa` installs the pinned opa when the package folder cannot be
+ * written (a global or npx install), shared by every copy of mcp-policy:
+ * `$XDG_CACHE_HOME/mcp-policy/opa/<version>/opa`, else the platform's cache
+ * folder (`~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows).
+ */
+export function userCacheOpaPath(): string {
+  const xdg = process.env.XDG_CACHE_HOME;
+  const local = process.env.LOCALAPPDATA;
+  const base =
+    xdg !== undefined && isAbsolute(xdg)
+      ? xdg
+      : process.platform === 'win32' && local !== undefined && local !== ''
+        ? local
+        : process.platform === 'darwin'
+          ? join(homedir(), 'Library', 'Caches')
+          : join(homedir(), '.cache');
+  return join(base, 'mcp-policy', 'opa', OPA_VERSION, OPA_EXE);
 }
 
 const resolved = new Map<string, Promise<string>>();
@@ -55,7 +82,7 @@ async function versionOf(bin: string, label: string): Promise<string | undefined
   if (result.timedOut) {
     throw new OpaError(
       'opa_timeout',
-      `${label} did not answer "opa version" within ${limit / 1000} s; ${FIX} (or raise MCP_POLICY_OPA_TIMEOUT_MS)`,
+      `${label} did not answer "opa version" within ${limit / 1000} s; ${OPA_FIX} (or raise MCP_POLICY_OPA_TIMEOUT_MS)`,
     );
   }
   if (result.exitCode !== 0) return undefined;
@@ -65,33 +92,33 @@ async function versionOf(bin: string, label: string): Promise<string | undefined
 async function locate(explicit: string | undefined): Promise<string> {
   if (explicit !== undefined && explicit !== '') {
     const v = await versionOf(explicit, `OPA_BIN=${explicit}`);
-    if (v === undefined) throw new OpaError('opa_not_found', `OPA_BIN=${explicit} is not a working opa binary; ${FIX}`);
+    if (v === undefined)
+      throw new OpaError('opa_not_found', `OPA_BIN=${explicit} is not a working opa binary; ${OPA_FIX}`);
     if (v !== OPA_VERSION) {
       throw new OpaError(
         'opa_version_mismatch',
-        `OPA_BIN=${explicit} is opa ${v}, but mcp-policy needs opa ${OPA_VERSION}; ${FIX}`,
+        `OPA_BIN=${explicit} is opa ${v}, but mcp-policy needs opa ${OPA_VERSION}; ${OPA_FIX}`,
       );
     }
     return explicit;
   }
-  const local = localOpaPath();
-  if (existsSync(local)) {
-    const v = await versionOf(local, local);
-    if (v === OPA_VERSION) return local;
+  for (const installed of [localOpaPath(), userCacheOpaPath()]) {
+    if (existsSync(installed) && (await versionOf(installed, installed)) === OPA_VERSION) return installed;
   }
   const onPath = await versionOf('opa', 'the opa on PATH');
   if (onPath === OPA_VERSION) return 'opa';
   if (onPath !== undefined) {
     throw new OpaError(
       'opa_version_mismatch',
-      `the opa on PATH is ${onPath}, but mcp-policy needs opa ${OPA_VERSION}; ${FIX}`,
+      `the opa on PATH is ${onPath}, but mcp-policy needs opa ${OPA_VERSION}; ${OPA_FIX}`,
     );
   }
-  throw new OpaError('opa_not_found', `opa ${OPA_VERSION} is not installed; ${FIX}`);
+  throw new OpaError('opa_not_found', `opa ${OPA_VERSION} is not installed; ${OPA_FIX}`);
 }
 
 /**
- * Finds the pinned opa: `OPA_BIN` if set, else the project-local install, else
+ * Finds the pinned opa: `OPA_BIN` if set, else the package's own install
+ * ({@link localOpaPath}), else the user cache ({@link userCacheOpaPath}), else
  * PATH. Throws `opa_not_found` or `opa_version_mismatch` with the fix.
  */
 export function resolveOpa(): Promise<string> {
