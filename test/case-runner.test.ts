@@ -42,8 +42,10 @@ describe('case-table runner', () => {
     expect(result.failures).toEqual([
       {
         where: '/requests/0',
-        engine: 'native',
+        engines: ['native'],
         problems: ['allowed is true, expected false', 'rule is 0, expected 1'],
+        expected: { allowed: false, rule: 1 },
+        actual: expect.objectContaining({ allowed: true, rule: 0 }),
       },
     ]);
   });
@@ -67,7 +69,7 @@ describe('case-table runner', () => {
     expect(alone.failures).toEqual([]);
     const agreeing = await runCaseTable(table, { engines: ['native', 'wasm'], agree: true, open });
     expect(agreeing.failures).toHaveLength(1);
-    expect(agreeing.failures[0]).toMatchObject({ where: '/requests/0', engine: 'wasm' });
+    expect(agreeing.failures[0]).toMatchObject({ where: '/requests/0', engines: ['wasm'] });
     expect(agreeing.failures[0]!.problems[0]).toMatch(/^differs from native: /);
   });
 

@@ -27,4 +27,4 @@ export { explainDecision, type Explanation, type FieldMismatch, type RuleTrace }
 export { type Coverage, tableCoverage } from './coverage.js';
 
 /** Field constraints of a region of requests, as findings and differences describe them. */
-export { type BoxDescription, renderBox } from './region.js';
+export { type BoxDescription, type Condition, renderBox, renderCondition } from './region.js';

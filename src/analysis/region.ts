@@ -26,13 +26,26 @@ const ENUM_ALL: Record<EnumField, number> = {
   transport: (1 << (TRANSPORTS.length + 1)) - 1,
 };
 
+/**
+ * A condition on one text field, as the policy wrote it: a pattern, one of
+ * several patterns (a rule's `tools`), or a conjunction left by subtracting
+ * a region that was itself an intersection, or a set no pattern wrote
+ * (`described`, for people only). Patterns stay plain strings so
+ * JSON output shows them as written; only the text rendering quotes them.
+ */
+export type Condition =
+  | string
+  | { readonly anyOf: readonly string[] }
+  | { readonly described: string }
+  | { readonly allOf: readonly Condition[]; readonly noneOf: readonly Condition[] };
+
 /** One text field's set, with the conditions it was built from (for people). */
 export interface TextSet {
   readonly dfa: Dfa;
-  /** Conditions that hold, e.g. `"docker.io/mcp/*"`. */
-  readonly pos: readonly string[];
+  /** Conditions that hold, e.g. `docker.io/mcp/*`. */
+  readonly pos: readonly Condition[];
   /** Conditions that must not hold. */
-  readonly neg: readonly string[];
+  readonly neg: readonly Condition[];
   /**
    * For a set that lies within a union of `*` patterns: their literal
    * prefixes and suffixes, which rule out most disjoint pairs with two string
@@ -89,9 +102,9 @@ export interface BoxDescription {
   action?: string[];
   serverType?: string[];
   transport?: string[];
-  server?: { matches: string[]; notMatches: string[] };
-  serverSource?: { matches: string[]; notMatches: string[] };
-  tool?: { matches: string[]; notMatches: string[] };
+  server?: { matches: Condition[]; notMatches: Condition[] };
+  serverSource?: { matches: Condition[]; notMatches: Condition[] };
+  tool?: { matches: Condition[]; notMatches: Condition[] };
 }
 
 /** The request space of one analysis: its alphabet, the rule boxes, and region algebra. */
@@ -199,7 +212,7 @@ export class RequestSpace {
   /** The requests one rule matches. */
   ruleBox(rule: Rule): Box {
     const a = this.automata;
-    const text = (dfa: Dfa, label: string): TextSet => ({ dfa, pos: [label], neg: [] });
+    const text = (dfa: Dfa, label: Condition): TextSet => ({ dfa, pos: [label], neg: [] });
     const bit = (field: EnumField, value: string | undefined): number =>
       value === undefined ? ENUM_ALL[field] : 1 << ENUM_VALUES[field].indexOf(value);
     const tools = rule.tools?.reduce((acc, t) => a.or(acc, a.glob(t)), a.empty);
@@ -207,22 +220,14 @@ export class RequestSpace {
       action: bit('action', rule.action),
       serverType: bit('serverType', rule.serverType),
       transport: bit('transport', rule.transport),
-      server:
-        rule.server === undefined
-          ? this.top
-          : text(a.and(a.glob(rule.server), a.nonEmpty), JSON.stringify(rule.server)),
+      server: rule.server === undefined ? this.top : text(a.and(a.glob(rule.server), a.nonEmpty), rule.server),
       serverSource:
-        rule.serverSource === undefined
-          ? this.top
-          : text(this.sourceLanguage(rule.serverSource), JSON.stringify(rule.serverSource)),
+        rule.serverSource === undefined ? this.top : text(this.sourceLanguage(rule.serverSource), rule.serverSource),
       tool:
         tools === undefined
           ? this.top
           : {
-              ...text(
-                a.and(tools, a.nonEmpty),
-                rule.tools!.length === 1 ? JSON.stringify(rule.tools![0]) : `any of ${JSON.stringify(rule.tools)}`,
-              ),
+              ...text(a.and(tools, a.nonEmpty), rule.tools!.length === 1 ? rule.tools![0]! : { anyOf: rule.tools! }),
               ends: rule.tools!.map(endsOf),
             },
     };
@@ -315,7 +320,7 @@ export class RequestSpace {
       if (yd === a.universe) continue;
       const outside = a.minus(rest[f].dfa, yd);
       if (!a.isEmpty(outside)) {
-        const piece: Box = { ...rest, [f]: { ...rest[f], dfa: outside, neg: [...rest[f].neg, describeText(y[f])] } };
+        const piece: Box = { ...rest, [f]: { ...rest[f], dfa: outside, neg: [...rest[f].neg, conditionOf(y[f])] } };
         if (!this.isEmpty(piece)) out.push(piece);
       }
       rest = { ...rest, [f]: { ...rest[f], dfa: a.and(rest[f].dfa, yd), pos: [...rest[f].pos, ...y[f].pos] } };
@@ -375,7 +380,7 @@ export class RequestSpace {
       if (t.pos.length === 0 && t.neg.length === 0) {
         if (t.dfa === this.automata.universe) continue;
         // Built without a pattern (projections): say only whether the field is present.
-        out[f] = { matches: [t.dfa === this.automata.nonEmpty ? '"*"' : '(some values)'], notMatches: [] };
+        out[f] = { matches: [t.dfa === this.automata.nonEmpty ? '*' : { described: 'some values' }], notMatches: [] };
         continue;
       }
       out[f] = { matches: dedupe(t.pos), notMatches: dedupe(t.neg) };
@@ -384,13 +389,27 @@ export class RequestSpace {
   }
 }
 
-function dedupe(xs: readonly string[]): string[] {
-  return [...new Set(xs)];
+function dedupe(xs: readonly Condition[]): Condition[] {
+  const seen = new Set<string>();
+  return xs.filter((x) => {
+    const key = JSON.stringify(x);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
-function describeText(t: TextSet): string {
+function conditionOf(t: TextSet): Condition {
   if (t.neg.length === 0 && t.pos.length === 1) return t.pos[0]!;
-  const parts = [...t.pos, ...t.neg.map((n) => `not ${n}`)];
+  return { allOf: t.pos, noneOf: t.neg };
+}
+
+/** A condition for people: patterns quoted, alternatives and exceptions spelled out. */
+export function renderCondition(c: Condition): string {
+  if (typeof c === 'string') return JSON.stringify(c);
+  if ('anyOf' in c) return `any of ${JSON.stringify(c.anyOf)}`;
+  if ('described' in c) return `(${c.described})`;
+  const parts = [...c.allOf.map(renderCondition), ...c.noneOf.map((n) => `not ${renderCondition(n)}`)];
   return `(${parts.join(' and ')})`;
 }
 
@@ -409,8 +428,8 @@ export function renderBox(d: BoxDescription): string {
   for (const f of TEXT_FIELDS) {
     const t = d[f];
     if (!t) continue;
-    const m = t.matches.length > 0 ? `matches ${t.matches.join(' and ')}` : '';
-    const n = t.notMatches.length > 0 ? `not ${t.notMatches.join(', not ')}` : '';
+    const m = t.matches.length > 0 ? `matches ${t.matches.map(renderCondition).join(' and ')}` : '';
+    const n = t.notMatches.length > 0 ? `not ${t.notMatches.map(renderCondition).join(', not ')}` : '';
     parts.push(`${f} ${[m, n].filter((s) => s !== '').join(', ')}`);
   }
   return parts.length === 0 ? 'every request' : parts.join('; ');

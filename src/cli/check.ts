@@ -6,7 +6,7 @@ import { isEnterpriseConfigText, parseEnterpriseConfig } from '../enterprise/val
 import { readTextFile } from '../policy/file.js';
 import { parsePolicy } from '../policy/validate.js';
 import { ExitError } from './exit.js';
-import { type CliIo, formatIssue } from './io.js';
+import { addFormatOptions, type CliIo, type FormatFlags, formatIssue, formatOf } from './io.js';
 
 /** What `check` reports: the issues, and a one-line summary as the value when the file is valid. */
 type CheckResult = Validation<string>;
@@ -27,29 +27,28 @@ function checkPolicy(text: string): CheckResult {
 
 /** Registers `check`. */
 export function registerCheck(program: Command, io: CliIo): void {
-  program
+  const command = program
     .command('check')
     .description('validate a policy, admin-settings.json or enterprise config (exit 0 when valid, 1 when not)')
-    .argument('<file>', 'policy JSON, Docker admin-settings.json, or Stacklok enterprise config (YAML or JSON)')
-    .option('--json', 'print {"valid", "errors", "warnings"} as JSON')
-    .action(async (file: string, opts: { json?: boolean }) => {
-      let result: CheckResult;
-      try {
-        const text = await readTextFile(file);
-        result = isEnterpriseConfigText(file, text) ? checkEnterprise(text) : checkPolicy(text);
-      } catch (e) {
-        // A file that is not text is reported like any other invalid document.
-        if (!(e instanceof PolicyValidationError)) throw e;
-        result = validation<string>(undefined, e.issues);
-      }
-      const valid = result.value !== undefined;
-      if (opts.json) {
-        io.stdout(`${JSON.stringify({ valid, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
-      } else {
-        for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
-        for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
-        if (result.value !== undefined) io.stdout(`${file}: ${result.value}\n`);
-      }
-      if (!valid) throw new ExitError(1);
-    });
+    .argument('<file>', 'policy JSON, Docker admin-settings.json, or Stacklok enterprise config (YAML or JSON)');
+  addFormatOptions(command).action(async (file: string, opts: FormatFlags) => {
+    let result: CheckResult;
+    try {
+      const text = await readTextFile(file);
+      result = isEnterpriseConfigText(file, text) ? checkEnterprise(text) : checkPolicy(text);
+    } catch (e) {
+      // A file that is not text is reported like any other invalid document.
+      if (!(e instanceof PolicyValidationError)) throw e;
+      result = validation<string>(undefined, e.issues);
+    }
+    const valid = result.value !== undefined;
+    if (formatOf(opts) === 'json') {
+      io.stdout(`${JSON.stringify({ valid, errors: result.errors, warnings: result.warnings }, null, 2)}\n`);
+    } else {
+      for (const e of result.errors) io.stderr(`${formatIssue(file, e)}\n`);
+      for (const w of result.warnings) io.stderr(`${formatIssue(file, w, 'warning')}\n`);
+      if (result.value !== undefined) io.stdout(`${file}: ${result.value}\n`);
+    }
+    if (!valid) throw new ExitError(1);
+  });
 }

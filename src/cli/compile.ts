@@ -6,7 +6,18 @@ import { readSources } from '../host/sources.js';
 import { compilePolicy, writeOutput } from '../pipeline/build.js';
 import { readEmbeddableCases } from '../testing/cases.js';
 import { addSigningOptions, opaConfigFrom, type SigningFlags, signingFrom } from './fleet-options.js';
-import { addSourceOptions, type CliIo, type SourceFlags, sourcesFrom, validOrExit } from './io.js';
+import {
+  addFormatOptions,
+  addSourceOptions,
+  type CliIo,
+  type FormatFlags,
+  formatOf,
+  type SourceFlags,
+  sourcesFrom,
+  validOrExit,
+} from './io.js';
+
+const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'data.json', 'bundle.tar.gz', 'policy.wasm'];
 
 function defaultOutDir(policyFile: string): string {
   return join('out', basename(policyFile, extname(policyFile)));
@@ -20,8 +31,11 @@ export function registerCompile(program: Command, io: CliIo): void {
     .argument('[policy]', 'policy JSON or Docker admin-settings.json')
     .option('-o, --out <dir>', 'output folder (default: out/<policy name>)')
     .option('--cases <tables...>', 'embed case tables as the self-test `serve` runs before using the bundle');
-  addSigningOptions(addSourceOptions(command)).action(
-    async (file: string | undefined, opts: SourceFlags & SigningFlags & { out?: string; cases?: string[] }) => {
+  addFormatOptions(addSigningOptions(addSourceOptions(command))).action(
+    async (
+      file: string | undefined,
+      opts: SourceFlags & SigningFlags & FormatFlags & { out?: string; cases?: string[] },
+    ) => {
       const resolved = validOrExit(await readSources(sourcesFrom(file, opts)), io);
       if (resolved.kind === 'bundle') {
         throw new McpPolicyError(
@@ -36,11 +50,20 @@ export function registerCompile(program: Command, io: CliIo): void {
         opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
       const config = opaConfigFrom(opts, outDir);
       await writeOutput(compiled, outDir);
+      if (formatOf(opts) === 'json') {
+        const summary = {
+          out: outDir,
+          files: OUTPUT_FILES,
+          revision: compiled.revision,
+          ...(extras.provenance && { provenance: extras.provenance }),
+          ...(config !== undefined && { opaConfig: config }),
+        };
+        io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+        return;
+      }
       // With --opa-config, stdout is the configuration alone, so it can be redirected to a file.
       const say = config === undefined ? io.stdout : io.stderr;
-      say(
-        `${outDir}: policy.rego, lib.rego, data.json, bundle.tar.gz, policy.wasm (revision ${compiled.revision.slice(0, 12)})\n`,
-      );
+      say(`${outDir}: ${OUTPUT_FILES.join(', ')} (revision ${compiled.revision.slice(0, 12)})\n`);
       if (config !== undefined) io.stdout(config);
       if (extras.provenance) say(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
     },

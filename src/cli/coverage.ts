@@ -1,19 +1,27 @@
 /** `mcp-policy test --coverage`: which rules the table never exercised and which outcomes it never saw. */
-import { tableCoverage } from '../analysis/coverage.js';
+import { type Coverage, tableCoverage } from '../analysis/coverage.js';
 import { type CaseFile, casePolicyText } from '../testing/cases.js';
 import { parsePolicy } from '../policy/validate.js';
 import { type CliIo } from './io.js';
 
-export function renderCoverage(table: CaseFile, policyText: string, io: CliIo): void {
+/** What a table covers of its policy, with the policy's rule count; undefined when there is nothing to cover. */
+export function coverageOf(table: CaseFile, policyText: string): (Coverage & { rules: number }) | undefined {
   const policy = parsePolicy(casePolicyText(table) ?? policyText).value?.policy;
-  if (!policy || table.requests === undefined) return;
+  if (!policy || table.requests === undefined) return undefined;
   const c = tableCoverage(
     policy,
     table.requests.map((r) => r.request),
   );
-  const exercised = policy.rules.length - c.notExercised.length - c.unreachable.length;
+  return { ...c, rules: policy.rules.length };
+}
+
+/** Prints {@link coverageOf} for people. */
+export function renderCoverage(table: CaseFile, policyText: string, io: CliIo): void {
+  const c = coverageOf(table, policyText);
+  if (c === undefined) return;
+  const exercised = c.rules - c.notExercised.length - c.unreachable.length;
   io.stdout(
-    `coverage: ${exercised}/${policy.rules.length - c.unreachable.length} reachable rules exercised, ${c.byDefault} requests decided by the default\n`,
+    `coverage: ${exercised}/${c.rules - c.unreachable.length} reachable rules exercised, ${c.byDefault} requests decided by the default\n`,
   );
   for (const i of c.notExercised) io.stdout(`coverage: rule ${i} was not exercised by any case\n`);
   for (const i of c.unreachable)

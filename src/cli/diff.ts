@@ -14,7 +14,7 @@ import {
 import { renderBox } from '../analysis/region.js';
 import { readTextFile } from '../policy/file.js';
 import { ExitError } from './exit.js';
-import { type CliIo, loadPolicy } from './io.js';
+import { addFormatOptions, type CliIo, type FormatFlags, formatOf, loadPolicy } from './io.js';
 
 function who(side: DiffChange['old']): string {
   const what = side.allowed ? 'allow' : 'deny';
@@ -46,14 +46,14 @@ function renderReplay(r: ReplayResult, file: string): string {
 
 /** Registers `diff`. */
 export function registerDiff(program: Command, io: CliIo): void {
-  program
+  const command = program
     .command('diff')
     .description('show which requests two policy versions decide differently (exit 1 when a decision differs)')
     .argument('<old>', 'policy JSON or Docker admin-settings.json')
     .argument('<new>', 'policy JSON or Docker admin-settings.json')
-    .option('--json', 'print {"diff", "replay"} as JSON')
-    .option('-r, --requests <file>', 'replay recorded requests (JSON Lines, or a decision log) and count what flips')
-    .action(async (oldFile: string, newFile: string, opts: { json?: boolean; requests?: string }) => {
+    .option('-r, --requests <file>', 'replay recorded requests (JSON Lines, or a decision log) and count what flips');
+  addFormatOptions(command).action(
+    async (oldFile: string, newFile: string, opts: FormatFlags & { requests?: string }) => {
       const oldPolicy = await loadPolicy(oldFile, io);
       const newPolicy = await loadPolicy(newFile, io);
       const diff = diffPolicies(oldPolicy, newPolicy);
@@ -61,7 +61,7 @@ export function registerDiff(program: Command, io: CliIo): void {
         opts.requests === undefined
           ? undefined
           : replayRequests(oldPolicy, newPolicy, readRecordedRequests(await readTextFile(opts.requests)));
-      if (opts.json) {
+      if (formatOf(opts) === 'json') {
         io.stdout(`${JSON.stringify({ diff, ...(replay && { replay }) }, null, 2)}\n`);
       } else {
         for (const c of diff.changes) io.stdout(`${renderChange(c)}\n`);
@@ -76,5 +76,6 @@ export function registerDiff(program: Command, io: CliIo): void {
         if (replay && opts.requests !== undefined) io.stdout(renderReplay(replay, opts.requests));
       }
       if (diff.decisionsDiffer) throw new ExitError(1);
-    });
+    },
+  );
 }

@@ -8,9 +8,9 @@ import { type Command, Option } from 'commander';
 import { McpPolicyError } from '../core/errors.js';
 import { ENGINE_NAMES, parseEngineList } from '../engines/engine.js';
 import { ExitError } from './exit.js';
-import { type CliIo, loadPolicy } from './io.js';
+import { addFormatOptions, type CliIo, type FormatFlags, formatOf, loadPolicy } from './io.js';
 
-interface DifftestFlags {
+interface DifftestFlags extends FormatFlags {
   cases: number;
   seed?: number;
   engine?: string;
@@ -40,7 +40,7 @@ function progressBar(io: CliIo): (done: number, total: number) => void {
 
 /** Registers `difftest`. */
 export function registerDifftest(program: Command, io: CliIo): void {
-  program
+  const command = program
     .command('difftest')
     .description('generate policies and requests and check that the engines agree on every decision')
     .option('-n, --cases <n>', 'request cases to run', (v) => positiveInt(v, '--cases'), 2000)
@@ -54,42 +54,58 @@ export function registerDifftest(program: Command, io: CliIo): void {
     // The spelling of earlier releases, kept so existing scripts keep working.
     .addOption(new Option('--engines <engines>').hideHelp())
     .option('-p, --policy <file>', 'test this policy with generated requests instead of generated policies')
-    .option('--save-regressions <dir>', 'write each shrunk mismatch there as a case table')
-    .action(async (opts: DifftestFlags) => {
-      const names = parseEngineList(opts.engine ?? opts.engines ?? 'all');
-      if (names.length < 2) throw new McpPolicyError('usage', 'difftest needs at least two engines');
-      const policy = opts.policy === undefined ? undefined : await loadPolicy(opts.policy, io);
-      const [{ DIFF_ENGINES }, { runDifftest }, { writeRegression }] = await Promise.all([
-        import('../difftest/engines.js'),
-        import('../difftest/run.js'),
-        import('../difftest/regression.js'),
-      ]);
-      const engines = names.map((name) => DIFF_ENGINES[name]!);
-      const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
-      io.stderr(`difftest: seed ${seed}, engines ${engines.map((e) => e.name).join(', ')}\n`);
-      const progress = io.isTerminal ? progressBar(io) : undefined;
-      const started = Date.now();
-      const result = await runDifftest({
-        cases: opts.cases,
-        seed,
-        engines,
-        ...(policy !== undefined && { policy }),
-        ...(progress !== undefined && { onProgress: progress }),
-      });
-      if (progress) io.stderr('\n');
-      for (const m of result.mismatches) {
-        io.stdout(
-          `MISMATCH ${JSON.stringify({ policy: m.policy, enterprise: m.enterprise, request: m.request, ...(m.raw !== undefined && { raw: m.raw }), decisions: m.decisions, configs: m.configs })}\n`,
-        );
-        if (opts.saveRegressions !== undefined) {
-          io.stdout(`saved ${await writeRegression(opts.saveRegressions, m, seed)}\n`);
-        }
-      }
-      const seconds = ((Date.now() - started) / 1000).toFixed(1);
-      io.stdout(
-        `difftest: ${result.policies} policies, ${result.rawCases} raw inputs, ${result.skipped} comparisons skipped by documented engine limits, ${seconds} s\n`,
-      );
-      io.stdout(`difftest: ${result.cases} cases, ${result.mismatches.length} mismatches, seed ${seed}\n`);
-      if (result.mismatches.length > 0) throw new ExitError(1);
+    .option('--save-regressions <dir>', 'write each shrunk mismatch there as a case table');
+  addFormatOptions(command).action(async (opts: DifftestFlags) => {
+    const json = formatOf(opts) === 'json';
+    const names = parseEngineList(opts.engine ?? opts.engines ?? 'all');
+    if (names.length < 2) throw new McpPolicyError('usage', 'difftest needs at least two engines');
+    const policy = opts.policy === undefined ? undefined : await loadPolicy(opts.policy, io);
+    const [{ DIFF_ENGINES }, { runDifftest }, { writeRegression }] = await Promise.all([
+      import('../difftest/engines.js'),
+      import('../difftest/run.js'),
+      import('../difftest/regression.js'),
+    ]);
+    const engines = names.map((name) => DIFF_ENGINES[name]!);
+    const seed = opts.seed ?? randomInt(0, 2 ** 31 - 1);
+    io.stderr(`difftest: seed ${seed}, engines ${engines.map((e) => e.name).join(', ')}\n`);
+    const progress = io.isTerminal ? progressBar(io) : undefined;
+    const started = Date.now();
+    const result = await runDifftest({
+      cases: opts.cases,
+      seed,
+      engines,
+      ...(policy !== undefined && { policy }),
+      ...(progress !== undefined && { onProgress: progress }),
     });
+    if (progress) io.stderr('\n');
+    const mismatches = [];
+    for (const m of result.mismatches) {
+      const shown = {
+        policy: m.policy,
+        enterprise: m.enterprise,
+        request: m.request,
+        ...(m.raw !== undefined && { raw: m.raw }),
+        decisions: m.decisions,
+        configs: m.configs,
+      };
+      const saved =
+        opts.saveRegressions === undefined ? undefined : await writeRegression(opts.saveRegressions, m, seed);
+      mismatches.push({ ...shown, ...(saved !== undefined && { saved }) });
+      if (json) continue;
+      io.stdout(`MISMATCH ${JSON.stringify(shown)}\n`);
+      if (saved !== undefined) io.stdout(`saved ${saved}\n`);
+    }
+    if (json) {
+      const { cases, policies, rawCases, skipped } = result;
+      io.stdout(`${JSON.stringify({ seed, cases, policies, rawCases, skipped, mismatches }, null, 2)}\n`);
+      if (result.mismatches.length > 0) throw new ExitError(1);
+      return;
+    }
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    io.stdout(
+      `difftest: ${result.policies} policies, ${result.rawCases} raw inputs, ${result.skipped} comparisons skipped by documented engine limits, ${seconds} s\n`,
+    );
+    io.stdout(`difftest: ${result.cases} cases, ${result.mismatches.length} mismatches, seed ${seed}\n`);
+    if (result.mismatches.length > 0) throw new ExitError(1);
+  });
 }

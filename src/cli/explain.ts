@@ -3,7 +3,7 @@ import { type Command } from 'commander';
 import { explainDecision, type Explanation } from '../analysis/explain.js';
 import { McpPolicyError } from '../core/errors.js';
 import { readTextFile } from '../policy/file.js';
-import { type CliIo, formatDecision, loadPolicy } from './io.js';
+import { addFormatOptions, type CliIo, type FormatFlags, formatDecision, formatOf, loadPolicy } from './io.js';
 
 function render(x: Explanation): string {
   const lines: string[] = [];
@@ -19,30 +19,28 @@ function render(x: Explanation): string {
 
 /** Registers `explain`. */
 export function registerExplain(program: Command, io: CliIo): void {
-  program
+  const command = program
     .command('explain')
     .description('show, rule by rule, why a request gets its decision')
     .argument('<policy>', 'policy JSON or Docker admin-settings.json')
-    .option('-i, --input <file>', 'the request, as JSON (default: standard input)')
-    .option('--json', 'print the explanation as JSON')
-    .action(async (file: string, opts: { input?: string; json?: boolean }) => {
-      const policy = await loadPolicy(
-        file,
-        io,
-        "explain needs the policy's JSON file, since a bundle keeps no rule conditions",
+    .option('-i, --input <file>', 'the request, as JSON (default: standard input)');
+  addFormatOptions(command).action(async (file: string, opts: FormatFlags & { input?: string }) => {
+    const policy = await loadPolicy(
+      file,
+      io,
+      "explain needs the policy's JSON file, since a bundle keeps no rule conditions",
+    );
+    const text = opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
+    let request: unknown;
+    try {
+      request = JSON.parse(text);
+    } catch (e) {
+      throw new McpPolicyError(
+        'invalid_requests',
+        `${opts.input ?? 'standard input'}: invalid json: ${(e as Error).message.toLowerCase()}`,
       );
-      const text =
-        opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
-      let request: unknown;
-      try {
-        request = JSON.parse(text);
-      } catch (e) {
-        throw new McpPolicyError(
-          'invalid_requests',
-          `${opts.input ?? 'standard input'}: invalid json: ${(e as Error).message.toLowerCase()}`,
-        );
-      }
-      const x = explainDecision(policy, request);
-      io.stdout(opts.json ? `${JSON.stringify(x, null, 2)}\n` : render(x));
-    });
+    }
+    const x = explainDecision(policy, request);
+    io.stdout(formatOf(opts) === 'json' ? `${JSON.stringify(x, null, 2)}\n` : render(x));
+  });
 }

@@ -112,3 +112,29 @@ export function engineOption(description = 'evaluator'): Option {
 export function enginesOption(description: string, defaultValue: string): Option {
   return new Option('-e, --engine <engines>', description).default(defaultValue);
 }
+
+/** What a command prints: text for people, or one JSON document (JSON Lines for `eval`). */
+export type OutputFormat = 'text' | 'json';
+
+/** The output flags as commander parses them. */
+export interface FormatFlags {
+  format?: OutputFormat;
+  json?: boolean;
+}
+
+/**
+ * Adds `--format text|json` and its alias `--json` (the older spelling, kept
+ * so existing scripts keep working). `fallback` is the format without either.
+ */
+export function addFormatOptions(command: Command, fallback: OutputFormat = 'text'): Command {
+  return command
+    .addOption(
+      new Option('--format <format>', `output format (default: ${fallback})`).choices(['text', 'json'] as const),
+    )
+    .addOption(new Option('--json', 'same as --format json').conflicts('format'));
+}
+
+/** The format the flags ask for. */
+export function formatOf(opts: FormatFlags, fallback: OutputFormat = 'text'): OutputFormat {
+  return opts.json ? 'json' : (opts.format ?? fallback);
+}

@@ -1,39 +1,66 @@
 /** `mcp-policy test <policy> <cases> [--engine …] [--coverage]`: a case table on every engine. */
 import { type Command } from 'commander';
 import { parseEngineList } from '../engines/engine.js';
+import { decisionLine } from '../engines/stream.js';
 import { readPolicyText } from '../host/sources.js';
+import { type Decision } from '../policy/model.js';
 import { readTextFile } from '../policy/file.js';
-import { parseCaseFile, runCaseTable } from '../testing/cases.js';
-import { renderCoverage } from './coverage.js';
+import { type CaseFailure, parseCaseFile, runCaseTable } from '../testing/cases.js';
+import { coverageOf, renderCoverage } from './coverage.js';
 import { ExitError } from './exit.js';
-import { type CliIo, enginesOption, formatIssue } from './io.js';
+import { addFormatOptions, type CliIo, enginesOption, type FormatFlags, formatIssue, formatOf } from './io.js';
+
+/** An answer as one line: a decision in `eval`'s key order, anything else (a configuration) as JSON. */
+function answer(value: unknown): string {
+  const d = value as Decision | undefined;
+  return typeof d?.allowed === 'boolean' && 'rule' in d ? decisionLine(d) : JSON.stringify(value);
+}
+
+/** One failure for people: where, which engines, what differed, then the expected and the actual answer. */
+export function failureText(file: string, f: CaseFailure): string {
+  const note = f.note !== undefined ? ` (${f.note})` : '';
+  const engines = f.engines !== undefined ? ` [${f.engines.join(', ')}]` : '';
+  const lines = [`FAIL ${file}: ${f.where}${note}${engines}: ${f.problems.join('; ')}`];
+  if (f.expected !== undefined) lines.push(`  expected: ${JSON.stringify(f.expected)}`);
+  if (f.actual !== undefined) lines.push(`  actual:   ${answer(f.actual)}`);
+  return `${lines.join('\n')}\n`;
+}
 
 /** Registers `test`. */
 export function registerTest(program: Command, io: CliIo): void {
-  program
+  const command = program
     .command('test')
     .description('run a table of requests and expected decisions against a policy on every engine')
     .argument('<policy>', 'policy JSON or Docker admin-settings.json')
     .argument('<cases>', 'case table (see docs/cases.md)')
     .addOption(enginesOption('comma-separated engines, or "all" (adds go-wasm)', 'native,wasm,opa'))
-    .option('--coverage', 'also report rules no case exercised and outcomes the table never saw')
-    .action(async (policyFile: string, casesFile: string, opts: { engine: string; coverage?: boolean }) => {
+    .option('--coverage', 'also report rules no case exercised and outcomes the table never saw');
+  addFormatOptions(command).action(
+    async (policyFile: string, casesFile: string, opts: FormatFlags & { engine: string; coverage?: boolean }) => {
+      const json = formatOf(opts) === 'json';
       const engines = parseEngineList(opts.engine);
       const table = parseCaseFile(await readTextFile(casesFile), casesFile);
       const policyText = await readPolicyText(policyFile);
       const result = await runCaseTable(table, { engines, agree: true, policyText });
       if (result.invalid) {
         const file = result.invalid.source === 'policy' ? policyFile : casesFile;
-        for (const e of result.invalid.errors) io.stderr(`${formatIssue(file, e)}\n`);
+        const errors = result.invalid.errors.map((e) => ({ file, ...e }));
+        if (json) io.stdout(`${JSON.stringify({ passed: false, summary: result.summary, errors }, null, 2)}\n`);
+        else for (const e of errors) io.stderr(`${formatIssue(file, e)}\n`);
         throw new ExitError(1);
       }
-      for (const f of result.failures) {
-        const note = f.note !== undefined ? ` (${f.note})` : '';
-        const engine = f.engine !== undefined ? ` [${f.engine}]` : '';
-        io.stdout(`FAIL ${casesFile}: ${f.where}${note}${engine}: ${f.problems.join('; ')}\n`);
+      const coverage = opts.coverage ? coverageOf(table, policyText) : undefined;
+      if (json) {
+        const { failures, skipped, summary } = result;
+        const passed = failures.length === 0;
+        const out = { passed, summary, engines, skipped, failures, ...(coverage !== undefined && { coverage }) };
+        io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+      } else {
+        for (const f of result.failures) io.stdout(failureText(casesFile, f));
+        io.stdout(`${result.summary}\n`);
+        if (opts.coverage) renderCoverage(table, policyText, io);
       }
-      io.stdout(`${result.summary}\n`);
-      if (opts.coverage) renderCoverage(table, policyText, io);
       if (result.failures.length > 0) throw new ExitError(1);
-    });
+    },
+  );
 }

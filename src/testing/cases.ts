@@ -33,6 +33,7 @@ import { goWasmLimitation, isGoWasmLimitation } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';
 import { ERROR_CODES, type Issue, McpPolicyError } from '../core/errors.js';
+import { suggest } from '../diagnostics/report.js';
 import { readTextFile } from '../policy/file.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { type Validation } from '../core/validation.js';
@@ -106,11 +107,41 @@ export function parseCaseFile(text: string, file = 'cases'): CaseFile {
   }
   const parsed = caseFileSchema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue ? issue.path.map((p) => `/${String(p)}`).join('') : '';
+    // A misspelt key is the likeliest cause of every other complaint (a missing "expect"), so it is reported first.
+    const issue = parsed.error.issues.find((i) => i.code === 'unrecognized_keys') ?? parsed.error.issues[0];
+    const pointer = (path: readonly PropertyKey[]): string =>
+      path.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+    if (issue?.code === 'unrecognized_keys') {
+      const key = issue.keys[0]!;
+      const known = knownKeysAt(caseFileSchema, issue.path);
+      const close = suggest(key, known);
+      const hint =
+        close !== undefined ? `did you mean "${close}"?` : `expected one of ${known.map((k) => `"${k}"`).join(', ')}`;
+      throw new McpPolicyError(
+        'invalid_cases',
+        `${file}: ${pointer([...issue.path, key])}: unknown field ${JSON.stringify(key)}; ${hint}`,
+      );
+    }
+    const path = issue ? pointer(issue.path) : '';
     throw new McpPolicyError('invalid_cases', `${file}: ${path || '/'}: ${issue?.message.toLowerCase() ?? 'invalid'}`);
   }
   return parsed.data;
+}
+
+/** The keys the table's schema allows in the object at `path`. */
+function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  const unwrap = (s: z.ZodType | undefined): z.ZodType | undefined =>
+    s instanceof z.ZodOptional || s instanceof z.ZodNullable ? unwrap(s.unwrap() as z.ZodType) : s;
+  let at: z.ZodType | undefined = schema;
+  for (const p of path) {
+    at = unwrap(at);
+    if (at instanceof z.ZodArray) at = at.element as z.ZodType;
+    else if (at instanceof z.ZodRecord) at = at.valueType as z.ZodType;
+    else if (at instanceof z.ZodObject) at = (at.shape as Record<string, z.ZodType>)[String(p)];
+    else return [];
+  }
+  at = unwrap(at);
+  return at instanceof z.ZodObject ? Object.keys(at.shape as Record<string, z.ZodType>) : [];
 }
 
 /** The policy text a case table carries, if any. */
@@ -201,12 +232,21 @@ export async function readEmbeddableCases(files: readonly string[]): Promise<Emb
   return out;
 }
 
-/** One way a table was not met: where in the table (a JSON pointer) and what differed. */
+/**
+ * One way a table was not met: where in the table (a JSON pointer), what
+ * differed, and for a request or configuration what was expected and what
+ * came back. Engines that answered alike share one failure.
+ */
 export interface CaseFailure {
   readonly where: string;
-  readonly engine?: EngineName;
+  /** The engines that gave this answer; absent for the table's expected errors and warnings. */
+  readonly engines?: readonly EngineName[];
   readonly note?: string;
   readonly problems: readonly string[];
+  /** The table's `expect` for this request or configuration. */
+  readonly expected?: unknown;
+  /** What the engines answered: the decision, or the effective configuration. */
+  readonly actual?: unknown;
 }
 
 /** Which of a table's sources is invalid, with its validation. */
@@ -309,8 +349,26 @@ export async function runCaseTable(table: CaseFile, options: CaseTableOptions): 
   const configs = table.configs ?? [];
   let skipped = 0;
   let first: { name: EngineName; decisions: Decision[]; configs: unknown[] } | undefined;
-  const fail = (where: string, name: EngineName, note: string | undefined, problems: string[]): void => {
-    if (problems.length > 0) failures.push({ where, engine: name, ...(note !== undefined && { note }), problems });
+  // Engines that fail a case the same way, with the same answer, are one failure naming them all.
+  const alike = new Map<string, EngineName[]>();
+  const fail = (
+    where: string,
+    name: EngineName,
+    c: { note?: string | undefined; expect: unknown },
+    problems: string[],
+    actual: unknown,
+  ): void => {
+    if (problems.length === 0) return;
+    const key = JSON.stringify([where, problems, actual]);
+    const engines = alike.get(key);
+    if (engines !== undefined) {
+      engines.push(name);
+      return;
+    }
+    const names = [name];
+    alike.set(key, names);
+    const note = c.note;
+    failures.push({ where, engines: names, ...(note !== undefined && { note }), problems, expected: c.expect, actual });
   };
   for (const name of options.engines) {
     const engine = await open(name, policy.value.policy, extras);
@@ -323,7 +381,7 @@ export async function runCaseTable(table: CaseFile, options: CaseTableOptions): 
             skipped++;
             return;
           }
-          fail(`/requests/${k}`, name, c.note, [`unexplained go-wasm limitation: ${decision.error ?? ''}`]);
+          fail(`/requests/${k}`, name, c, [`unexplained go-wasm limitation: ${decision.error ?? ''}`], decision);
           return;
         }
         const problems = checkDecision(decision, c.expect);
@@ -331,7 +389,7 @@ export async function runCaseTable(table: CaseFile, options: CaseTableOptions): 
         if (ref !== undefined && !isDeepStrictEqual(decision, ref) && !isGoWasmLimitation(ref)) {
           problems.push(`differs from ${first!.name}: ${JSON.stringify(decision)} vs ${JSON.stringify(ref)}`);
         }
-        fail(`/requests/${k}`, name, c.note, problems);
+        fail(`/requests/${k}`, name, c, problems, decision);
       });
       const answers: unknown[] = [];
       for (const [k, c] of configs.entries()) {
@@ -341,7 +399,7 @@ export async function runCaseTable(table: CaseFile, options: CaseTableOptions): 
         if (options.agree && first !== undefined && !isDeepStrictEqual(config, first.configs[k])) {
           problems.push(`differs from ${first.name}: ${JSON.stringify(config)} vs ${JSON.stringify(first.configs[k])}`);
         }
-        fail(`/configs/${k}`, name, c.note, problems);
+        fail(`/configs/${k}`, name, c, problems, config);
       }
       first ??= { name, decisions, configs: answers };
     } finally {
