@@ -1,5 +1,5 @@
 /** `mcp-policy serve`: argument parsing and messages; the service itself is src/server/. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { McpPolicyError } from '../core/errors.js';
 import { OpaDecisionLogUploader } from '../fleet/decision-log.js';
 import { addVerificationOptions, verificationFrom } from './fleet-options.js';
@@ -9,6 +9,7 @@ import { startServe } from '../server/service.js';
 import { clusterMetrics, isWorker, runPrimary } from '../server/workers.js';
 
 interface ServeCliOptions extends SourceFlags {
+  engine: 'wasm' | 'native';
   socket?: string;
   dockerDesktop?: boolean;
   addr?: string;
@@ -51,6 +52,11 @@ export function serveCommand(stderr: (text: string) => void): Command {
     )
     .description("serve decisions over HTTP: Docker's MCP gateway protocol and OPA's data API (unix socket or TCP)")
     .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
+    .addOption(
+      new Option('-e, --engine <engine>', 'evaluator for a policy file (native needs no opa; a bundle runs on wasm)')
+        .choices(['wasm', 'native'])
+        .default('wasm'),
+    )
     .option('--socket <path>', 'listen on this unix socket (created owner-only)')
     .option('--docker-desktop', "listen where Docker's MCP gateway dials (Linux: ~/.docker/desktop/backend.sock)")
     .option('--addr <host:port>', 'listen on TCP (host defaults to 127.0.0.1)')

@@ -6,14 +6,20 @@
  */
 import { createHash } from 'node:crypto';
 import { checkDecision, type EmbeddedCases, embeddedCases, type Expectation } from '../testing/cases.js';
+import { type CompileExtras } from '../core/contracts.js';
 import { McpPolicyError } from '../core/errors.js';
+import { NativeEngine } from '../engines/native.js';
 import { openWasmBytes, WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
 import { requestCost } from '../engines/wasm-cost.js';
-import { type Decision, failedDecision } from '../policy/model.js';
+import { generatePolicy } from '../pipeline/build.js';
+import { type Decision, failedDecision, type Policy } from '../policy/model.js';
+
+/** What a service decides with: the wasm engine on a bundle, or the native engine on a policy. */
+export type SyncDecider = Pick<WasmEngine, 'decideSync' | 'decideBatchSync'>;
 
 /** A loaded, self-tested bundle. */
 export interface LoadedBundle {
-  readonly engine: WasmEngine;
+  readonly engine: SyncDecider;
   /** The manifest revision, or a content hash for a bundle without one (a bare policy.wasm). */
   readonly revision: string;
   /** Self-test cases run before it was accepted. */
@@ -29,7 +35,7 @@ export const NO_BUNDLE_ERROR = 'no policy bundle is active';
 const SHOWN_FAILURES = 3;
 
 /** Runs embedded case tables on an engine; returns the failures, empty when all pass. */
-export function runSelfTest(engine: WasmEngine, tables: readonly EmbeddedCases[]): string[] {
+export function runSelfTest(engine: SyncDecider, tables: readonly EmbeddedCases[]): string[] {
   const failures: string[] = [];
   for (const table of tables) {
     const decisions = engine.decideBatchSync(table.requests.map((c) => c.request));
@@ -67,6 +73,20 @@ export async function loadBundle(bytes: Uint8Array, load: WasmLoadOptions = {}):
   return { engine, revision, selfTestCases, requestCost: requestCost(opened.data) };
 }
 
+/**
+ * A validated policy decided by the native engine, which needs no opa: its
+ * revision is a content hash of the policy and what goes with it, its cost
+ * bound the one the compiled bundle's rule index would give.
+ */
+export function nativeBundle(policy: Policy, extras: CompileExtras = {}): LoadedBundle {
+  const engine = new NativeEngine(policy, extras);
+  const data = JSON.parse(generatePolicy(policy, extras).data) as unknown;
+  const revision = `native-${createHash('sha256')
+    .update(JSON.stringify([policy, extras]))
+    .digest('hex')}`;
+  return { engine, revision, selfTestCases: 0, requestCost: requestCost(data) };
+}
+
 /** The outcome of offering a candidate bundle. */
 export type OfferResult =
   | { readonly activated: true; readonly revision: string; readonly selfTestCases: number }
@@ -93,10 +113,15 @@ export class BundleSlot {
 
   /** Loads and self-tests a candidate, then activates it; the previous bundle serves until then and on failure. */
   offer(bytes: Uint8Array): Promise<OfferResult> {
+    return this.offerLoaded(() => loadBundle(bytes, this.load));
+  }
+
+  /** Activates what `load` loads, as {@link offer} does bundle bytes (the native engine's policy, say). */
+  offerLoaded(load: () => Promise<LoadedBundle>): Promise<OfferResult> {
     // One candidate at a time, so a slow load never overwrites a newer bundle.
     const result = this.pending.then(async (): Promise<OfferResult> => {
       try {
-        const bundle = await loadBundle(bytes, this.load);
+        const bundle = await load();
         this.active = bundle;
         this.hooks.onActivated?.(bundle);
         return { activated: true, revision: bundle.revision, selfTestCases: bundle.selfTestCases };

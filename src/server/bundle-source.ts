@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { readStreamWithin } from '../bundle/tar.js';
-import { type PolicySources, sourcesBundle, validSources } from '../host/sources.js';
+import { McpPolicyError } from '../core/errors.js';
+import { type PolicySources, readSources, sourcesBundle, validSources } from '../host/sources.js';
+import { type BundleSlot, nativeBundle, type OfferResult } from './active-bundle.js';
 
 export { type PolicySources } from '../host/sources.js';
 
@@ -19,6 +21,29 @@ export { type PolicySources } from '../host/sources.js';
  */
 export async function bundleFromSources(sources: PolicySources): Promise<Uint8Array> {
   return validSources(await sourcesBundle(sources), sources);
+}
+
+/**
+ * Offers the sources to a slot: compiled to a bundle for the wasm engine (the
+ * default), or with `engine: 'native'` the validated policy itself, which
+ * needs no opa. Throws what {@link bundleFromSources} throws, and `usage`
+ * for the native engine on a compiled bundle or for another engine.
+ */
+export async function offerSources(slot: BundleSlot, sources: PolicySources): Promise<OfferResult> {
+  const engine = sources.engine ?? 'wasm';
+  if (engine === 'wasm') return slot.offer(await bundleFromSources(sources));
+  if (engine !== 'native') {
+    throw new McpPolicyError('usage', `a service decides with the wasm or native engine, not ${engine}`);
+  }
+  const read = validSources(await readSources(sources), sources);
+  if (read.kind === 'bundle') {
+    throw new McpPolicyError(
+      'usage',
+      `${read.file} is a compiled bundle; the native engine needs the policy's JSON file`,
+    );
+  }
+  const loaded = nativeBundle(read.policy, read.extras);
+  return slot.offerLoaded(() => Promise.resolve(loaded));
 }
 
 /** Something that stops. */

@@ -12,6 +12,7 @@ import { BundleSlot, type LoadedBundle } from './active-bundle.js';
 import {
   bundleFromSources,
   type FileWatch,
+  offerSources,
   type PolicySources,
   pollBundleUrl,
   type Stoppable,
@@ -138,7 +139,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     throw new McpPolicyError('usage', 'give a policy or bundle to serve, or --bundle-url');
   }
   if (options.sources !== undefined) {
-    const first = await slot.offer(await bundleFromSources(options.sources));
+    const first = await offerSources(slot, options.sources);
     if (!first.activated) throw first.error;
   }
   let shadowSlot: BundleSlot | undefined;
@@ -216,7 +217,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const reload = async (): Promise<void> => {
     if (options.sources === undefined) return;
     try {
-      await slot.offer(await bundleFromSources(options.sources));
+      await offerSources(slot, options.sources);
     } catch (e) {
       metrics.bundleLoads.inc({ outcome: 'rejected' });
       const code = e instanceof McpPolicyError ? ` (${e.code})` : '';
