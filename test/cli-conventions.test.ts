@@ -113,6 +113,24 @@ describe('conventions shared by every command', () => {
   });
 });
 
+describe('the installed command (bin/mcp-policy.js on dist/)', () => {
+  const bin = join(ROOT, 'bin', 'mcp-policy.js');
+  const run = (args: string[], input = '') =>
+    spawnSync(process.execPath, [bin, ...args], { input, encoding: 'utf8', cwd: ROOT });
+
+  it('finds its version from dist/, and exits 2 and 3 as a shell sees them', () => {
+    expect(run(['--version']).stdout).toBe(`${version}\n`);
+    const usage = run(['eval', '--formt', 'json']);
+    expect([usage.status, usage.stderr]).toEqual([
+      2,
+      'mcp-policy: unknown option "--formt"; did you mean "--format"? (usage)\n',
+    ]);
+    const denied = run(['eval', production, '--engine', 'native', '--fail-on-deny'], '{"tool":"delete_x"}\n');
+    expect(denied.status, denied.stderr).toBe(3);
+    expect(denied.stdout).toMatch(/^\{"allowed":false,/);
+  });
+});
+
 describe('eval --fail-on-deny', () => {
   const allowed = '{"action":"load","serverType":"registry","serverSource":"docker.io/mcp/x"}\n';
   const denied = '{"action":"invoke","server":"x","tool":"delete_x"}\n';
