@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KNOWN_DIRECTIVES } from '../src/enterprise/model.js';
 import {
-  isEnterpriseConfigValue,
+  documentKind,
   parseEnterpriseConfig,
   parseGoDuration,
   validateEnterpriseValue,
@@ -853,25 +853,44 @@ describe('parseGoDuration', () => {
   }
 });
 
-describe('isEnterpriseConfigValue', () => {
-  it('tells enterprise configs from policies and other settings', () => {
-    const yes = [
+describe('documentKind', () => {
+  it('tells enterprise configs from policies and admin settings by their keys', () => {
+    const enterprise = [
       { 'enterprise-manager': {} },
       { enterpriseConfig: {} },
       { degraded_mode: { policy: 'warn' } },
+      { llm_gateway: { value: 1, enforcement: 'enforced' } },
       ...KNOWN_DIRECTIVES.map((k) => ({ [k]: {} })),
     ];
-    const no = [
-      {},
-      { default: 'allow', rules: [] },
-      { mcpPolicy: { value: '{}' } },
-      { llm_gateway: {} },
-      [],
-      null,
-      'x',
-    ];
-    for (const v of yes) expect(isEnterpriseConfigValue(v), JSON.stringify(v)).toBe(true);
-    for (const v of no) expect(isEnterpriseConfigValue(v), JSON.stringify(v)).toBe(false);
+    const policies = [{ default: 'allow', rules: [] }, { version: 1 }, { rules: 'x' }];
+    const adminSettings = [{ mcpPolicy: { value: '{}' } }, { configurationFileVersion: 2 }];
+    for (const v of enterprise) expect(documentKind(v).kind, JSON.stringify(v)).toBe('enterprise-config');
+    for (const v of policies) expect(documentKind(v).kind, JSON.stringify(v)).toBe('policy');
+    for (const v of adminSettings) expect(documentKind(v).kind, JSON.stringify(v)).toBe('admin-settings');
+  });
+
+  it('calls a document with no known key unknown, and one with keys of two kinds ambiguous, naming the kinds', () => {
+    for (const v of [{}, { llm_gateway: {} }, { defualt: 'deny' }]) {
+      const r = documentKind(v);
+      expect(r.issue, JSON.stringify(v)).toMatchObject({ code: 'unknown_document', path: '' });
+      expect(r.issue?.message).toMatch(/a policy .* admin settings .* an enterprise config/);
+    }
+    expect(documentKind({ defualt: 'deny' }).issue?.message).toContain('did you mean "default" for "defualt"?');
+    const mixed = documentKind({ default: 'deny', rules: [], registry: {} });
+    expect(mixed.issue).toMatchObject({ code: 'ambiguous_document', path: '' });
+    expect(mixed.issue?.message).toContain(
+      'keys of a policy ("default", "rules") and of an enterprise config ("registry")',
+    );
+    expect(documentKind({ mcpPolicy: {}, enterpriseConfig: {} }).issue?.code).toBe('ambiguous_document');
+  });
+
+  it('leaves values that are not objects, and keyless documents where a kind is expected, to that kind', () => {
+    for (const v of [[], null, 'x']) expect(documentKind(v).kind).toBe('policy');
+    expect(documentKind({}, ['enterprise-config'], 'enterprise-config').kind).toBe('enterprise-config');
+    expect(documentKind({ rules: [] }, ['enterprise-config'], 'enterprise-config').issue).toMatchObject({
+      code: 'unexpected_document',
+      message: 'the document is a policy (it has "rules"), not an enterprise config',
+    });
   });
 });
 

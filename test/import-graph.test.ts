@@ -114,7 +114,7 @@ describe('import graph', () => {
   it('sees the imports and circles it checks', () => {
     // Guards the patterns above: known imports must show, and a known circle must be found.
     expect(importsOf(join(SRC, 'pipeline', 'build.ts'))).toContain('pipeline/lower.ts');
-    expect(importsOf(join(SRC, 'enterprise', 'validate.ts'))).toContain('diagnostics/yaml.ts');
+    expect(importsOf(join(SRC, 'enterprise', 'validate.ts'))).toContain('diagnostics/document.ts');
     expect(
       findCircle(
         new Map([

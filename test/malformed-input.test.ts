@@ -13,9 +13,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readJson } from '../src/diagnostics/json.js';
 import { decodeUtf8 } from '../src/diagnostics/text.js';
-import { isEnterpriseConfigText, parseEnterpriseConfig, validateLocalSettings } from '../src/enterprise/validate.js';
+import { parseEnterpriseConfig, validateLocalSettings } from '../src/enterprise/validate.js';
 import { ERROR_CODES, type Issue } from '../src/core/errors.js';
-import { parsePolicy } from '../src/policy/validate.js';
+import { parseAnyDocument, parsePolicy } from '../src/policy/validate.js';
 import { cli, EXAMPLES, tempFile } from './helpers.js';
 
 const SEED = Number(process.env.MALFORMED_SEED ?? Date.now() % 2 ** 31);
@@ -175,7 +175,9 @@ describe('malformed documents', () => {
           if (!config.value && config.errors.length === 0) found.push('config rejected without an error');
           const doc = readJson(text);
           if (doc.value !== undefined) validateLocalSettings(doc.value);
-          isEnterpriseConfigText('file', text);
+          const any = parseAnyDocument(text);
+          any.errors.forEach((e, k) => found.push(...problems(e, `document error ${k}`)));
+          if (!any.value && any.errors.length === 0) found.push('document rejected without an error');
           if (found.length > 0) throw new Error(`${found.join('\n')}\ninput: ${JSON.stringify(text.slice(0, 300))}`);
         }),
         { seed: SEED, numRuns: LIBRARY_RUNS },

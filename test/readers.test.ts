@@ -31,8 +31,9 @@ describe('nesting depth', () => {
   });
 
   it('applies the same limit to YAML', () => {
-    const r = parseEnterpriseConfig('['.repeat(MAX_DEPTH + 1) + ']'.repeat(MAX_DEPTH + 1));
+    const r = parseEnterpriseConfig('- '.repeat(MAX_DEPTH + 1) + 'x\n');
     expect(r.errors).toMatchObject([{ code: 'too_deep', path: '', line: 1 }]);
+    expect(parsePolicy('- '.repeat(MAX_DEPTH + 1) + 'x\n').errors).toMatchObject([{ code: 'too_deep', line: 1 }]);
     expect(parseEnterpriseConfig('a: ' + '['.repeat(MAX_DEPTH - 1) + ']'.repeat(MAX_DEPTH - 1)).errors[0]?.code).toBe(
       'invalid_type',
     );

@@ -2,27 +2,29 @@
 import { type Command } from 'commander';
 import { PolicyValidationError } from '../core/errors.js';
 import { type Validation, validation } from '../core/validation.js';
-import { isEnterpriseConfigText, parseEnterpriseConfig } from '../enterprise/validate.js';
 import { readTextFile } from '../policy/file.js';
-import { parsePolicy } from '../policy/validate.js';
+import { type AnyDocument, parseAnyDocument } from '../policy/validate.js';
 import { ExitError } from './exit.js';
 import { addFormatOptions, type CliIo, type FormatFlags, formatIssue, formatOf } from './io.js';
 
 /** What `check` reports: the issues, and a one-line summary as the value when the file is valid. */
 type CheckResult = Validation<string>;
 
-function checkEnterprise(text: string): CheckResult {
-  const { value: config, errors, warnings } = parseEnterpriseConfig(text);
-  const dm = config?.degradedMode ? `, degraded mode ${config.degradedMode.policy}` : '';
-  const summary = config && `valid enterprise config: ${Object.keys(config.directives).length} directives${dm}`;
-  return validation(summary, errors, warnings);
+/** What a file is is decided by its shape (`documentKind`), never by its name. */
+function checkText(text: string): CheckResult {
+  const { value, errors, warnings } = parseAnyDocument(text);
+  return validation(value && summary(value), errors, warnings);
 }
 
-function checkPolicy(text: string): CheckResult {
-  const { value, errors, warnings } = parsePolicy(text);
-  const kind = value?.source.kind === 'admin-settings' ? ' (admin-settings.json)' : '';
-  const summary = value && `valid${kind}: ${value.policy.rules.length} rules, default ${value.policy.default}`;
-  return validation(summary, errors, warnings);
+function summary(doc: AnyDocument): string {
+  if (doc.kind === 'enterprise-config') {
+    const { config } = doc;
+    const dm = config.degradedMode ? `, degraded mode ${config.degradedMode.policy}` : '';
+    return `valid enterprise config: ${Object.keys(config.directives).length} directives${dm}`;
+  }
+  const { policy } = doc.document;
+  const kind = doc.kind === 'admin-settings' ? ' (admin-settings.json)' : '';
+  return `valid${kind}: ${policy.rules.length} rules, default ${policy.default}`;
 }
 
 /** Registers `check`. */
@@ -35,7 +37,7 @@ export function registerCheck(program: Command, io: CliIo): void {
     let result: CheckResult;
     try {
       const text = await readTextFile(file);
-      result = isEnterpriseConfigText(file, text) ? checkEnterprise(text) : checkPolicy(text);
+      result = checkText(text);
     } catch (e) {
       // A file that is not text is reported like any other invalid document.
       if (!(e instanceof PolicyValidationError)) throw e;

@@ -35,6 +35,9 @@ export const ERROR_CODES = [
   'too_many_aliases',
   // Policy and enterprise validation.
   'empty_document',
+  'unknown_document',
+  'ambiguous_document',
+  'unexpected_document',
   'unknown_field',
   'missing_field',
   'invalid_type',
@@ -55,6 +58,7 @@ export const ERROR_CODES = [
   'reserved_name',
   'unsafe_value',
   'out_of_range',
+  'misplaced_field',
   // Warnings.
   'unreachable_rule',
   'unexpected_configuration_version',

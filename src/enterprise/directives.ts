@@ -80,7 +80,11 @@ export function checkDocument(value: unknown, r: Report): EnterpriseConfig | und
   if (Object.hasOwn(value, HELM_KEY)) {
     const manager = value[HELM_KEY];
     if (!isObject(manager)) {
-      r.typeError([HELM_KEY], JSON.stringify(HELM_KEY), 'an object', manager);
+      const hint =
+        manager === null && Object.hasOwn(value, CONFIG_KEY)
+          ? `; the ${JSON.stringify(CONFIG_KEY)} after it is not indented under it`
+          : '';
+      r.typeError([HELM_KEY], JSON.stringify(HELM_KEY), 'an object', manager, hint);
       return undefined;
     }
     if (!Object.hasOwn(manager, CONFIG_KEY)) {
@@ -93,20 +97,22 @@ export function checkDocument(value: unknown, r: Report): EnterpriseConfig | und
       );
       return undefined;
     }
-    warnMisplaced(manager, [HELM_KEY], r);
-    return checkDirectiveMap(manager[CONFIG_KEY], [HELM_KEY, CONFIG_KEY], r);
+    const beside = warnMisplaced(manager, [HELM_KEY], r);
+    return checkDirectiveMap(manager[CONFIG_KEY], [HELM_KEY, CONFIG_KEY], r, beside);
   }
   if (Object.hasOwn(value, CONFIG_KEY)) {
-    warnMisplaced(value, [], r);
-    return checkDirectiveMap(value[CONFIG_KEY], [CONFIG_KEY], r);
+    const beside = warnMisplaced(value, [], r);
+    return checkDirectiveMap(value[CONFIG_KEY], [CONFIG_KEY], r, beside);
   }
   return checkDirectiveMap(value, [], r);
 }
 
-/** Directives written beside `enterpriseConfig` instead of inside it are ignored: say so. */
-function warnMisplaced(container: Record<string, unknown>, path: Path, r: Report): void {
+/** Directives written beside `enterpriseConfig` instead of inside it are ignored: say so, and return them. */
+function warnMisplaced(container: Record<string, unknown>, path: Path, r: Report): string[] {
+  const beside: string[] = [];
   for (const key of Object.keys(container)) {
     if (key === DEGRADED_MODE_KEY || isKnownDirective(key)) {
+      beside.push(key);
       r.warn(
         'misplaced_directive',
         [...path, key],
@@ -115,21 +121,50 @@ function warnMisplaced(container: Record<string, unknown>, path: Path, r: Report
       );
     }
   }
+  return beside;
 }
 
-function checkDirectiveMap(map: unknown, path: Path, r: Report): EnterpriseConfig | undefined {
+/**
+ * Checks the directive map. `beside` are the directives found next to it
+ * (mis-indented), so that an empty map is not answered with "write {}",
+ * which would drop them.
+ */
+function checkDirectiveMap(
+  map: unknown,
+  path: Path,
+  r: Report,
+  beside: readonly string[] = [],
+): EnterpriseConfig | undefined {
   if (!isObject(map)) {
     const subject = path.length === 0 ? 'the document' : String(path[path.length - 1]);
-    r.typeError(path, subject, 'an object', map, map === null ? '; write {} for no directives' : '');
+    const hint =
+      map !== null
+        ? ''
+        : beside.length > 0
+          ? `; the directives after it (${choices(beside.slice(0, 3))}) are not indented under it`
+          : '; write {} for no directives';
+    r.typeError(path, subject, 'an object', map, hint);
     return undefined;
   }
   const before = r.errors.length;
   const directives: Record<string, Directive> = {};
   let degradedMode: DegradedMode | undefined;
+  const strays = strayFields(map);
   for (const [key, raw] of Object.entries(map)) {
     const at = [...path, key];
     if (key === DEGRADED_MODE_KEY) {
       degradedMode = checkDegradedMode(raw, at, r);
+      continue;
+    }
+    const owner = strays.owners.get(key);
+    if (owner !== undefined) {
+      r.error(
+        'misplaced_field',
+        at,
+        `${JSON.stringify(key)} is a field of a directive, not a directive: ` +
+          (owner === '' ? 'indent it under the directive it belongs to' : `indent it under ${JSON.stringify(owner)}`),
+        true,
+      );
       continue;
     }
     if (!isKnownDirective(key)) {
@@ -141,7 +176,7 @@ function checkDirectiveMap(map: unknown, path: Path, r: Report): EnterpriseConfi
         true,
       );
     }
-    const directive = checkDirective(key, raw, at, r);
+    const directive = checkDirective(key, raw, at, r, strays.below.get(key) ?? []);
     if (directive) {
       Object.defineProperty(directives, key, {
         value: directive,
@@ -201,16 +236,69 @@ export function checkUnicode(root: unknown, rootPath: Path, r: Report): void {
   }
 }
 
-/** The `{value, enforcement}` wrapper every directive has; the value is checked for known keys. */
-function checkDirective(key: string, raw: unknown, path: Path, r: Report): Directive | undefined {
+/**
+ * `value` and `enforcement` written among the directives rather than inside
+ * one (indented one level too little): each belongs to the directive written
+ * before it. Such a key is taken for a directive only when it has the wrapper
+ * itself.
+ */
+function strayFields(map: Record<string, unknown>): {
+  owners: Map<string, string>;
+  below: Map<string, string[]>;
+} {
+  const owners = new Map<string, string>();
+  const below = new Map<string, string[]>();
+  let owner = '';
+  for (const [key, raw] of Object.entries(map)) {
+    const wrapped = isObject(raw) && Object.hasOwn(raw, 'enforcement');
+    if (!(WRAPPER_FIELDS as readonly string[]).includes(key) || wrapped) {
+      owner = key === DEGRADED_MODE_KEY ? '' : key;
+      continue;
+    }
+    owners.set(key, owner);
+    if (owner !== '') below.set(owner, [...(below.get(owner) ?? []), key]);
+  }
+  return { owners, below };
+}
+
+/**
+ * The `{value, enforcement}` wrapper every directive has; the value is
+ * checked for known keys. `below` are its fields written after it one level
+ * too far left (see {@link strayFields}).
+ */
+function checkDirective(
+  key: string,
+  raw: unknown,
+  path: Path,
+  r: Report,
+  below: readonly string[] = [],
+): Directive | undefined {
   const subject = `directive ${JSON.stringify(key)}`;
+  const strays = (fields: readonly string[]): string =>
+    `; the ${fields.map((f) => JSON.stringify(f)).join(' and ')} below it ${fields.length > 1 ? 'are' : 'is'} not indented under it`;
   if (!isObject(raw)) {
     const hint =
-      raw !== null && typeof raw !== 'object'
-        ? `; write {value: ${JSON.stringify(raw)}, enforcement: enforced} (or default)`
-        : '';
+      raw === null && below.length > 0
+        ? strays(below)
+        : raw !== null && typeof raw !== 'object'
+          ? `; write {value: ${JSON.stringify(raw)}, enforcement: enforced} (or default)`
+          : '';
     r.typeError(path, subject, 'an object with "value" and "enforcement"', raw, hint);
     return undefined;
+  }
+  // `enforcement` indented into an object value: it belongs beside `value`, and the value is what remains.
+  let value = raw.value;
+  let nested = false;
+  if (!Object.hasOwn(raw, 'enforcement') && isObject(value) && Object.hasOwn(value, 'enforcement')) {
+    nested = true;
+    r.error(
+      'misplaced_field',
+      [...path, 'value', 'enforcement'],
+      `"enforcement" is a field of ${subject}, not of its value: indent it one level less, beside "value"`,
+      true,
+    );
+    const { enforcement: _enforcement, ...rest } = value;
+    value = Object.keys(rest).length === 0 ? null : rest;
   }
   const before = r.errors.length;
   const valueFields = isKnownDirective(key) ? (VALUE_FIELDS[key] ?? []) : [];
@@ -221,18 +309,17 @@ function checkDirective(key: string, raw: unknown, path: Path, r: Report): Direc
   }
   let enforcement: Enforcement | undefined;
   if (!Object.hasOwn(raw, 'enforcement')) {
-    r.error(
-      'missing_field',
-      [...path, 'enforcement'],
-      `missing required field "enforcement" in ${subject}; expected one of ${choices(ENFORCEMENTS)}`,
-    );
+    const hint = below.includes('enforcement') ? strays(['enforcement']) : `; expected one of ${choices(ENFORCEMENTS)}`;
+    if (!nested)
+      r.error('missing_field', [...path, 'enforcement'], `missing required field "enforcement" in ${subject}${hint}`);
   } else {
     enforcement = r.oneOf(raw.enforcement, ENFORCEMENTS, [...path, 'enforcement'], 'enforcement');
   }
   if (!Object.hasOwn(raw, 'value')) {
-    r.error('missing_field', [...path, 'value'], `missing required field "value" in ${subject}`);
+    const hint = below.includes('value') ? strays(['value']) : '';
+    r.error('missing_field', [...path, 'value'], `missing required field "value" in ${subject}${hint}`);
   } else if (isKnownDirective(key)) {
-    VALUE_CHECKS[key](raw.value, [...path, 'value'], `${key}.value`, r);
+    VALUE_CHECKS[key](value, [...path, 'value'], `${key}.value`, r);
   }
   if (r.errors.length > before || enforcement === undefined) return undefined;
   return { value: raw.value, enforcement };

@@ -6,8 +6,11 @@
 import { z } from 'zod';
 import { type Issue, PolicyValidationError, toPointer } from '../core/errors.js';
 import { type Validation, validation } from '../core/validation.js';
+import { readDocument, type ReadDocument } from '../diagnostics/document.js';
 import { readJson } from '../diagnostics/json.js';
 import { article, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
+import { type EnterpriseConfig } from '../enterprise/model.js';
+import { documentKind, validateEnterpriseDocument } from '../enterprise/validate.js';
 import { ACTIONS, type Policy, type PolicySource, type Rule, SERVER_TYPES, TRANSPORTS } from './model.js';
 
 // Moved to the diagnostics module; kept here for existing importers.
@@ -64,10 +67,28 @@ const adminSettingsSchema = z.looseObject({
 type RuleInput = z.infer<typeof ruleSchema>;
 type PolicyInput = z.infer<typeof policySchema>;
 
-/** Parses and validates policy text. Never throws for bad input. */
+/**
+ * Parses and validates policy text: a bare policy or admin settings, in JSON
+ * or YAML (JSON when it starts like JSON, see `readDocument`); an enterprise
+ * config or a mix of kinds is an error (`documentKind`). Never throws for bad
+ * input.
+ */
 export function parsePolicy(text: string): ValidationResult {
-  const doc = readJson(text);
+  return validatePolicyDocument(readDocument(text));
+}
+
+/** Validates a policy document already read with its positions (see {@link parsePolicy}). */
+export function validatePolicyDocument(doc: ReadDocument): ValidationResult {
   if (doc.value === undefined) return result(undefined, undefined, doc.issues, []);
+  if (doc.value === null && doc.syntax === 'yaml') {
+    // YAML reads a file of comments, `~` or `null` as null: as empty as a blank JSON file.
+    const empty: Issue = {
+      code: 'empty_document',
+      path: '',
+      message: 'the document is empty (null); expected a policy',
+    };
+    return result(undefined, undefined, locate([empty], doc), []);
+  }
   const validated = validatePolicyValue(doc.value);
   return result(
     validated.value?.policy,
@@ -82,11 +103,34 @@ export function parsePolicy(text: string): ValidationResult {
  * object). Duplicate keys cannot be seen here: prefer {@link parsePolicy}.
  */
 export function validatePolicyValue(value: unknown): ValidationResult {
-  if (isObject(value) && ('mcpPolicy' in value || 'configurationFileVersion' in value)) {
-    return validateAdminSettings(value);
-  }
+  const kind = documentKind(value, ['policy', 'admin-settings'], 'policy');
+  if (kind.issue) return result(undefined, undefined, [kind.issue], []);
+  if (kind.kind === 'admin-settings' && isObject(value)) return validateAdminSettings(value);
   const { value: policy, errors, warnings } = validateBarePolicy(value);
   return result(policy, { kind: 'policy' }, errors, warnings);
+}
+
+/** Any document `check` reads: a policy or admin settings, or an enterprise config. */
+export type AnyDocument =
+  | { readonly kind: 'policy' | 'admin-settings'; readonly document: PolicyDocument }
+  | { readonly kind: 'enterprise-config'; readonly config: EnterpriseConfig };
+
+/**
+ * Parses and validates a document of any kind, JSON or YAML, deciding what it
+ * is by its shape (`documentKind`): one whose keys fit no kind, or several,
+ * is an error naming the kinds. Never throws.
+ */
+export function parseAnyDocument(text: string): Validation<AnyDocument> {
+  const doc = readDocument(text);
+  if (doc.value === undefined) return validation<AnyDocument>(undefined, doc.issues);
+  const kind = documentKind(doc.value);
+  if (kind.issue) return validation<AnyDocument>(undefined, [...locate(doc.issues, doc), ...locate([kind.issue], doc)]);
+  if (kind.kind === 'enterprise-config') {
+    const r = validateEnterpriseDocument(doc);
+    return validation<AnyDocument>(r.value && { kind: kind.kind, config: r.value }, r.errors, r.warnings);
+  }
+  const r = validatePolicyDocument(doc);
+  return validation<AnyDocument>(r.value && { kind: r.value.source.kind, document: r.value }, r.errors, r.warnings);
 }
 
 /** Policies this module produced, so that {@link ensureValidPolicy} need not check them again. */
