@@ -32,7 +32,10 @@ export function registerCheck(program: Command, io: CliIo): void {
   const command = program
     .command('check')
     .description('validate a policy, admin-settings.json or enterprise config (exit 0 when valid, 1 when not)')
-    .argument('<file>', 'policy JSON, Docker admin-settings.json, or Stacklok enterprise config (YAML or JSON)');
+    .argument(
+      '<file>',
+      'policy or Docker admin-settings (JSON or YAML), or Stacklok enterprise config (YAML or JSON); told apart by their keys',
+    );
   addFormatOptions(command).action(async (file: string, opts: FormatFlags) => {
     let result: CheckResult;
     try {

@@ -28,7 +28,7 @@ export function registerCompile(program: Command, io: CliIo): void {
   const command = program
     .command('compile')
     .description('compile a policy (and enterprise directives) to Rego and a WebAssembly bundle')
-    .argument('[policy]', 'policy JSON or Docker admin-settings.json')
+    .argument('[policy]', 'policy or Docker admin-settings.json (JSON or YAML)')
     .option('-o, --out <dir>', 'output folder (default: out/<policy name>)')
     .option('--cases <tables...>', 'embed case tables as the self-test `serve` runs before using the bundle');
   addFormatOptions(addSigningOptions(addSourceOptions(command))).action(

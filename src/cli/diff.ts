@@ -49,8 +49,8 @@ export function registerDiff(program: Command, io: CliIo): void {
   const command = program
     .command('diff')
     .description('show which requests two policy versions decide differently (exit 1 when a decision differs)')
-    .argument('<old>', 'policy JSON or Docker admin-settings.json')
-    .argument('<new>', 'policy JSON or Docker admin-settings.json')
+    .argument('<old>', 'policy or Docker admin-settings.json (JSON or YAML)')
+    .argument('<new>', 'policy or Docker admin-settings.json (JSON or YAML)')
     .option('-r, --requests <file>', 'replay recorded requests (JSON Lines, or a decision log) and count what flips');
   addFormatOptions(command).action(
     async (oldFile: string, newFile: string, opts: FormatFlags & { requests?: string }) => {

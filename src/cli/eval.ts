@@ -41,7 +41,7 @@ export function registerEval(program: Command, io: CliIo): void {
   const command = program
     .command('eval')
     .description('decide requests (one JSON request, or JSON Lines) and print one decision per line')
-    .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
+    .argument('[policy-or-bundle]', 'policy (JSON or YAML), admin-settings.json, bundle.tar.gz or policy.wasm')
     .option('-i, --input <file>', 'requests file (default: standard input)')
     .option('--fail-on-deny', `exit ${DENIED_EXIT} when any request is denied (after printing every decision)`)
     .addOption(engineOption());

@@ -22,7 +22,7 @@ export function registerExplain(program: Command, io: CliIo): void {
   const command = program
     .command('explain')
     .description('show, rule by rule, why a request gets its decision')
-    .argument('<policy>', 'policy JSON or Docker admin-settings.json')
+    .argument('<policy>', 'policy or Docker admin-settings.json (JSON or YAML)')
     .option('-i, --input <file>', 'the request, as JSON (default: standard input)');
   addFormatOptions(command).action(async (file: string, opts: FormatFlags & { input?: string }) => {
     const policy = await loadPolicy(

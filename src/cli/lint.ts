@@ -30,7 +30,7 @@ export function registerLint(program: Command, io: CliIo): void {
   const command = program
     .command('lint')
     .description('find rules that never decide, change nothing or block tools (exit 1 on an error-level finding)')
-    .argument('<policy>', 'policy JSON or Docker admin-settings.json')
+    .argument('<policy>', 'policy or Docker admin-settings.json (JSON or YAML)')
     // Repeated or comma-separated rather than variadic, so a following policy file is never read as a code.
     .option('--ignore <codes>', 'leave out findings with these codes (comma-separated; may be repeated)', lintCode)
     .option('--deny-warnings', 'exit 1 on any warning that is not ignored, too');

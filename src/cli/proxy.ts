@@ -58,7 +58,7 @@ export function proxyCommand(io: CliIo): Command {
   const stderr = (text: string): void => io.stderr(text);
   return addSourceOptions(addVerificationOptions(new Command('proxy')))
     .description('run an MCP server behind the policy: filter tools and prompts, deny calls (stdio or streamable HTTP)')
-    .argument('<policy-or-bundle>', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
+    .argument('<policy-or-bundle>', 'policy (JSON or YAML), admin-settings.json, bundle.tar.gz or policy.wasm')
     .argument('[server-command...]', 'the server to start, after --')
     .option('--config <file>', 'JSON with server, serverType, serverSource, upstreamUrl, upstreamTransport, command')
     .option('--server <name>', 'server name in policy requests (default: from the command or URL)')

@@ -51,7 +51,7 @@ export function serveCommand(stderr: (text: string) => void): Command {
       "also upload decisions to an OPA decision-log collector (OPA's batched gzip shape)",
     )
     .description("serve decisions over HTTP: Docker's MCP gateway protocol and OPA's data API (unix socket or TCP)")
-    .argument('[policy-or-bundle]', 'policy JSON, admin-settings.json, bundle.tar.gz or policy.wasm')
+    .argument('[policy-or-bundle]', 'policy (JSON or YAML), admin-settings.json, bundle.tar.gz or policy.wasm')
     .addOption(
       new Option('-e, --engine <engine>', 'evaluator for a policy file (native needs no opa; a bundle runs on wasm)')
         .choices(['wasm', 'native'])

@@ -24,7 +24,7 @@ import { parsePolicy } from '../policy/validate.js';
 
 /** Where a policy comes from, as every command and host names it. */
 export interface PolicySources {
-  /** A bundle.tar.gz, policy.wasm, policy JSON or Docker admin-settings.json. */
+  /** A bundle.tar.gz, policy.wasm, policy (JSON or YAML) or Docker admin-settings.json. */
   readonly file?: string;
   /** A Stacklok enterprise config (YAML or JSON) whose directives apply before the rules. */
   readonly enterprise?: string;
