@@ -4,12 +4,12 @@
  * and `proxy` with `--engine native` on a policy file, and `test` on a
  * compiled bundle; what compiles names the fix.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { compilePolicy } from '../src/pipeline/build.js';
 import { loadPolicyText } from '../src/policy/validate.js';
-import { EXAMPLES } from './helpers.js';
+import { cli, EXAMPLES } from './helpers.js';
 import { FILESYSTEM, viaStdioProxy } from './proxy/helpers.js';
 import { call, spawnServe, tempDir } from './serve-helpers.js';
 
@@ -77,5 +77,50 @@ describe('without opa', () => {
       if (previous === undefined) delete process.env.OPA_BIN;
       else process.env.OPA_BIN = previous;
     }
+  });
+});
+
+describe('test on a compiled bundle', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  async function productionBundle(): Promise<string> {
+    const file = join(tempDir(), 'bundle.tar.gz');
+    writeFileSync(file, (await compilePolicy(loadPolicyText(readFileSync(PRODUCTION, 'utf8')).policy)).bundle);
+    return file;
+  }
+
+  it('runs the table on wasm without opa, and fails a case the bundle does not meet', async () => {
+    const bundle = await productionBundle();
+    vi.stubEnv('OPA_BIN', NO_OPA.OPA_BIN);
+    const pass = await cli(['test', bundle, join(EXAMPLES, 'production.cases.json')]);
+    expect(pass).toEqual({ code: 0, stdout: 'test: 17 cases on wasm, 0 failures\n', stderr: '' });
+
+    const wrong = join(tempDir(), 'wrong.json');
+    writeFileSync(wrong, JSON.stringify({ requests: [{ request: DELETE, expect: { allowed: true } }] }));
+    const fail = await cli(['test', bundle, wrong]);
+    expect(fail.code).toBe(1);
+    expect(fail.stdout).toContain(`FAIL ${wrong}: /requests/0 [wasm]: `);
+    expect(fail.stdout).toContain('test: 1 cases on wasm, 1 failures\n');
+  });
+
+  it('refuses engines, coverage and tables that need the policy, with usage errors', async () => {
+    const bundle = await productionBundle();
+    vi.stubEnv('OPA_BIN', NO_OPA.OPA_BIN);
+    const cases = join(EXAMPLES, 'production.cases.json');
+    const native = await cli(['test', bundle, cases, '--engine', 'native,wasm']);
+    expect(native).toMatchObject({ code: 2, stdout: '' });
+    expect(native.stderr).toBe(
+      `mcp-policy: ${bundle} is a compiled bundle; the native engine needs the policy's JSON file (usage)\n`,
+    );
+    const coverage = await cli(['test', bundle, cases, '--coverage']);
+    expect(coverage).toMatchObject({ code: 2, stderr: expect.stringContaining('(usage)') });
+    const own = join(tempDir(), 'own.json');
+    writeFileSync(own, JSON.stringify({ policy: { version: 1, default: 'allow', rules: [] }, requests: [] }));
+    const carried = await cli(['test', bundle, own]);
+    expect(carried.stderr).toBe(
+      `mcp-policy: ${bundle} is a compiled bundle, but the case table carries its own policy or enterprise config; give one or the other (usage)\n`,
+    );
   });
 });

@@ -279,6 +279,11 @@ export interface CaseTableOptions {
   readonly agree?: boolean;
   /** Opens an engine; {@link openEngine} unless a caller shares compiled bundles. */
   readonly open?: (name: EngineName, policy: Policy, extras: CompileExtras) => Promise<Engine>;
+  /**
+   * Opens the engines of a compiled bundle, for a table that carries no
+   * policy and is given no `policyText`: the requests are decided by it.
+   */
+  readonly compiled?: (name: EngineName) => Promise<Engine>;
 }
 
 type IssueKey = Pick<Issue, 'code' | 'path' | 'within'>;
@@ -328,7 +333,7 @@ export async function runCaseTable(table: CaseFile, options: CaseTableOptions): 
       summary: `test: ${table.errors.length} expected errors, ${failures.length} failures`,
     };
   }
-  if (policy?.value === undefined) {
+  if (policy?.value === undefined && (text !== undefined || options.compiled === undefined)) {
     return {
       failures,
       skipped: 0,
@@ -371,7 +376,8 @@ export async function runCaseTable(table: CaseFile, options: CaseTableOptions): 
     failures.push({ where, engines: names, ...(note !== undefined && { note }), problems, expected: c.expect, actual });
   };
   for (const name of options.engines) {
-    const engine = await open(name, policy.value.policy, extras);
+    const engine =
+      policy?.value !== undefined ? await open(name, policy.value.policy, extras) : await options.compiled!(name);
     try {
       const decisions = await engine.decideBatch(cases.map((c) => c.request));
       cases.forEach((c, k) => {
