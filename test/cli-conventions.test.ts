@@ -318,7 +318,10 @@ _mcp_policy; printf '%s\\n' "\${COMPREPLY[@]}"`;
       expect(r.code, shell).toBe(0);
       for (const c of commands) expect(r.stdout, `${shell} ${c}`).toContain(c);
     }
-    expect((await cli(['completion', 'zsh'])).stdout).toMatch(/^#compdef mcp-policy\n/);
+    const zsh = (await cli(['completion', 'zsh'])).stdout;
+    expect(zsh).toMatch(/^#compdef mcp-policy\n/);
+    // Each command is a _describe entry, name and description, one quoted word.
+    for (const c of commands) expect(zsh).toMatch(new RegExp(`^ {4}'${c}:[^'\n]`, 'm'));
     expect((await cli(['completion', 'fish'])).stdout).toContain("-n '__fish_seen_subcommand_from lint' -l ignore");
   });
 

@@ -131,22 +131,20 @@ function zsh(shapes: readonly CommandShape[]): string {
       const value = o.takesValue ? `:value:${o.choices ? `(${o.choices.join(' ')})` : '_files'}` : '';
       return `    ${names.length > 1 ? `'(${names.join(' ')})'${spec}` : spec}'[${zshText(o.description)}]${value}'`;
     });
+    const subs = s.subcommands.map((n) => {
+      const sub = shapes.find((x) => x.path === (s.path === '' ? n : `${s.path} ${n}`));
+      // _describe splits each entry at its first colon: the name never has one, the description may.
+      return `    ${quoted(`${n}:${sub?.description ?? ''}`)}`;
+    });
     const tail =
-      s.subcommands.length > 0
-        ? [
-            `    '1:command:((${s.subcommands
-              .map((n) => {
-                const sub = shapes.find((x) => x.path === (s.path === '' ? n : `${s.path} ${n}`));
-                return `${n}\\:${zshText(sub?.description ?? '').replace(/[()]/g, ' ')}`;
-              })
-              .join(' ')}))'`,
-            `    '*::arg:->sub'`,
-          ]
-        : [`    '*:file:_files'`];
+      s.subcommands.length > 0 ? [`    '1:command:->command'`, `    '*::arg:->sub'`] : [`    '*:file:_files'`];
     const dispatch =
       s.subcommands.length > 0
         ? `
   case $state in
+    command)
+      _describe -t commands 'command' subcommands
+      ;;
     sub)
       case $words[1] in
 ${s.subcommands.map((n) => `        ${n}) ${functionName(s.path === '' ? n : `${s.path} ${n}`)} ;;`).join('\n')}
@@ -154,9 +152,10 @@ ${s.subcommands.map((n) => `        ${n}) ${functionName(s.path === '' ? n : `${
       ;;
   esac`
         : '';
+    const locals = s.subcommands.length > 0 ? `  local -a subcommands\n  subcommands=(\n${subs.join('\n')}\n  )\n` : '';
     return `${functionName(s.path)}() {
   local state
-  _arguments -s \\
+${locals}  _arguments -s \\
 ${[...specs, ...tail].join(' \\\n')}${dispatch}
 }`;
   });
