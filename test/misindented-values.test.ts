@@ -139,6 +139,45 @@ describe('mis-indented directive fields in Helm values', () => {
     ]);
   });
 
+  it('directives under another key of enterprise-manager are named there, not only missed', () => {
+    const under = (key: string): string =>
+      [
+        'enterprise-manager:',
+        `  ${key}:`,
+        '    non_registry_servers:',
+        '      value: false',
+        '      enforcement: enforced',
+        '',
+      ].join('\n');
+    expect(issues(under('config')).errors).toMatchObject([
+      {
+        code: 'missing_field',
+        path: '/enterprise-manager/enterpriseConfig',
+        message:
+          'missing required field "enterpriseConfig" in "enterprise-manager"; the directives are under "config": rename it "enterpriseConfig"',
+      },
+    ]);
+    const direct = [
+      'enterprise-manager:',
+      '  non_registry_servers:',
+      '    value: false',
+      '    enforcement: enforced',
+      '',
+    ];
+    expect(issues(direct.join('\n')).errors).toMatchObject([
+      {
+        code: 'missing_field',
+        message:
+          'missing required field "enterpriseConfig" in "enterprise-manager"; the directives ("non_registry_servers") ' +
+          'are directly under "enterprise-manager": indent them under "enterpriseConfig:"',
+      },
+    ]);
+    // A near miss of the key itself keeps its "did you mean".
+    expect(issues(under('enterpriseConfg')).errors[0]?.message).toContain(
+      'found "enterpriseConfg": did you mean "enterpriseConfig"?',
+    );
+  });
+
   it('still suggests the wrapper for a directive given a bare value', () => {
     expect(issues('enterpriseConfig:\n  playground: false\n').errors[0]?.message).toBe(
       'directive "playground" must be an object with "value" and "enforcement", not the boolean false; ' +

@@ -88,12 +88,10 @@ export function checkDocument(value: unknown, r: Report): EnterpriseConfig | und
       return undefined;
     }
     if (!Object.hasOwn(manager, CONFIG_KEY)) {
-      const near = Object.keys(manager).find((k) => suggest(k, [CONFIG_KEY]) !== undefined);
       r.error(
         'missing_field',
         [HELM_KEY, CONFIG_KEY],
-        `missing required field ${JSON.stringify(CONFIG_KEY)} in ${JSON.stringify(HELM_KEY)}` +
-          (near === undefined ? '' : `; found ${JSON.stringify(near)}: did you mean ${JSON.stringify(CONFIG_KEY)}?`),
+        `missing required field ${JSON.stringify(CONFIG_KEY)} in ${JSON.stringify(HELM_KEY)}${whereDirectivesAre(manager)}`,
       );
       return undefined;
     }
@@ -105,6 +103,26 @@ export function checkDocument(value: unknown, r: Report): EnterpriseConfig | und
     return checkDirectiveMap(value[CONFIG_KEY], [CONFIG_KEY], r, beside);
   }
   return checkDirectiveMap(value, [], r);
+}
+
+/**
+ * Where the directives of Helm values without `enterpriseConfig` went: under
+ * a key that is a near miss of it, under another key, or directly in
+ * `enterprise-manager`; `''` when none is found.
+ */
+function whereDirectivesAre(manager: Record<string, unknown>): string {
+  const near = Object.keys(manager).find((k) => suggest(k, [CONFIG_KEY]) !== undefined);
+  if (near !== undefined) return `; found ${JSON.stringify(near)}: did you mean ${JSON.stringify(CONFIG_KEY)}?`;
+  const isDirective = (k: string): boolean => k === DEGRADED_MODE_KEY || isKnownDirective(k);
+  const holder = Object.entries(manager).find(([, v]) => isObject(v) && Object.keys(v).some(isDirective))?.[0];
+  if (holder !== undefined)
+    return `; the directives are under ${JSON.stringify(holder)}: rename it ${JSON.stringify(CONFIG_KEY)}`;
+  const direct = Object.keys(manager).filter(isDirective);
+  if (direct.length === 0) return '';
+  return (
+    `; the directives (${choices(direct.slice(0, 3))}) are directly under ${JSON.stringify(HELM_KEY)}: ` +
+    `indent them under "${CONFIG_KEY}:"`
+  );
 }
 
 /** Directives written beside `enterpriseConfig` instead of inside it are ignored: say so, and return them. */
