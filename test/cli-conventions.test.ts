@@ -113,6 +113,17 @@ describe('conventions shared by every command', () => {
   });
 });
 
+describe('difftest --format json', () => {
+  it('prints one JSON summary with the seed and the mismatches', async () => {
+    const r = await cli(['difftest', '--cases', '1', '--seed', '7', '--engine', 'native,native', '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { seed: number; cases: number; mismatches: unknown[] };
+    expect(out.seed).toBe(7);
+    expect(out.cases).toBeGreaterThan(0);
+    expect(out.mismatches).toEqual([]);
+  });
+});
+
 describe('the installed command (bin/mcp-policy.js on dist/)', () => {
   const bin = join(ROOT, 'bin', 'mcp-policy.js');
   const run = (args: string[], input = '') =>
