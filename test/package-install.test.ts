@@ -174,6 +174,8 @@ describe('the packed package installed with no Go on PATH', () => {
       const cases = join(EXAMPLES, 'production.cases.json');
       const test = await npx('test', PRODUCTION, cases, '--engine', 'native');
       expect(test, test.stderr).toMatchObject({ code: 0, stderr: '' });
+      const onBundle = await npx('test', join(work, 'bundle.tar.gz'), cases);
+      expect(onBundle).toEqual({ code: 0, stdout: 'test: 17 cases on wasm, 0 failures\n', stderr: '' });
     },
     TIMEOUT_MS,
   );
