@@ -66,3 +66,10 @@ export const INVALID_REQUEST_REASON = 'invalid request';
 
 /** Reason for a decision that could not be computed. */
 export const EVALUATION_FAILED_REASON = 'evaluation failed';
+
+/**
+ * The key an editor reads a document's JSON Schema from. Policies,
+ * admin-settings, bare enterprise directive maps and case tables accept it at
+ * their top level, as a string, and ignore it.
+ */
+export const SCHEMA_KEY = '$schema';

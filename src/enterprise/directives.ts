@@ -3,6 +3,7 @@
  * `{value, enforcement}` wrapper, each known directive's value, degraded
  * mode, and well-formed Unicode throughout. Findings go into a `Report`.
  */
+import { SCHEMA_KEY } from '../core/contracts.js';
 import { toPointer } from '../core/errors.js';
 import { choices, isObject, type Path, type Report, suggest } from '../diagnostics/report.js';
 import { parseGoDuration } from './duration.js';
@@ -24,10 +25,14 @@ export const CONFIG_KEY = 'enterpriseConfig';
 /** The one entry of the directive map that has no `{value, enforcement}` wrapper. */
 export const DEGRADED_MODE_KEY = 'degraded_mode';
 
-const DEGRADED_POLICIES = ['warn', 'block_new'] as const;
-const WRAPPER_FIELDS = ['value', 'enforcement'] as const;
-const REGISTRY_FIELDS = ['api_url', 'allow_private_ip', 'server_api_url'] as const;
-const TELEMETRY_FIELDS = [
+/** What `degraded_mode.policy` may be. */
+export const DEGRADED_POLICIES = ['warn', 'block_new'] as const;
+/** The fields of every directive but `degraded_mode`. */
+export const WRAPPER_FIELDS = ['value', 'enforcement'] as const;
+/** The fields of the `registry` directive's value. */
+export const REGISTRY_FIELDS = ['api_url', 'allow_private_ip', 'server_api_url'] as const;
+/** The fields of the `telemetry` directive's value. */
+export const TELEMETRY_FIELDS = [
   'otel_endpoint',
   'sampling_rate',
   'tracing_enabled',
@@ -35,7 +40,8 @@ const TELEMETRY_FIELDS = [
   'headers',
   'insecure',
 ] as const;
-const DEGRADED_MODE_FIELDS = ['policy', 'grace_period', 'message'] as const;
+/** The fields of `degraded_mode`. */
+export const DEGRADED_MODE_FIELDS = ['policy', 'grace_period', 'message'] as const;
 
 /** Fields of each known directive's value object: a field written beside `value` probably belongs inside it. */
 const VALUE_FIELDS: Partial<Record<KnownDirective, readonly string[]>> = {
@@ -60,10 +66,12 @@ export const RESERVED_BUILD_ENV_NAMES: readonly string[] = [
   'LD_LIBRARY_PATH',
 ];
 /** Longer sequences first, so `&&` and `||` are named as such. */
-const UNSAFE_SEQUENCES = ['$(', '${', '&&', '||', '`', '\\', '\n', '\r', '"', ';', '|', '>', '<'] as const;
+export const UNSAFE_SEQUENCES = ['$(', '${', '&&', '||', '`', '\\', '\n', '\r', '"', ';', '|', '>', '<'] as const;
 
+/** What a telemetry header value must not contain: a line break or NUL would split or end the header. */
+export const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
 /** An HTTP header field name (RFC 9110 token). */
-const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'];
 const CREDENTIAL_PARTS = ['token', 'api-key', 'api_key', 'apikey', 'secret', 'password'];
 
@@ -102,7 +110,13 @@ export function checkDocument(value: unknown, r: Report): EnterpriseConfig | und
     const beside = warnMisplaced(value, [], r);
     return checkDirectiveMap(value[CONFIG_KEY], [CONFIG_KEY], r, beside);
   }
-  return checkDirectiveMap(value, [], r);
+  if (!Object.hasOwn(value, SCHEMA_KEY)) return checkDirectiveMap(value, [], r);
+  // An editor's schema reference beside the directives is not a directive: it is never pushed to clients.
+  const { [SCHEMA_KEY]: schema, ...directives } = value;
+  if (typeof schema === 'string') return checkDirectiveMap(directives, [], r);
+  r.typeError([SCHEMA_KEY], JSON.stringify(SCHEMA_KEY), 'a string', schema);
+  checkDirectiveMap(directives, [], r);
+  return undefined;
 }
 
 /**
@@ -422,7 +436,7 @@ function checkHeaders(headers: unknown, path: Path, label: string, r: Report): v
     }
     if (typeof value !== 'string') {
       r.typeError(at, subject, 'a string', value, quoteHint(value));
-    } else if (/[\r\n\0]/.test(value)) {
+    } else if (UNSAFE_HEADER_VALUE.test(value)) {
       r.error('unsafe_value', at, `${subject} contains a line break or NUL character`);
     }
     if (looksLikeCredential(name)) {

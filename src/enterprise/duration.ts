@@ -33,7 +33,8 @@ export function parseGoDuration(text: string): number | undefined {
 }
 
 const DURATION_COMPONENT = /(\d*)(?:\.(\d*))?([^\d.]+)/y;
-const DURATION_UNITS: Readonly<Record<string, bigint>> = {
+/** Go's duration units, in nanoseconds. */
+export const DURATION_UNITS: Readonly<Record<string, bigint>> = {
   ns: 1n,
   us: 1_000n,
   '\u00b5s': 1_000n, // micro sign

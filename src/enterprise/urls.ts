@@ -6,8 +6,11 @@ import { X509Certificate } from 'node:crypto';
 import { describeThrown } from '../core/errors.js';
 import { lowerFirst, type Path, type Report } from '../diagnostics/report.js';
 
+/** URL schemes of registry URLs and collector endpoints. */
 export const HTTP_SCHEMES = ['http', 'https'] as const;
+/** The URL scheme of a CA certificate's `url`. */
 export const HTTPS_ONLY = ['https'] as const;
+/** The fields of the `ca_certificate` directive's value: exactly one of them. */
 export const CA_CERTIFICATE_FIELDS = ['pem', 'url'] as const;
 
 export function checkCaCertificate(value: unknown, path: Path, label: string, r: Report): void {
@@ -24,14 +27,18 @@ export function checkCaCertificate(value: unknown, path: Path, label: string, r:
   if (hasUrl) checkUrl(obj.url, [...path, 'url'], `${label}.url`, HTTPS_ONLY, r);
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+/** The start of a PEM private key, which must never be pushed to clients. */
+export const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/** One PEM certificate block. */
+export const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 function checkPem(pem: unknown, path: Path, label: string, r: Report): void {
   if (typeof pem !== 'string') {
     r.typeError(path, label, 'a string', pem);
     return;
   }
-  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem)) {
+  if (PRIVATE_KEY.test(pem)) {
     r.error(
       'invalid_certificate',
       path,
@@ -98,7 +105,8 @@ function hasControlCharacter(text: string): boolean {
   return false;
 }
 
-const HOST_PORT =
+/** `host:port`, as OTLP over gRPC is configured; the port is checked to be 1 to 65535 apart. */
+export const HOST_PORT =
   /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*):(\d{1,5})$/;
 
 /** An OpenTelemetry collector endpoint: an http(s) URL, or host:port (as for OTLP over gRPC). */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { type Issue, PolicyValidationError, toPointer } from '../core/errors.js';
+import { SCHEMA_KEY } from '../core/contracts.js';
 import { type Validation, validation } from '../core/validation.js';
 import { readDocument, type ReadDocument } from '../diagnostics/document.js';
 import { readJson } from '../diagnostics/json.js';
@@ -38,7 +39,8 @@ const RULE_FIELDS = [
 ] as const;
 const POLICY_FIELDS = ['version', 'default', 'rules'] as const;
 
-const ruleSchema = z.strictObject({
+/** The shape of one rule; {@link checkRuleSemantics} adds what zod cannot say. The editors' JSON Schema is made from it. */
+export const ruleSchema = z.strictObject({
   action: z.enum(ACTIONS).optional(),
   server: z.string().optional(),
   serverType: z.enum(SERVER_TYPES).optional(),
@@ -50,13 +52,16 @@ const ruleSchema = z.strictObject({
   reason: z.string().optional(),
 });
 
-const policySchema = z.strictObject({
+/** The shape of a version 1 policy; the editors' JSON Schema is made from it. */
+export const policySchema = z.strictObject({
+  [SCHEMA_KEY]: z.string().optional(),
   version: z.literal(1).optional(),
   default: z.enum(['allow', 'deny']),
   rules: z.array(ruleSchema),
 });
 
-const adminSettingsSchema = z.looseObject({
+/** The shape of Docker's admin-settings.json as far as policies go; other keys are Docker's. */
+export const adminSettingsSchema = z.looseObject({
   configurationFileVersion: z.number().optional(),
   mcpPolicy: z.strictObject({
     locked: z.boolean().optional(),

@@ -27,7 +27,7 @@
 import { basename } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { type CompileExtras, type EmbeddedCases, SELF_TEST_ROOT } from '../core/contracts.js';
+import { type CompileExtras, type EmbeddedCases, SCHEMA_KEY, SELF_TEST_ROOT } from '../core/contracts.js';
 import { type Engine, type EngineName } from '../engines/engine.js';
 import { goWasmLimitation, isGoWasmLimitation } from '../engines/opa.js';
 import { openEngine } from '../engines/open.js';
@@ -60,8 +60,10 @@ const issueSchema = z.strictObject({
   within: z.string().optional(),
 });
 
-const caseFileSchema = z
+/** The shape of a case table; the editors' JSON Schema is made from it. */
+export const caseFileSchema = z
   .strictObject({
+    [SCHEMA_KEY]: z.string().optional(),
     note: z.string().optional(),
     policy: z.unknown().optional(),
     policyText: z.string().optional(),
