@@ -13,8 +13,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { schemaFiles, SCHEMAS_DIR } from '../scripts/schemas.js';
 import { type Issue } from '../src/core/errors.js';
+import { readDocument } from '../src/diagnostics/document.js';
 import { readJson } from '../src/diagnostics/json.js';
-import { readYaml } from '../src/diagnostics/yaml.js';
 import { enterpriseText, policyText } from '../src/difftest/generators.js';
 import { parseGoDuration } from '../src/enterprise/duration.js';
 import { HOST_PORT } from '../src/enterprise/urls.js';
@@ -56,7 +56,7 @@ interface Verdict {
 
 function policyVerdict(text: string): Verdict {
   const checked = parsePolicy(text);
-  const doc = readJson(text);
+  const doc = readDocument(text);
   const base = { check: checked.value !== undefined, errors: checked.errors, schemaErrors: undefined };
   if (doc.value === undefined) return base;
   // check reads either kind: the text is valid when one of the two schemas accepts it.
@@ -74,7 +74,7 @@ function policyVerdict(text: string): Verdict {
 
 function enterpriseVerdict(text: string): Verdict {
   const checked = parseEnterpriseConfig(text);
-  const doc = readYaml(text);
+  const doc = readDocument(text);
   const base = { check: checked.value !== undefined, errors: checked.errors, schemaErrors: undefined };
   if (doc.value === undefined) return base;
   const schema = accepts('enterprise-config', doc.value);
@@ -247,6 +247,9 @@ const NEW_KEYS = [
   'PATH',
   'lower_case',
   'Bad Header',
+  'policyText',
+  'requests',
+  'errors',
 ];
 
 type Step = { at: number; kind: 'drop' | 'rename' | 'add' | 'replace'; pick: number; inner: boolean };
@@ -461,6 +464,52 @@ describe('the schemas agree with check', () => {
       .map((d) => JSON.stringify(d))
       .map((text) => [text, enterpriseVerdict(text)]);
     expect(expectAgreement('enterprise config', enterprises).invalid).toBeGreaterThan(1000);
+  });
+
+  it('on case tables one fault away from a valid one', () => {
+    const tables = [
+      {
+        $schema: 'cases.schema.json',
+        note: 'n',
+        policy: { default: 'deny', rules: [] },
+        enterprise: { playground: { value: true, enforcement: 'default' } },
+        requests: [
+          {
+            note: 'n',
+            request: { server: 'x' },
+            expect: { allowed: true, rule: 0, reason: 'r', error: false, directive: null, warning: null },
+          },
+        ],
+        configs: [
+          {
+            note: 'n',
+            local: { a: 1 },
+            expect: {
+              directives: { playground: { value: true, source: 'builtin' } },
+              rejected: [{ key: 'k', local: 1, value: 2 }],
+            },
+          },
+        ],
+        warnings: [{ code: 'unknown_field', path: '/x', within: '/y' }],
+      },
+      { policyText: '{}', enterpriseText: 'x: 1', errors: [{ code: 'missing_field', path: '' }] },
+    ];
+    const problems: string[] = [];
+    let invalid = 0;
+    for (const table of tables.flatMap((t) => [t, ...singleFaults(t)])) {
+      const text = JSON.stringify(table);
+      let check = true;
+      try {
+        parseCaseFile(text);
+      } catch {
+        check = false;
+      }
+      if (!check) invalid++;
+      const schema = accepts('cases', table);
+      if (schema !== check) problems.push(`schema ${schema}, check ${check}: ${text}`);
+    }
+    expect(problems).toEqual([]);
+    expect(invalid).toBeGreaterThan(300);
   });
 
   it(`on generated policies and admin-settings, and damaged copies of them (seed ${SEED})`, () => {
