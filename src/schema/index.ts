@@ -111,13 +111,52 @@ const RULE_DECISION: JsonSchema = {
   },
 };
 
+/** What editors show on hover; semantics.md has the whole story. */
+const POLICY_HELP: Readonly<Record<string, string>> = {
+  [SCHEMA_KEY]: 'The JSON Schema an editor checks this document with; ignored by mcp-policy.',
+  version: 'The policy format version; 1 when absent.',
+  default: 'The decision when no rule matches.',
+  rules: 'Tried in order; the first rule whose every given field matches decides.',
+};
+const RULE_HELP: Readonly<Record<string, string>> = {
+  action: 'What the request asks: load a server, invoke a tool, or get a prompt (a request without one is invoke).',
+  server: 'The server name; "*" matches any text.',
+  serverType: 'How the server is distributed.',
+  serverSource:
+    'The registry entry, image reference or URL; "*" matches any text; short image names match their docker.io form.',
+  transport: 'How the client talks to the server.',
+  tools: 'Tool (or prompt) names; the rule matches when any of them does.',
+  allow: 'The decision when the rule matches (give allow or deny).',
+  deny: 'The opposite of allow (give allow or deny).',
+  reason: 'Shown with the decision.',
+};
+const DIRECTIVE_HELP: Readonly<Record<string, string>> = {
+  registry: 'The one registry clients use.',
+  non_registry_servers: 'Whether servers from outside the registry (local images, packages, URLs) may run.',
+  telemetry: 'Where clients send OpenTelemetry data.',
+  ca_certificate: 'A CA certificate clients trust: an inline PEM or an https URL.',
+  build_env: 'Environment variables for building servers from source.',
+  playground: 'Whether the playground is available.',
+  help_menu: 'Whether the help menu is shown.',
+  assistant: 'Whether the assistant is available.',
+  [DEGRADED_MODE_KEY]: 'What clients do while the Enterprise Manager is unreachable.',
+};
+
+function describe(properties: Record<string, JsonSchema>, help: Readonly<Record<string, string>>): void {
+  for (const [key, schema] of Object.entries(properties)) {
+    if (help[key] !== undefined) schema.description = help[key];
+  }
+}
+
 function policyV1(): JsonSchema {
   return zodSchema(policySchema, (schema, json) => {
+    if (schema === policySchema) describe(json.properties as Record<string, JsonSchema>, POLICY_HELP);
     if (schema !== ruleSchema) return;
     const props = json.properties as Record<string, JsonSchema>;
     for (const field of ['server', 'serverSource'] as const) Object.assign(props[field]!, PATTERN_STRING);
     Object.assign(props.tools!.items as JsonSchema, PATTERN_STRING);
     Object.assign(json, RULE_DECISION);
+    describe(props, RULE_HELP);
   });
 }
 
@@ -225,6 +264,10 @@ function fieldsOf<F extends string>(fields: readonly F[], schemas: Record<F, Jso
 
 const BOOLEAN: JsonSchema = { type: 'boolean' };
 
+function describedObject(description: string, ...args: Parameters<typeof object>): JsonSchema {
+  return { description, ...object(...args) };
+}
+
 function durationPattern(): string {
   const units = Object.keys(DURATION_UNITS)
     .sort((a, b) => b.length - a.length)
@@ -275,11 +318,21 @@ function directiveValues(): Record<KnownDirective, JsonSchema> {
   };
 }
 
-function wrapper(value: JsonSchema): JsonSchema {
-  return object(
-    fieldsOf(WRAPPER_FIELDS, { value, enforcement: { type: 'string', enum: ENFORCEMENTS } }),
-    WRAPPER_FIELDS,
-  );
+function wrapper(value: JsonSchema, description?: string): JsonSchema {
+  return {
+    ...(description !== undefined && { description }),
+    ...object(
+      fieldsOf(WRAPPER_FIELDS, {
+        value,
+        enforcement: {
+          type: 'string',
+          enum: ENFORCEMENTS,
+          description: 'enforced: clients cannot change the value; default: a local setting may.',
+        },
+      }),
+      WRAPPER_FIELDS,
+    ),
+  };
 }
 
 function directiveMap(extra: Record<string, JsonSchema> = {}): JsonSchema {
@@ -323,8 +376,11 @@ function enterpriseDocument(): JsonSchema {
     },
     $defs: {
       directives: directiveMap(),
-      ...Object.fromEntries(KNOWN_DIRECTIVES.map((key) => [`directive-${key}`, wrapper(values[key])])),
-      [DEGRADED_MODE_KEY]: object(
+      ...Object.fromEntries(
+        KNOWN_DIRECTIVES.map((key) => [`directive-${key}`, wrapper(values[key], DIRECTIVE_HELP[key])]),
+      ),
+      [DEGRADED_MODE_KEY]: describedObject(
+        DIRECTIVE_HELP[DEGRADED_MODE_KEY]!,
         fieldsOf(DEGRADED_MODE_FIELDS, {
           policy: { type: 'string', enum: DEGRADED_POLICIES },
           grace_period: { type: 'string', pattern: durationPattern() },
