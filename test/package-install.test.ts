@@ -6,12 +6,21 @@
  * opa in the user cache folder is then found.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localOpaPath, OPA_VERSION } from '../src/opa/cli.js';
 import { EXAMPLES, ROOT } from './helpers.js';
 import { call } from './serve-helpers.js';
@@ -138,6 +147,11 @@ beforeAll(async () => {
   expect(install.code, installOutput).toBe(0);
 }, TIMEOUT_MS);
 
+// The installed project holds a full node_modules; it is not left behind.
+afterAll(() => {
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+});
+
 describe('the packed package installed with no Go on PATH', () => {
   it('installs, and its postinstall says in one line what needs opa and how to get it', () => {
     const lines = installOutput.split('\n').filter((l) => l.startsWith('mcp-policy: '));
@@ -204,7 +218,11 @@ describe('the packed package installed with no Go on PATH', () => {
         });
         expect(decision.json()).toEqual({ allowed: false, reason: 'Block destructive operations across all servers' });
       } finally {
-        process.kill(-child.pid!, 'SIGTERM');
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          // The group is gone already: the failure above says why.
+        }
       }
       let rest = '';
       child.stderr!.on('data', (c: Buffer) => (rest += c.toString()));
