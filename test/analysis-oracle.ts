@@ -168,7 +168,10 @@ export function lintTruth(policy: Policy, u: Universe): Record<string, number[]>
   };
   const anyOther = masks.some((m) => allowedBy(policy, firstRule(m)) !== (policy.default === 'allow'));
   // Every small source, and the universe's own (which include the witnesses lint gave).
-  const sources = [...new Set([...SOURCES, ...u.requests.flatMap((r) => (r.serverSource ? [r.serverSource] : []))])];
+  // Docker also reads `index.docker.io/…` as `docker.io/…`; the small pieces cannot spell every such form (the
+  // pieces hold `docker.io/library/` but not `library/`), so each Hub source is tried with that host too.
+  const own = [...SOURCES, ...u.requests.flatMap((r) => (r.serverSource ? [r.serverSource] : []))];
+  const sources = [...new Set([...own, ...own.filter((s) => s.startsWith('docker.io/')).map((s) => `index.${s}`)])];
   const nonCanonical = policy.rules.flatMap((rule, i) => {
     const p = rule.serverSource;
     const escapes = (s: string): boolean =>
