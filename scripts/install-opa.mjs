@@ -4,8 +4,11 @@
 // needs opa: commands on a compiled bundle, and the native engine, never run it.
 //
 // As npm's postinstall (`npm ci`/`npm install`) it never fails the install:
-// it builds opa into .tools/opa/<version>/opa when a Go new enough is on PATH,
-// and otherwise prints one line saying what needs opa and how to get it.
+// it builds opa when a Go new enough is on PATH, and otherwise prints one line
+// saying what needs opa and how to get it. In a checkout opa goes to
+// .tools/opa/<version>/opa; installed as a dependency, to the user cache
+// folder, so that every other copy (each npx cache, each project) finds it
+// there instead of building it again.
 // Run by hand (`npm run setup:opa`, or `mcp-policy setup-opa`, which passes
 // `--target <file>`) it fails with exit 3 when there is no usable Go and exit 1
 // when the build fails. Nothing happens when a working pinned opa is already
@@ -14,7 +17,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -68,7 +71,8 @@ function targetArgument() {
 }
 
 const packageTarget = join(root, '.tools', 'opa', version, exe);
-const target = targetArgument() ?? packageTarget;
+const asDependency = root.split(sep).includes('node_modules');
+const target = targetArgument() ?? (postinstall && asDependency ? userCacheTarget() : packageTarget);
 
 function versionOf(bin) {
   try {
