@@ -136,7 +136,7 @@ describe('mcp-policy explain', () => {
     const wasm = tempFile('policy.wasm', '\0asm\u0001\0\0\0');
     const r = await cli(['explain', wasm], '{}');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("is a compiled bundle; explain needs the policy's JSON file");
+    expect(r.stderr).toContain('is a compiled bundle; explain needs the policy file (JSON or YAML)');
   });
 
   it('says when the request is invalid', async () => {

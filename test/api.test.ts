@@ -53,6 +53,22 @@ describe('public API', () => {
     }
   });
 
+  it('names the same entries as package.json', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+      exports: Record<string, string | { types: string; default: string }>;
+    };
+    const built = Object.fromEntries(
+      Object.entries(pkg.exports)
+        .filter(([, target]) => typeof target === 'object' && target.default.endsWith('.js'))
+        .map(([path, target]) => [
+          path === '.' ? 'mcp-policy' : `mcp-policy/${path.slice(2)}`,
+          (target as { default: string }).default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'),
+        ]),
+    );
+    expect(built).toEqual(ENTRIES);
+  });
+
   it('keeps internals out of every entry', () => {
     const internal = ['Relay', 'ToolPins', 'JsonlFileSink', 'JsonlStreamSink', 'toOpaEvent', 'QueuedSink'];
     for (const file of Object.values(ENTRIES)) {

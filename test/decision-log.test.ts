@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { OpaDecisionLogUploader, type OpaDecisionEvent } from '../src/fleet/decision-log.js';
+import { OpaDecisionLogUploader, type OpaDecisionEvent } from '../src/fleet/opa-upload.js';
 import { auditRecord, decisionRecord } from '../src/host/decision-log.js';
 import { OpaServer } from '../scripts/fleet-opa.js';
 import { type Decision } from '../src/policy/model.js';

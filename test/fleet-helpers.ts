@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { readBundleFiles, writeBundle } from '../src/bundle/read.js';
-import { type OpaDecisionEvent } from '../src/fleet/decision-log.js';
+import { type OpaDecisionEvent } from '../src/fleet/opa-upload.js';
 
 /** A fresh RSA key pair as PEM text. */
 export function rsaKeyPair(): { privateKey: string; publicKey: string } {

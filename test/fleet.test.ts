@@ -17,7 +17,7 @@ import { NativeEngine } from '../src/engines/native.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { type BundleService, startBundleService } from '../src/fleet/bundle-service.js';
 import { OpaServer } from '../scripts/fleet-opa.js';
-import { OpaDecisionLogUploader } from '../src/fleet/decision-log.js';
+import { OpaDecisionLogUploader } from '../src/fleet/opa-upload.js';
 import { decisionRecord } from '../src/host/decision-log.js';
 import { type Decision } from '../src/policy/model.js';
 import { runOpa } from '../src/opa/cli.js';

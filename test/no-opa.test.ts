@@ -47,7 +47,7 @@ describe('without opa', () => {
     );
     const start = spawnServe([bundle, '--engine', 'native', '--socket', join(dir, 's.sock')], NO_OPA);
     await expect(start).rejects.toThrow(
-      /is a compiled bundle; the native engine needs the policy's JSON file \(usage\)/,
+      /is a compiled bundle; the native engine needs the policy file \(JSON or YAML\) \(usage\)/,
     );
   });
 
@@ -112,7 +112,7 @@ describe('test on a compiled bundle', () => {
     const native = await cli(['test', bundle, cases, '--engine', 'native,wasm']);
     expect(native).toMatchObject({ code: 2, stdout: '' });
     expect(native.stderr).toBe(
-      `mcp-policy: ${bundle} is a compiled bundle; the native engine needs the policy's JSON file (usage)\n`,
+      `mcp-policy: ${bundle} is a compiled bundle; the native engine needs the policy file (JSON or YAML) (usage)\n`,
     );
     const coverage = await cli(['test', bundle, cases, '--coverage']);
     expect(coverage).toMatchObject({ code: 2, stderr: expect.stringContaining('(usage)') });

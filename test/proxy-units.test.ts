@@ -97,3 +97,19 @@ describe('large listings', () => {
     expect(shown).toEqual(tools.filter((_, k) => k % 2 === 0));
   });
 });
+
+describe('proxy decision log', () => {
+  it('refuses standard output over stdio, where it is the MCP stream, before starting anything', async () => {
+    const { startProxy } = await import('../src/proxy/proxy.js');
+    const policy = mustParse(JSON.stringify({ version: 1, default: 'allow', rules: [] }));
+    const target = { kind: 'command', command: 'node', args: ['-e', ''] } as const;
+    const start = startProxy({
+      engine: new NativeEngine(policy),
+      target,
+      facts: serverFacts(target),
+      listen: 'stdio',
+      decisionLog: '-',
+    });
+    await expect(start).rejects.toMatchObject({ code: 'usage', message: expect.stringMatching(/stdio MCP stream/) });
+  });
+});

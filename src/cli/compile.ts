@@ -40,7 +40,7 @@ export function registerCompile(program: Command, io: CliIo): void {
       if (resolved.kind === 'bundle') {
         throw new McpPolicyError(
           'usage',
-          `${resolved.file} is a compiled bundle; compile needs the policy's JSON file`,
+          `${resolved.file} is a compiled bundle; compile needs the policy file (JSON or YAML)`,
         );
       }
       const { policy, extras } = resolved;

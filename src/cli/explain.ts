@@ -28,7 +28,7 @@ export function registerExplain(program: Command, io: CliIo): void {
     const policy = await loadPolicy(
       file,
       io,
-      "explain needs the policy's JSON file, since a bundle keeps no rule conditions",
+      'explain needs the policy file (JSON or YAML), since a bundle keeps no rule conditions',
     );
     const text = opts.input === undefined || opts.input === '-' ? await io.readStdin() : await readTextFile(opts.input);
     let request: unknown;

@@ -27,7 +27,7 @@ import { registerTest } from './test.js';
 
 function buildProgram(io: CliIo): Command {
   const program = new Command('mcp-policy')
-    .description('Validate, compile and evaluate MCP governance policies (JSON policy → Rego → WebAssembly)')
+    .description('Validate, compile and evaluate MCP governance policies (a JSON or YAML policy → Rego → WebAssembly)')
     .version(PACKAGE_VERSION, '-V, --version', 'print the version')
     // Commander's own errors are printed once, in the house format, by runCli.
     .configureOutput({ writeOut: (t) => io.stdout(t), writeErr: (t) => io.stderr(t), outputError: () => undefined })

@@ -1,7 +1,7 @@
 /** `mcp-policy serve`: argument parsing and messages; the service itself is src/server/. */
 import { Command, Option } from 'commander';
 import { McpPolicyError } from '../core/errors.js';
-import { OpaDecisionLogUploader } from '../fleet/decision-log.js';
+import { OpaDecisionLogUploader } from '../fleet/opa-upload.js';
 import { addVerificationOptions, verificationFrom } from './fleet-options.js';
 import { addSourceOptions, type SourceFlags, sourcesFrom } from './io.js';
 import { desktopVmSocketNote, dockerDesktopSocketPath, parseAddress } from '../server/listen.js';

@@ -15,4 +15,4 @@ export {
   OpaDecisionLogUploader,
   type UploaderOptions,
   type UploaderStats,
-} from './decision-log.js';
+} from './opa-upload.js';

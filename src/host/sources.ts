@@ -86,7 +86,7 @@ async function documentText(
   return validation(decoded.text, []);
 }
 
-const NEEDS_POLICY = "give the policy's JSON file";
+const NEEDS_POLICY = 'give the policy file (JSON or YAML)';
 
 /**
  * Reads one policy file (bare or admin-settings.json). Throws `read_failed`,
@@ -183,7 +183,7 @@ export async function openResolved(
   if (engine !== 'wasm') {
     throw new McpPolicyError(
       'usage',
-      `${resolved.file} is a compiled bundle; the ${engine} engine needs the policy's JSON file`,
+      `${resolved.file} is a compiled bundle; the ${engine} engine needs the policy file (JSON or YAML)`,
     );
   }
   const data = isGzip(resolved.bytes) ? undefined : await siblingData(resolved.file);

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { decodeUtf8 } from '../diagnostics/text.js';
 import { McpPolicyError, PolicyValidationError } from '../core/errors.js';
 import { type Policy, type PolicySource } from './model.js';
-import { loadPolicyText, parsePolicy, type ValidationResult } from './validate.js';
+import { loadPolicyText } from './validate.js';
 
 /**
  * Reads a file as UTF-8 text; throws `read_failed` naming the file, and
@@ -25,11 +25,6 @@ export async function readTextFile(path: string): Promise<string> {
   const decoded = decodeUtf8(bytes);
   if ('issue' in decoded) throw new PolicyValidationError([decoded.issue], path);
   return decoded.text;
-}
-
-/** Reads and validates a policy file without throwing for invalid content. */
-export async function checkPolicyFile(path: string): Promise<ValidationResult> {
-  return parsePolicy(await readTextFile(path));
 }
 
 /** Reads and validates a policy file; throws {@link PolicyValidationError} when it is invalid. */

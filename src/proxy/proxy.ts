@@ -5,7 +5,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { type Engine } from '../engines/engine.js';
 import { McpPolicyError } from '../core/errors.js';
-import { type DecisionLogSink, JsonlFileSink, NULL_SINK } from '../host/decision-log.js';
+import { type DecisionLogSink, NULL_SINK, openDecisionLog } from '../host/decision-log.js';
 import { serverTransport } from './downstream.js';
 import { PolicyGate } from './enforce.js';
 import { type ServerFacts, type ServerTarget } from './facts.js';
@@ -20,7 +20,7 @@ export interface ProxyOptions {
   readonly facts: ServerFacts;
   /** `stdio`, or the URL to listen on for streamable HTTP. */
   readonly listen: 'stdio' | URL;
-  /** A JSON Lines decision log file (owner-only, a regular file, never a link; standard output is the MCP stream). */
+  /** A JSON Lines decision log: a file (owner-only, a regular file, never a link), or `-` for standard output over HTTP only (over stdio it is the MCP stream). */
   readonly decisionLog?: string;
   /** Tool pinning: the lock file, and whether to (re)record approved tools. */
   readonly pin?: { readonly path: string; readonly update: boolean };
@@ -51,8 +51,15 @@ export interface RunningProxy {
  * session is checked and refused with the reason.
  */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  if (options.decisionLog === '-' && options.listen === 'stdio') {
+    // Over stdio, standard output is the client's MCP stream: a log line there would corrupt it.
+    throw new McpPolicyError(
+      'usage',
+      'a decision log on standard output would corrupt the stdio MCP stream; give a file',
+    );
+  }
   const log: DecisionLogSink = options.decisionLog
-    ? await JsonlFileSink.open(options.decisionLog, {
+    ? await openDecisionLog(options.decisionLog, {
         ...(options.onerror && {
           onError: (e: Error) => options.onerror?.(new Error(`decision log: ${e.message}; records are dropped`)),
         }),

@@ -39,7 +39,7 @@ export async function offerSources(slot: BundleSlot, sources: PolicySources): Pr
   if (read.kind === 'bundle') {
     throw new McpPolicyError(
       'usage',
-      `${read.file} is a compiled bundle; the native engine needs the policy's JSON file`,
+      `${read.file} is a compiled bundle; the native engine needs the policy file (JSON or YAML)`,
     );
   }
   const loaded = nativeBundle(read.policy, read.extras);
