@@ -30,6 +30,8 @@ export interface DecisionRecord {
   readonly kind: 'decision';
   /** `serve`: the HTTP endpoint that asked. */
   readonly endpoint?: string;
+  /** `serve`: the protocol of that endpoint (`docker`, `opa` or `authzen`). */
+  readonly family?: string;
   /** `proxy`: where in the MCP traffic the decision was asked. */
   readonly stage?: ProxyStage;
   /** The bundle revision that decided; `null` before any bundle. */
@@ -81,6 +83,7 @@ export function decisionRecord(fields: DecisionFields): DecisionRecord {
     time: fields.time ?? new Date().toISOString(),
     kind: 'decision',
     ...(fields.endpoint !== undefined && { endpoint: fields.endpoint }),
+    ...(fields.family !== undefined && { family: fields.family }),
     ...(fields.stage !== undefined && { stage: fields.stage }),
     ...(fields.revision !== undefined && { revision: fields.revision }),
     request: read !== undefined && 'request' in read ? read.request : null,

@@ -63,6 +63,12 @@ function sameDecision(a: Decision, b: Decision): boolean {
   );
 }
 
+/** The protocol an endpoint speaks, as logs and metrics label it. */
+export function endpointFamily(endpoint: string): 'docker' | 'opa' | 'authzen' {
+  if (endpoint.startsWith('/access/')) return 'authzen';
+  return endpoint.startsWith('/v1/') ? 'opa' : 'docker';
+}
+
 function result(d: Decision): 'allowed' | 'denied' | 'error' {
   if (d.error !== undefined) return 'error';
   return d.allowed ? 'allowed' : 'denied';
@@ -111,9 +117,16 @@ export class Decider {
    * {@link SLICE_MS}. With `limits`, work beyond one short request's is
    * refused ({@link WorkRefused}) before any decision when it is past
    * `maxWork`, or when the work already admitted leaves no room for it; one
-   * request with short fields is always decided.
+   * request with short fields is always decided. With `stop`, deciding ends
+   * after the first decision it holds for (the answer is that shorter list;
+   * the work is priced for all items).
    */
-  async decide(endpoint: string, items: readonly Item[], limits?: WorkLimits): Promise<Decision[]> {
+  async decide(
+    endpoint: string,
+    items: readonly Item[],
+    limits?: WorkLimits,
+    stop?: (decision: Decision) => boolean,
+  ): Promise<Decision[]> {
     const { total: cost, largest, at } = this.cost(items);
     const short = this.perRequest();
     if (limits !== undefined && cost > short) {
@@ -141,14 +154,18 @@ export class Decider {
     this.pending += cost;
     this.metrics.workPending.set(this.pending);
     try {
-      return await this.decideAdmitted(endpoint, items);
+      return await this.decideAdmitted(endpoint, items, stop);
     } finally {
       this.pending -= cost;
       this.metrics.workPending.set(this.pending);
     }
   }
 
-  private async decideAdmitted(endpoint: string, items: readonly Item[]): Promise<Decision[]> {
+  private async decideAdmitted(
+    endpoint: string,
+    items: readonly Item[],
+    stop?: (decision: Decision) => boolean,
+  ): Promise<Decision[]> {
     const started = process.hrtime.bigint();
     const primary = this.primary.current;
     const shadowBundle = this.shadow?.current;
@@ -159,6 +176,7 @@ export class Decider {
       const item = items[k] as Item;
       decisions.push(decideWith(primary, item));
       if (this.shadow) theirs.push(decideWith(shadowBundle, item));
+      if (stop?.(decisions[k] as Decision)) break;
       if (k + 1 < items.length && performance.now() - slice >= SLICE_MS) {
         await nextTurn();
         slice = performance.now();
@@ -170,8 +188,10 @@ export class Decider {
     this.metrics.latency.observe({ endpoint }, Number(elapsed) / 1e9);
     const time = new Date().toISOString();
     const latency = Number(elapsed / 1000n);
+    const family = endpointFamily(endpoint);
     decisions.forEach((decision, k) => {
       this.metrics.decisions.inc({ endpoint, result: result(decision) });
+      this.metrics.familyDecisions.inc({ family, result: result(decision) });
       const theirs = shadow?.decisions[k];
       const differs = theirs !== undefined && !sameDecision(decision, theirs);
       if (differs) this.metrics.shadowDifferences.inc();
@@ -182,6 +202,7 @@ export class Decider {
         decisionRecord({
           time,
           endpoint,
+          family,
           revision: revision ?? null,
           request: 'request' in item ? item.request : undefined,
           decision,

@@ -15,6 +15,13 @@ export class ServeMetrics {
     labelNames: ['endpoint', 'result'] as const,
     registers: [this.registry],
   });
+  /** The same decisions by protocol, so a dashboard need not know every path of each. */
+  readonly familyDecisions = new Counter({
+    name: 'mcp_policy_family_decisions_total',
+    help: 'Decisions answered, by endpoint family (docker, opa, authzen) and result (allowed, denied, error).',
+    labelNames: ['family', 'result'] as const,
+    registers: [this.registry],
+  });
   readonly latency = new Histogram({
     name: 'mcp_policy_decision_duration_seconds',
     help: 'Time to decide one HTTP request (a whole batch counts once), from parsed body to reply.',

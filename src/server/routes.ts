@@ -6,6 +6,7 @@
  */
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { type BundleSlot, NO_BUNDLE_ERROR } from './active-bundle.js';
+import { AUTHZEN_PATHS, AuthzenError, configuration, evaluate, evaluateMany, requestId } from './authzen.js';
 import { type Decider, type Item, WorkRefused } from './decisions.js';
 import { gatewayDecision, gatewayRequest } from './gateway-protocol.js';
 import { type ServeMetrics } from './metrics.js';
@@ -177,13 +178,23 @@ async function opaDecisions(req: IncomingMessage, ctx: RouteContext) {
   });
 }
 
+async function authzenEvaluation(req: IncomingMessage, ctx: RouteContext) {
+  const value = parseJson(await readBody(req, ctx.limits.maxBodyBytes), 'request body');
+  return ok(await evaluate(value, ctx.decider, ctx.limits));
+}
+
+async function authzenEvaluations(req: IncomingMessage, ctx: RouteContext) {
+  const value = parseJson(await readBody(req, ctx.limits.maxBodyBytes), 'request body');
+  return ok(await evaluateMany(value, ctx.decider, ctx.limits));
+}
+
 function health(_req: IncomingMessage, ctx: RouteContext) {
   if (!ctx.slot.current) return Promise.resolve({ status: 500, body: { error: NO_BUNDLE_ERROR } });
   const problem = ctx.problem?.();
   return Promise.resolve(problem === undefined ? ok({}) : { status: 500, body: { error: problem } });
 }
 
-const ROUTES: Record<string, { method: string; handler: Handler; opa?: boolean }> = {
+const ROUTES: Record<string, { method: string; handler: Handler; opa?: boolean; authzen?: boolean }> = {
   '/ping': { method: 'GET', handler: () => Promise.resolve(ok({})) },
   '/features': { method: 'GET', handler: () => Promise.resolve(ok({ MCPGovernance: { enabled: true } })) },
   '/mcp/policy/evaluate': { method: 'POST', handler: gatewayEvaluate },
@@ -192,6 +203,13 @@ const ROUTES: Record<string, { method: string; handler: Handler; opa?: boolean }
   '/v1/data/mcp_policy/decision': { method: 'POST', handler: opaDecision, opa: true },
   '/v1/data/mcp_policy/decisions': { method: 'POST', handler: opaDecisions, opa: true },
   '/health': { method: 'GET', handler: health, opa: true },
+  [AUTHZEN_PATHS.evaluation]: { method: 'POST', handler: authzenEvaluation, authzen: true },
+  [AUTHZEN_PATHS.evaluations]: { method: 'POST', handler: authzenEvaluations, authzen: true },
+  [AUTHZEN_PATHS.configuration]: {
+    method: 'GET',
+    handler: (req) => Promise.resolve(ok(configuration(req))),
+    authzen: true,
+  },
 };
 
 /** The request handler of a service. */
@@ -206,14 +224,20 @@ export function createHandler(ctx: RouteContext): (req: IncomingMessage, res: Se
       return;
     }
     const route = ROUTES[path];
-    const opa = route?.opa ?? path.startsWith('/v1/');
+    const authzen = route?.authzen ?? path.startsWith('/access/');
+    // AuthZEN errors use OPA's {"code","message"}: the specification asks for an error message string, and this keeps the code machine-readable.
+    const opa = route?.opa ?? (authzen || path.startsWith('/v1/'));
+    const id = authzen ? requestId(req) : undefined;
+    if (id !== undefined) res.setHeader('X-Request-ID', id);
     const fail = (e: unknown) => {
       const err =
         e instanceof HttpError
           ? e
-          : e instanceof WorkRefused
+          : e instanceof AuthzenError
             ? new HttpError(e.status, e.code, e.message)
-            : new HttpError(500, 'internal_error', 'internal error');
+            : e instanceof WorkRefused
+              ? new HttpError(e.status, e.code, e.message)
+              : new HttpError(500, 'internal_error', 'internal error');
       if (err.status === 429) res.setHeader('Retry-After', '1');
       // A body left unread would be parsed as the next request: close instead.
       if (err.status === 413) res.setHeader('Connection', 'close');
