@@ -4,6 +4,8 @@ import { McpPolicyError } from '../core/errors.js';
 import { OpaDecisionLogUploader } from '../fleet/opa-upload.js';
 import { addVerificationOptions, verificationFrom } from './fleet-options.js';
 import { addSourceOptions, type SourceFlags, sourcesFrom } from './io.js';
+import { JWT_ALGORITHMS } from '../host/auth.js';
+import { requireAuthOffLoopback, ServeAuthentication, type ServeAuthOptions } from '../server/authentication.js';
 import { desktopVmSocketNote, dockerDesktopSocketPath, parseAddress } from '../server/listen.js';
 import { startServe } from '../server/service.js';
 import { clusterMetrics, isWorker, runPrimary } from '../server/workers.js';
@@ -25,6 +27,37 @@ interface ServeCliOptions extends SourceFlags {
   maxWork?: number;
   idleTimeout?: number;
   decisionLogUrl?: string;
+  authTokenFile?: string;
+  authIssuer?: string;
+  authAudience?: string;
+  authJwks?: string;
+}
+
+/** The `--auth-*` flags as service options: a token file, JWT verification (all three flags), or both. */
+function authFrom(opts: ServeCliOptions): ServeAuthOptions | undefined {
+  const jwtFlags = {
+    '--auth-issuer': opts.authIssuer,
+    '--auth-audience': opts.authAudience,
+    '--auth-jwks': opts.authJwks,
+  };
+  const given = Object.entries(jwtFlags).filter(([, v]) => v !== undefined);
+  if (given.length > 0 && given.length < 3) {
+    const missing = Object.keys(jwtFlags).filter((k) => jwtFlags[k as keyof typeof jwtFlags] === undefined);
+    throw new McpPolicyError('usage', `jwt verification also needs ${missing.join(' and ')}`);
+  }
+  if (given.length === 0 && opts.authTokenFile === undefined) return undefined;
+  const jwks = opts.authJwks;
+  return {
+    ...(opts.authTokenFile !== undefined && { tokenFile: opts.authTokenFile }),
+    ...(jwks !== undefined && {
+      jwt: {
+        issuer: opts.authIssuer!,
+        audience: opts.authAudience!,
+        algorithms: [...JWT_ALGORITHMS],
+        ...(/^https?:\/\//i.test(jwks) ? { jwksUrl: jwks } : { jwksFile: jwks }),
+      },
+    }),
+  };
 }
 
 function count(flag: string, min = 1): (v: string) => number {
@@ -75,6 +108,10 @@ export function serveCommand(stderr: (text: string) => void): Command {
       count('--max-work'),
     )
     .option('--idle-timeout <ms>', 'close connections idle this long', count('--idle-timeout', 100))
+    .option('--auth-token-file <file>', 'TCP requests need one of these bearer tokens (one a line; re-read on change)')
+    .option('--auth-issuer <url>', 'TCP requests may carry a JWT from this issuer (with --auth-audience, --auth-jwks)')
+    .option('--auth-audience <aud>', 'the audience a JWT must name')
+    .option('--auth-jwks <url-or-file>', "the issuer's keys: a JWKS URL or file")
     .action(async (file: string | undefined, opts: ServeCliOptions) => {
       const notify = (line: string) => stderr(`mcp-policy serve: ${line}\n`);
       if (opts.socket !== undefined && opts.dockerDesktop) {
@@ -85,11 +122,18 @@ export function serveCommand(stderr: (text: string) => void): Command {
       if (socket === undefined && tcp === undefined) {
         throw new McpPolicyError('usage', 'give --socket, --docker-desktop or --addr');
       }
+      const auth = authFrom(opts);
+      requireAuthOffLoopback(tcp, auth);
+      if (auth !== undefined && tcp === undefined) {
+        notify('note: --auth-* applies to TCP only; the owner-only socket is not authenticated');
+      }
       if (opts.dockerDesktop) {
         const note = desktopVmSocketNote();
         if (note) notify(note);
       }
       if (opts.workers > 1 && !isWorker()) {
+        // Checked here too, so a bad token file is its own error, not a worker that failed to start.
+        if (auth !== undefined && tcp !== undefined) (await ServeAuthentication.open(auth)).stop();
         await runPrimary(opts.workers, socket, notify);
         return;
       }
@@ -109,6 +153,7 @@ export function serveCommand(stderr: (text: string) => void): Command {
         }),
         ...(socket !== undefined && { socket }),
         ...(tcp !== undefined && { tcp }),
+        ...(auth !== undefined && { auth }),
         ...(opts.watch && { watch: true }),
         ...(opts.bundleUrl !== undefined && { bundleUrl: opts.bundleUrl }),
         pollIntervalMs: opts.pollInterval,

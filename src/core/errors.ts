@@ -106,6 +106,7 @@ export const ERROR_CODES = [
   'socket_path_too_long',
   'address_in_use',
   'worker_failed',
+  'auth_required',
   // Decision logs (serve and proxy).
   'unsafe_log_file',
   'work_too_large',

@@ -84,8 +84,12 @@ export interface StaticToken {
 
 /** What {@link createAuthenticator} takes. */
 export interface AuthOptions {
-  /** The resource's canonical URI (RFC 8707): the audience of its tokens, and `resource` in its metadata. */
-  readonly resource: string;
+  /**
+   * The resource's canonical URI (RFC 8707): the audience of its tokens, and `resource` in its metadata.
+   * Absent for a host that publishes no RFC 9728 metadata (a decision point behind a gateway): JWTs must
+   * then name a configured `jwt.audience`, and challenges carry no `resource_metadata`.
+   */
+  readonly resource?: string;
   /**
    * Where the RFC 9728 metadata is published, named in every challenge as
    * `resource_metadata`; by default the well-known URL derived from `resource`.
@@ -153,6 +157,18 @@ export type RequestHeaders =
 const TOKEN_SYNTAX = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** What a quoted-string auth-param value or an `error_description` may hold (RFC 6750 section 3). */
 const PARAM_SYNTAX = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * Why `token` cannot be a static token, or undefined when it can: at least
+ * {@link MIN_STATIC_TOKEN_LENGTH} characters of RFC 6750's token alphabet,
+ * at most `maxLength`. Never quotes the token.
+ */
+export function staticTokenProblem(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH): string | undefined {
+  if (token.length < MIN_STATIC_TOKEN_LENGTH || !TOKEN_SYNTAX.test(token)) {
+    return `must be at least ${MIN_STATIC_TOKEN_LENGTH} characters of letters, digits and -._~+/`;
+  }
+  return token.length > maxLength ? `is longer than ${maxLength} characters` : undefined;
+}
 
 /** The RFC 9728 metadata of a protected resource, for `/.well-known/oauth-protected-resource`. */
 export interface ProtectedResourceMetadata {
@@ -308,7 +324,7 @@ function description(message: string): string {
 export class Authenticator {
   private constructor(
     private readonly options: AuthOptions,
-    private readonly metadataUrl: string,
+    private readonly metadataUrl: string | undefined,
     private readonly key: KeySource | undefined,
     private readonly statics: readonly StaticEntry[],
     private readonly maxTokenLength: number,
@@ -316,10 +332,14 @@ export class Authenticator {
 
   /** Checks the options and loads the keys; throws `invalid_auth_config`. */
   static async create(options: AuthOptions): Promise<Authenticator> {
-    checkUrl('the resource', options.resource);
-    const metadataUrl = options.resourceMetadata ?? protectedResourceMetadataUrl(options.resource);
-    checkUrl('the resource metadata url', metadataUrl);
-    checkParam('the resource metadata url', metadataUrl);
+    if (options.resource !== undefined) checkUrl('the resource', options.resource);
+    const metadataUrl =
+      options.resourceMetadata ??
+      (options.resource === undefined ? undefined : protectedResourceMetadataUrl(options.resource));
+    if (metadataUrl !== undefined) {
+      checkUrl('the resource metadata url', metadataUrl);
+      checkParam('the resource metadata url', metadataUrl);
+    }
     if (options.realm !== undefined) checkParam('the realm', options.realm);
     checkScopes('the required scope', options.requiredScopes);
     const maxTokenLength = options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH;
@@ -343,6 +363,9 @@ export class Authenticator {
       }
       const audiences = jwt.audience === undefined ? [] : stringList(jwt.audience);
       if (jwt.audience !== undefined && audiences.length === 0) throw configError('jwt audience is empty');
+      if (jwt.audience === undefined && options.resource === undefined) {
+        throw configError('jwt needs an audience when no resource is given');
+      }
       const tolerance = jwt.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
       if (!Number.isFinite(tolerance) || tolerance < 0 || tolerance > MAX_CLOCK_TOLERANCE_SECONDS) {
         throw configError(`clockToleranceSeconds must be between 0 and ${MAX_CLOCK_TOLERANCE_SECONDS}`);
@@ -351,12 +374,8 @@ export class Authenticator {
     }
     const seen = new Set<string>();
     const statics = (options.staticTokens ?? []).map((s, k): StaticEntry => {
-      if (s.token.length < MIN_STATIC_TOKEN_LENGTH || !TOKEN_SYNTAX.test(s.token)) {
-        throw configError(
-          `static token ${k} must be at least ${MIN_STATIC_TOKEN_LENGTH} characters of letters, digits and -._~+/`,
-        );
-      }
-      if (s.token.length > maxTokenLength) throw configError(`static token ${k} is longer than maxTokenLength`);
+      const problem = staticTokenProblem(s.token, maxTokenLength);
+      if (problem !== undefined) throw configError(`static token ${k} ${problem}`);
       if (seen.has(s.token)) throw configError(`static token ${k} repeats an earlier one`);
       seen.add(s.token);
       if (s.subject === '') throw configError(`static token ${k} needs a subject`);
@@ -376,8 +395,9 @@ export class Authenticator {
     return new Authenticator(options, metadataUrl, key, statics, maxTokenLength);
   }
 
-  /** The RFC 9728 metadata document of the resource. */
+  /** The RFC 9728 metadata document of the resource; throws `invalid_auth_config` when no resource is given. */
   metadata(): ProtectedResourceMetadata {
+    if (this.options.resource === undefined) throw configError('no resource is given, so it has no metadata');
     return {
       resource: this.options.resource,
       ...(this.options.jwt && { authorization_servers: [this.options.jwt.issuer] }),
@@ -386,8 +406,8 @@ export class Authenticator {
     };
   }
 
-  /** Where the metadata is published (`resource_metadata` in challenges). */
-  get resourceMetadataUrl(): string {
+  /** Where the metadata is published (`resource_metadata` in challenges); undefined without a resource. */
+  get resourceMetadataUrl(): string | undefined {
     return this.metadataUrl;
   }
 
@@ -478,7 +498,8 @@ export class Authenticator {
     try {
       const verified = await jwtVerify(token, this.key, {
         issuer: jwt.issuer,
-        audience: jwt.audience === undefined ? this.options.resource : stringList(jwt.audience),
+        // One of the two is set: create refuses jwt options with neither.
+        audience: jwt.audience === undefined ? this.options.resource! : stringList(jwt.audience),
         algorithms: [...jwt.algorithms],
         clockTolerance: jwt.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS,
         requiredClaims: ['exp', 'sub'],
@@ -533,8 +554,9 @@ export class Authenticator {
     const error = BEARER_ERROR[code];
     if (error !== undefined) params.push(`error="${error}"`, `error_description="${description(message)}"`);
     if (scopes.length > 0) params.push(`scope="${scopes.join(' ')}"`);
-    params.push(`resource_metadata="${this.metadataUrl}"`);
-    const headers: Record<string, string> = status === 503 ? {} : { 'www-authenticate': `Bearer ${params.join(', ')}` };
+    if (this.metadataUrl !== undefined) params.push(`resource_metadata="${this.metadataUrl}"`);
+    const challenge = params.length === 0 ? 'Bearer' : `Bearer ${params.join(', ')}`;
+    const headers: Record<string, string> = status === 503 ? {} : { 'www-authenticate': challenge };
     return { ok: false, failure: { code, status, message, headers } };
   }
 }

@@ -6,6 +6,8 @@
 
 /** Starts the decision service (Docker's gateway protocol, OPA's data API, health, metrics). */
 export { type ServeHandle, type ServeOptions, startServe } from './service.js';
+/** How `serve`'s TCP listeners authenticate: a watched token file and/or JWTs. */
+export { type ServeAuthOptions } from './authentication.js';
 
 /**
  * Decision logs: one record shape, one sink interface whose `write` never

@@ -98,6 +98,18 @@ export class ServeMetrics {
     help: 'Decisions where the --shadow candidate disagreed with the active bundle.',
     registers: [this.registry],
   });
+  readonly authFailures = new Counter({
+    name: 'mcp_policy_auth_failures_total',
+    help: 'TCP requests refused by authentication, by reason (missing_token, invalid_token, ...).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly authReloads = new Counter({
+    name: 'mcp_policy_auth_token_file_reloads_total',
+    help: 'Reads of the token file after a change, by outcome (loaded, failed: no token of the file accepted).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly auditEvents = new Counter({
     name: 'mcp_policy_audit_events_total',
     help: 'Audit events posted by the gateway, by result (allowed, denied, other).',

@@ -20,6 +20,12 @@ import {
 } from './bundle-source.js';
 import { combineSinks, type DecisionLogSink, openDecisionLog } from '../host/decision-log.js';
 import { Decider } from './decisions.js';
+import {
+  requireAuthentication,
+  requireAuthOffLoopback,
+  ServeAuthentication,
+  type ServeAuthOptions,
+} from './authentication.js';
 import { listenTcp, listenUnix } from './listen.js';
 import { ServeMetrics } from './metrics.js';
 import { createHandler, DEFAULT_LIMITS, type Limits } from './routes.js';
@@ -48,8 +54,14 @@ export interface ServeOptions {
   readonly sources?: PolicySources;
   /** Unix socket path to listen on (created 0600). */
   readonly socket?: string;
-  /** TCP address; the host should be loopback unless the caller means otherwise. */
+  /** TCP address; one off loopback needs `auth` (else `auth_required`, before anything listens). */
   readonly tcp?: { readonly host: string; readonly port: number };
+  /**
+   * Bearer tokens (a file, re-read when it changes) and/or JWTs that every
+   * TCP request but `/ping` and `/health` must carry; the unix socket never
+   * asks. Allowed on loopback too.
+   */
+  readonly auth?: ServeAuthOptions;
   /** Re-read `sources` when the file changes. */
   readonly watch?: boolean;
   /** Poll a bundle server for new bundles (ETag / If-None-Match). */
@@ -120,8 +132,17 @@ async function openSinks(options: ServeOptions): Promise<DecisionLogSink> {
  * it starts at once and fails closed until the first bundle is active.
  */
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
+  requireAuthOffLoopback(options.tcp, options.auth);
   const notify = options.notify ?? (() => undefined);
   const metrics = new ServeMetrics();
+  // Read before the bundle is loaded, so a bad token file fails fast; watched only once listening.
+  const auth =
+    options.auth === undefined || options.tcp === undefined
+      ? undefined
+      : await ServeAuthentication.open(options.auth, {
+          notify,
+          onReload: (outcome) => metrics.authReloads.inc({ outcome }),
+        });
   const slot = new BundleSlot(
     {
       onActivated: (b: LoadedBundle) => {
@@ -160,7 +181,16 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const servers: Server[] = [];
   const connections = new Map<Socket, { active: number }>();
   const requestTimeout = options.requestTimeoutMs ?? 10_000;
-  const makeServer = (): Server => {
+  const makeServer = (tcp: boolean): Server => {
+    const handler = createHandler({
+      slot,
+      decider,
+      metrics,
+      limits,
+      closing: () => closing,
+      problem: () => watch?.problem(),
+      ...(metricsText && { metricsText }),
+    });
     const server = createServer(
       {
         keepAliveTimeout: options.idleTimeoutMs ?? 5_000,
@@ -168,15 +198,10 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         requestTimeout,
         connectionsCheckingInterval: deadlineCheckInterval(requestTimeout),
       },
-      createHandler({
-        slot,
-        decider,
-        metrics,
-        limits,
-        closing: () => closing,
-        problem: () => watch?.problem(),
-        ...(metricsText && { metricsText }),
-      }),
+      // Wrapped once here, so every route, present and future, is behind it.
+      tcp && auth !== undefined
+        ? requireAuthentication(auth, handler, (reason) => metrics.authFailures.inc({ reason }))
+        : handler,
     );
     // A connection that never sends a request is idle too; one whose request is being decided (a long
     // batch yields between slices, so its socket sees no traffic) is not, and its deadline is requestTimeout's.
@@ -204,9 +229,11 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   let port: number | undefined;
   try {
     if (options.socket !== undefined) {
-      await listenUnix(makeServer(), options.socket, { prepare: options.prepareSocket ?? true });
+      await listenUnix(makeServer(false), options.socket, { prepare: options.prepareSocket ?? true });
     }
-    if (options.tcp !== undefined) port = (await listenTcp(makeServer(), options.tcp.host, options.tcp.port)).port;
+    if (options.tcp !== undefined) {
+      port = (await listenTcp(makeServer(true), options.tcp.host, options.tcp.port)).port;
+    }
   } catch (e) {
     for (const s of servers) s.close();
     await sink.close();
@@ -232,6 +259,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         notify(problem === undefined ? `watching ${file} again` : `watch lost: ${problem}; /health answers 500`),
     });
     stoppers.push(watch);
+  }
+  if (auth !== undefined) {
+    auth.watch((problem) =>
+      notify(problem === undefined ? 'watching the token file again' : `token file watch lost: ${problem}`),
+    );
+    stoppers.push(auth);
   }
   if (options.bundleUrl !== undefined) {
     stoppers.push(
