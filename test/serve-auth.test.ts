@@ -197,6 +197,11 @@ describe('bearer tokens from a file', () => {
     for (const path of ['/metrics', '/features', '/v1/data/mcp_policy/decisions', '/nowhere']) {
       expect((await ask(h, path)).status, path).toBe(401);
     }
+    // AuthZEN's endpoints too: the whole TCP handler is wrapped, not route by route.
+    expect((await ask(h, '/.well-known/authzen-configuration')).status).toBe(401);
+    expect((await ask(h, '/access/v1/evaluation', undefined, { body: {} })).status).toBe(401);
+    expect((await ask(h, '/.well-known/authzen-configuration', TOKEN_A)).status).toBe(200);
+    expect((await ask(h, '/access/v1/evaluation', TOKEN_A, { body: {} })).status).toBe(400);
     expect((await ask(h, '/ping')).status).toBe(200);
     expect((await ask(h, '/health')).status).toBe(200);
 
@@ -212,7 +217,7 @@ describe('bearer tokens from a file', () => {
 
     const metrics = await ask(h, '/metrics', TOKEN_A);
     expect(metrics.status).toBe(200);
-    expect(metrics.body).toMatch(/mcp_policy_auth_failures_total\{reason="missing_token"\} 5\n/);
+    expect(metrics.body).toMatch(/mcp_policy_auth_failures_total\{reason="missing_token"\} 7\n/);
     expect(metrics.body).toMatch(/mcp_policy_auth_failures_total\{reason="invalid_token"\} 1\n/);
     expect(metrics.body).toMatch(/mcp_policy_auth_failures_total\{reason="invalid_auth_header"\} 1\n/);
 
