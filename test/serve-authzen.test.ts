@@ -5,7 +5,7 @@
  * endpoint family in logs and metrics, and one generated set of requests
  * decided alike by the Docker endpoint, OPA's API, AuthZEN and `mcp-policy eval`.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -346,6 +346,36 @@ describe.each(['unix', 'tcp'] as const)('AuthZEN over %s', (kind) => {
       access_evaluation_endpoint: `${base}/access/v1/evaluation`,
       access_evaluations_endpoint: `${base}/access/v1/evaluations`,
     });
+  });
+});
+
+describe('AuthZEN behind authentication', () => {
+  it('answers 401 without a token, echoing X-Request-ID, and decides with one', async () => {
+    const token = 'a-token-of-at-least-thirty-two-characters';
+    const file = join(tempDir(), 'tokens');
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    const guarded = await startServe({
+      sources: { file: POLICY, engine: 'native' },
+      tcp: { host: '127.0.0.1', port: 0 },
+      auth: { tokenFile: file },
+    });
+    try {
+      const target = { port: guarded.port! };
+      const body = { subject: ALICE, action: LIST, resource: OFFICIAL };
+      const refused = await ask(target, 'POST', '/access/v1/evaluation', body, { 'X-Request-ID': 'no-token' });
+      expect(refused.status).toBe(401);
+      expect(refused.headers['x-request-id']).toBe('no-token');
+      const meta = await ask(target, 'GET', '/.well-known/authzen-configuration', undefined, { 'X-Request-ID': 'm' });
+      expect([meta.status, meta.headers['x-request-id']]).toEqual([401, 'm']);
+      const allowedReply = await ask(target, 'POST', '/access/v1/evaluation', body, {
+        'X-Request-ID': 'with-token',
+        Authorization: `Bearer ${token}`,
+      });
+      expect([allowedReply.status, allowedReply.headers['x-request-id']]).toEqual([200, 'with-token']);
+      expect(allowedReply.body).toEqual(OFFICIAL_OK);
+    } finally {
+      await guarded.close();
+    }
   });
 });
 

@@ -20,6 +20,7 @@ import {
   type StaticToken,
   staticTokenProblem,
 } from '../host/auth.js';
+import { isAuthzenPath, requestId } from './authzen.js';
 import { type FileWatch, watchFile } from './bundle-source.js';
 
 /** How the TCP listeners authenticate requests. */
@@ -268,8 +269,11 @@ export function requireAuthentication(
         const { code, status, message, headers } = result.failure;
         onRefused(code);
         const body = JSON.stringify({ code, message });
+        // AuthZEN asks every reply to carry the PEP's request identifier, refusals included.
+        const id = isAuthzenPath(path) ? requestId(req) : undefined;
         res.writeHead(status, {
           ...headers,
+          ...(id !== undefined && { 'X-Request-ID': id }),
           'Content-Type': 'application/json',
           'Content-Length': Buffer.byteLength(body),
           Connection: 'close',

@@ -17,6 +17,11 @@ export const AUTHZEN_PATHS = {
   configuration: '/.well-known/authzen-configuration',
 } as const;
 
+/** Whether a path belongs to the AuthZEN API (its replies echo `X-Request-ID`). */
+export function isAuthzenPath(path: string): boolean {
+  return path.startsWith('/access/') || path === AUTHZEN_PATHS.configuration;
+}
+
 /** A request refused as a whole (400 with the code and message). */
 export class AuthzenError extends Error {
   constructor(

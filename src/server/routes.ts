@@ -6,7 +6,15 @@
  */
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { type BundleSlot, NO_BUNDLE_ERROR } from './active-bundle.js';
-import { AUTHZEN_PATHS, AuthzenError, configuration, evaluate, evaluateMany, requestId } from './authzen.js';
+import {
+  AUTHZEN_PATHS,
+  AuthzenError,
+  configuration,
+  evaluate,
+  evaluateMany,
+  isAuthzenPath,
+  requestId,
+} from './authzen.js';
 import { type Decider, type Item, WorkRefused } from './decisions.js';
 import { gatewayDecision, gatewayRequest } from './gateway-protocol.js';
 import { type ServeMetrics } from './metrics.js';
@@ -194,7 +202,7 @@ function health(_req: IncomingMessage, ctx: RouteContext) {
   return Promise.resolve(problem === undefined ? ok({}) : { status: 500, body: { error: problem } });
 }
 
-const ROUTES: Record<string, { method: string; handler: Handler; opa?: boolean; authzen?: boolean }> = {
+const ROUTES: Record<string, { method: string; handler: Handler; opa?: boolean }> = {
   '/ping': { method: 'GET', handler: () => Promise.resolve(ok({})) },
   '/features': { method: 'GET', handler: () => Promise.resolve(ok({ MCPGovernance: { enabled: true } })) },
   '/mcp/policy/evaluate': { method: 'POST', handler: gatewayEvaluate },
@@ -203,12 +211,11 @@ const ROUTES: Record<string, { method: string; handler: Handler; opa?: boolean; 
   '/v1/data/mcp_policy/decision': { method: 'POST', handler: opaDecision, opa: true },
   '/v1/data/mcp_policy/decisions': { method: 'POST', handler: opaDecisions, opa: true },
   '/health': { method: 'GET', handler: health, opa: true },
-  [AUTHZEN_PATHS.evaluation]: { method: 'POST', handler: authzenEvaluation, authzen: true },
-  [AUTHZEN_PATHS.evaluations]: { method: 'POST', handler: authzenEvaluations, authzen: true },
+  [AUTHZEN_PATHS.evaluation]: { method: 'POST', handler: authzenEvaluation },
+  [AUTHZEN_PATHS.evaluations]: { method: 'POST', handler: authzenEvaluations },
   [AUTHZEN_PATHS.configuration]: {
     method: 'GET',
     handler: (req) => Promise.resolve(ok(configuration(req))),
-    authzen: true,
   },
 };
 
@@ -224,7 +231,7 @@ export function createHandler(ctx: RouteContext): (req: IncomingMessage, res: Se
       return;
     }
     const route = ROUTES[path];
-    const authzen = route?.authzen ?? path.startsWith('/access/');
+    const authzen = isAuthzenPath(path);
     // AuthZEN errors use OPA's {"code","message"}: the specification asks for an error message string, and this keeps the code machine-readable.
     const opa = route?.opa ?? (authzen || path.startsWith('/v1/'));
     const id = authzen ? requestId(req) : undefined;
