@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { McpPolicyError } from '../src/core/errors.js';
+import { createAuthenticator } from '../src/host/auth.js';
 import { isLoopbackHost } from '../src/server/authentication.js';
 import { type ServeHandle, type ServeOptions, startServe } from '../src/server/service.js';
 import { cli } from './helpers.js';
@@ -286,6 +287,17 @@ describe('JWT access tokens', () => {
     const tampered = `${good.slice(0, -4)}${good.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
     expect((await ask(h, '/mcp/policy/evaluate', tampered)).status).toBe(401);
     expect(await metric(h, /mcp_policy_auth_failures_total\{reason="invalid_token"\} (\d+)/)).toBe(3);
+  });
+
+  it('needs an audience, since the service names no resource of its own', async () => {
+    const jwtOptions = { issuer: ISSUER, algorithms: ['ES256'], jwksFile };
+    const viaServe = await serve({ auth: { jwt: jwtOptions } }).catch((e: unknown) => e);
+    expect(viaServe).toMatchObject({ code: 'invalid_auth_config', message: expect.stringContaining('audience') });
+    const direct = await createAuthenticator({ jwt: jwtOptions }).catch((e: unknown) => e);
+    expect(direct).toMatchObject({
+      code: 'invalid_auth_config',
+      message: 'jwt needs an audience when no resource is given',
+    });
   });
 
   it('takes a token file and JWTs together', async () => {
