@@ -9,6 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NativeEngine } from '../src/engines/native.js';
 import { serverFacts, type ServerTarget } from '../src/proxy/facts.js';
 import { startProxy } from '../src/proxy/proxy.js';
+import { DENIAL_META } from '../src/proxy/relay.js';
 import { mustParse } from './helpers.js';
 import { tempDir } from './proxy/helpers.js';
 import { type Message, RAW_SERVER, RawStdioProxy, received } from './proxy/raw.js';
@@ -275,7 +276,8 @@ async function post(
   const text = await res.text();
   const messages = text
     .split('\n')
-    .filter((l) => l.startsWith('data: '))
+    // Priming events (an id and empty data) mark where a stream can resume; they carry no message.
+    .filter((l) => l.startsWith('data: ') && l.trim() !== 'data:')
     .map((l) => JSON.parse(l.slice(6)) as Message);
   const id = res.headers.get('mcp-session-id');
   return { status: res.status, ...(id !== null && { session: id }), messages };
@@ -325,7 +327,15 @@ describe('raw JSON-RPC over the HTTP listener', () => {
         {
           jsonrpc: '2.0',
           id: 2,
-          result: { content: [{ type: 'text', text: 'tool "echo" is not in the server\'s tool list' }], isError: true },
+          result: {
+            content: [{ type: 'text', text: 'tool "echo" is not in the server\'s tool list' }],
+            // A pin withholding the tool is a denial too, with no rule behind it.
+            structuredContent: { denied: true, reason: 'tool "echo" is not in the server\'s tool list', rule: null },
+            _meta: {
+              [DENIAL_META]: { denied: true, reason: 'tool "echo" is not in the server\'s tool list', rule: null },
+            },
+            isError: true,
+          },
         },
       ]);
       expect(errors).toContain('the server did not answer tools/list in 0.3 s');

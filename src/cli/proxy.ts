@@ -22,7 +22,19 @@ interface ProxyCliOptions extends SourceFlags {
   decisionLog?: string;
   pin?: string;
   pinUpdate?: boolean;
+  sessionIdle?: string;
+  maxSessionsPerClient?: string;
+  maxChildren?: string;
   engine: EngineName;
+}
+
+function positiveInteger(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+    throw new McpPolicyError('usage', `${flag} must be a whole number of at least 1, not "${text}"`);
+  }
+  return n;
 }
 
 function parseUrl(text: string, flag: string): URL {
@@ -73,6 +85,9 @@ export function proxyCommand(io: CliIo): Command {
     )
     .option('--listen <where>', 'stdio, or http://127.0.0.1:PORT/PATH for streamable HTTP', 'stdio')
     .option('--allow-non-loopback', 'allow --listen on an address other machines can reach')
+    .option('--session-idle <seconds>', 'HTTP: end a session idle this long (default 300)')
+    .option('--max-sessions-per-client <n>', 'HTTP: sessions one client address may hold (default 64; 429 past it)')
+    .option('--max-children <n>', 'HTTP: live server processes of a command server (default 256; 503 past it)')
     .option('--decision-log <file>', 'append every decision as a JSON line (mode 0600)')
     .option('--pin <lock-file>', 'pin tool definitions: withhold tools that changed since they were approved')
     .option('--pin-update', 'record the current definitions of approved tools in the --pin lock file')
@@ -89,6 +104,9 @@ export function proxyCommand(io: CliIo): Command {
       const target = targetOf(command, opts);
       const facts = serverFacts(target, opts);
       const listen = opts.listen === 'stdio' ? ('stdio' as const) : parseUrl(opts.listen, '--listen');
+      const idle = positiveInteger(opts.sessionIdle, '--session-idle');
+      const perClient = positiveInteger(opts.maxSessionsPerClient, '--max-sessions-per-client');
+      const children = positiveInteger(opts.maxChildren, '--max-children');
       const engine = validOrExit(await openSources(sourcesFrom(file, opts)), io);
       try {
         const proxy = await startProxy({
@@ -99,6 +117,11 @@ export function proxyCommand(io: CliIo): Command {
           ...(opts.decisionLog !== undefined && { decisionLog: opts.decisionLog }),
           ...(opts.pin !== undefined && { pin: { path: opts.pin, update: opts.pinUpdate === true } }),
           ...(opts.allowNonLoopback !== undefined && { allowNonLoopback: opts.allowNonLoopback }),
+          http: {
+            ...(idle !== undefined && { sessionIdleMs: idle * 1000 }),
+            ...(perClient !== undefined && { maxSessionsPerClient: perClient }),
+            ...(children !== undefined && { maxChildren: children }),
+          },
           onerror: (e) => stderr(`mcp-policy proxy: ${e.message}\n`),
         });
         const stop = () => void proxy.close();

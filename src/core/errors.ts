@@ -99,6 +99,7 @@ export const ERROR_CODES = [
   'method_refused',
   'listing_too_large',
   'server_failed',
+  'shutting_down',
   // The decision service (serve) and bundle self-tests.
   'self_test_failed',
   'invalid_enterprise_config',

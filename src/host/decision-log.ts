@@ -17,7 +17,19 @@ import { readObjectValue, readRequestValue } from '../engines/request-boundary.j
 import { type Decision } from '../policy/model.js';
 
 /** Where in the MCP traffic the proxy asked for a decision. */
-export type ProxyStage = 'start' | 'session' | 'tools/list' | 'tools/call' | 'prompts/list' | 'prompts/get';
+export type ProxyStage =
+  | 'start'
+  | 'session'
+  | 'tools/list'
+  | 'tools/call'
+  | 'prompts/list'
+  | 'prompts/get'
+  | 'resources/list'
+  | 'resources/templates/list'
+  | 'resources/read'
+  | 'resources/subscribe'
+  | 'resources/unsubscribe'
+  | 'completion/complete';
 
 /**
  * One decision as every host records it (docs/serve.md lists the fields). The

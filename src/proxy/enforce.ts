@@ -13,8 +13,19 @@ import { type ToolPins } from './pins.js';
 /** An MCP tool or prompt definition as listed; only `name` is read by the policy. */
 export type Listed = Readonly<Record<string, unknown>> & { readonly name: string };
 
-/** The outcome of a check: allowed, or a reason to show the client. */
-export type Verdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
+/**
+ * The outcome of a check: allowed, or a denial. `reason` is the message shown
+ * to the client; `policyReason` and `rule` are what decided (the policy's own
+ * reason and the 0-based rule index, `null` for the default, a pin or a failure).
+ */
+export type Verdict =
+  | { readonly allowed: true }
+  | {
+      readonly allowed: false;
+      readonly reason: string;
+      readonly policyReason?: string;
+      readonly rule?: number | null;
+    };
 
 /**
  * Listings are decided in slices of this many requests, each through the
@@ -81,17 +92,28 @@ export class PolicyGate {
   }
 
   private denial(what: string, name: string, d: Decision): Verdict {
-    return { allowed: false, reason: `policy denied ${what} "${name}" on server "${this.facts.server}": ${d.reason}` };
+    return {
+      allowed: false,
+      reason: `policy denied ${what} "${name}" on server "${this.facts.server}": ${d.reason}`,
+      policyReason: d.reason,
+      rule: d.rule,
+    };
   }
 
-  /** `load` for the server itself (at start, or per HTTP session). */
-  async checkServer(stage: 'start' | 'session'): Promise<Verdict> {
+  /**
+   * `load` for the server itself: at start, per HTTP session, and for each
+   * resource request (the policy format has no per-resource rule yet, so a
+   * resource is as available as its server).
+   */
+  async checkServer(stage: ProxyStage): Promise<Verdict> {
     const [d] = await this.decide(stage, [this.request('load')]);
     return d?.allowed === true
       ? { allowed: true }
       : {
           allowed: false,
           reason: `policy denied loading server "${this.facts.server}": ${d?.reason ?? 'no decision'}`,
+          policyReason: d?.reason ?? 'no decision',
+          rule: d?.rule ?? null,
         };
   }
 
@@ -131,7 +153,7 @@ export class PolicyGate {
         : { ok: false as const, reason: `tool "${name}" is not in the server's tool list` };
       if (!v.ok) {
         this.logPin('tools/call', name, v.reason);
-        return { allowed: false, reason: v.reason };
+        return { allowed: false, reason: v.reason, policyReason: v.reason, rule: null };
       }
     }
     return { allowed: true };

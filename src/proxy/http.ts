@@ -12,23 +12,68 @@ import { McpPolicyError } from '../core/errors.js';
 import { serverTransport } from './downstream.js';
 import { type PolicyGate } from './enforce.js';
 import { type ServerTarget } from './facts.js';
+import { BoundedEventStore } from './event-store.js';
 import { Relay, type RelayOptions } from './relay.js';
 
-/** Limits of the HTTP listener. */
+/** Limits of the HTTP listener (defaults; the per-session and per-client ones can be set). */
 export const HTTP_LIMITS = {
   maxBodyBytes: 4 * 1024 * 1024,
-  maxSessions: 64,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
-  /** A session with no open request for this long is ended (clients need not send DELETE). */
-  sessionIdleMs: 15 * 60_000,
+  /** A session with no open request (a held SSE stream is one) for this long is ended; clients need not send DELETE. */
+  sessionIdleMs: 5 * 60_000,
+  /** Sessions one client may hold at once; past it a new one is answered 429 with Retry-After. */
+  maxSessionsPerClient: 64,
+  /** Live child processes (one per session of a stdio server); past it a new session is answered 503. */
+  maxChildren: 256,
+  /** How long SIGTERM waits for the server's answers to requests in flight. */
+  shutdownGraceMs: 10_000,
 } as const;
+
+/** Why a session ended. */
+export type SessionEnd = 'deleted' | 'expired' | 'closed' | 'shutdown';
+
+/** Options of the HTTP listener. */
+export interface HttpOptions {
+  readonly allowNonLoopback?: boolean;
+  readonly onerror?: (e: Error) => void;
+  readonly relay?: RelayOptions;
+  /** See {@link HTTP_LIMITS}. */
+  readonly sessionIdleMs?: number;
+  readonly maxSessionsPerClient?: number;
+  readonly maxChildren?: number;
+  readonly shutdownGraceMs?: number;
+  /**
+   * Who a request counts against for the session limits. Without
+   * authentication this is the client's address; an authenticated listener
+   * passes the principal's subject here instead.
+   */
+  readonly clientKey?: (req: IncomingMessage) => string;
+  /** Called once for every session that ends, after its server side is closed (and its child reaped). */
+  readonly onSessionEnd?: (event: { readonly id: string; readonly reason: SessionEnd }) => void;
+}
+
+/** What `GET /health` on the listener reports. */
+export interface HttpStatus {
+  readonly status: 'ok' | 'draining';
+  readonly sessions: number;
+  readonly clients: number;
+  readonly children: number;
+  readonly limits: {
+    readonly sessionIdleSeconds: number;
+    readonly maxSessionsPerClient: number;
+    readonly maxChildren: number | null;
+  };
+  readonly ended: Readonly<Record<SessionEnd, number>>;
+}
 
 interface Session {
   readonly transport: StreamableHTTPServerTransport;
   readonly relay: Relay;
+  readonly client: string;
   open: number;
   lastSeen: number;
+  ending?: SessionEnd;
 }
 
 /** Runs one HTTP exchange of a session, keeping count of its open requests (a held SSE stream is one). */
@@ -52,13 +97,18 @@ export function isLoopbackHost(hostname: string): boolean {
 export interface HttpListener {
   /** The URL clients connect to (with the real port when 0 was asked). */
   readonly url: URL;
-  /** Stops accepting, ends every session and its server connection. */
+  /** Sessions, clients and live children now. */
+  status(): HttpStatus;
+  /**
+   * Stops accepting; every session's requests in flight get their answers
+   * (or an error after the grace time), then it and its server side close.
+   */
   close(): Promise<void>;
 }
 
-function reject(res: ServerResponse, status: number, message: string): void {
+function reject(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
+  res.writeHead(status, { 'content-type': 'application/json', connection: 'close', ...headers });
   res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
 }
 
@@ -67,7 +117,7 @@ export async function listenHttp(
   url: URL,
   target: ServerTarget,
   gate: PolicyGate,
-  options: { allowNonLoopback?: boolean; onerror?: (e: Error) => void; relay?: RelayOptions } = {},
+  options: HttpOptions = {},
 ): Promise<HttpListener> {
   if (url.protocol !== 'http:')
     throw new McpPolicyError('usage', `--listen must be stdio or an http:// URL, not "${url.href}"`);
@@ -78,15 +128,64 @@ export async function listenHttp(
       `refusing to listen on "${url.hostname}": not a loopback address (add --allow-non-loopback to accept it)`,
     );
   }
+  const idleMs = options.sessionIdleMs ?? HTTP_LIMITS.sessionIdleMs;
+  const perClient = options.maxSessionsPerClient ?? HTTP_LIMITS.maxSessionsPerClient;
+  const spawnsChildren = target.kind === 'command';
+  const maxChildren = options.maxChildren ?? HTTP_LIMITS.maxChildren;
+  const graceMs = options.shutdownGraceMs ?? HTTP_LIMITS.shutdownGraceMs;
+  const clientKey = options.clientKey ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown');
+  const healthPath = new URL('/health', url).pathname;
+
   const sessions = new Map<string, Session>();
+  /** Sessions per client, counted from their first request until their server side is closed. */
+  const perClientCount = new Map<string, number>();
+  /** Sessions whose server side is open, started or closing: each holds a child process for a stdio server. */
+  let live = 0;
+  let draining = false;
+  const ended: Record<SessionEnd, number> = { deleted: 0, expired: 0, closed: 0, shutdown: 0 };
+
+  const release = (client: string): void => {
+    const n = (perClientCount.get(client) ?? 1) - 1;
+    if (n <= 0) perClientCount.delete(client);
+    else perClientCount.set(client, n);
+  };
+  const end = (session: Session, reason: SessionEnd, how: 'close' | 'shutdown' = 'close'): void => {
+    session.ending ??= reason;
+    void (how === 'shutdown' ? session.relay.shutdown(graceMs) : session.relay.close());
+  };
+  /** Seconds until the client's first idle session expires, or a whole idle time when none is idle. */
+  const retryAfter = (client: string): string => {
+    let soonest = idleMs;
+    const now = Date.now();
+    for (const s of sessions.values()) {
+      if (s.client === client && s.open === 0) soonest = Math.min(soonest, Math.max(0, s.lastSeen + idleMs - now));
+    }
+    return String(Math.max(1, Math.ceil((soonest + sweepMs) / 1000)));
+  };
+  // Checked often enough that a session outlives its idle time by at most a quarter of it (and at most 30 s).
+  const sweepMs = Math.max(25, Math.min(Math.floor(idleMs / 4), 30_000));
   const sweep = setInterval(() => {
-    const cutoff = Date.now() - HTTP_LIMITS.sessionIdleMs;
-    for (const s of sessions.values()) if (s.open === 0 && s.lastSeen < cutoff) void s.relay.close();
-  }, 60_000).unref();
+    const cutoff = Date.now() - idleMs;
+    for (const s of sessions.values())
+      if (s.ending === undefined && s.open === 0 && s.lastSeen < cutoff) end(s, 'expired');
+  }, sweepMs).unref();
+
+  const status = (): HttpStatus => ({
+    status: draining ? 'draining' : 'ok',
+    sessions: sessions.size,
+    clients: perClientCount.size,
+    children: spawnsChildren ? live : 0,
+    limits: {
+      sessionIdleSeconds: idleMs / 1000,
+      maxSessionsPerClient: perClient,
+      maxChildren: spawnsChildren ? maxChildren : null,
+    },
+    ended: { ...ended },
+  });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://host').pathname;
-    if (path !== url.pathname) return reject(res, 404, `no MCP endpoint at "${path}"`);
+    if (path !== url.pathname && path !== healthPath) return reject(res, 404, `no MCP endpoint at "${path}"`);
     if (loopback) {
       // A page on another site resolving its name to 127.0.0.1 must not reach the proxy.
       const host = new URL(`http://${req.headers.host ?? ''}`).hostname;
@@ -96,33 +195,80 @@ export async function listenHttp(
         return reject(res, 403, `origin "${origin}" is not allowed`);
       }
     }
+    if (path === healthPath) {
+      if (req.method !== 'GET') return reject(res, 405, `${req.method ?? ''} is not allowed on ${healthPath}`);
+      res.writeHead(draining ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(status()));
+      return;
+    }
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
       const session = sessions.get(sid);
-      if (!session) return reject(res, 404, 'session not found');
+      if (!session || session.ending !== undefined) return reject(res, 404, 'session not found');
       return serve(session, req, res);
     }
+    if (draining) return reject(res, 503, 'the proxy is shutting down', { 'retry-after': '5' });
     if (req.method !== 'POST') return reject(res, 400, 'no session: start one with an initialize request');
-    if (sessions.size >= HTTP_LIMITS.maxSessions) return reject(res, 503, 'too many sessions');
-    const verdict = await gate.checkServer('session');
-    if (!verdict.allowed) return reject(res, 403, verdict.reason);
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      maxRequestBodySize: HTTP_LIMITS.maxBodyBytes,
-      onsessioninitialized: (id) => void sessions.set(id, session),
-    });
-    const relay = new Relay(transport, serverTransport(target), gate, options.relay);
-    const session: Session = { transport, relay, open: 0, lastSeen: Date.now() };
-    relay.onclose = () => {
-      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+    const client = clientKey(req);
+    const held = perClientCount.get(client) ?? 0;
+    if (held >= perClient) {
+      return reject(res, 429, `too many sessions for this client (${perClient}); end one with DELETE or wait`, {
+        'retry-after': retryAfter(client),
+      });
+    }
+    if (spawnsChildren && live >= maxChildren) {
+      return reject(res, 503, `too many server processes (${maxChildren}); try again later`, {
+        'retry-after': String(Math.max(1, Math.ceil(sweepMs / 1000))),
+      });
+    }
+    perClientCount.set(client, held + 1);
+    live++;
+    let released = false;
+    const releaseOnce = (): void => {
+      if (released) return;
+      released = true;
+      live--;
+      release(client);
     };
-    if (options.onerror) relay.onerror = options.onerror;
-    await relay.start();
-    await serve(session, req, res);
+    let relay: Relay | undefined;
+    let transport: StreamableHTTPServerTransport | undefined;
+    try {
+      const verdict = await gate.checkServer('session');
+      if (!verdict.allowed) {
+        releaseOnce();
+        return reject(res, 403, verdict.reason);
+      }
+      const created = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        maxRequestBodySize: HTTP_LIMITS.maxBodyBytes,
+        eventStore: new BoundedEventStore(),
+        onsessioninitialized: (id) => void sessions.set(id, session),
+        // Called only for a valid DELETE of this session, before the transport closes.
+        onsessionclosed: () => void (session.ending ??= 'deleted'),
+      });
+      transport = created;
+      relay = new Relay(created, serverTransport(target), gate, options.relay);
+      const session: Session = { transport: created, relay, client, open: 0, lastSeen: Date.now() };
+      relay.onclose = () => {
+        const id = created.sessionId;
+        releaseOnce();
+        if (id !== undefined && sessions.get(id) === session) {
+          sessions.delete(id);
+          const reason = session.ending ?? 'closed';
+          ended[reason]++;
+          options.onSessionEnd?.({ id, reason });
+        }
+      };
+      if (options.onerror) relay.onerror = options.onerror;
+      await relay.start();
+      await serve(session, req, res);
+    } catch (e) {
+      releaseOnce();
+      throw e;
+    }
     // Anything but a valid initialize leaves no session behind.
     if (transport.sessionId === undefined || !sessions.has(transport.sessionId)) await relay.close();
   };
-
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       options.onerror?.(e instanceof Error ? e : new Error(String(e)));
@@ -142,10 +288,24 @@ export async function listenHttp(
   actual.port = String(port);
   return {
     url: actual,
+    status,
     close: async () => {
+      draining = true;
       clearInterval(sweep);
       const closing = new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.allSettled([...sessions.values()].map((s) => s.relay.close()));
+      await Promise.allSettled(
+        [...sessions.values()].map((s) => {
+          const closed = new Promise<void>((resolve) => {
+            const before = s.relay.onclose;
+            s.relay.onclose = () => {
+              before?.();
+              resolve();
+            };
+          });
+          end(s, 'shutdown', 'shutdown');
+          return closed;
+        }),
+      );
       server.closeAllConnections();
       await closing;
     },

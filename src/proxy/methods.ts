@@ -13,6 +13,11 @@ export const GOVERNED_REQUESTS = [
   'prompts/list',
   'prompts/get',
   'completion/complete',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
 ] as const;
 
 /**
@@ -24,11 +29,6 @@ export const PASSED_REQUESTS = [
   'initialize',
   'ping',
   'logging/setLevel',
-  'resources/list',
-  'resources/templates/list',
-  'resources/read',
-  'resources/subscribe',
-  'resources/unsubscribe',
   'tasks/get',
   'tasks/result',
   'tasks/list',

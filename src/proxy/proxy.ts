@@ -9,7 +9,7 @@ import { type DecisionLogSink, NULL_SINK, openDecisionLog } from '../host/decisi
 import { serverTransport } from './downstream.js';
 import { PolicyGate } from './enforce.js';
 import { type ServerFacts, type ServerTarget } from './facts.js';
-import { listenHttp } from './http.js';
+import { HTTP_LIMITS, type HttpListener, type HttpOptions, listenHttp } from './http.js';
 import { ToolPins } from './pins.js';
 import { Relay, type RelayOptions } from './relay.js';
 
@@ -27,6 +27,8 @@ export interface ProxyOptions {
   readonly allowNonLoopback?: boolean;
   /** Limits of each relayed session, such as how long the proxy waits for its own requests. */
   readonly relay?: RelayOptions;
+  /** HTTP session limits and hooks (idle time, sessions per client, children, shutdown grace, session end events). */
+  readonly http?: Omit<HttpOptions, 'allowNonLoopback' | 'onerror' | 'relay'>;
   /** Diagnostics (never the MCP stream). */
   readonly onerror?: (error: Error) => void;
 }
@@ -35,13 +37,18 @@ export interface ProxyOptions {
 export interface RunningProxy {
   /** The URL clients connect to, when listening over HTTP. */
   readonly url?: URL;
+  /** The HTTP listener's sessions, clients and children (as `GET /health` reports them). */
+  readonly http?: Pick<HttpListener, 'status'>;
   /**
    * Settles when the proxy has stopped (the client or server went away, or
    * {@link close}). Over stdio it rejects with `server_failed` when the server
    * ended the session; the client's waiting requests were answered first.
    */
   readonly done: Promise<void>;
-  /** Stops the proxy and flushes the decision log. */
+  /**
+   * Stops the proxy: requests in flight get the server's answer (or an error
+   * after the grace time), server sessions are closed, the log is flushed.
+   */
   close(): Promise<void>;
 }
 
@@ -91,7 +98,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return {
         done,
         close: async () => {
-          await relay.close();
+          await relay.shutdown(options.http?.shutdownGraceMs ?? HTTP_LIMITS.shutdownGraceMs);
           await done;
         },
       };
@@ -100,12 +107,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       ...(options.allowNonLoopback !== undefined && { allowNonLoopback: options.allowNonLoopback }),
       ...(options.onerror && { onerror: options.onerror }),
       ...(options.relay && { relay: options.relay }),
+      ...options.http,
     });
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));
     const done = stopped.then(() => listener.close()).then(() => log.close());
     return {
       url: listener.url,
+      http: { status: () => listener.status() },
       done,
       close: async () => {
         stop();

@@ -21,8 +21,28 @@ import {
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { type ErrorCode, McpPolicyError } from '../core/errors.js';
+import { type ProxyStage } from '../host/decision-log.js';
 import { type Listed, type PolicyGate, type Verdict } from './enforce.js';
 import { forwardsNotification, forwardsRequest } from './methods.js';
+
+/**
+ * The JSON-RPC error code of every denied request other than `tools/call`
+ * (in the implementation-defined server error range, apart from the SDK's
+ * -32000..-32002 and the specification's -32602 and -32601).
+ */
+export const POLICY_DENIED = -32003;
+
+/** The shape a denial carries, in `structuredContent` of a denied tool call and `data` of every other denial. */
+export interface DenialData {
+  readonly reason: string;
+  readonly rule: number | null;
+}
+
+/** The `_meta` key of a denied tool call's result, holding `{"denied": true, "reason", "rule"}`. */
+export const DENIAL_META = 'io.github.mcp-policy/denial';
+
+/** How long an upstream HTTP session may take to acknowledge its `DELETE` when a session ends. */
+const TERMINATE_TIMEOUT_MS = 5_000;
 
 /** Limits of one relayed session. */
 export const RELAY_LIMITS = {
@@ -68,6 +88,10 @@ function listed(value: unknown): Listed[] {
   return Array.isArray(value) ? value.filter((v): v is Listed => typeof record(v)?.name === 'string') : [];
 }
 
+function denialData(verdict: Verdict & { allowed: false }): DenialData {
+  return { reason: verdict.policyReason ?? verdict.reason, rule: verdict.rule ?? null };
+}
+
 /** Client input quoted in a message, cut short so an answer never echoes a large value. */
 function quote(text: string): string {
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
@@ -100,6 +124,9 @@ export class Relay {
   private serverFault: McpPolicyError | undefined;
   private initializeId: RequestId | undefined;
   private readonly ownRequestTimeoutMs: number;
+  private draining = false;
+  private drained: (() => void) | undefined;
+  private serverGone = false;
 
   constructor(
     private readonly client: Transport,
@@ -137,7 +164,11 @@ export class Relay {
     await this.client.start();
   }
 
-  /** Closes both sides (idempotent). */
+  /**
+   * Closes both sides (idempotent). An upstream HTTP session is ended with
+   * `DELETE` first, and a stdio server's process is stopped and waited for, so
+   * nothing of the session outlives it.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -146,12 +177,63 @@ export class Relay {
       p.reject(new Error('the session closed'));
     }
     this.own.clear();
-    await Promise.allSettled([this.server.close(), this.client.close()]);
+    this.drained?.();
+    await Promise.allSettled([this.endServer(), this.client.close()]);
     this.onclose?.();
+  }
+
+  /** Requests of the client the server has not answered yet. */
+  get pending(): number {
+    return this.inFlight.size;
+  }
+
+  /**
+   * Ends the session gracefully: new client requests are refused
+   * (`shutting_down`), those in flight get the server's answer or, after
+   * `graceMs`, a `shutting_down` error; then both sides close.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    if (this.closed) return;
+    this.draining = true;
+    if (this.inFlight.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.drained = undefined;
+    // Answers already received (and denials already decided) are relayed before the rest are refused.
+    await Promise.all([this.fromServerQueue, this.fromClientQueue]);
+    const waiting = [...this.inFlight.keys()];
+    this.inFlight.clear();
+    for (const id of waiting) {
+      await this.refuse(
+        id,
+        RpcCode.InternalError,
+        `the proxy is shutting down; the server did not answer within ${graceMs / 1000} s`,
+        'shutting_down',
+      ).catch((e: unknown) => this.fail(e));
+    }
+    await this.close();
+  }
+
+  private async endServer(): Promise<void> {
+    const server = this.server as Transport & { terminateSession?: () => Promise<void> };
+    if (!this.serverGone && typeof server.terminateSession === 'function' && server.sessionId !== undefined) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, TERMINATE_TIMEOUT_MS)));
+      await Promise.race([server.terminateSession().catch((e: unknown) => this.fail(e)), deadline]);
+      clearTimeout(timer);
+    }
+    await this.server.close();
   }
 
   /** The server went away on its own: every request still waiting gets an error, then the session ends. */
   private async serverEnded(): Promise<void> {
+    this.serverGone = true;
     if (this.closed) return;
     this.failure = this.serverFault ?? new McpPolicyError('server_failed', 'the server closed the connection');
     const message = `${this.failure.message}; the session is closed`;
@@ -191,6 +273,14 @@ export class Relay {
     if (!forwardsRequest(method)) {
       return this.refuse(id, RpcCode.MethodNotFound, `method ${quote(method)} is not one the proxy forwards`);
     }
+    if (this.draining) {
+      return this.refuse(
+        id,
+        RpcCode.InternalError,
+        'the proxy is shutting down; the session is closed',
+        'shutting_down',
+      );
+    }
     if (this.inFlight.has(id)) {
       return this.refuse(id, RpcCode.InvalidRequest, `request id ${quote(String(id))} is already in flight`);
     }
@@ -207,7 +297,7 @@ export class Relay {
     this.inFlight.set(id, entry);
     const verdict = await this.check(method, params);
     if (verdict.deny) {
-      this.inFlight.delete(id);
+      this.forget(id);
       return this.toClient(verdict.deny(id));
     }
     if (method === 'tools/list' || method === 'prompts/list') {
@@ -230,32 +320,57 @@ export class Relay {
     method: string,
     params: Record<string, unknown> | undefined,
   ): Promise<{ deny?: (id: RequestId) => JSONRPCMessage }> {
-    const prompt = async (name: unknown, what: string) => {
-      const verdict: Verdict =
-        typeof name === 'string' ? await this.gate.checkPrompt(name) : { allowed: false, reason: what };
-      return verdict.allowed
+    const denied = (verdict: Verdict) =>
+      verdict.allowed
         ? {}
         : {
             deny: (id: RequestId): JSONRPCMessage => ({
               jsonrpc: '2.0',
               id,
-              error: { code: RpcCode.InvalidParams, message: verdict.reason },
+              error: { code: POLICY_DENIED, message: verdict.reason, data: denialData(verdict) },
             }),
           };
-    };
+    // A malformed request is the client's mistake, not a denial: it keeps the invalid-params code.
+    const malformed = (what: string) => ({
+      deny: (id: RequestId): JSONRPCMessage => ({
+        jsonrpc: '2.0',
+        id,
+        error: { code: RpcCode.InvalidParams, message: what },
+      }),
+    });
+    const prompt = async (name: unknown, what: string) =>
+      typeof name === 'string' ? denied(await this.gate.checkPrompt(name)) : malformed(what);
+    // Extension point: a policy format that names resources decides each URI here instead of the server's load.
+    const resource = async (stage: ProxyStage) => denied(await this.gate.checkServer(stage));
     switch (method) {
       case 'tools/call': {
         const name = params?.name;
-        const verdict: Verdict =
-          typeof name === 'string'
-            ? await this.gate.checkCall(name, await this.definition(name))
-            : { allowed: false, reason: 'tools/call without a tool name' };
+        if (typeof name !== 'string') {
+          return {
+            deny: (id) => ({
+              jsonrpc: '2.0',
+              id,
+              result: { content: [{ type: 'text', text: 'tools/call without a tool name' }], isError: true },
+            }),
+          };
+        }
+        const verdict = await this.gate.checkCall(name, await this.definition(name));
         if (verdict.allowed) return {};
+        // MCP prefers tool failures as results the model can see; the denial marks tell one from a tool's failure.
+        const denial = { denied: true, ...denialData(verdict) };
+        // Clients check structuredContent against a declared outputSchema even in an error result (the SDK's
+        // Client throws on a mismatch), so such a tool's denial is marked in _meta only.
+        const schema = this.tools.get(name)?.outputSchema !== undefined;
         return {
           deny: (id) => ({
             jsonrpc: '2.0',
             id,
-            result: { content: [{ type: 'text', text: verdict.reason }], isError: true },
+            result: {
+              content: [{ type: 'text', text: verdict.reason }],
+              ...(!schema && { structuredContent: denial }),
+              _meta: { [DENIAL_META]: denial },
+              isError: true,
+            },
           }),
         };
       }
@@ -264,10 +379,16 @@ export class Relay {
       case 'completion/complete': {
         // Completing a prompt's arguments needs the prompt; a resource template carries no decision.
         const ref = record(params?.ref);
-        if (ref?.type === 'ref/resource') return {};
+        if (ref?.type === 'ref/resource') return resource('completion/complete');
         if (ref?.type === 'ref/prompt') return prompt(ref.name, 'completion/complete without a prompt name');
         return prompt(undefined, 'completion/complete without a prompt or resource reference');
       }
+      case 'resources/list':
+      case 'resources/templates/list':
+      case 'resources/read':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe':
+        return resource(method);
       default:
         return {};
     }
@@ -401,6 +522,7 @@ export class Relay {
   private forget(id: RequestId): void {
     this.inFlight.delete(id);
     for (const [token, rid] of this.progress) if (rid === id) this.progress.delete(token);
+    if (this.inFlight.size === 0) this.drained?.();
   }
 
   /** Answers a client request with a JSON-RPC error carrying the proxy's code. */

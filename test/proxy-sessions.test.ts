@@ -1,0 +1,434 @@
+/**
+ * The proxy's HTTP sessions and its denial shapes, in process: real SDK
+ * clients over streamable HTTP to `startProxy`, and behind it a real SDK
+ * server over streamable HTTP that records every session it sees end, or the
+ * recording stdio server as one child process per session. Everything listens
+ * on loopback, on ports the kernel picks.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo } from 'node:net';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { NativeEngine } from '../src/engines/native.js';
+import { type Policy } from '../src/policy/model.js';
+import { serverFacts, type ServerTarget } from '../src/proxy/facts.js';
+import { type HttpOptions, type SessionEnd } from '../src/proxy/http.js';
+import { type RunningProxy, startProxy } from '../src/proxy/proxy.js';
+import { DENIAL_META, POLICY_DENIED } from '../src/proxy/relay.js';
+import { RAW_SERVER } from './proxy/raw.js';
+
+const POLICY: Policy = {
+  version: 1,
+  default: 'allow',
+  rules: [
+    {
+      action: 'invoke',
+      server: 'upstream',
+      tools: ['secret_tool', 'secret_typed'],
+      allow: false,
+      reason: 'No secrets',
+    },
+    { action: 'prompt', server: 'upstream', tools: ['secret'], allow: false, reason: 'No secret prompts' },
+  ],
+};
+
+/** A streamable HTTP MCP server built with the SDK: one McpServer per session, each session's end recorded. */
+class Upstream {
+  readonly events = new EventEmitter();
+  readonly deleted: string[] = [];
+  /** Resolves the `slow` tool's calls that are waiting. */
+  readonly release: (() => void)[] = [];
+  private readonly transports = new Map<string, StreamableHTTPServerTransport>();
+  private server!: Server;
+  url!: URL;
+
+  private mcp(): McpServer {
+    const s = new McpServer({ name: 'upstream', version: '1.0.0' });
+    s.registerTool('echo', { inputSchema: { text: z.string() } }, ({ text }) => ({
+      content: [{ type: 'text', text }],
+    }));
+    s.registerTool('secret_tool', {}, () => ({ content: [{ type: 'text', text: 'the secret' }] }));
+    s.registerTool('secret_typed', { outputSchema: { value: z.string() } }, () => ({
+      content: [{ type: 'text', text: 'the secret' }],
+      structuredContent: { value: 'the secret' },
+    }));
+    s.registerTool('slow', {}, async (extra) => {
+      const token = extra._meta?.progressToken;
+      if (token !== undefined) {
+        await extra.sendNotification({
+          method: 'notifications/progress',
+          params: { progressToken: token, progress: 1 },
+        });
+      }
+      await new Promise<void>((resolve) => {
+        this.release.push(resolve);
+        this.events.emit('slow');
+      });
+      return { content: [{ type: 'text', text: 'slow done' }] };
+    });
+    s.registerPrompt('greeting', {}, () => ({
+      messages: [{ role: 'user', content: { type: 'text', text: 'hello' } }],
+    }));
+    s.registerPrompt('secret', {}, () => ({
+      messages: [{ role: 'user', content: { type: 'text', text: 'the secret' } }],
+    }));
+    s.registerResource('readme', 'file:///readme.txt', {}, (uri) => ({
+      contents: [{ uri: uri.href, text: 'read me' }],
+    }));
+    return s;
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const sid = req.headers['mcp-session-id'];
+      const existing = typeof sid === 'string' ? this.transports.get(sid) : undefined;
+      if (existing) return void existing.handleRequest(req, res);
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => void this.transports.set(id, transport),
+        onsessionclosed: (id) => {
+          this.transports.delete(id);
+          this.deleted.push(id);
+          this.events.emit('deleted', id);
+        },
+      });
+      void this.mcp()
+        .connect(transport)
+        .then(() => transport.handleRequest(req, res));
+    });
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.url = new URL(`http://127.0.0.1:${(this.server.address() as AddressInfo).port}/mcp`);
+  }
+
+  get live(): number {
+    return this.transports.size;
+  }
+
+  async stop(): Promise<void> {
+    for (const r of this.release.splice(0)) r();
+    await Promise.allSettled([...this.transports.values()].map((t) => t.close()));
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+/** Counts the ends of sessions by reason; `reached` waits for a count. */
+class Ends {
+  readonly counts: Record<SessionEnd, number> = { deleted: 0, expired: 0, closed: 0, shutdown: 0 };
+  private readonly events = new EventEmitter();
+  readonly hook: HttpOptions['onSessionEnd'] = ({ reason }) => {
+    this.counts[reason]++;
+    this.events.emit('end');
+  };
+  async reached(reason: SessionEnd, count: number): Promise<void> {
+    while (this.counts[reason] < count) await once(this.events, 'end');
+  }
+}
+
+async function proxyTo(
+  target: ServerTarget,
+  http: HttpOptions = {},
+): Promise<{ proxy: RunningProxy; url: URL; ends: Ends }> {
+  const ends = new Ends();
+  const proxy = await startProxy({
+    engine: new NativeEngine(POLICY),
+    target,
+    facts: serverFacts(target, { server: 'upstream' }),
+    listen: new URL('http://127.0.0.1:0/mcp'),
+    http: { ...http, onSessionEnd: ends.hook },
+  });
+  cleanup.push(() => proxy.close());
+  return { proxy, url: proxy.url!, ends };
+}
+
+async function upstream(): Promise<Upstream> {
+  const u = new Upstream();
+  await u.start();
+  cleanup.push(() => u.stop());
+  return u;
+}
+
+async function connect(url: URL): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: 'sessions-test', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(url);
+  await client.connect(transport);
+  return { client, transport };
+}
+
+const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 'init',
+  method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+};
+
+function headers(session?: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': '2025-11-25',
+    ...(session !== undefined && { 'mcp-session-id': session }),
+    ...extra,
+  };
+}
+
+/** Reads SSE events from a response body until `until` says stop; returns them with their ids. */
+async function readEvents(
+  body: ReadableStream<Uint8Array>,
+  until: (event: { id?: string; data: Record<string, unknown> }) => boolean,
+): Promise<{ id?: string; data: Record<string, unknown> }[]> {
+  const events: { id?: string; data: Record<string, unknown> }[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const reader = body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return events;
+    buffer += decoder.decode(value, { stream: true });
+    let cut: number;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const id = /^id: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.+)$/m.exec(block)?.[1];
+      if (data === undefined) continue; // a priming event: an id to resume from, no message
+      const event = { ...(id !== undefined && { id }), data: JSON.parse(data) as Record<string, unknown> };
+      events.push(event);
+      if (until(event)) {
+        await reader.cancel();
+        return events;
+      }
+    }
+  }
+}
+
+describe('HTTP sessions', () => {
+  it('1,000 sessions left without DELETE expire, free their slots and end upstream; then more work', async () => {
+    const up = await upstream();
+    const { proxy, url, ends } = await proxyTo(
+      { kind: 'url', url: up.url, transport: 'streamable' },
+      { sessionIdleMs: 3_000, maxSessionsPerClient: 1_000 },
+    );
+    // Connected SDK clients hold their SSE stream open, so none of these is idle yet.
+    const clients: Client[] = [];
+    for (let k = 0; k < 1_000; k += 50) {
+      clients.push(...(await Promise.all(Array.from({ length: 50 }, () => connect(url).then((c) => c.client)))));
+    }
+    expect(proxy.http!.status()).toMatchObject({ sessions: 1_000, clients: 1 });
+    const refused = await fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    await refused.body?.cancel();
+    // Abandoned: the SDK's close() drops the streams and sends no DELETE.
+    await Promise.all(clients.map((c) => c.close()));
+    await ends.reached('expired', 1_000);
+    expect(ends.counts.deleted).toBe(0);
+    expect(proxy.http!.status()).toMatchObject({ sessions: 0, clients: 0 });
+    // Each expired session was ended upstream too.
+    expect(up.deleted).toHaveLength(1_000);
+    const after = await Promise.all(Array.from({ length: 5 }, () => connect(url)));
+    for (const { client } of after) {
+      const r = await client.callTool({ name: 'echo', arguments: { text: 'still here' } });
+      expect(r.content).toEqual([{ type: 'text', text: 'still here' }]);
+    }
+    await Promise.all(after.map((c) => c.client.close()));
+  }, 120_000);
+
+  it('a client past its limit gets 429 with Retry-After; DELETE frees the slot and ends the upstream session', async () => {
+    const up = await upstream();
+    const { url, ends } = await proxyTo(
+      { kind: 'url', url: up.url, transport: 'streamable' },
+      { maxSessionsPerClient: 2, sessionIdleMs: 3_600_000 },
+    );
+    const a = await connect(url);
+    const b = await connect(url);
+    const refused = await fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) });
+    expect(refused.status).toBe(429);
+    const wait = Number(refused.headers.get('retry-after'));
+    // Nothing is idle, so the client is told to wait a whole idle time.
+    expect(wait).toBeGreaterThanOrEqual(3_600);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toBe(
+      'too many sessions for this client (2); end one with DELETE or wait',
+    );
+    await a.transport.terminateSession();
+    // The proxy's session ends only after the upstream acknowledged its DELETE.
+    await ends.reached('deleted', 1);
+    expect(up.deleted).toHaveLength(1);
+    const c = await connect(url);
+    expect((await c.client.listTools()).tools.map((t) => t.name)).toContain('echo');
+    await Promise.all([a.client.close(), b.client.close(), c.client.close()]);
+  });
+
+  it('DELETE ends the session child of a stdio server; the live children are counted and bounded', async () => {
+    const { proxy, url, ends } = await proxyTo(
+      { kind: 'command', command: process.execPath, args: [RAW_SERVER] },
+      { maxChildren: 1 },
+    );
+    const children = () =>
+      execFileSync('ps', ['-o', 'args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.includes('raw-server.mjs')).length;
+    const a = await connect(url);
+    expect(proxy.http!.status()).toMatchObject({ sessions: 1, children: 1, limits: { maxChildren: 1 } });
+    expect(children()).toBe(1);
+    const refused = await fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).not.toBeNull();
+    await refused.body?.cancel();
+    const health = await fetch(new URL('/health', url));
+    expect(await health.json()).toMatchObject({ status: 'ok', sessions: 1, children: 1 });
+    await a.transport.terminateSession();
+    await ends.reached('deleted', 1);
+    expect(proxy.http!.status()).toMatchObject({ sessions: 0, children: 0 });
+    expect(children()).toBe(0);
+    await a.client.close();
+    const b = await connect(url);
+    expect((await b.client.listTools()).tools.map((t) => t.name)).toContain('echo');
+    await b.client.close();
+  });
+
+  it('a stream cut in the middle of a call resumes through the proxy with Last-Event-ID', async () => {
+    const up = await upstream();
+    const { url } = await proxyTo({ kind: 'url', url: up.url, transport: 'streamable' });
+    const init = await fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) });
+    const session = init.headers.get('mcp-session-id')!;
+    await readEvents(init.body!, (e) => e.data.id === 'init');
+    const initialized = await fetch(url, {
+      method: 'POST',
+      headers: headers(session),
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    });
+    expect(initialized.status).toBe(202);
+    const waiting = once(up.events, 'slow');
+    const call = await fetch(url, {
+      method: 'POST',
+      headers: headers(session),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'slow-1',
+        method: 'tools/call',
+        params: { name: 'slow', arguments: {}, _meta: { progressToken: 'p1' } },
+      }),
+    });
+    // The first message is the progress notification; the stream is then dropped before the result.
+    const [progress] = await readEvents(call.body!, (e) => e.data.method === 'notifications/progress');
+    expect(progress?.id).toBeDefined();
+    await waiting;
+    up.release.splice(0).forEach((r) => r());
+    // Until the proxy has seen the cut, the stream still counts as connected (409): poll, with a deadline.
+    const deadline = Date.now() + 10_000;
+    let resumed: Response;
+    for (;;) {
+      resumed = await fetch(url, {
+        method: 'GET',
+        headers: headers(session, { accept: 'text/event-stream', 'last-event-id': progress!.id! }),
+      });
+      if (resumed.status !== 409 || Date.now() > deadline) break;
+      await resumed.body?.cancel();
+    }
+    expect(resumed.status).toBe(200);
+    const replayed = await readEvents(resumed.body!, (e) => e.data.id === 'slow-1');
+    expect(replayed.map((e) => e.data)).toEqual([
+      { jsonrpc: '2.0', id: 'slow-1', result: { content: [{ type: 'text', text: 'slow done' }] } },
+    ]);
+  });
+
+  it('on shutdown a call in flight is answered, then the upstream session is ended', async () => {
+    const up = await upstream();
+    const { proxy, url } = await proxyTo({ kind: 'url', url: up.url, transport: 'streamable' });
+    const { client } = await connect(url);
+    const waiting = once(up.events, 'slow');
+    const call = client.callTool({ name: 'slow', arguments: {} });
+    await waiting;
+    const closing = proxy.close();
+    // New sessions are refused while the call drains.
+    const refused = await fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) }).then(
+      (r) => r.status,
+      () => 'closed',
+    );
+    expect([503, 'closed']).toContain(refused);
+    up.release.splice(0).forEach((r) => r());
+    expect((await call).content).toEqual([{ type: 'text', text: 'slow done' }]);
+    await closing;
+    expect(up.deleted).toHaveLength(1);
+    expect(up.live).toBe(0);
+    await client.close();
+  });
+});
+
+describe('denials clients can tell apart', () => {
+  it('a denied tools/call is an isError result marked as a denial; other denials use one JSON-RPC code', async () => {
+    const up = await upstream();
+    const { url } = await proxyTo({ kind: 'url', url: up.url, transport: 'streamable' });
+    const { client } = await connect(url);
+    await client.listTools();
+    const denial = { denied: true, reason: 'No secrets', rule: 0 };
+    const denied = await client.callTool({ name: 'secret_tool', arguments: {} });
+    expect(denied).toEqual({
+      content: [{ type: 'text', text: 'policy denied tool "secret_tool" on server "upstream": No secrets' }],
+      structuredContent: denial,
+      _meta: { [DENIAL_META]: denial },
+      isError: true,
+    });
+    // A tool with an output schema: clients check structuredContent against it, so the mark is in _meta only.
+    const typed = await client.callTool({ name: 'secret_typed', arguments: {} });
+    expect(typed.isError).toBe(true);
+    expect(typed.structuredContent).toBeUndefined();
+    expect(typed._meta).toEqual({ [DENIAL_META]: denial });
+    // A tool's own failure carries no mark.
+    const failed = await client.callTool({ name: 'echo', arguments: {} });
+    expect(failed.isError).toBe(true);
+    expect(failed._meta?.[DENIAL_META]).toBeUndefined();
+
+    const prompt = await client.getPrompt({ name: 'secret' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(prompt).toBeInstanceOf(McpError);
+    expect(prompt).toMatchObject({
+      code: POLICY_DENIED,
+      data: { reason: 'No secret prompts', rule: 1 },
+    });
+    const completion = await client
+      .complete({ ref: { type: 'ref/prompt', name: 'secret' }, argument: { name: 'a', value: '' } })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(completion).toMatchObject({ code: POLICY_DENIED, data: { reason: 'No secret prompts', rule: 1 } });
+    // An unknown prompt is the server's error, with its own code.
+    const unknown = await client.getPrompt({ name: 'nothing' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(unknown).toBeInstanceOf(McpError);
+    expect((unknown as McpError).code).not.toBe(POLICY_DENIED);
+    expect((await client.getPrompt({ name: 'greeting' })).messages).toHaveLength(1);
+    await client.close();
+  });
+
+  it('resources are decided as the server load: allowed servers list and read them', async () => {
+    const up = await upstream();
+    const { url } = await proxyTo({ kind: 'url', url: up.url, transport: 'streamable' });
+    const { client } = await connect(url);
+    expect((await client.listResources()).resources.map((r) => r.uri)).toEqual(['file:///readme.txt']);
+    expect((await client.readResource({ uri: 'file:///readme.txt' })).contents).toEqual([
+      { uri: 'file:///readme.txt', text: 'read me' },
+    ]);
+    await client.close();
+  });
+});
