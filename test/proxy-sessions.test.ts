@@ -20,9 +20,11 @@ import { z } from 'zod';
 import { NativeEngine } from '../src/engines/native.js';
 import { type Policy } from '../src/policy/model.js';
 import { serverFacts, type ServerTarget } from '../src/proxy/facts.js';
+import { BoundedEventStore } from '../src/proxy/event-store.js';
 import { type HttpOptions, type SessionEnd } from '../src/proxy/http.js';
 import { type RunningProxy, startProxy } from '../src/proxy/proxy.js';
 import { DENIAL_META, POLICY_DENIED } from '../src/proxy/relay.js';
+import { runProxyToExit } from './proxy/helpers.js';
 import { RAW_SERVER } from './proxy/raw.js';
 
 const POLICY: Policy = {
@@ -430,5 +432,44 @@ describe('denials clients can tell apart', () => {
       { uri: 'file:///readme.txt', text: 'read me' },
     ]);
     await client.close();
+  });
+});
+
+describe('the session event store', () => {
+  const note = (n: number) => ({ jsonrpc: '2.0' as const, method: 'notifications/message', params: { n } });
+
+  it('replays the events after an id on its own stream only, and forgets the oldest past its bound', async () => {
+    const store = new BoundedEventStore(3, 1_000_000);
+    const a1 = await store.storeEvent('a', note(1));
+    await store.storeEvent('b', note(2));
+    await store.storeEvent('a', note(3));
+    const replayed: unknown[] = [];
+    expect(await store.replayEventsAfter(a1, { send: async (_id, m) => void replayed.push(m) })).toBe('a');
+    expect(replayed).toEqual([note(3)]);
+    await store.storeEvent('a', note(4));
+    expect(store.size).toBe(3);
+    expect(await store.getStreamIdForEventId(a1)).toBeUndefined();
+    await expect(store.replayEventsAfter(a1, { send: async () => undefined })).rejects.toThrow('no longer kept');
+  });
+
+  it('is bounded by size as well as count', async () => {
+    const store = new BoundedEventStore(1_000, 200);
+    for (let k = 0; k < 10; k++) await store.storeEvent('a', note(k));
+    expect(store.size).toBeLessThan(10);
+    expect(store.size).toBeGreaterThan(0);
+  });
+});
+
+describe('session flags', () => {
+  it('refuses a session idle time, client share or child bound that is not a whole number of at least 1', async () => {
+    for (const [flag, value] of [
+      ['--session-idle', '0'],
+      ['--max-sessions-per-client', '-3'],
+      ['--max-children', '1.5'],
+    ] as const) {
+      const r = await runProxyToExit(['policy.json', flag, value, '--', 'true']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${flag} must be a whole number of at least 1, not "${value}"`);
+    }
   });
 });

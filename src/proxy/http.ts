@@ -23,9 +23,9 @@ export const HTTP_LIMITS = {
   /** A session with no open request (a held SSE stream is one) for this long is ended; clients need not send DELETE. */
   sessionIdleMs: 5 * 60_000,
   /** Sessions one client may hold at once; past it a new one is answered 429 with Retry-After. */
-  maxSessionsPerClient: 64,
+  maxSessionsPerClient: 256,
   /** Live child processes (one per session of a stdio server); past it a new session is answered 503. */
-  maxChildren: 256,
+  maxChildren: 128,
   /** How long SIGTERM waits for the server's answers to requests in flight. */
   shutdownGraceMs: 10_000,
 } as const;
