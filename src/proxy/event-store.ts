@@ -10,7 +10,7 @@ import { type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 /** Bounds of one session's event store. */
 export const EVENT_STORE_LIMITS = {
   maxEvents: 1_000,
-  maxBytes: 8 * 1024 * 1024,
+  maxBytes: 2 * 1024 * 1024,
 } as const;
 
 interface Stored {
