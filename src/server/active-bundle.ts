@@ -12,7 +12,7 @@ import { NativeEngine } from '../engines/native.js';
 import { openWasmBytes, WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
 import { requestCost } from '../engines/wasm-cost.js';
 import { generatePolicy } from '../pipeline/build.js';
-import { type Decision, failedDecision, type Policy } from '../policy/model.js';
+import { failedDecision, type Policy } from '../policy/model.js';
 
 /** What a service decides with: the wasm engine on a bundle, or the native engine on a policy. */
 export type SyncDecider = Pick<WasmEngine, 'decideSync' | 'decideBatchSync'>;
@@ -134,19 +134,5 @@ export class BundleSlot {
     });
     this.pending = result;
     return result;
-  }
-
-  /** Decides one request; denies with an error while no bundle is active. */
-  decide(request: unknown): { decision: Decision; revision: string | undefined } {
-    const bundle = this.active;
-    if (!bundle) return { decision: failedDecision(NO_BUNDLE_ERROR), revision: undefined };
-    return { decision: bundle.engine.decideSync(request), revision: bundle.revision };
-  }
-
-  /** Decides requests in order, one decision each. */
-  decideBatch(requests: readonly unknown[]): { decisions: Decision[]; revision: string | undefined } {
-    const bundle = this.active;
-    if (!bundle) return { decisions: requests.map(() => failedDecision(NO_BUNDLE_ERROR)), revision: undefined };
-    return { decisions: bundle.engine.decideBatchSync(requests), revision: bundle.revision };
   }
 }
