@@ -45,7 +45,7 @@ const rate = (n: number): string => int.format(Number(n.toPrecision(3)));
 const ratio = (n: number): string => (n >= 10 ? n.toFixed(0) : n.toFixed(1));
 
 /** Decisions per second of `call` (which makes `per` decisions and checks them) over the budget. */
-function perSecond(call: () => boolean, per: number, budgetMs = BUDGET_MS): number {
+export function perSecond(call: () => boolean, per: number, budgetMs = BUDGET_MS): number {
   const warm = performance.now() + budgetMs / 4;
   let calls = 0;
   const ws = performance.now();

@@ -3,7 +3,7 @@
  * wasm engines on generated policies (scripts/bench-policies.ts).
  *
  *   node dist/scripts/bench.js [--sizes 10,100,1000,10000] [--budget-ms 1000]
- *   BENCH_ONLY=core|engines|boundary|serve|proxy|fleet|analysis   one section
+ *   BENCH_ONLY=core|engines|boundary|serve|proxy|fleet|analysis|v2   one section
  *
  * Prints a Markdown report; a full run (no BENCH_ONLY) writes the same text to bench/results.md.
  * Throughput is measured against a time budget rather than an iteration count,
@@ -22,6 +22,7 @@ import { type Decision, loadPolicyText, NativeEngine, type Policy, WasmEngine, W
 import { generateRego, regoSources } from '../src/pipeline/build.js';
 import { OPA_VERSION, resolveOpa } from '../src/opa/cli.js';
 import { benchAnalysis } from './bench-analysis.js';
+import { benchV2 } from './bench-v2.js';
 import { benchBoundary } from './bench-boundary.js';
 import { benchFleet } from './bench-fleet.js';
 import { benchEngines } from './bench-engines.js';
@@ -382,6 +383,7 @@ async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'proxy') return void process.stdout.write(await benchProxy());
   if (process.env.BENCH_ONLY === 'fleet') return void process.stdout.write(await benchFleet());
   if (process.env.BENCH_ONLY === 'analysis') return void process.stdout.write(await benchAnalysis());
+  if (process.env.BENCH_ONLY === 'v2') return void process.stdout.write(await benchV2());
   const options = parseOptions(process.argv.slice(2));
   // Fail before any work if the pinned opa is missing, with the library's own fix text.
   await resolveOpa();
@@ -398,6 +400,7 @@ async function main(): Promise<void> {
   if (only === undefined) markdown += `${await benchProxy()}${fleet}`;
   if (only === undefined) markdown += `\n${await benchServe()}`;
   if (only === undefined) markdown += `\n${await benchAnalysis()}`;
+  if (only === undefined) markdown += `\n${await benchV2()}`;
   process.stdout.write(markdown);
   // One section would replace the whole report with itself; only a full run writes it.
   if (only === undefined) {
