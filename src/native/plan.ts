@@ -5,7 +5,8 @@
  * from the `Policy` itself, independently of lowering's index for Rego, so the
  * differential tester compares two indexes as well as two matchers.
  */
-import { type Policy, type Rule } from '../policy/model.js';
+import { ANNOTATION_DEFAULTS, ANNOTATION_HINTS, type AnnotationHint, type Policy, type Rule } from '../policy/model.js';
+import { compileArgumentConditions } from './arguments.js';
 import { compilePattern, type Matcher, sourceParts } from './match.js';
 
 /** The facts of a request as the compiled rules read them. */
@@ -16,6 +17,17 @@ export interface Subject {
   readonly serverSource?: string;
   readonly transport?: string;
   readonly tool?: string;
+  /** Version 2: the facts below are absent in a version 1 request, which no version 2 key matches. */
+  readonly resource?: string;
+  /** Whether the request names a principal. */
+  readonly principal?: boolean;
+  readonly sub?: string;
+  /** Non-empty, well-formed groups. */
+  readonly groups?: readonly string[];
+  readonly claims?: Readonly<Record<string, string | readonly string[]>>;
+  /** Effective hints; the defaults when absent. */
+  readonly annotations?: Readonly<Record<AnnotationHint, boolean>>;
+  readonly arguments?: Readonly<Record<string, unknown>>;
 }
 
 type Check = (s: Subject, sources: () => readonly string[]) => boolean;
@@ -107,7 +119,8 @@ class FieldTable {
   }
 }
 
-type Field = 'action' | 'serverType' | 'transport' | 'server' | 'source' | 'tool';
+/** Indexed fields; `group` is multi-valued (each of the principal's groups is looked up). */
+type Field = 'action' | 'serverType' | 'transport' | 'server' | 'source' | 'tool' | 'resource' | 'sub' | 'group';
 
 interface Entry {
   readonly field: Field;
@@ -156,8 +169,15 @@ function entriesFor(rule: Rule): Entry[] {
     const entry = patternEntry(field, pattern);
     if (entry) options.push([entry]);
   }
-  if (rule.tools !== undefined) {
-    const entries = rule.tools.map((t) => patternEntry('tool', t));
+  // A rule with a list is found through any of its patterns, so every one needs a key.
+  for (const [field, patterns] of [
+    ['tool', rule.tools],
+    ['resource', rule.resources],
+    ['sub', rule.users],
+    ['group', rule.groups],
+  ] as const) {
+    if (patterns === undefined) continue;
+    const entries = patterns.map((p) => patternEntry(field, p));
     if (entries.every((e) => e !== undefined)) options.push(entries);
   }
   let best: Entry[] = [];
@@ -170,6 +190,64 @@ function entriesFor(rule: Rule): Entry[] {
     }
   }
   return best;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+const anyMatch = (matchers: readonly Matcher[], value: string): boolean => {
+  for (let k = 0; k < matchers.length; k++) if ((matchers[k] as Matcher)(value)) return true;
+  return false;
+};
+
+const wellFormed = (s: string): string => (s.isWellFormed() ? s : s.toWellFormed());
+
+/** Whether some non-empty group matches some pattern; literal patterns are looked up, not scanned. */
+function groupsCheck(patterns: readonly string[]): Check {
+  const literal = new Set(patterns.filter((p) => !p.includes('*')));
+  const wild = patterns.filter((p) => p.includes('*')).map(compilePattern);
+  return (s) => {
+    const groups = s.groups;
+    if (groups === undefined) return false;
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g] as string;
+      if (literal.has(group) || anyMatch(wild, group)) return true;
+    }
+    return false;
+  };
+}
+
+/** Every listed claim has a non-empty value (or element) that matches one of its patterns. */
+function claimsCheck(claims: Readonly<Record<string, readonly string[]>>): Check {
+  const listed = Object.keys(claims).map(
+    (name) => [name, (claims[name] as readonly string[]).map(compilePattern)] as const,
+  );
+  const matches = (value: string, matchers: readonly Matcher[]): boolean =>
+    value !== '' && anyMatch(matchers, wellFormed(value));
+  return (s) => {
+    if (s.principal !== true) return false;
+    const sent = s.claims;
+    for (const [name, matchers] of listed) {
+      const value = sent !== undefined && hasOwn.call(sent, name) ? sent[name] : undefined;
+      if (typeof value === 'string') {
+        if (!matches(value, matchers)) return false;
+      } else if (value === undefined || !value.some((v) => matches(v, matchers))) {
+        return false;
+      }
+    }
+    return true;
+  };
+}
+
+/** Each listed hint's effective value is the rule's. */
+function annotationsCheck(annotations: Readonly<Partial<Record<AnnotationHint, boolean>>>): Check {
+  const wanted = ANNOTATION_HINTS.filter((h) => hasOwn.call(annotations, h) && annotations[h] !== undefined).map(
+    (h) => [h, annotations[h] as boolean] as const,
+  );
+  return (s) => {
+    const effective = s.annotations ?? ANNOTATION_DEFAULTS;
+    for (const [hint, value] of wanted) if (effective[hint] !== value) return false;
+    return true;
+  };
 }
 
 function compileRule(rule: Rule): Check {
@@ -189,6 +267,21 @@ function compileRule(rule: Rule): Check {
   if (rule.tools !== undefined) {
     const ms: Matcher[] = rule.tools.map(compilePattern);
     checks.push((s) => s.tool !== undefined && ms.some((m) => m(s.tool as string)));
+  }
+  if (rule.resources !== undefined) {
+    const ms = rule.resources.map(compilePattern);
+    checks.push((s) => s.resource !== undefined && anyMatch(ms, s.resource));
+  }
+  if (rule.users !== undefined) {
+    const ms = rule.users.map(compilePattern);
+    checks.push((s) => s.sub !== undefined && anyMatch(ms, s.sub));
+  }
+  if (rule.groups !== undefined) checks.push(groupsCheck(rule.groups));
+  if (rule.claims !== undefined) checks.push(claimsCheck(rule.claims));
+  if (rule.annotations !== undefined) checks.push(annotationsCheck(rule.annotations));
+  if (rule.arguments !== undefined) {
+    const holds = compileArgumentConditions(rule.arguments);
+    checks.push((s) => holds(s.arguments));
   }
   return (s, sources) => {
     for (let k = 0; k < checks.length; k++) if (!(checks[k] as Check)(s, sources)) return false;
@@ -234,8 +327,29 @@ export class RulePlan {
       return (forms = p === undefined ? [source] : [source, p[0] + p[1]]);
     };
     const lists: (readonly number[])[] = [this.always];
+    // Set when several groups were looked up: a rule can then be a candidate
+    // through several of its keys, and its checks (over every group) run once.
+    let failed: Set<number> | undefined;
     for (let k = 0; k < this.tables.length; k++) {
       const [field, table] = this.tables[k] as [Field, FieldTable];
+      if (field === 'group') {
+        const groups = s.groups;
+        if (groups === undefined || groups.length === 0) continue;
+        if (groups.length === 1) {
+          table.lookup('', groups[0] as string, lists);
+          continue;
+        }
+        const found: (readonly number[])[] = [];
+        for (let g = 0; g < groups.length; g++) table.lookup('', groups[g] as string, found);
+        const seen = new Set<readonly number[]>();
+        for (const list of found) {
+          if (seen.has(list)) continue;
+          seen.add(list);
+          lists.push(list);
+        }
+        failed = new Set();
+        continue;
+      }
       if (field === 'source') {
         if (source === undefined) continue;
         table.lookup('', source, lists);
@@ -253,6 +367,15 @@ export class RulePlan {
       for (let k = 0; k < rules.length; k++) {
         const i = rules[k] as number;
         if (i >= best) break;
+        if (failed !== undefined) {
+          if (failed.has(i)) continue;
+          if (!(this.checks[i] as Check)(s, sources)) {
+            failed.add(i);
+            continue;
+          }
+          best = i;
+          break;
+        }
         if ((this.checks[i] as Check)(s, sources)) {
           best = i;
           break;

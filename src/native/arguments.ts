@@ -1,0 +1,184 @@
+/**
+ * The native engine's argument conditions (version 2): finding the values a
+ * JSON pointer names in a request's `arguments`, the tests on them, scalar
+ * equality and POSIX path cleaning. Written from the semantics, not from the
+ * Rego lowering, so the differential tester compares two readings of it.
+ */
+import { type ArgumentCondition, MAX_PATH_PARTS, pointerSegments, type Scalar } from '../policy/model.js';
+import { compilePattern, type Matcher } from './match.js';
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** `0`, or digits not starting with `0`: the segments that name an array element. */
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * Calls `visit` on every value the pointer segments reach from `root`, in
+ * document order, until it returns true; returns whether one did. A `*`
+ * segment stands for every element of an array and every member value of an
+ * object (and for nothing under a scalar); any other segment names an own
+ * member of an object, or the element of an array at an index below its
+ * length. Each value of the request is reached at most once, so the work is
+ * bounded by the request's size whatever the number of `*` segments.
+ */
+export function visitValues(
+  root: unknown,
+  segments: readonly string[],
+  visit: (value: unknown) => boolean,
+  from = 0,
+): boolean {
+  if (from === segments.length) return visit(root);
+  if (typeof root !== 'object' || root === null) return false;
+  const segment = segments[from] as string;
+  if (Array.isArray(root)) {
+    if (segment === '*') {
+      for (let k = 0; k < root.length; k++) if (visitValues(root[k], segments, visit, from + 1)) return true;
+      return false;
+    }
+    if (!ARRAY_INDEX.test(segment)) return false;
+    const index = Number(segment);
+    return index < root.length ? visitValues(root[index], segments, visit, from + 1) : false;
+  }
+  if (segment === '*') {
+    for (const key of Object.keys(root)) {
+      if (visitValues((root as Record<string, unknown>)[key], segments, visit, from + 1)) return true;
+    }
+    return false;
+  }
+  return hasOwn.call(root, segment)
+    ? visitValues((root as Record<string, unknown>)[segment], segments, visit, from + 1)
+    : false;
+}
+
+/**
+ * Every value at `path` (an RFC 6901 pointer, `*` for every element) in a
+ * request's `arguments`; none when the request has no arguments, even for
+ * the pointer `""`.
+ */
+export function valuesAt(args: Readonly<Record<string, unknown>> | undefined, path: string): unknown[] {
+  const out: unknown[] = [];
+  if (args === undefined) return out;
+  visitValues(args, pointerSegments(path), (v) => {
+    out.push(v);
+    return false;
+  });
+  return out;
+}
+
+/**
+ * Go's `path.Clean` of a POSIX path, or undefined when the string has more
+ * than {@link MAX_PATH_PARTS} `/`-separated parts (it is not taken for a path,
+ * and `match` fails on it). `..` is resolved textually and never climbs above
+ * `/`; a relative path keeps the `..` it cannot resolve; the empty result is `.`.
+ */
+export function cleanPath(s: string): string | undefined {
+  let slashes = 0;
+  for (let i = s.indexOf('/'); i >= 0; i = s.indexOf('/', i + 1)) {
+    if (++slashes >= MAX_PATH_PARTS) return undefined;
+  }
+  const rooted = s.startsWith('/');
+  const stack: string[] = [];
+  for (const part of s.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.pop();
+      else if (!rooted) stack.push('..');
+    } else {
+      stack.push(part);
+    }
+  }
+  const cleaned = (rooted ? '/' : '') + stack.join('/');
+  return cleaned === '' ? '.' : cleaned;
+}
+
+/**
+ * JSON equality of a request value and a policy scalar: the same JSON type
+ * and equal, numbers as doubles (so `-0` equals `0`); an object or array
+ * equals nothing.
+ */
+export function scalarEquals(value: unknown, scalar: Scalar): boolean {
+  if (value === null || scalar === null) return value === scalar;
+  const type = typeof value;
+  if (type !== 'string' && type !== 'number' && type !== 'boolean') return false;
+  // `===` is the comparison of each type: doubles (with -0 === 0), strings by code unit, booleans.
+  return typeof scalar === type && value === scalar;
+}
+
+/** Request text as every engine decodes it: unpaired surrogates become U+FFFD. */
+const wellFormed = (s: string): string => (s.isWellFormed() ? s : s.toWellFormed());
+
+/** A test on one value found at a condition's path. */
+type ValueTest = (value: unknown) => boolean;
+
+function valueTest(condition: ArgumentCondition): ValueTest {
+  if (condition.match !== undefined) {
+    const matchers: Matcher[] = condition.match.map(compilePattern);
+    const matches = (s: string): boolean => {
+      for (let k = 0; k < matchers.length; k++) if ((matchers[k] as Matcher)(s)) return true;
+      return false;
+    };
+    if (condition.normalize === 'path') {
+      return (v) => {
+        if (typeof v !== 'string') return false;
+        const cleaned = cleanPath(wellFormed(v));
+        return cleaned !== undefined && matches(cleaned);
+      };
+    }
+    return (v) => typeof v === 'string' && matches(wellFormed(v));
+  }
+  if (condition.equals !== undefined) {
+    const expected = condition.equals;
+    return typeof expected === 'string'
+      ? (v) => typeof v === 'string' && wellFormed(v) === expected
+      : (v) => scalarEquals(v, expected);
+  }
+  if (condition.in !== undefined) {
+    const options = condition.in;
+    return (v) => {
+      const value = typeof v === 'string' ? wellFormed(v) : v;
+      for (let k = 0; k < options.length; k++) if (scalarEquals(value, options[k] as Scalar)) return true;
+      return false;
+    };
+  }
+  const { min, max } = condition;
+  return (v) => typeof v === 'number' && (min === undefined || min <= v) && (max === undefined || v <= max);
+}
+
+/** A compiled argument condition: whether it holds for a request's `arguments` (undefined when it has none). */
+export type ArgumentCheck = (args: Readonly<Record<string, unknown>> | undefined) => boolean;
+
+/**
+ * Compiles one condition (validated, in its source shape). `present: b` holds
+ * when finding something at the path is b. Any other test fails when nothing
+ * is found, `not` or not; otherwise it holds when some value found passes,
+ * negated by `not`. A value of the wrong type fails the test, so a negated
+ * test holds on it: the safe reading for deny rules.
+ */
+export function compileArgumentCondition(condition: ArgumentCondition): ArgumentCheck {
+  const segments = pointerSegments(condition.path);
+  const found = (): boolean => true;
+  if (condition.present !== undefined) {
+    const wanted = condition.present;
+    return (args) => (args !== undefined && visitValues(args, segments, found)) === wanted;
+  }
+  const test = valueTest(condition);
+  const not = condition.not === true;
+  return (args) => {
+    if (args === undefined) return false;
+    let any = false;
+    const passed = visitValues(args, segments, (v) => {
+      any = true;
+      return test(v);
+    });
+    return any && passed !== not;
+  };
+}
+
+/** Compiles a rule's argument conditions into one check: all of them hold. */
+export function compileArgumentConditions(conditions: readonly ArgumentCondition[]): ArgumentCheck {
+  const checks = conditions.map(compileArgumentCondition);
+  return (args) => {
+    for (let k = 0; k < checks.length; k++) if (!(checks[k] as ArgumentCheck)(args)) return false;
+    return true;
+  };
+}
