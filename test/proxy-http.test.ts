@@ -105,7 +105,8 @@ describe('session refusal over HTTP', () => {
       FILESYSTEM,
     ]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('refusing to listen on "0.0.0.0": not a loopback address');
+    expect(r.stderr).toContain('refusing to listen on "0.0.0.0" without authentication');
+    expect(r.stderr).toContain('(auth_required)');
   });
 });
 

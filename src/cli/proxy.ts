@@ -2,10 +2,13 @@
 import { Command, Option } from 'commander';
 import { type EngineName } from '../engines/engine.js';
 import { McpPolicyError } from '../core/errors.js';
+import { JWT_ALGORITHMS } from '../host/auth.js';
 import { openSources } from '../host/sources.js';
 import { readTextFile } from '../policy/file.js';
 import { parseProxyConfig } from '../proxy/config.js';
 import { serverFacts, type ServerTarget, transportForUrl } from '../proxy/facts.js';
+import { type HttpAuthOptions } from '../proxy/http.js';
+import { fixedPrincipal } from '../proxy/identity.js';
 import { startProxy } from '../proxy/proxy.js';
 import { addVerificationOptions } from './fleet-options.js';
 import { addSourceOptions, type CliIo, engineOption, type SourceFlags, sourcesFrom, validOrExit } from './io.js';
@@ -25,7 +28,56 @@ interface ProxyCliOptions extends SourceFlags {
   sessionIdle?: string;
   maxSessionsPerClient?: string;
   maxChildren?: string;
+  authIssuer?: string;
+  authAudience?: string;
+  authJwks?: string;
+  authResource?: string;
+  authGroupsClaim?: string;
+  authClaims?: string;
+  principalSub?: string;
+  principalGroups?: string;
+  logArguments?: boolean;
   engine: EngineName;
+}
+
+/** A comma-separated list flag; empty entries are refused. */
+function list(text: string | undefined, flag: string): string[] | undefined {
+  if (text === undefined) return undefined;
+  const items = text.split(',').map((s) => s.trim());
+  if (items.some((s) => s === ''))
+    throw new McpPolicyError('usage', `${flag} must be names separated by commas, not "${text}"`);
+  return items;
+}
+
+/** The `--auth-*` flags as listener options: JWT verification needs issuer, audience and keys together. */
+function authFrom(opts: ProxyCliOptions): HttpAuthOptions | undefined {
+  const required = {
+    '--auth-issuer': opts.authIssuer,
+    '--auth-audience': opts.authAudience,
+    '--auth-jwks': opts.authJwks,
+  };
+  const given = Object.values(required).filter((v) => v !== undefined).length;
+  const extras = [opts.authResource, opts.authGroupsClaim, opts.authClaims].some((v) => v !== undefined);
+  if (given === 0 && !extras) return undefined;
+  if (given < 3) {
+    const missing = Object.entries(required)
+      .filter(([, v]) => v === undefined)
+      .map(([k]) => k);
+    throw new McpPolicyError('usage', `authentication also needs ${missing.join(' and ')}`);
+  }
+  const jwks = opts.authJwks!;
+  const claims = list(opts.authClaims, '--auth-claims');
+  return {
+    ...(opts.authResource !== undefined && { resource: opts.authResource }),
+    jwt: {
+      issuer: opts.authIssuer!,
+      audience: opts.authAudience!,
+      algorithms: [...JWT_ALGORITHMS],
+      ...(/^https?:\/\//i.test(jwks) ? { jwksUrl: jwks } : { jwksFile: jwks }),
+      ...(opts.authGroupsClaim !== undefined && { groupsClaim: opts.authGroupsClaim }),
+      ...(claims !== undefined && { claims }),
+    },
+  };
 }
 
 function positiveInteger(text: string | undefined, flag: string): number | undefined {
@@ -88,7 +140,19 @@ export function proxyCommand(io: CliIo): Command {
     .option('--session-idle <seconds>', 'HTTP: end a session idle this long (default 300)')
     .option('--max-sessions-per-client <n>', 'HTTP: sessions one client address may hold (default 256; 429 past it)')
     .option('--max-children <n>', 'HTTP: live server processes of a command server (default 128; 503 past it)')
+    .option(
+      '--auth-issuer <url>',
+      'HTTP: every request needs a JWT from this issuer (with --auth-audience, --auth-jwks)',
+    )
+    .option('--auth-audience <aud>', 'HTTP: the audience a JWT must name')
+    .option('--auth-jwks <url-or-file>', "HTTP: the issuer's keys, a JWKS URL or file")
+    .option('--auth-resource <url>', 'HTTP: the public URL of the proxy in its metadata (default: the --listen URL)')
+    .option('--auth-groups-claim <name>', "HTTP: the JWT claim holding the principal's groups")
+    .option('--auth-claims <a,b>', 'HTTP: JWT claims copied into the principal for claims rules')
+    .option('--principal-sub <sub>', 'a fixed principal for every request (single user, no --auth-*)')
+    .option('--principal-groups <a,b>', "the fixed principal's groups")
     .option('--decision-log <file>', 'append every decision as a JSON line (mode 0600)')
+    .option('--log-arguments', 'keep argument values in decision records (default: only their JSON types)')
     .option('--pin <lock-file>', 'pin tool definitions: withhold tools that changed since they were approved')
     .option('--pin-update', 'record the current definitions of approved tools in the --pin lock file')
     .addOption(engineOption('evaluator for a policy file'))
@@ -107,6 +171,9 @@ export function proxyCommand(io: CliIo): Command {
       const idle = positiveInteger(opts.sessionIdle, '--session-idle');
       const perClient = positiveInteger(opts.maxSessionsPerClient, '--max-sessions-per-client');
       const children = positiveInteger(opts.maxChildren, '--max-children');
+      const auth = authFrom(opts);
+      if (opts.principalSub === '') throw new McpPolicyError('usage', '--principal-sub must not be empty');
+      const principal = fixedPrincipal(opts.principalSub, list(opts.principalGroups, '--principal-groups'));
       const engine = validOrExit(await openSources(sourcesFrom(file, opts)), io);
       try {
         const proxy = await startProxy({
@@ -117,6 +184,9 @@ export function proxyCommand(io: CliIo): Command {
           ...(opts.decisionLog !== undefined && { decisionLog: opts.decisionLog }),
           ...(opts.pin !== undefined && { pin: { path: opts.pin, update: opts.pinUpdate === true } }),
           ...(opts.allowNonLoopback !== undefined && { allowNonLoopback: opts.allowNonLoopback }),
+          ...(auth !== undefined && { auth }),
+          ...(principal !== undefined && { principal }),
+          ...(opts.logArguments === true && { logArguments: true }),
           http: {
             ...(idle !== undefined && { sessionIdleMs: idle * 1000 }),
             ...(perClient !== undefined && { maxSessionsPerClient: perClient }),
@@ -129,6 +199,13 @@ export function proxyCommand(io: CliIo): Command {
         process.once('SIGTERM', stop);
         const where = proxy.url ? `listening on ${proxy.url.href}` : 'on stdio';
         stderr(`mcp-policy proxy: server "${facts.server}" (${facts.transport}) ${where}\n`);
+        if (proxy.url && auth === undefined) {
+          const reach =
+            opts.allowNonLoopback === true ? 'anyone who reaches the address' : 'this machine only (loopback)';
+          stderr(
+            `mcp-policy proxy: no authentication (--auth-*): every client is one anonymous caller; open to ${reach}\n`,
+          );
+        }
         await proxy.done;
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);

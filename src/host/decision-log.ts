@@ -80,16 +80,55 @@ export type DecisionFields = Omit<DecisionRecord, 'time' | 'kind' | 'request' | 
   /** The request as the host received it, or `undefined` when there is none to keep. */
   readonly request: unknown;
   readonly time?: string;
+  /**
+   * Keep the values of the request's `arguments` (`--log-arguments`). By
+   * default each value is replaced by the name of its JSON type, since tool
+   * and prompt arguments carry secrets and personal data.
+   */
+  readonly logArguments?: boolean;
 };
+
+/**
+ * The JSON type names that stand in for argument values in a decision
+ * record: a string becomes `"string"`, and so on. Objects and arrays keep
+ * their shape (member names and lengths), so a record still shows which
+ * paths a request had.
+ */
+export type ArgumentTypeName = 'string' | 'number' | 'boolean' | 'null';
+
+function typesOnly(value: unknown): unknown {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return value.map(typesOnly);
+  if (typeof value === 'object') {
+    // Null prototype: a member may be named __proto__.
+    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(value)) out[k] = typesOnly(v);
+    return out;
+  }
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? typeof value : 'null';
+}
+
+/**
+ * A request copy with the values of its `arguments` replaced by their JSON
+ * type names (see {@link ArgumentTypeName}); the copy itself when it has no
+ * `arguments` object. `arguments` that is not an object (an invalid request)
+ * becomes its type name as a whole.
+ */
+export function withoutArgumentValues(request: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  if (!Object.hasOwn(request, 'arguments') || request.arguments === undefined) return request;
+  return { ...request, arguments: typesOnly(request.arguments) };
+}
 
 /**
  * Builds a decision record. The request is copied by the request boundary's
  * rule (depth, size, plain JSON only), so no request can make the record
  * unserialisable; one that is not a plain object within the limits is kept
- * as `null` with the boundary's reason. Never throws.
+ * as `null` with the boundary's reason. The values of its `arguments` are
+ * replaced by their JSON type names unless `logArguments` is set. Never throws.
  */
 export function decisionRecord(fields: DecisionFields): DecisionRecord {
   const read = fields.request === undefined ? undefined : readRequestValue(fields.request);
+  const request = read !== undefined && 'request' in read ? read.request : null;
   // Spelled out so the fields come in the documented order, whatever the caller's order.
   return {
     time: fields.time ?? new Date().toISOString(),
@@ -98,7 +137,7 @@ export function decisionRecord(fields: DecisionFields): DecisionRecord {
     ...(fields.family !== undefined && { family: fields.family }),
     ...(fields.stage !== undefined && { stage: fields.stage }),
     ...(fields.revision !== undefined && { revision: fields.revision }),
-    request: read !== undefined && 'request' in read ? read.request : null,
+    request: request === null || fields.logArguments === true ? request : withoutArgumentValues(request),
     ...(read !== undefined && 'error' in read && { request_error: read.error }),
     decision: fields.decision,
     ...(fields.latency_us !== undefined && { latency_us: fields.latency_us }),

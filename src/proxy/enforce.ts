@@ -1,16 +1,27 @@
 /**
- * Where policy meets MCP traffic: which tools and prompts a client may see
- * and use. Every answer comes from the engine at the moment it is asked (no
- * caching), and any failure to decide denies.
+ * Where policy meets MCP traffic: which tools, prompts and resources a client
+ * may see and use. Every answer comes from the engine at the moment it is
+ * asked (no caching), and any failure to decide denies. Under a version 2
+ * policy the requests also say who asks (`principal`), with which
+ * `arguments`, on which `resource`, and what the server declared about the
+ * tool (`annotations`).
  */
 import { setImmediate as yieldToOthers } from 'node:timers/promises';
 import { type Engine } from '../engines/engine.js';
-import { type Action, type Decision, failedDecision, type PolicyRequest } from '../policy/model.js';
+import {
+  type Action,
+  ANNOTATION_HINTS,
+  type AnnotationHint,
+  type Decision,
+  failedDecision,
+  type PolicyRequest,
+  type Principal,
+} from '../policy/model.js';
 import { decisionRecord, type DecisionLogSink, NULL_SINK, type ProxyStage } from '../host/decision-log.js';
 import { type ServerFacts } from './facts.js';
 import { type ToolPins } from './pins.js';
 
-/** An MCP tool or prompt definition as listed; only `name` is read by the policy. */
+/** An MCP tool or prompt definition as listed; the policy reads `name` and, of a tool, `annotations`. */
 export type Listed = Readonly<Record<string, unknown>> & { readonly name: string };
 
 /**
@@ -34,14 +45,65 @@ export type Verdict =
  */
 export const DECISION_SLICE = 256;
 
+/** The version 2 fields a host adds to a request; ignored under a version 1 policy. */
+export interface Asking {
+  /** Who asks; the gate's fixed principal when absent. */
+  readonly principal?: Principal | undefined;
+  /** The arguments of a tool call or prompt, as the client sent them. */
+  readonly arguments?: unknown;
+  /** The tool's annotations as the server's listing declared them (see {@link annotationsOf}). */
+  readonly annotations?: Partial<Record<AnnotationHint, boolean>> | undefined;
+}
+
+/** Options of a {@link PolicyGate}. */
+export interface GateOptions {
+  /** The principal of every request that names none (a single-user proxy's fixed identity). */
+  readonly principal?: Principal;
+  /** Keep argument values in decision records (by default only their JSON types). */
+  readonly logArguments?: boolean;
+  /** The policy's version, when the host knows it; otherwise the engine is asked once. */
+  readonly version?: 1 | 2;
+}
+
+/**
+ * The annotations a request carries for a listed tool: its declared hints
+ * that are booleans (a hint of another type is left out, so MCP's default
+ * applies, as for a hint never declared); undefined when none is declared.
+ */
+export function annotationsOf(tool: Listed | undefined): Partial<Record<AnnotationHint, boolean>> | undefined {
+  const declared = tool?.annotations;
+  if (typeof declared !== 'object' || declared === null || Array.isArray(declared)) return undefined;
+  const out: Partial<Record<AnnotationHint, boolean>> = {};
+  let any = false;
+  for (const hint of ANNOTATION_HINTS) {
+    const value = (declared as Record<string, unknown>)[hint];
+    if (Object.hasOwn(declared, hint) && typeof value === 'boolean') {
+      out[hint] = value;
+      any = true;
+    }
+  }
+  return any ? out : undefined;
+}
+
+/** The text an engine answers for action `resource` under a policy that has no such action (version 1). */
+const NO_RESOURCE_ACTION = 'unknown action "resource"';
+
+/** Which listing entry key names a resource: a resource's `uri`, a template's `uriTemplate`. */
+export type ResourceKey = 'uri' | 'uriTemplate';
+
 /** Enforces one policy for one MCP server. */
 export class PolicyGate {
+  private versionAsked: Promise<1 | 2> | undefined;
+
   constructor(
     private readonly engine: Engine,
     readonly facts: ServerFacts,
     private readonly log: DecisionLogSink = NULL_SINK,
     readonly pins?: ToolPins,
-  ) {}
+    private readonly options: GateOptions = {},
+  ) {
+    if (options.version !== undefined) this.versionAsked = Promise.resolve(options.version);
+  }
 
   /** The policy request for an action, shaped as Docker's gateway sends it. */
   request(action: Action, name?: string): PolicyRequest {
@@ -54,6 +116,39 @@ export class PolicyGate {
       transport,
       ...(name !== undefined && { tool: name }),
       target: name !== undefined ? { type: 'tool', name } : { type: 'server', name: server },
+    };
+  }
+
+  /**
+   * The policy's version. Asked of the engine once, with a `resource`
+   * request: only a version 1 policy answers it with an unknown action. Any
+   * other answer, a failure included, counts as version 2, whose requests
+   * carry more that can deny.
+   */
+  version(): Promise<1 | 2> {
+    this.versionAsked ??= this.engine.decide({ ...this.request('resource'), resource: 'mcp-policy:version' }).then(
+      (d) => (d.error === NO_RESOURCE_ACTION ? 1 : 2),
+      () => 2 as const,
+    );
+    return this.versionAsked;
+  }
+
+  /** A request with the version 2 fields when the policy reads them. */
+  private async ask(
+    action: Action,
+    name: string | undefined,
+    asking: Asking,
+    resource?: string,
+  ): Promise<PolicyRequest> {
+    const request = this.request(action, name);
+    if ((await this.version()) === 1) return request;
+    const principal = asking.principal ?? this.options.principal;
+    return {
+      ...request,
+      ...(principal !== undefined && { principal }),
+      ...(asking.arguments !== undefined && { arguments: asking.arguments as Record<string, unknown> }),
+      ...(asking.annotations !== undefined && { annotations: asking.annotations }),
+      ...(resource !== undefined && { resource }),
     };
   }
 
@@ -72,10 +167,13 @@ export class PolicyGate {
       decisions = requests.map(() => failedDecision(`evaluation failed: ${(e as Error).message}`));
     }
     const time = new Date().toISOString();
+    const logArguments = this.options.logArguments === true;
     return decisions.map((d, k) => {
       // Fail closed whatever the engine said: an error never allows.
       const decision = d.error !== undefined && d.allowed ? { ...d, allowed: false } : d;
-      if (this.log !== NULL_SINK) this.log.write(decisionRecord({ time, stage, request: requests[k], decision }));
+      if (this.log !== NULL_SINK) {
+        this.log.write(decisionRecord({ time, stage, request: requests[k], decision, logArguments }));
+      }
       return decision;
     });
   }
@@ -100,13 +198,9 @@ export class PolicyGate {
     };
   }
 
-  /**
-   * `load` for the server itself: at start, per HTTP session, and for each
-   * resource request (the policy format has no per-resource rule yet, so a
-   * resource is as available as its server).
-   */
-  async checkServer(stage: ProxyStage): Promise<Verdict> {
-    const [d] = await this.decide(stage, [this.request('load')]);
+  /** `load` for the server itself: at start, per HTTP session, and (version 1) for each resource request. */
+  async checkServer(stage: ProxyStage, principal?: Principal): Promise<Verdict> {
+    const [d] = await this.decide(stage, [await this.ask('load', undefined, { principal })]);
     return d?.allowed === true
       ? { allowed: true }
       : {
@@ -118,15 +212,45 @@ export class PolicyGate {
   }
 
   /**
+   * A resource by its URI (or a template by its URI template). Version 2
+   * decides action `resource` on it; version 1 has no per-resource rule, so
+   * a resource is as available as its server (`load`).
+   */
+  async checkResource(stage: ProxyStage, uri: string, principal?: Principal): Promise<Verdict> {
+    if ((await this.version()) === 1) return this.checkServer(stage, principal);
+    const [d] = await this.decide(stage, [await this.ask('resource', undefined, { principal }, uri)]);
+    return d?.allowed === true ? { allowed: true } : this.denial('resource', uri, d ?? failedDecision('no decision'));
+  }
+
+  /**
+   * The resources (or templates, by `uriTemplate`) of one listing a client
+   * may see under a version 2 policy; an entry without a string key is left
+   * out.
+   */
+  async filterResources<T extends Readonly<Record<string, unknown>>>(
+    stage: ProxyStage,
+    items: readonly T[],
+    key: ResourceKey,
+    principal?: Principal,
+  ): Promise<T[]> {
+    const named = items.filter((item) => typeof item[key] === 'string');
+    const requests = await Promise.all(
+      named.map((item) => this.ask('resource', undefined, { principal }, item[key] as string)),
+    );
+    const decisions = await this.decide(stage, requests);
+    return named.filter((_, k) => decisions[k]?.allowed === true);
+  }
+
+  /**
    * The tools of one listing page a client may see: `load` allowed and, under
    * pinning, unchanged. During the first listing the pins record what it
    * approves; `lastPage` (no next cursor) ends that listing.
    */
-  async filterTools<T extends Listed>(tools: readonly T[], lastPage = true): Promise<T[]> {
-    const decisions = await this.decide(
-      'tools/list',
-      tools.map((t) => this.request('load', t.name)),
+  async filterTools<T extends Listed>(tools: readonly T[], lastPage = true, principal?: Principal): Promise<T[]> {
+    const requests = await Promise.all(
+      tools.map((t) => this.ask('load', t.name, { principal, annotations: annotationsOf(t) })),
     );
+    const decisions = await this.decide('tools/list', requests);
     const approved = tools.filter((_, k) => decisions[k]?.allowed === true);
     if (!this.pins) return approved;
     const verdicts = await this.pins.observe(approved, lastPage);
@@ -140,13 +264,14 @@ export class PolicyGate {
 
   /**
    * A tool call: the tool must pass `load` (so a tool filtered out of the
-   * listing stays unusable), `invoke`, and its pin. `definition` is the
-   * server's latest listing of the tool, when known.
+   * listing stays unusable), `invoke` with its arguments, and its pin.
+   * `definition` is the server's latest listing of the tool, when known.
    */
-  async checkCall(name: string, definition: Listed | undefined): Promise<Verdict> {
-    const [load, invoke] = await this.decide('tools/call', [this.request('load', name), this.request('invoke', name)]);
-    if (load?.allowed !== true) return this.denial('tool', name, load ?? failedDecision('no decision'));
-    if (invoke?.allowed !== true) return this.denial('tool', name, invoke ?? failedDecision('no decision'));
+  async checkCall(name: string, definition: Listed | undefined, asking: Asking = {}): Promise<Verdict> {
+    const load = this.ask('load', name, { principal: asking.principal, annotations: asking.annotations });
+    const [loaded, invoked] = await this.decide('tools/call', [await load, await this.ask('invoke', name, asking)]);
+    if (loaded?.allowed !== true) return this.denial('tool', name, loaded ?? failedDecision('no decision'));
+    if (invoked?.allowed !== true) return this.denial('tool', name, invoked ?? failedDecision('no decision'));
     if (this.pins) {
       const v = definition
         ? this.pins.check(definition)
@@ -160,17 +285,15 @@ export class PolicyGate {
   }
 
   /** The prompts a client may see. */
-  async filterPrompts<T extends Listed>(prompts: readonly T[]): Promise<T[]> {
-    const decisions = await this.decide(
-      'prompts/list',
-      prompts.map((p) => this.request('prompt', p.name)),
-    );
+  async filterPrompts<T extends Listed>(prompts: readonly T[], principal?: Principal): Promise<T[]> {
+    const requests = await Promise.all(prompts.map((p) => this.ask('prompt', p.name, { principal })));
+    const decisions = await this.decide('prompts/list', requests);
     return prompts.filter((_, k) => decisions[k]?.allowed === true);
   }
 
-  /** `prompts/get`. */
-  async checkPrompt(name: string): Promise<Verdict> {
-    const [d] = await this.decide('prompts/get', [this.request('prompt', name)]);
+  /** `prompts/get` (or a completion of the prompt's arguments, logged as `stage`), with the arguments given. */
+  async checkPrompt(name: string, asking: Asking = {}, stage: ProxyStage = 'prompts/get'): Promise<Verdict> {
+    const [d] = await this.decide(stage, [await this.ask('prompt', name, asking)]);
     return d?.allowed === true ? { allowed: true } : this.denial('prompt', name, d ?? failedDecision('no decision'));
   }
 }

@@ -2,18 +2,25 @@
  * The proxy's client side over streamable HTTP: one MCP session per client,
  * each with its own connection to the server (MCP sessions are stateful).
  * Loopback only unless asked, Host and Origin checked against DNS rebinding,
- * bounded bodies, sessions and request times.
+ * bounded bodies, sessions and request times. With authentication, the
+ * listener is an OAuth 2.1 resource server: every MCP request needs a bearer
+ * token, its principal decides, and a session stays with the subject that
+ * opened it. The token never goes further than this module.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo } from 'node:net';
+import { type AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { McpPolicyError } from '../core/errors.js';
+import { type AuthOptions, type Authenticator, createAuthenticator } from '../host/auth.js';
+import { type Principal } from '../policy/model.js';
 import { serverTransport } from './downstream.js';
 import { type PolicyGate } from './enforce.js';
 import { type ServerTarget } from './facts.js';
 import { BoundedEventStore } from './event-store.js';
-import { Relay, type RelayOptions } from './relay.js';
+import { principalOf } from './identity.js';
+import { type AuthExtra, Relay, type RelayOptions } from './relay.js';
 
 /** Limits of the HTTP listener (defaults; the per-session and per-client ones can be set). */
 export const HTTP_LIMITS = {
@@ -33,8 +40,17 @@ export const HTTP_LIMITS = {
 /** Why a session ended. */
 export type SessionEnd = 'deleted' | 'expired' | 'closed' | 'shutdown';
 
+/**
+ * Authentication of the listener: the options of `src/host/auth.ts`, whose
+ * `resource` (the audience and RFC 9728 `resource`) is the listening URL
+ * unless given, e.g. as the public URL in front of a reverse proxy.
+ */
+export type HttpAuthOptions = Omit<AuthOptions, 'resource'> & { readonly resource?: string };
+
 /** Options of the HTTP listener. */
 export interface HttpOptions {
+  /** Bearer-token authentication of every MCP request; without it every caller is the same anonymous one. */
+  readonly auth?: HttpAuthOptions;
   readonly allowNonLoopback?: boolean;
   readonly onerror?: (e: Error) => void;
   readonly relay?: RelayOptions;
@@ -44,11 +60,13 @@ export interface HttpOptions {
   readonly maxChildren?: number;
   readonly shutdownGraceMs?: number;
   /**
-   * Who a request counts against for the session limits. Without
-   * authentication this is the client's address; an authenticated listener
-   * passes the principal's subject here instead.
+   * Who a request counts against for the session limits when it is not
+   * authenticated: by default the client's address. With `auth`, the
+   * principal's subject is the key instead.
    */
   readonly clientKey?: (req: IncomingMessage) => string;
+  /** Told the code of every refused authentication (for counting). */
+  readonly onAuthFailure?: (code: string) => void;
   /** Called once for every session that ends, after its server side is closed (and its child reaped). */
   readonly onSessionEnd?: (event: { readonly id: string; readonly reason: SessionEnd }) => void;
 }
@@ -71,6 +89,8 @@ interface Session {
   readonly transport: StreamableHTTPServerTransport;
   readonly relay: Relay;
   readonly client: string;
+  /** The subject that opened the session, when authenticated: no one else may use it. */
+  readonly subject?: string;
   open: number;
   lastSeen: number;
   ending?: SessionEnd;
@@ -106,10 +126,17 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-function reject(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+function reject(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+  code?: string,
+): void {
   if (res.headersSent) return;
   res.writeHead(status, { 'content-type': 'application/json', connection: 'close', ...headers });
-  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
+  const error = { code: -32000, message, ...(code !== undefined && { data: { code } }) };
+  res.end(JSON.stringify({ jsonrpc: '2.0', error, id: null }));
 }
 
 /** Starts listening at `url` (`http://127.0.0.1:PORT/path`). */
@@ -122,10 +149,12 @@ export async function listenHttp(
   if (url.protocol !== 'http:')
     throw new McpPolicyError('usage', `--listen must be stdio or an http:// URL, not "${url.href}"`);
   const loopback = isLoopbackHost(url.hostname);
-  if (!loopback && options.allowNonLoopback !== true) {
+  // Other machines may reach an authenticated listener; an anonymous one only when asked in so many words.
+  if (!loopback && options.auth === undefined && options.allowNonLoopback !== true) {
     throw new McpPolicyError(
-      'usage',
-      `refusing to listen on "${url.hostname}": not a loopback address (add --allow-non-loopback to accept it)`,
+      'auth_required',
+      `refusing to listen on "${url.hostname}" without authentication: give --auth-issuer URL --auth-audience AUD ` +
+        '--auth-jwks URL|FILE, or add --allow-non-loopback to let anyone who reaches it in',
     );
   }
   const idleMs = options.sessionIdleMs ?? HTTP_LIMITS.sessionIdleMs;
@@ -135,6 +164,9 @@ export async function listenHttp(
   const graceMs = options.shutdownGraceMs ?? HTTP_LIMITS.shutdownGraceMs;
   const clientKey = options.clientKey ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown');
   const healthPath = new URL('/health', url).pathname;
+  /** Set once listening, when `auth` is given (the resource defaults to the URL with its real port). */
+  let authenticator: Authenticator | undefined;
+  const metadataPaths = new Set<string>();
 
   const sessions = new Map<string, Session>();
   /** Sessions per client, counted from their first request until their server side is closed. */
@@ -185,7 +217,9 @@ export async function listenHttp(
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://host').pathname;
-    if (path !== url.pathname && path !== healthPath) return reject(res, 404, `no MCP endpoint at "${path}"`);
+    if (path !== url.pathname && path !== healthPath && !metadataPaths.has(path)) {
+      return reject(res, 404, `no MCP endpoint at "${path}"`);
+    }
     if (loopback) {
       // A page on another site resolving its name to 127.0.0.1 must not reach the proxy.
       const host = new URL(`http://${req.headers.host ?? ''}`).hostname;
@@ -201,15 +235,45 @@ export async function listenHttp(
       res.end(JSON.stringify(status()));
       return;
     }
+    if (metadataPaths.has(path) && authenticator) {
+      // RFC 9728: open to anyone, so a client learns where to get a token.
+      if (req.method !== 'GET') return reject(res, 405, `${req.method ?? ''} is not allowed on ${path}`);
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' });
+      res.end(JSON.stringify(authenticator.metadata()));
+      return;
+    }
+    let principal: Principal | undefined;
+    if (authenticator) {
+      const result = await authenticator.authenticate(req.headers);
+      if (!result.ok) {
+        const { failure } = result;
+        options.onAuthFailure?.(failure.code);
+        return reject(res, failure.status, failure.message, { ...failure.headers }, failure.code);
+      }
+      principal = principalOf(result.principal);
+      // The SDK hands `req.auth` to each message it reads, so every request is decided for its own token's
+      // principal. The token is not kept: the server side never sees it.
+      const auth: AuthInfo & { extra: AuthExtra } = {
+        token: '',
+        clientId: result.principal.subject,
+        scopes: [...result.principal.scopes],
+        extra: { principal },
+      };
+      (req as IncomingMessage & { auth?: AuthInfo }).auth = auth;
+    }
+    const subject = principal?.sub;
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
       const session = sessions.get(sid);
-      if (!session || session.ending !== undefined) return reject(res, 404, 'session not found');
+      // Another subject's session is answered as unknown: a session id is no credential.
+      if (!session || session.ending !== undefined || session.subject !== subject) {
+        return reject(res, 404, 'session not found');
+      }
       return serve(session, req, res);
     }
     if (draining) return reject(res, 503, 'the proxy is shutting down', { 'retry-after': '5' });
     if (req.method !== 'POST') return reject(res, 400, 'no session: start one with an initialize request');
-    const client = clientKey(req);
+    const client = subject !== undefined ? `sub:${subject}` : clientKey(req);
     const held = perClientCount.get(client) ?? 0;
     if (held >= perClient) {
       return reject(res, 429, `too many sessions for this client (${perClient}); end one with DELETE or wait`, {
@@ -233,7 +297,7 @@ export async function listenHttp(
     let relay: Relay | undefined;
     let transport: StreamableHTTPServerTransport | undefined;
     try {
-      const verdict = await gate.checkServer('session');
+      const verdict = await gate.checkServer('session', principal);
       if (!verdict.allowed) {
         releaseOnce();
         return reject(res, 403, verdict.reason);
@@ -248,7 +312,14 @@ export async function listenHttp(
       });
       transport = created;
       relay = new Relay(created, serverTransport(target), gate, options.relay);
-      const session: Session = { transport: created, relay, client, open: 0, lastSeen: Date.now() };
+      const session: Session = {
+        transport: created,
+        relay,
+        client,
+        ...(subject !== undefined && { subject }),
+        open: 0,
+        lastSeen: Date.now(),
+      };
       relay.onclose = () => {
         const id = created.sessionId;
         releaseOnce();
@@ -286,6 +357,18 @@ export async function listenHttp(
   const port = (server.address() as AddressInfo).port;
   const actual = new URL(url.href);
   actual.port = String(port);
+  if (options.auth) {
+    try {
+      authenticator = await createAuthenticator({ ...options.auth, resource: options.auth.resource ?? actual.href });
+    } catch (e) {
+      clearInterval(sweep);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw e;
+    }
+    metadataPaths.add('/.well-known/oauth-protected-resource');
+    const published = authenticator.resourceMetadataUrl;
+    if (published !== undefined) metadataPaths.add(new URL(published).pathname);
+  }
   return {
     url: actual,
     status,

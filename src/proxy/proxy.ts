@@ -6,10 +6,11 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { type Engine } from '../engines/engine.js';
 import { McpPolicyError } from '../core/errors.js';
 import { type DecisionLogSink, NULL_SINK, openDecisionLog } from '../host/decision-log.js';
+import { type Principal } from '../policy/model.js';
 import { serverTransport } from './downstream.js';
 import { PolicyGate } from './enforce.js';
 import { type ServerFacts, type ServerTarget } from './facts.js';
-import { HTTP_LIMITS, type HttpListener, type HttpOptions, listenHttp } from './http.js';
+import { HTTP_LIMITS, type HttpAuthOptions, type HttpListener, type HttpOptions, listenHttp } from './http.js';
 import { ToolPins } from './pins.js';
 import { Relay, type RelayOptions } from './relay.js';
 
@@ -25,10 +26,19 @@ export interface ProxyOptions {
   /** Tool pinning: the lock file, and whether to (re)record approved tools. */
   readonly pin?: { readonly path: string; readonly update: boolean };
   readonly allowNonLoopback?: boolean;
+  /**
+   * HTTP only: bearer-token (JWT) authentication of every MCP request, whose
+   * claims become the policy's `principal`.
+   */
+  readonly auth?: HttpAuthOptions;
+  /** A fixed principal for every request (a single-user proxy); not with `auth`. */
+  readonly principal?: Principal;
+  /** Keep argument values in decision records; by default each is replaced by its JSON type. */
+  readonly logArguments?: boolean;
   /** Limits of each relayed session, such as how long the proxy waits for its own requests. */
   readonly relay?: RelayOptions;
   /** HTTP session limits and hooks (idle time, sessions per client, children, shutdown grace, session end events). */
-  readonly http?: Omit<HttpOptions, 'allowNonLoopback' | 'onerror' | 'relay'>;
+  readonly http?: Omit<HttpOptions, 'allowNonLoopback' | 'onerror' | 'relay' | 'auth'>;
   /** Diagnostics (never the MCP stream). */
   readonly onerror?: (error: Error) => void;
 }
@@ -65,6 +75,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       'a decision log on standard output would corrupt the stdio MCP stream; give a file',
     );
   }
+  if (options.auth !== undefined && options.listen === 'stdio') {
+    throw new McpPolicyError(
+      'usage',
+      'authentication (--auth-*) needs --listen http://…; over stdio use --principal-sub',
+    );
+  }
+  if (options.auth !== undefined && options.principal !== undefined) {
+    throw new McpPolicyError('usage', 'give either authentication (--auth-*) or a fixed principal, not both');
+  }
   const log: DecisionLogSink = options.decisionLog
     ? await openDecisionLog(options.decisionLog, {
         ...(options.onerror && {
@@ -74,7 +93,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     : NULL_SINK;
   try {
     const pins = options.pin && (await ToolPins.open(options.pin.path, options.facts.server, options.pin.update));
-    const gate = new PolicyGate(options.engine, options.facts, log, pins);
+    const gate = new PolicyGate(options.engine, options.facts, log, pins, {
+      ...(options.principal !== undefined && { principal: options.principal }),
+      ...(options.logArguments !== undefined && { logArguments: options.logArguments }),
+    });
     if (options.listen === 'stdio') {
       const verdict = await gate.checkServer('start');
       if (!verdict.allowed) throw new McpPolicyError('server_denied', verdict.reason);
@@ -107,6 +129,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       ...(options.allowNonLoopback !== undefined && { allowNonLoopback: options.allowNonLoopback }),
       ...(options.onerror && { onerror: options.onerror }),
       ...(options.relay && { relay: options.relay }),
+      ...(options.auth && { auth: options.auth }),
       ...options.http,
     });
     let stop!: () => void;

@@ -1,9 +1,11 @@
 /**
  * The proxy's core: relays JSON-RPC messages between a client transport and
  * a server transport, unchanged except where policy applies. Tool and prompt
- * listings coming back are filtered; tool calls, prompt fetches and prompt
- * completions going out are checked first and, when denied, answered here so
- * the server never sees them. A client message reaches the server only when
+ * listings (and, under a version 2 policy, resource and template listings)
+ * coming back are filtered; tool calls, prompt fetches, resource reads and
+ * subscriptions, and completions going out are checked first and, when
+ * denied, answered here so the server never sees them. Each client request is
+ * decided for the principal the transport authenticated it as. A client message reaches the server only when
  * its method is governed or passed by design (`methods.ts`); an answer reaches
  * the client only for a request it has in flight. The server's own requests
  * and notifications pass through to the client.
@@ -22,7 +24,8 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { type ErrorCode, McpPolicyError } from '../core/errors.js';
 import { type ProxyStage } from '../host/decision-log.js';
-import { type Listed, type PolicyGate, type Verdict } from './enforce.js';
+import { type Principal } from '../policy/model.js';
+import { annotationsOf, type Listed, type PolicyGate, type ResourceKey, type Verdict } from './enforce.js';
 import { forwardsNotification, forwardsRequest } from './methods.js';
 
 /**
@@ -62,12 +65,30 @@ export interface RelayOptions {
   readonly ownRequestTimeoutMs?: number;
 }
 
-type Listing = { readonly method: 'tools/list' | 'prompts/list'; readonly firstPage: boolean };
+type ListingMethod = 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list';
+type Listing = { readonly method: ListingMethod; readonly firstPage: boolean; readonly principal?: Principal };
 
 /** A client request the server has not answered yet. */
 interface InFlight {
   readonly listing?: Listing;
 }
+
+/** The `extra.principal` a listener puts in the SDK's `authInfo` of each message it authenticated. */
+export interface AuthExtra {
+  readonly principal: Principal;
+}
+
+/** The principal a transport attached to a message (`authInfo.extra.principal`), if any. */
+function principalOfMessage(extra: unknown): Principal | undefined {
+  const principal = record(record(record(extra)?.authInfo)?.extra)?.principal;
+  return record(principal) as Principal | undefined;
+}
+
+/** The listing entries and their key, per resource listing method. */
+const RESOURCE_LISTINGS: Readonly<Record<string, { readonly field: string; readonly key: ResourceKey }>> = {
+  'resources/list': { field: 'resources', key: 'uri' },
+  'resources/templates/list': { field: 'resourceTemplates', key: 'uriTemplate' },
+};
 
 interface Pending {
   resolve(result: Record<string, unknown>): void;
@@ -86,6 +107,25 @@ function record(value: unknown): Record<string, unknown> | undefined {
 
 function listed(value: unknown): Listed[] {
   return Array.isArray(value) ? value.filter((v): v is Listed => typeof record(v)?.name === 'string') : [];
+}
+
+/** The object entries of a listing (resources and templates need no name to be decided). */
+function entries(value: unknown): Record<string, unknown>[] {
+  return Array.isArray(value) ? value.filter((v): v is Record<string, unknown> => record(v) !== undefined) : [];
+}
+
+/**
+ * The arguments a prompt completion is decided with: those the client has
+ * filled in (`context.arguments`) and the one being completed, as the
+ * prompt would be asked for with them.
+ */
+function completionArguments(params: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out = Object.create(null) as Record<string, unknown>;
+  const filled = record(record(params?.context)?.arguments);
+  if (filled) for (const [k, v] of Object.entries(filled)) out[k] = v;
+  const argument = record(params?.argument);
+  if (typeof argument?.name === 'string') out[argument.name] = argument.value;
+  return out;
 }
 
 function denialData(verdict: Verdict & { allowed: false }): DenialData {
@@ -140,8 +180,9 @@ export class Relay {
   /** Starts the server side first, so nothing the client sends is lost. */
   async start(): Promise<void> {
     // Each direction is handled in order, so a notification never overtakes the request it follows.
-    this.client.onmessage = (m) => {
-      this.fromClientQueue = this.fromClientQueue.then(() => this.fromClient(m)).catch((e) => this.fail(e));
+    this.client.onmessage = (m, extra) => {
+      const principal = principalOfMessage(extra);
+      this.fromClientQueue = this.fromClientQueue.then(() => this.fromClient(m, principal)).catch((e) => this.fail(e));
     };
     this.server.onmessage = (m) => {
       this.fromServerQueue = this.fromServerQueue.then(() => this.fromServer(m)).catch((e) => this.fail(e));
@@ -249,8 +290,8 @@ export class Relay {
     this.onerror?.(e instanceof Error ? e : new Error(String(e)));
   }
 
-  private async fromClient(message: JSONRPCMessage): Promise<void> {
-    if (isJSONRPCRequest(message)) return this.clientRequest(message);
+  private async fromClient(message: JSONRPCMessage, principal: Principal | undefined): Promise<void> {
+    if (isJSONRPCRequest(message)) return this.clientRequest(message, principal);
     if (isJSONRPCNotification(message)) {
       if (!forwardsNotification(message.method)) {
         // A notification has no answer to carry a refusal; it is dropped, never forwarded.
@@ -268,7 +309,7 @@ export class Relay {
     await this.server.send(message);
   }
 
-  private async clientRequest(message: JSONRPCRequest): Promise<void> {
+  private async clientRequest(message: JSONRPCRequest, principal: Principal | undefined): Promise<void> {
     const { id, method } = message;
     if (!forwardsRequest(method)) {
       return this.refuse(id, RpcCode.MethodNotFound, `method ${quote(method)} is not one the proxy forwards`);
@@ -295,13 +336,19 @@ export class Relay {
     let entry: InFlight = {};
     // Registered before its check, so a server that goes away meanwhile still gets it answered.
     this.inFlight.set(id, entry);
-    const verdict = await this.check(method, params);
+    const verdict = await this.check(method, params, principal);
     if (verdict.deny) {
       this.forget(id);
       return this.toClient(verdict.deny(id));
     }
-    if (method === 'tools/list' || method === 'prompts/list') {
-      entry = { listing: { method, firstPage: params?.cursor === undefined } };
+    if (verdict.filter) {
+      entry = {
+        listing: {
+          method: method as ListingMethod,
+          firstPage: params?.cursor === undefined,
+          ...(principal !== undefined && { principal }),
+        },
+      };
       this.inFlight.set(id, entry);
     }
     if (method === 'initialize') this.initializeId = id;
@@ -315,11 +362,16 @@ export class Relay {
     }
   }
 
-  /** The policy's say on a governed request before it is forwarded; `deny` builds the answer the client gets. */
+  /**
+   * The policy's say on a governed request before it is forwarded: `deny`
+   * builds the answer the client gets; `filter` asks for the answer (a
+   * listing) to be filtered on its way back.
+   */
   private async check(
     method: string,
     params: Record<string, unknown> | undefined,
-  ): Promise<{ deny?: (id: RequestId) => JSONRPCMessage }> {
+    principal: Principal | undefined,
+  ): Promise<{ deny?: (id: RequestId) => JSONRPCMessage; filter?: true }> {
     const denied = (verdict: Verdict) =>
       verdict.allowed
         ? {}
@@ -338,10 +390,12 @@ export class Relay {
         error: { code: RpcCode.InvalidParams, message: what },
       }),
     });
-    const prompt = async (name: unknown, what: string) =>
-      typeof name === 'string' ? denied(await this.gate.checkPrompt(name)) : malformed(what);
-    // Extension point: a policy format that names resources decides each URI here instead of the server's load.
-    const resource = async (stage: ProxyStage) => denied(await this.gate.checkServer(stage));
+    const prompt = async (name: unknown, what: string, args: unknown, stage: ProxyStage) =>
+      typeof name === 'string'
+        ? denied(await this.gate.checkPrompt(name, { principal, arguments: args }, stage))
+        : malformed(what);
+    const resource = async (uri: unknown, what: string, stage: ProxyStage) =>
+      typeof uri === 'string' ? denied(await this.gate.checkResource(stage, uri, principal)) : malformed(what);
     switch (method) {
       case 'tools/call': {
         const name = params?.name;
@@ -354,7 +408,12 @@ export class Relay {
             }),
           };
         }
-        const verdict = await this.gate.checkCall(name, await this.definition(name));
+        const verdict = await this.gate.checkCall(name, await this.definition(name), {
+          principal,
+          arguments: params?.arguments,
+          // The latest listing this session relayed; a tool never listed gets MCP's defaults.
+          annotations: annotationsOf(this.tools.get(name)),
+        });
         if (verdict.allowed) return {};
         // MCP prefers tool failures as results the model can see; the denial marks tell one from a tool's failure.
         const denial = { denied: true, ...denialData(verdict) };
@@ -375,20 +434,31 @@ export class Relay {
         };
       }
       case 'prompts/get':
-        return prompt(params?.name, 'prompts/get without a prompt name');
+        return prompt(params?.name, 'prompts/get without a prompt name', params?.arguments, 'prompts/get');
       case 'completion/complete': {
-        // Completing a prompt's arguments needs the prompt; a resource template carries no decision.
+        // Completing needs the prompt or resource: what is denied cannot be explored through its completions.
+        const stage = 'completion/complete';
         const ref = record(params?.ref);
-        if (ref?.type === 'ref/resource') return resource('completion/complete');
-        if (ref?.type === 'ref/prompt') return prompt(ref.name, 'completion/complete without a prompt name');
-        return prompt(undefined, 'completion/complete without a prompt or resource reference');
+        if (ref?.type === 'ref/resource') {
+          return resource(ref.uri, 'completion/complete without a resource uri', stage);
+        }
+        if (ref?.type === 'ref/prompt') {
+          return prompt(ref.name, 'completion/complete without a prompt name', completionArguments(params), stage);
+        }
+        return prompt(undefined, 'completion/complete without a prompt or resource reference', undefined, stage);
       }
       case 'resources/list':
       case 'resources/templates/list':
+        // Version 2 decides each entry of the answer; version 1 has only the server's load to go by.
+        if ((await this.gate.version()) === 2) return { filter: true };
+        return denied(await this.gate.checkServer(method, principal));
       case 'resources/read':
       case 'resources/subscribe':
       case 'resources/unsubscribe':
-        return resource(method);
+        return resource(params?.uri, `${method} without a resource uri`, method);
+      case 'tools/list':
+      case 'prompts/list':
+        return { filter: true };
       default:
         return {};
     }
@@ -432,8 +502,9 @@ export class Relay {
   }
 
   private async filtered(listing: Listing, id: RequestId, result: Record<string, unknown>): Promise<JSONRPCMessage> {
-    const what = listing.method === 'tools/list' ? 'tools' : 'prompts';
-    const items = listed(result[what]);
+    const resources = RESOURCE_LISTINGS[listing.method];
+    const what = resources?.field ?? (listing.method === 'tools/list' ? 'tools' : 'prompts');
+    const items = resources ? entries(result[what]) : listed(result[what]);
     const tooLarge = (count: number): JSONRPCMessage => ({
       jsonrpc: '2.0',
       id,
@@ -443,14 +514,21 @@ export class Relay {
         data: { code: 'listing_too_large' },
       },
     });
-    if (listing.method === 'prompts/list') {
+    const { principal } = listing;
+    if (resources) {
       if (items.length > RELAY_LIMITS.maxListed) return tooLarge(items.length);
-      return { jsonrpc: '2.0', id, result: { ...result, prompts: await this.gate.filterPrompts(items) } };
+      const kept = await this.gate.filterResources(listing.method, items, resources.key, principal);
+      return { jsonrpc: '2.0', id, result: { ...result, [what]: kept } };
+    }
+    const named = items as Listed[];
+    if (listing.method === 'prompts/list') {
+      if (named.length > RELAY_LIMITS.maxListed) return tooLarge(named.length);
+      return { jsonrpc: '2.0', id, result: { ...result, prompts: await this.gate.filterPrompts(named, principal) } };
     }
     const last = lastPage(result);
-    const count = this.remember(items, listing.firstPage, last);
+    const count = this.remember(named, listing.firstPage, last);
     if (count > RELAY_LIMITS.maxListed) return tooLarge(count);
-    return { jsonrpc: '2.0', id, result: { ...result, tools: await this.gate.filterTools(items, last) } };
+    return { jsonrpc: '2.0', id, result: { ...result, tools: await this.gate.filterTools(named, last, principal) } };
   }
 
   /** Keeps the latest definitions for pin checks at calls; returns how many the listing holds so far. */
