@@ -12,7 +12,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compilePolicy, generatePolicy, readLibRego } from '../pipeline/build.js';
+import { compilePolicy, generatePolicy, readLibRego, readV2Rego } from '../pipeline/build.js';
 import { type CompileExtras } from '../core/contracts.js';
 import { checkedBatch } from '../engines/engine.js';
 import { NativeEngine } from '../engines/native.js';
@@ -87,6 +87,9 @@ export async function prepareRound(groups: readonly Group[]): Promise<Round> {
   await mkdir(join(src, 'difftest'), { recursive: true });
   await mkdir(join(src, 'mcp_policy'), { recursive: true });
   await writeFile(join(src, 'mcp_policy', 'lib.rego'), await readLibRego());
+  if (groups.some((g) => g.policy.version === 2)) {
+    await writeFile(join(src, 'mcp_policy', 'v2.rego'), await readV2Rego());
+  }
   const entries: string[] = [];
   const configs: string[] = [];
   const data: { packageName: string; data: LoweredData }[] = [];

@@ -5,7 +5,7 @@
  * no index narrows cannot hold a service for minutes.
  */
 import { POLICY_PACKAGE } from '../core/contracts.js';
-import { REQUEST_FIELDS } from '../policy/model.js';
+import { REQUEST_FIELDS_V2 } from '../policy/model.js';
 
 /**
  * What a request costs before any rule is checked (reading it, the index
@@ -29,12 +29,31 @@ function largestBucket(buckets: unknown): number {
   return most;
 }
 
+/** Every candidate a lookup in `buckets` can return, over all its keys. */
+function allBuckets(buckets: unknown): number {
+  if (!isRecord(buckets)) return 0;
+  let all = 0;
+  for (const list of Object.values(buckets as Buckets)) if (Array.isArray(list)) all += list.length;
+  return all;
+}
+
+/**
+ * What the lookups of one index field can return: the largest bucket for a
+ * field a request has one value of (two forms of a serverSource), every
+ * bucket for `groups`, which a version 2 request may hold thousands of.
+ */
+function lookupBound(field: string, buckets: unknown): number {
+  if (field === 'groups') return allBuckets(buckets);
+  return (field === 'source' ? 2 : 1) * largestBucket(buckets);
+}
+
 /**
  * An upper bound on the rules one request makes the policy check, plus
  * {@link BASE_REQUEST_COST}: every rule in `always`, and for each lookup a
  * request makes (one per field and prefix or suffix tier, two for a
  * serverSource, which is looked up as given and in its canonical form) the
- * largest candidate list it can hit; never more than all the rules. Data
+ * largest candidate list it can hit, every list for the groups of a version 2
+ * principal; never more than all the rules. Data
  * that is not a lowered mcp-policy counts every rule it has, or nothing.
  */
 export function requestCost(data: unknown): number {
@@ -43,16 +62,15 @@ export function requestCost(data: unknown): number {
   const rules = Array.isArray(lowered.rules) ? lowered.rules.length : 0;
   const index = lowered.index;
   if (!isRecord(index)) return BASE_REQUEST_COST + rules;
-  const forms = (field: string) => (field === 'source' ? 2 : 1);
   let bound = Array.isArray(index.always) ? index.always.length : rules;
   if (isRecord(index.equals)) {
-    for (const [field, buckets] of Object.entries(index.equals)) bound += forms(field) * largestBucket(buckets);
+    for (const [field, buckets] of Object.entries(index.equals)) bound += lookupBound(field, buckets);
   }
   for (const family of [index.prefix, index.suffix]) {
     if (!isRecord(family)) continue;
     for (const [field, tiers] of Object.entries(family)) {
       if (!Array.isArray(tiers)) continue;
-      for (const tier of tiers) bound += forms(field) * largestBucket(tier);
+      for (const tier of tiers) bound += lookupBound(field, tier);
     }
   }
   return BASE_REQUEST_COST + Math.min(bound, rules);
@@ -62,22 +80,104 @@ export function requestCost(data: unknown): number {
  * Characters of a request field that cost about one more rule check per
  * rule: each pattern piece is searched for (and the rest of the field cut
  * off) in the field, so a rule check on a 65,536-character field costs some
- * 500 short ones, and grows WebAssembly memory by a copy of the field.
+ * 500 short ones, and grows WebAssembly memory by a copy of the field. A
+ * version 2 request's subject, groups, claim values and argument strings are
+ * matched the same way, and count alike.
  */
 export const CHARACTERS_PER_CHECK = 128;
 
 /**
+ * Groups and claim values of a version 2 principal that cost about one more
+ * rule check per rule: each is looked up in the index and tried against the
+ * patterns of every candidate rule that names groups or claims.
+ */
+export const ENTRIES_PER_CHECK = 16;
+
+/**
+ * Values in a version 2 request's arguments that cost about one more rule
+ * check per rule: a `*` segment of an argument condition visits every element
+ * or member it passes, and a test runs on each value found.
+ */
+export const ARGUMENT_VALUES_PER_CHECK = 16;
+
+/** Values of the arguments counted at most: far past this the request costs more than any bound lets through. */
+const MAX_COUNTED_VALUES = 1 << 20;
+
+/** A data property's value, read without running a getter. */
+function own(value: object, key: string): unknown {
+  const d = Object.getOwnPropertyDescriptor(value, key);
+  return d !== undefined && 'value' in d ? d.value : undefined;
+}
+
+/** What a request makes matching cost: its longest string, its principal's entries, its argument values. */
+interface Weight {
+  longest: number;
+  entries: number;
+  values: number;
+}
+
+function weighString(w: Weight, v: unknown): void {
+  if (typeof v === 'string' && v.length > w.longest) w.longest = v.length;
+}
+
+function weighPrincipal(w: Weight, principal: unknown): void {
+  if (typeof principal !== 'object' || principal === null) return;
+  weighString(w, own(principal, 'sub'));
+  const groups = own(principal, 'groups');
+  if (Array.isArray(groups)) {
+    w.entries += groups.length;
+    for (let k = 0; k < groups.length && k < MAX_COUNTED_VALUES; k++) weighString(w, own(groups, String(k)));
+  }
+  const claims = own(principal, 'claims');
+  if (typeof claims !== 'object' || claims === null) return;
+  for (const name of Object.keys(claims).slice(0, MAX_COUNTED_VALUES)) {
+    const v = own(claims, name);
+    w.entries += 1;
+    if (!Array.isArray(v)) weighString(w, v);
+    else {
+      w.entries += v.length;
+      for (let k = 0; k < v.length && k < MAX_COUNTED_VALUES; k++) weighString(w, own(v, String(k)));
+    }
+  }
+}
+
+/** Counts the values of the arguments (up to {@link MAX_COUNTED_VALUES}) with a stack of its own, however deep. */
+function weighArguments(w: Weight, args: unknown): void {
+  const pending: unknown[] = [args];
+  let seen = 0;
+  while (pending.length > 0 && seen < MAX_COUNTED_VALUES) {
+    const v = pending.pop();
+    seen += 1;
+    if (typeof v === 'string') weighString(w, v);
+    else if (typeof v === 'object' && v !== null) {
+      const keys = Array.isArray(v) ? Array.from({ length: v.length }, (_, k) => String(k)) : Object.keys(v);
+      for (const key of keys) pending.push(own(v, key));
+    }
+  }
+  w.values += seen;
+}
+
+/**
  * How many times a short request's cost `request` costs: 1, plus one for every
- * {@link CHARACTERS_PER_CHECK} characters of its longest known field (UTF-16
- * units, read without copying; anything that is not a string counts nothing).
+ * {@link CHARACTERS_PER_CHECK} characters of its longest string a rule
+ * matches (a known field, and in version 2 the subject, a group, a claim
+ * value or an argument string), one for every {@link ENTRIES_PER_CHECK}
+ * groups and claim values, and one for every {@link ARGUMENT_VALUES_PER_CHECK}
+ * values in its arguments. Lengths are UTF-16 units; everything is read
+ * without copying and without running getters; anything of another type
+ * counts nothing.
  */
 export function lengthFactor(request: unknown): number {
   if (typeof request !== 'object' || request === null) return 1;
-  let longest = 0;
-  for (const field of REQUEST_FIELDS) {
-    const d = Object.getOwnPropertyDescriptor(request, field);
-    const v: unknown = d !== undefined && 'value' in d ? d.value : undefined;
-    if (typeof v === 'string' && v.length > longest) longest = v.length;
-  }
-  return 1 + Math.floor(longest / CHARACTERS_PER_CHECK);
+  const w: Weight = { longest: 0, entries: 0, values: 0 };
+  for (const field of REQUEST_FIELDS_V2) weighString(w, own(request, field));
+  weighPrincipal(w, own(request, 'principal'));
+  const args = own(request, 'arguments');
+  if (typeof args === 'object' && args !== null) weighArguments(w, args);
+  return (
+    1 +
+    Math.floor(w.longest / CHARACTERS_PER_CHECK) +
+    Math.floor(w.entries / ENTRIES_PER_CHECK) +
+    Math.floor(w.values / ARGUMENT_VALUES_PER_CHECK)
+  );
 }

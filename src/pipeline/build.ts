@@ -31,6 +31,8 @@ export { type CompileExtras } from '../core/contracts.js';
 
 /** Path of the static helper module that every generated module imports. */
 export const LIB_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'lib.rego');
+/** Path of the static helpers of version 2 policies, in their bundles only. */
+export const V2_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'v2.rego');
 /** Capabilities of the wasm target: the builtins it runs natively, without RE2. */
 export const WASM_CAPABILITIES_PATH = join(PACKAGE_ROOT, 'wasm', 'capabilities.json');
 
@@ -40,6 +42,8 @@ export interface RegoSources {
   readonly policy: string;
   /** The static helpers (package mcp_policy.lib). */
   readonly lib: string;
+  /** The static helpers of version 2 (package mcp_policy.v2), for a version 2 policy only. */
+  readonly v2?: string;
   /** The bundle's data.json: the lowered rules, their index and any enterprise directives. */
   readonly data: string;
   /** True when the module answers `config` (it carries enterprise directives). */
@@ -80,6 +84,14 @@ export function readLibRego(): Promise<string> {
   return libText;
 }
 
+let v2Text: Promise<string> | undefined;
+
+/** The static helper module of version 2 policies' text. */
+export function readV2Rego(): Promise<string> {
+  v2Text ??= readFile(V2_REGO_PATH, 'utf8');
+  return v2Text;
+}
+
 /** The generated and static Rego for a policy. */
 export async function regoSources(policy: Policy, extras: CompileExtras = {}): Promise<RegoSources> {
   const { rego, data } = generatePolicy(policy, extras);
@@ -87,6 +99,8 @@ export async function regoSources(policy: Policy, extras: CompileExtras = {}): P
     policy: rego,
     data,
     lib: await readLibRego(),
+    // Only version 2 bundles carry it: a version 1 bundle stays byte for byte what it was before version 2.
+    ...(policy.version === 2 && { v2: await readV2Rego() }),
     config: extras.enterprise !== undefined,
     ...(extras.cases && extras.cases.length > 0 && { cases: extras.cases }),
   };
@@ -94,12 +108,14 @@ export async function regoSources(policy: Policy, extras: CompileExtras = {}): P
 
 /**
  * Writes the sources under `dir` in the layout opa sees: mcp_policy/{policy,lib}.rego
- * and mcp_policy/data.json, with `mcp_policy` the root opa is given.
+ * (and v2.rego for a version 2 policy) and mcp_policy/data.json, with `mcp_policy`
+ * the root opa is given.
  */
 export async function writeSources(dir: string, sources: RegoSources): Promise<void> {
   await mkdir(join(dir, 'mcp_policy'), { recursive: true });
   await writeFile(join(dir, 'mcp_policy', 'policy.rego'), sources.policy);
   await writeFile(join(dir, 'mcp_policy', 'lib.rego'), sources.lib);
+  if (sources.v2 !== undefined) await writeFile(join(dir, 'mcp_policy', 'v2.rego'), sources.v2);
   await writeFile(join(dir, 'mcp_policy', 'data.json'), sources.data);
 }
 
@@ -214,6 +230,7 @@ export async function buildWasm(sources: RegoSources, signing?: SigningOptions):
     for (const [path, text] of [
       ['mcp_policy/policy.rego', sources.policy],
       ['mcp_policy/lib.rego', sources.lib],
+      ...(sources.v2 === undefined ? [] : [['mcp_policy/v2.rego', sources.v2] as const]),
     ] as const) {
       if (!files.has(path)) throw new OpaError('opa_no_output', `opa build wrote no ${path} into the bundle`);
       files.set(path, encoder.encode(text));
@@ -245,9 +262,12 @@ export async function compilePolicy(
 /** Files of an output folder, by name. */
 export const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'data.json', 'bundle.tar.gz', 'policy.wasm'] as const;
 
+/** The file an output folder holds besides {@link OUTPUT_FILES} for a version 2 policy. */
+export const V2_OUTPUT_FILE = 'v2.rego';
+
 /**
  * Writes a compiled policy to `outDir` (policy.rego, lib.rego, data.json,
- * bundle.tar.gz, policy.wasm). The folder is replaced as a whole (see output-folder.ts), so
+ * bundle.tar.gz, policy.wasm, and v2.rego for a version 2 policy). The folder is replaced as a whole (see output-folder.ts), so
  * readers never see a mix of old and new files, and a kill at any point leaves
  * the old or the new folder. An existing `outDir` that holds anything else is
  * refused rather than replaced.
@@ -259,7 +279,8 @@ export async function writeOutput(compiled: CompiledPolicy, outDir: string): Pro
     if (e.code === 'ENOTDIR') throw new McpPolicyError('output_not_empty', `${target} exists and is not a folder`);
     throw fileSystemError(e, 'read', target);
   });
-  const foreign = existing.filter((name) => !(OUTPUT_FILES as readonly string[]).includes(name));
+  const ours: readonly string[] = [...OUTPUT_FILES, V2_OUTPUT_FILE];
+  const foreign = existing.filter((name) => !ours.includes(name));
   if (foreign.length > 0) {
     throw new McpPolicyError(
       'output_not_empty',
@@ -275,5 +296,6 @@ export async function writeOutput(compiled: CompiledPolicy, outDir: string): Pro
     'data.json': compiled.data,
     'bundle.tar.gz': compiled.bundle,
     'policy.wasm': compiled.wasm,
+    ...(compiled.v2 !== undefined && { [V2_OUTPUT_FILE]: compiled.v2 }),
   } satisfies Record<(typeof OUTPUT_FILES)[number], string | Uint8Array>);
 }

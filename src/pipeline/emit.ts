@@ -20,6 +20,9 @@ export {
   type Provenance,
 } from '../core/contracts.js';
 
+/** Package of the static helpers of version 2 policies, rego/mcp_policy/v2.rego. */
+export const V2_PACKAGE = 'mcp_policy.v2';
+
 /** Where a package's lowered data lives in `data`. */
 export function loweredDataPath(packageName: string = POLICY_PACKAGE): string {
   return `data.${packageName}.lowered`;
@@ -39,7 +42,7 @@ export function bundleData(entries: readonly { packageName: string; data: Lowere
   return root;
 }
 
-function enterpriseSection(lowered: string, provenance: boolean): string {
+function enterpriseSection(lowered: string, provenance: boolean, helpers: string): string {
   const config_ = provenance
     ? `config := object.union(lib.effective_config(directives, degraded, local), {"policy": ${lowered}.provenance})`
     : 'config := lib.effective_config(directives, degraded, local)';
@@ -53,7 +56,7 @@ function enterpriseSection(lowered: string, provenance: boolean): string {
     '',
     'local := object.get(input, "local", {})\n',
     'request_error(req) := err if {',
-    '\terr := lib.request_error(req)',
+    `\terr := ${helpers}.request_error(req)`,
     '} else := err if {',
     '\terr := lib.enterprise_request_error(req)',
     '}\n',
@@ -66,7 +69,7 @@ function enterpriseSection(lowered: string, provenance: boolean): string {
  * one index entry from its store instead of converting the whole policy on
  * every evaluation; in WebAssembly the data is in memory either way.
  */
-function matchSection(d: string): string {
+function matchSection(d: string, helpers: string): string {
   return [
     '# first_match is the decision of the lowest-numbered rule whose conditions all',
     '# hold for facts r, else the default. Only the rules the index lists for r',
@@ -75,7 +78,7 @@ function matchSection(d: string): string {
     '	hits := {i |',
     '		some i in candidates(r)',
     `		every c in lib.conditions(${d}.rules[i]) {`,
-    '			lib.holds(c, r)',
+    `			${helpers}.holds(c, r)`,
     '		}',
     '	}',
     '	count(hits) > 0',
@@ -84,19 +87,19 @@ function matchSection(d: string): string {
     'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always\n',
     `always := {i | some i in ${d}.index.always}\n`,
     'equal_hits(r) := {i |',
-    '	some f in lib.index_fields',
-    '	some v in lib.field_values(r, f)',
+    `	some f in ${helpers}.index_fields`,
+    `	some v in ${helpers}.field_values(r, f)`,
     `	some i in ${d}.index.equals[f][v]`,
     '}\n',
     'prefix_hits(r) := {i |',
-    '	some f in lib.affix_fields',
-    '	some v in lib.field_values(r, f)',
+    `	some f in ${helpers}.affix_fields`,
+    `	some v in ${helpers}.field_values(r, f)`,
     `	some k, n in ${d}.index.prefixLengths[f]`,
     `	some i in ${d}.index.prefix[f][k][substring(v, 0, n)]`,
     '}\n',
     'suffix_hits(r) := {i |',
-    '	some f in lib.affix_fields',
-    '	some v in lib.field_values(r, f)',
+    `	some f in ${helpers}.affix_fields`,
+    `	some v in ${helpers}.field_values(r, f)`,
     `	some k, n in ${d}.index.suffixLengths[f]`,
     `	some i in ${d}.index.suffix[f][k][lib.suffix_of(v, n)]`,
     '}\n',
@@ -118,7 +121,9 @@ export interface EmitOptions {
 export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): string {
   const packageName = options.packageName ?? POLICY_PACKAGE;
   const data = loweredDataPath(packageName);
-  const firstMatch = 'first_match(lib.facts(req))';
+  // A version 2 module reads requests, facts and conditions through v2.rego, which extends lib.rego's.
+  const helpers = lowered.version === 2 ? 'v2' : 'lib';
+  const firstMatch = `first_match(${helpers}.facts(req))`;
   const sections: string[] = [];
   sections.push(
     [
@@ -126,7 +131,9 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
       ...(options.header === undefined ? [] : [`# ${regoString(options.header)}`]),
       `# The rules and their index are data: ${data} (data.json).`,
       `package ${packageName}\n`,
-      `import data.${LIB_PACKAGE}\n`,
+      lowered.version === 2
+        ? `import data.${LIB_PACKAGE}\nimport data.${V2_PACKAGE}\n`
+        : `import data.${LIB_PACKAGE}\n`,
     ].join('\n'),
   );
   sections.push(
@@ -138,7 +145,7 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
       '\tis_array(input.requests)',
       '}\n',
       'decide(req) := d if {',
-      `\terr := ${lowered.enterprise ? 'request_error' : 'lib.request_error'}(req)`,
+      `\terr := ${lowered.enterprise ? 'request_error' : `${helpers}.request_error`}(req)`,
       `\td := {"allowed": false, "reason": ${regoString(INVALID_REQUEST_REASON)}, "rule": null, "error": err}`,
       ...(lowered.enterprise
         ? [
@@ -149,7 +156,7 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
         : [`} else := ${firstMatch}\n`]),
     ].join('\n'),
   );
-  if (lowered.enterprise) sections.push(enterpriseSection(data, lowered.provenance));
-  sections.push(matchSection(data));
+  if (lowered.enterprise) sections.push(enterpriseSection(data, lowered.provenance, helpers));
+  sections.push(matchSection(data, helpers));
   return `${sections.join('\n').trimEnd()}\n`;
 }

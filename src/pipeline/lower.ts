@@ -8,7 +8,14 @@
  */
 import { defaultReason, type Provenance, ruleReason } from '../core/contracts.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
-import { type Policy, type Rule } from '../policy/model.js';
+import {
+  type AnnotationHint,
+  type ArgumentCondition,
+  pointerSegments,
+  type Policy,
+  type Rule,
+  type Scalar,
+} from '../policy/model.js';
 
 /** A `*` pattern with stars: the literal prefix, the non-empty pieces between stars, the suffix. */
 export interface WildcardJson {
@@ -18,11 +25,55 @@ export interface WildcardJson {
 }
 
 /**
+ * One step of an argument pointer, decided when lowering so the Rego needs no
+ * string parsing: `all` for a `*` segment; else `key`, the member name, and
+ * `index`, the element it names in an array (-1 when the segment is not an
+ * array index, or one no request's array can reach).
+ */
+export interface StepJson {
+  readonly key: string;
+  readonly index: number;
+  readonly all: boolean;
+}
+
+/** An argument condition as v2.rego's `argument_holds` reads it: its steps and one test. */
+export type ArgumentJson =
+  | { readonly steps: readonly StepJson[]; readonly test: 'present'; readonly present: boolean }
+  | {
+      readonly steps: readonly StepJson[];
+      readonly test: 'match';
+      readonly literals: Readonly<Record<string, true>>;
+      readonly patterns: readonly WildcardJson[];
+      readonly normalize: boolean;
+      readonly not: boolean;
+    }
+  | {
+      readonly steps: readonly StepJson[];
+      readonly test: 'in';
+      readonly values: readonly Scalar[];
+      readonly not: boolean;
+    }
+  | {
+      readonly steps: readonly StepJson[];
+      readonly test: 'range';
+      readonly min: number | null;
+      readonly max: number | null;
+      readonly not: boolean;
+    };
+
+/** The facts of a version 2 request that `any_of` conditions and the index read. */
+export type ValueFact = 'resource' | 'sub' | 'groups';
+
+/**
  * One condition of a rule, as lib.rego's `holds` reads it (all must hold):
  * `["equals", field, value]`, `["present", field]` (a lone `*`),
  * `["contains", field, text]` (`*text*`, the commonest shape no index narrows),
  * `["matches", field, pattern]`, `["source_is", text]`,
- * `["source_matches", pattern]`, `["tools", {literal: true}, [pattern]]`.
+ * `["source_matches", pattern]`, `["tools", {literal: true}, [pattern]]`;
+ * and, in version 2 policies only, as v2.rego's `holds` reads them:
+ * `["any_of", fact, {literal: true}, [pattern]]` (`resources`, `users`,
+ * `groups`), `["claims", [[name, {literal: true}, [pattern]]]]`,
+ * `["annotation", hint, value]` and `["argument", condition]`.
  */
 export type ConditionJson =
   | readonly ['equals', string, string]
@@ -31,7 +82,11 @@ export type ConditionJson =
   | readonly ['matches', string, WildcardJson]
   | readonly ['source_is', string]
   | readonly ['source_matches', WildcardJson]
-  | readonly ['tools', Readonly<Record<string, true>>, readonly WildcardJson[]];
+  | readonly ['tools', Readonly<Record<string, true>>, readonly WildcardJson[]]
+  | readonly ['any_of', ValueFact, Readonly<Record<string, true>>, readonly WildcardJson[]]
+  | readonly ['claims', readonly (readonly [string, Readonly<Record<string, true>>, readonly WildcardJson[]])[]]
+  | readonly ['annotation', AnnotationHint, boolean]
+  | readonly ['argument', ArgumentJson];
 
 /** A decision as every engine answers it. */
 export interface DecisionJson {
@@ -52,7 +107,10 @@ export interface RuleJson {
  * subset of the union of its lookups; lib.rego checks only those, in order.
  */
 export interface IndexJson {
-  /** Field (`action`, `serverType`, `transport`, `server`, `source`, `tool`) → value → rule indices. */
+  /**
+   * Field (`action`, `serverType`, `transport`, `server`, `source`, `tool`,
+   * and in version 2 `resource`, `sub`, `groups`) → value → rule indices.
+   */
   readonly equals: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
   /**
    * Field (`server`, `source`, `tool`) → tiers: `prefix[f][k]` maps the first
@@ -95,6 +153,8 @@ export interface LoweredData {
 /** A lowered policy: the data, and which optional parts the module must print. */
 export interface LoweredPolicy {
   readonly data: LoweredData;
+  /** The policy's version: a version 2 module imports v2.rego's helpers (absent means 1). */
+  readonly version?: 1 | 2;
   readonly enterprise: boolean;
   readonly provenance: boolean;
 }
@@ -114,6 +174,61 @@ export function parsePattern(text: string): WildcardJson | undefined {
 }
 
 const isBare = (w: WildcardJson): boolean => w.prefix === '' && w.suffix === '' && w.middles.length === 0;
+
+/** A pattern list as literals (a null-prototype set: `__proto__` is a key like any other) and distinct wildcards. */
+function patternSet(patterns: readonly string[]): [Record<string, true>, WildcardJson[]] {
+  const literals = Object.create(null) as Record<string, true>;
+  const wild: WildcardJson[] = [];
+  for (const p of patterns) {
+    const w = parsePattern(p);
+    if (w === undefined) literals[p] = true;
+    else wild.push(w);
+  }
+  return [literals, [...new Map(wild.map((w) => [JSON.stringify(w), w])).values()]];
+}
+
+/** Array indices beyond this are not looked up: no request (4 MiB at most) has an array that long. */
+const MAX_INDEX = 2 ** 31;
+
+function lowerStep(segment: string): StepJson {
+  if (segment === '*') return { key: segment, index: -1, all: true };
+  const index = /^(0|[1-9][0-9]*)$/.test(segment) ? Number(segment) : -1;
+  return { key: segment, index: index < MAX_INDEX ? index : -1, all: false };
+}
+
+function lowerArgument(c: ArgumentCondition): ArgumentJson {
+  const steps = pointerSegments(c.path).map(lowerStep);
+  const not = c.not === true;
+  if (c.present !== undefined) return { steps, test: 'present', present: c.present };
+  if (c.match !== undefined) {
+    const [literals, patterns] = patternSet(c.match);
+    return { steps, test: 'match', literals, patterns, normalize: c.normalize === 'path', not };
+  }
+  if (c.equals !== undefined) return { steps, test: 'in', values: [c.equals], not };
+  if (c.in !== undefined) return { steps, test: 'in', values: [...c.in], not };
+  return { steps, test: 'range', min: c.min ?? null, max: c.max ?? null, not };
+}
+
+/** The conditions of the version 2 keys of a rule, in the order v2.rego checks them (cheapest first). */
+function lowerV2Conditions(rule: Rule): ConditionJson[] {
+  const out: ConditionJson[] = [];
+  const lists: [ValueFact, readonly string[] | undefined][] = [
+    ['resource', rule.resources],
+    ['sub', rule.users],
+    ['groups', rule.groups],
+  ];
+  for (const [fact, patterns] of lists) if (patterns !== undefined) out.push(['any_of', fact, ...patternSet(patterns)]);
+  if (rule.claims !== undefined) {
+    out.push(['claims', Object.keys(rule.claims).map((name) => [name, ...patternSet(rule.claims![name]!)] as const)]);
+  }
+  if (rule.annotations !== undefined) {
+    for (const [hint, value] of Object.entries(rule.annotations) as [AnnotationHint, boolean | undefined][]) {
+      if (value !== undefined) out.push(['annotation', hint, value]);
+    }
+  }
+  for (const c of rule.arguments ?? []) out.push(['argument', lowerArgument(c)]);
+  return out;
+}
 
 function lowerConditions(rule: Rule): ConditionJson[] {
   const out: ConditionJson[] = [];
@@ -145,7 +260,7 @@ function lowerConditions(rule: Rule): ConditionJson[] {
       out.push(['tools', literals, unique]);
     }
   }
-  return out;
+  return [...out, ...lowerV2Conditions(rule)];
 }
 
 /** A place a rule can be looked up under. */
@@ -180,21 +295,34 @@ function conditionKeys(c: ConditionJson): { keys: Key[]; score: number } | undef
       const key = c[0] === 'matches' ? affixKey(c[1], c[2]) : affixKey('source', c[1]);
       return key && { keys: [key], score: 10 + [...key.value].length };
     }
-    case 'tools': {
-      const keys: Key[] = Object.keys(c[1]).map((value) => ({ kind: 'equals', field: 'tool', value }));
-      let score = 1000;
-      for (const w of c[2]) {
-        const key = affixKey('tool', w);
-        if (key === undefined) return undefined;
-        keys.push(key);
-        score = Math.min(score, 10 + [...key.value].length);
-      }
-      return { keys, score };
-    }
+    case 'tools':
+      return listKeys('tool', c[1], c[2]);
+    case 'any_of':
+      return listKeys(c[1], c[2], c[3]);
     case 'present':
     case 'contains':
+    case 'claims':
+    case 'annotation':
+    case 'argument':
       return undefined;
   }
+}
+
+/** The keys of a list of patterns: one per literal and per wildcard's affix; none if a wildcard has no literal end. */
+function listKeys(
+  field: string,
+  literals: Readonly<Record<string, true>>,
+  patterns: readonly WildcardJson[],
+): { keys: Key[]; score: number } | undefined {
+  const keys: Key[] = Object.keys(literals).map((value) => ({ kind: 'equals', field, value }));
+  let score = 1000;
+  for (const w of patterns) {
+    const key = affixKey(field, w);
+    if (key === undefined) return undefined;
+    keys.push(key);
+    score = Math.min(score, 10 + [...key.value].length);
+  }
+  return { keys, score };
 }
 
 function push<K extends string>(table: Record<K, number[]>, key: K, index: number): void {
@@ -284,5 +412,10 @@ export function lower(policy: Policy, options: LowerOptions = {}): LoweredPolicy
     ...(options.enterprise && lowerEnterprise(options.enterprise)),
     ...(options.provenance && { provenance: { policy: options.provenance.policy, why: options.provenance.why } }),
   };
-  return { data, enterprise: options.enterprise !== undefined, provenance: options.provenance !== undefined };
+  return {
+    data,
+    ...(policy.version === 2 && { version: 2 as const }),
+    enterprise: options.enterprise !== undefined,
+    provenance: options.provenance !== undefined,
+  };
 }

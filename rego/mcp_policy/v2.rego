@@ -1,0 +1,451 @@
+# Helpers of version 2 policies: request checking with the principal,
+# arguments, resource and annotations, the facts rules match on, and the
+# conditions on them. Version 1 conditions are lib.rego's, unchanged.
+#
+# Like lib.rego, only builtins that behave the same in OPA's interpreter and
+# in the WebAssembly target are used, and nothing recurses: walking an
+# argument pointer and cleaning a path are unrolled, with bounds validation
+# and request checking guarantee (32 pointer segments, 512 path parts).
+package mcp_policy.v2
+
+import data.mcp_policy.lib
+
+# Request fields that must be strings when present, in the order errors name them.
+request_fields := array.concat(lib.request_fields, ["resource"])
+
+actions := lib.actions | {"resource"}
+
+# The tool annotation hints a rule can constrain, in the order errors name them.
+annotation_hints := ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"]
+
+# MCP's default of each hint a request does not declare.
+annotation_defaults := {
+	"readOnlyHint": false,
+	"destructiveHint": true,
+	"idempotentHint": false,
+	"openWorldHint": true,
+}
+
+max_groups := 4096
+
+max_claims := 64
+
+max_claim_values := 256
+
+# max_path_parts is the most "/"-separated parts a string cleaned as a path may have.
+max_path_parts := 512
+
+# request_error(req) explains why a request is malformed; undefined when it is not.
+request_error(req) := "request must be a JSON object" if {
+	not is_object(req)
+} else := msg if {
+	wrong := [f | some f in request_fields; v := req[f]; not is_string(v)]
+	count(wrong) > 0
+	msg := concat("", ["field \"", wrong[0], "\" must be a string"])
+} else := msg if {
+	long := [f | some f in request_fields; count(req[f]) > lib.max_field_length]
+	count(long) > 0
+	msg := concat("", ["field \"", long[0], "\" is longer than 65536 characters"])
+} else := msg if {
+	a := lib.action(req)
+	not a in actions
+	msg := concat("", ["unknown action \"", a, "\""])
+} else := "field \"target\" must be an object" if {
+	t := req.target
+	t != null
+	not is_object(t)
+} else := "field \"target.type\" must be a string" if {
+	is_object(req.target)
+	not is_string(object.get(req.target, "type", null))
+} else := "field \"target.type\" is longer than 65536 characters" if {
+	count(req.target.type) > lib.max_field_length
+} else := msg if {
+	t := req.target.type
+	not t in lib.target_types
+	msg := concat("", ["unknown target type \"", t, "\""])
+} else := msg if {
+	msg := principal_error(object.get(req, "principal", null))
+} else := "field \"arguments\" must be an object" if {
+	a := object.get(req, "arguments", null)
+	a != null
+	not is_object(a)
+} else := msg if {
+	msg := annotations_error(object.get(req, "annotations", null))
+}
+
+# principal_error(p) explains why a request's principal is malformed; undefined when it is not.
+principal_error(p) := "field \"principal\" must be an object" if {
+	p != null
+	not is_object(p)
+} else := "field \"principal.sub\" must be a string" if {
+	v := p.sub
+	not is_string(v)
+} else := "field \"principal.sub\" is longer than 65536 characters" if {
+	count(p.sub) > lib.max_field_length
+} else := "field \"principal.groups\" must be an array of strings" if {
+	g := p.groups
+	not strings(g)
+} else := "field \"principal.groups\" has more than 4096 entries" if {
+	count(p.groups) > max_groups
+} else := "field \"principal.groups\" has an entry longer than 65536 characters" if {
+	some g in p.groups
+	count(g) > lib.max_field_length
+} else := "field \"principal.claims\" must be an object" if {
+	c := p.claims
+	not is_object(c)
+} else := "field \"principal.claims\" has more than 64 claims" if {
+	count(p.claims) > max_claims
+} else := "field \"principal.claims\" must map each claim to a string or an array of strings" if {
+	some v in p.claims
+	not is_string(v)
+	not strings(v)
+} else := "field \"principal.claims\" has a claim with more than 256 values" if {
+	some v in p.claims
+	is_array(v)
+	count(v) > max_claim_values
+} else := "field \"principal.claims\" has a value longer than 65536 characters" if {
+	some v in p.claims
+	some s in claim_values(v)
+	count(s) > lib.max_field_length
+}
+
+# strings(x) holds when x is an array of strings.
+strings(x) if {
+	is_array(x)
+	every s in x {
+		is_string(s)
+	}
+}
+
+# annotations_error(a) explains why a request's annotations are malformed; undefined when they are not.
+annotations_error(a) := "field \"annotations\" must be an object" if {
+	a != null
+	not is_object(a)
+} else := msg if {
+	wrong := [h | some h in annotation_hints; v := a[h]; not is_boolean(v)]
+	count(wrong) > 0
+	msg := concat("", ["field \"annotations.", wrong[0], "\" must be a boolean"])
+}
+
+# claim_values(v) are the values of a claim: the string, or the array's elements.
+claim_values(v) := [v] if is_string(v)
+
+claim_values(v) := v if is_array(v)
+
+# facts(req) is what rules match on: version 1's facts, the non-empty resource
+# and subject, the non-empty groups, the claims (present exactly when there is
+# a principal), the effective annotations and the arguments object.
+facts(req) := object.union_n([
+	lib.facts(req),
+	{f: v | f := "resource"; v := req[f]; v != ""},
+	principal_facts(object.get(req, "principal", null)),
+	{"annotations": effective_annotations(object.get(req, "annotations", null))},
+	{"arguments": a | a := req.arguments; is_object(a)},
+])
+
+principal_facts(p) := {} if not is_object(p)
+
+principal_facts(p) := object.union_n([
+	{"claims": object.get(p, "claims", {})},
+	{"sub": s | s := p.sub; s != ""},
+	{"groups": [g | some g in object.get(p, "groups", []); g != ""]},
+]) if is_object(p)
+
+# effective_annotations(a) is every hint's value for a request declaring annotations a.
+effective_annotations(a) := {h: effective_hint(declared, h) | some h in annotation_hints} if {
+	declared := object_or_empty(a)
+}
+
+object_or_empty(a) := a if is_object(a)
+
+object_or_empty(a) := {} if not is_object(a)
+
+# effective_hint(a, h) is what the request declares, else MCP's default, except
+# that a tool declaring itself read-only and nothing about destructiveness is not destructive.
+effective_hint(a, h) := a[h] if {
+	is_boolean(a[h])
+} else := false if {
+	h == "destructiveHint"
+	a.readOnlyHint == true
+} else := annotation_defaults[h]
+
+# index_fields are the request facts the index has exact entries for.
+index_fields := array.concat(lib.index_fields, ["resource", "sub", "groups"])
+
+# affix_fields are the facts the index has prefix and suffix entries for.
+affix_fields := array.concat(lib.affix_fields, ["resource", "sub", "groups"])
+
+# field_values(r, f) are the values of fact f a rule is matched against.
+field_values(r, "groups") := object.get(r, "groups", [])
+
+field_values(r, f) := lib.field_values(r, f) if f != "groups"
+
+# holds(c, r) holds when condition c of a rule holds for facts r.
+holds(c, r) if lib.holds(c, r)
+
+# ["any_of", fact, {literal: true}, [pattern]]: some value of the fact is one
+# of the literals or matches one of the patterns.
+holds(["any_of", f, literals, patterns], r) if {
+	some v in field_values(r, f)
+	matches_any(v, literals, patterns)
+}
+
+# ["claims", [[name, {literal: true}, [pattern]]]]: there is a principal, and
+# each listed claim has a non-empty value (or element) that matches.
+holds(["claims", entries], r) if {
+	claims := r.claims
+	every e in entries {
+		some v in claim_values(claims[e[0]])
+		v != ""
+		matches_any(v, e[1], e[2])
+	}
+}
+
+# ["annotation", hint, value]: the request's effective hint is the value.
+holds(["annotation", h, b], r) if r.annotations[h] == b
+
+# ["argument", condition]: see argument_holds.
+holds(["argument", a], r) if argument_holds(a, found(r, a.steps))
+
+matches_any(v, literals, _) if literals[v]
+
+matches_any(v, _, patterns) if {
+	some p in patterns
+	lib.wildcard(v, p)
+}
+
+# argument_holds(a, vs) holds when condition a holds for the values vs found
+# at its path: `present` asks whether anything was found; any other test
+# fails when nothing was, and otherwise is whether some value passes,
+# negated by `not`.
+argument_holds(a, vs) if {
+	a.test == "present"
+	a.present
+	count(vs) > 0
+}
+
+argument_holds(a, vs) if {
+	a.test == "present"
+	not a.present
+	count(vs) == 0
+}
+
+argument_holds(a, vs) if {
+	a.test != "present"
+	count(vs) > 0
+	not a.not
+	any_passes(a, vs)
+}
+
+argument_holds(a, vs) if {
+	a.test != "present"
+	count(vs) > 0
+	a.not
+	not any_passes(a, vs)
+}
+
+any_passes(a, vs) if {
+	some v in vs
+	passes(a, v)
+}
+
+# passes(a, v) holds when value v passes the test of condition a. A value of
+# the wrong type fails every test.
+passes(a, v) if {
+	a.test == "match"
+	is_string(v)
+	s := normalized(a, v)
+	matches_any(s, a.literals, a.patterns)
+}
+
+passes(a, v) if {
+	a.test == "in"
+	some c in a.values
+	same_scalar(v, c)
+}
+
+passes(a, v) if {
+	a.test == "range"
+	is_number(v)
+	at_least(v, a.min)
+	at_most(v, a.max)
+}
+
+# same_scalar(v, c) holds when v is the scalar c: the same JSON type and equal.
+same_scalar(v, c) if {
+	type_name(v) == type_name(c)
+	v == c
+}
+
+at_least(_, null) := true
+
+at_least(v, m) if {
+	m != null
+	v >= m
+}
+
+at_most(_, null) := true
+
+at_most(v, m) if {
+	m != null
+	v <= m
+}
+
+normalized(a, v) := clean_path(v) if a.normalize
+
+normalized(a, v) := v if not a.normalize
+
+# found(r, steps) are the values at a pointer's steps, from the request's
+# arguments; none when the request has no arguments. A step is
+# {"key", "index", "all"}: `all` for a "*" segment (every element or member
+# value), else the member named key of an object, or the element at index
+# (-1 when the segment is not an array index) of an array.
+found(r, steps) := vs if {
+	v0 := [a | a := r.arguments]
+	v8 := walk_8(v0, steps, 0)
+	v16 := walk_8(v8, steps, 8)
+	v24 := walk_8(v16, steps, 16)
+	vs := walk_8(v24, steps, 24)
+}
+
+walk_8(vs, steps, k) := v8 if {
+	v1 := walk_1(vs, steps, k)
+	v2 := walk_1(v1, steps, k + 1)
+	v3 := walk_1(v2, steps, k + 2)
+	v4 := walk_1(v3, steps, k + 3)
+	v5 := walk_1(v4, steps, k + 4)
+	v6 := walk_1(v5, steps, k + 5)
+	v7 := walk_1(v6, steps, k + 6)
+	v8 := walk_1(v7, steps, k + 7)
+}
+
+# walk_1(vs, steps, k) are the values step k leads to from values vs; vs when there is no step k.
+walk_1(vs, steps, k) := vs if {
+	k >= count(steps)
+} else := [] if {
+	count(vs) == 0
+} else := [x | some v in vs; some x in children(v)] if {
+	steps[k].all
+} else := [x | some v in vs; x := child(v, steps[k])]
+
+children(v) := v if is_array(v)
+
+children(v) := [x | some x in v] if is_object(v)
+
+children(v) := [] if {
+	not is_array(v)
+	not is_object(v)
+}
+
+child(v, s) := v[s.key] if is_object(v)
+
+child(v, s) := v[s.index] if {
+	is_array(v)
+	s.index >= 0
+}
+
+# clean_path(s) is s cleaned as a POSIX path, as Go's path.Clean: empty and
+# "." parts dropped, ".." taking away the part before it (never above "/" for
+# a rooted path, kept at the front of a relative one); "." when nothing is
+# left. Undefined for more than max_path_parts parts.
+#
+# A ".." takes away the nearest name before it that no other ".." took, so
+# read from the right with a count of pending ".."s: a name is kept exactly
+# when the count is 0 on reaching it, and what is left pending at the start
+# is how many ".."s a relative path keeps. The read is unrolled like lib's seek.
+clean_path(s) := cleaned if {
+	parts := split(s, "/")
+	count(parts) <= max_path_parts
+	tokens := array.reverse([p | some p in parts; p != ""; p != "."])
+	pending := pending_counts(tokens)
+	kept := array.reverse([p | some k, p in tokens; p != ".."; pending[k] == 0])
+	cleaned := joined(startswith(s, "/"), ups(tokens, pending), kept)
+}
+
+joined(true, _, kept) := concat("", ["/", concat("/", kept)])
+
+joined(false, ups, kept) := text if {
+	t := concat("/", array.concat(ups, kept))
+	text := dot_if_empty(t)
+}
+
+dot_if_empty("") := "."
+
+dot_if_empty(t) := t if t != ""
+
+# ups(tokens, pending) are the ".."s a relative path keeps at its front.
+ups(tokens, _) := [] if count(tokens) == 0
+
+ups(tokens, pending) := [".." | some _ in numbers.range(1, n)] if {
+	count(tokens) > 0
+	last := count(tokens) - 1
+	n := after(tokens, last, pending[last])
+	n > 0
+}
+
+ups(tokens, pending) := [] if {
+	count(tokens) > 0
+	last := count(tokens) - 1
+	after(tokens, last, pending[last]) == 0
+}
+
+# pending_counts(ts) is, for each token, the count of pending ".."s on reaching it from the right (ts is reversed).
+pending_counts(ts) := [] if count(ts) == 0
+
+pending_counts(ts) := counts_8(ts, 0, 0) if {
+	count(ts) > 0
+	count(ts) <= 8
+}
+
+pending_counts(ts) := counts_64(ts, 0, 0) if {
+	count(ts) > 8
+	count(ts) <= 64
+}
+
+pending_counts(ts) := array.flatten([c1, c2, c3, c4, c5, c6, c7, c8]) if {
+	count(ts) > 64
+	c1 := counts_64(ts, 0, 0)
+	c2 := counts_64(ts, 64, next(ts, 63, c1))
+	c3 := counts_64(ts, 128, next(ts, 127, c2))
+	c4 := counts_64(ts, 192, next(ts, 191, c3))
+	c5 := counts_64(ts, 256, next(ts, 255, c4))
+	c6 := counts_64(ts, 320, next(ts, 319, c5))
+	c7 := counts_64(ts, 384, next(ts, 383, c6))
+	c8 := counts_64(ts, 448, next(ts, 447, c7))
+}
+
+# next(ts, k, cs) is the count after token k, where cs ends with the count on reaching it.
+next(ts, k, cs) := after(ts, k, cs[count(cs) - 1])
+
+# counts_64(ts, k, c) are the counts on reaching tokens k to k+63, starting with c.
+counts_64(ts, k, c) := array.flatten([c1, c2, c3, c4, c5, c6, c7, c8]) if {
+	c1 := counts_8(ts, k, c)
+	c2 := counts_8(ts, k + 8, next(ts, k + 7, c1))
+	c3 := counts_8(ts, k + 16, next(ts, k + 15, c2))
+	c4 := counts_8(ts, k + 24, next(ts, k + 23, c3))
+	c5 := counts_8(ts, k + 32, next(ts, k + 31, c4))
+	c6 := counts_8(ts, k + 40, next(ts, k + 39, c5))
+	c7 := counts_8(ts, k + 48, next(ts, k + 47, c6))
+	c8 := counts_8(ts, k + 56, next(ts, k + 55, c7))
+}
+
+# counts_8(ts, k, c) are the counts on reaching tokens k to k+7, starting with c.
+counts_8(ts, k, c) := [c, c1, c2, c3, c4, c5, c6, c7] if {
+	c1 := after(ts, k, c)
+	c2 := after(ts, k + 1, c1)
+	c3 := after(ts, k + 2, c2)
+	c4 := after(ts, k + 3, c3)
+	c5 := after(ts, k + 4, c4)
+	c6 := after(ts, k + 5, c5)
+	c7 := after(ts, k + 6, c6)
+}
+
+# after(ts, k, c) is the count after token k, given count c on reaching it:
+# a ".." adds one, a name takes one away if any is pending.
+after(ts, k, c) := c if {
+	k >= count(ts)
+} else := c + 1 if {
+	ts[k] == ".."
+} else := c - 1 if {
+	c > 0
+} else := c
