@@ -83,4 +83,42 @@ describe('golden Rego and data', () => {
     );
     expectGolden('shape-conditions.data.json', pretty(generatePolicy(policy).data));
   });
+
+  const v2Policy = () =>
+    mustParse(
+      JSON.stringify({
+        version: 2,
+        default: 'deny',
+        rules: [
+          { action: 'resource', resources: ['file:///srv/docs/*', 'https://x.example/a'], allow: true },
+          { tools: ['delete_*'], groups: ['platform', 'ops-*'], allow: true },
+          { users: ['*@acme.com'], claims: { org: ['acme'], ['__proto__']: ['*x*'] }, allow: true },
+          { users: ['*'], annotations: { readOnlyHint: true, destructiveHint: false }, allow: true },
+          {
+            tools: ['read_file'],
+            arguments: [
+              { path: '/path', match: ['/srv/*', '/tmp'], normalize: 'path', not: true },
+              { path: '/list/0/*', in: [1, 'one', true, null] },
+              { path: '/a~1b/~0c/12', equals: -0 },
+              { path: '/n', min: 1e21 },
+              { path: '/m', max: 5e-324, not: true },
+              { path: '', present: false },
+            ],
+            deny: true,
+          },
+        ],
+      }),
+    );
+
+  it('shape: version 2 module', () => {
+    expectGolden('shape-v2.rego', generatePolicy(v2Policy()).rego);
+  });
+
+  it('shape: version 2 module with the enterprise section', () => {
+    expectGolden('shape-v2-enterprise.rego', generatePolicy(v2Policy(), { enterprise: enterprise() }).rego);
+  });
+
+  it('shape: version 2 conditions and index entries', () => {
+    expectGolden('shape-v2-conditions.data.json', pretty(generatePolicy(v2Policy()).data));
+  });
 });

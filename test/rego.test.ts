@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { casePolicyText } from '../src/testing/cases.js';
-import { generateRego, LIB_REGO_PATH, WASM_CAPABILITIES_PATH } from '../src/pipeline/build.js';
+import { generateRego, LIB_REGO_PATH, V2_REGO_PATH, WASM_CAPABILITIES_PATH } from '../src/pipeline/build.js';
 import { runOpa } from '../src/opa/cli.js';
 import { caseTables, examplePolicies, mustParse, ROOT } from './helpers.js';
 
@@ -22,8 +22,10 @@ function generatedFolders(): string[] {
   return texts.map((text, k) => {
     const dir = join(base, String(k));
     mkdirSync(dir);
-    writeFileSync(join(dir, 'policy.rego'), generateRego(mustParse(text)));
+    const policy = mustParse(text);
+    writeFileSync(join(dir, 'policy.rego'), generateRego(policy));
     writeFileSync(join(dir, 'lib.rego'), readFileSync(LIB_REGO_PATH, 'utf8'));
+    if (policy.version === 2) writeFileSync(join(dir, 'v2.rego'), readFileSync(V2_REGO_PATH, 'utf8'));
     return dir;
   });
 }
@@ -50,7 +52,7 @@ describe('Rego quality', () => {
     const regoDir = join(ROOT, 'rego');
     expect((await runOpa(['fmt', '--list', regoDir])).trim()).toBe('');
     await runOpa(['check', '--strict', regoDir]);
-    await runOpa(['check', '--strict', '--capabilities', WASM_CAPABILITIES_PATH, LIB_REGO_PATH]);
+    await runOpa(['check', '--strict', '--capabilities', WASM_CAPABILITIES_PATH, LIB_REGO_PATH, V2_REGO_PATH]);
     const out = await runOpa(['test', regoDir, '--format', 'json']);
     const results = JSON.parse(out) as { name: string; fail?: boolean; error?: unknown }[];
     expect(results.length).toBeGreaterThan(10);

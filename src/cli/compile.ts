@@ -50,10 +50,12 @@ export function registerCompile(program: Command, io: CliIo): void {
         opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
       const config = opaConfigFrom(opts, outDir);
       await writeOutput(compiled, outDir);
+      // A version 2 policy's folder also holds the helpers its module imports.
+      const files = compiled.v2 === undefined ? OUTPUT_FILES : [...OUTPUT_FILES, 'v2.rego'];
       if (formatOf(opts) === 'json') {
         const summary = {
           out: outDir,
-          files: OUTPUT_FILES,
+          files,
           revision: compiled.revision,
           ...(extras.provenance && { provenance: extras.provenance }),
           ...(config !== undefined && { opaConfig: config }),
@@ -63,7 +65,7 @@ export function registerCompile(program: Command, io: CliIo): void {
       }
       // With --opa-config, stdout is the configuration alone, so it can be redirected to a file.
       const say = config === undefined ? io.stdout : io.stderr;
-      say(`${outDir}: ${OUTPUT_FILES.join(', ')} (revision ${compiled.revision.slice(0, 12)})\n`);
+      say(`${outDir}: ${files.join(', ')} (revision ${compiled.revision.slice(0, 12)})\n`);
       if (config !== undefined) io.stdout(config);
       if (extras.provenance) say(`policy in force: ${extras.provenance.policy} (${extras.provenance.why})\n`);
     },
