@@ -26,7 +26,7 @@ import { type CaseFile, parseCaseFile } from '../src/testing/cases.js';
 const ROOT = resolve(__dirname, '..');
 const SEED = process.env.SCHEMA_SEED !== undefined ? Number(process.env.SCHEMA_SEED) : 24_2020;
 
-const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true });
+const ajv = new Ajv2020({ strict: true, strictRequired: false, allowUnionTypes: true, allErrors: true });
 const validators = Object.fromEntries(SCHEMA_NAMES.map((name) => [name, ajv.compile(buildSchemas()[name])])) as Record<
   SchemaName,
   ValidateFunction
@@ -96,6 +96,7 @@ const GAP_EXCUSES: Readonly<Record<keyof typeof SCHEMA_GAPS, (value: unknown, is
     typeof v === 'string' && /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.test(v),
   // Every number made 1: a duration that parses then failed only for its size.
   invalid_duration: (v) => typeof v === 'string' && parseGoDuration(v.replace(/\d+/g, '1')) !== undefined,
+  invalid_value: (v, issue) => typeof v === 'number' && /^max \S+ is less than min /.test(issue.message),
 };
 
 function at(document: unknown, pointer: string): unknown {
@@ -183,6 +184,9 @@ const REPLACEMENTS: readonly unknown[] = [
   'a\nb',
   '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
   '-----BEGIN PRIVATE KEY-----',
+  'resource',
+  '/a~2',
+  { path: '/a' },
 ];
 /** A valid policy with every field. */
 const EVERY_FIELD = {
@@ -200,6 +204,43 @@ const EVERY_FIELD = {
       allow: true,
       deny: false,
       reason: 'r',
+    },
+    { deny: true },
+  ],
+};
+
+/** A valid version 2 policy with every field, every test of an argument condition and every hint. */
+const EVERY_FIELD_V2 = {
+  $schema: 'policy.schema.json',
+  version: 2,
+  default: 'deny',
+  rules: [
+    {
+      action: 'resource',
+      server: 'git*',
+      serverType: 'image',
+      serverSource: 'docker.io/mcp/*',
+      transport: 'stdio',
+      tools: ['a*'],
+      resources: ['file:///srv/*'],
+      users: ['alice*'],
+      groups: ['platform'],
+      claims: { org: ['acme', 'a*'], ['__proto__']: ['x'] },
+      allow: true,
+      deny: false,
+      reason: 'r',
+    },
+    {
+      action: 'invoke',
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+      arguments: [
+        { path: '/path', match: ['/srv/*'], normalize: 'path', not: true },
+        { path: '/a/*/b~0~1', equals: 'x' },
+        { path: '', in: [1, 'a', true, null] },
+        { path: '/n', min: 0, max: 10 },
+        { path: '/p', present: false },
+      ],
+      deny: true,
     },
     { deny: true },
   ],
@@ -250,6 +291,15 @@ const NEW_KEYS = [
   'policyText',
   'requests',
   'errors',
+  '',
+  'users',
+  'resources',
+  'readOnlyHint',
+  'path',
+  'match',
+  'not',
+  'present',
+  'normalize',
 ];
 
 type Step = { at: number; kind: 'drop' | 'rename' | 'add' | 'replace'; pick: number; inner: boolean };
@@ -376,6 +426,42 @@ describe('JSON Schemas', () => {
   });
 });
 
+describe('version 2 in the policy schema', () => {
+  it('accepts a version 2 policy with every key, bare and inside admin-settings', () => {
+    expect(parsePolicy(JSON.stringify(EVERY_FIELD_V2)).errors).toEqual([]);
+    expect(accepts('policy', EVERY_FIELD_V2)).toBe(true);
+    expect(embeddedPolicy(EVERY_FIELD_V2)).toBe(true);
+  });
+
+  it('rejects version 2 keys in a version 1 policy, and version 2 errors check reports', () => {
+    const v1 = { default: 'deny', rules: [{ users: ['alice'], allow: true }] };
+    expect(parsePolicy(JSON.stringify(v1)).errors).toMatchObject([{ code: 'needs_version_2' }]);
+    expect(accepts('policy', v1)).toBe(false);
+    expect(accepts('policy', { ...v1, version: 1 })).toBe(false);
+    expect(accepts('policy', { ...v1, version: 2 })).toBe(true);
+    const rule = (extra: object): unknown => ({ version: 2, default: 'deny', rules: [{ allow: true, ...extra }] });
+    for (const bad of [
+      { resources: ['file:///*'] },
+      { arguments: [{ path: '/a' }] },
+      { arguments: [{ path: '/a', match: ['x'], equals: 1 }] },
+      { arguments: [{ path: '/a', present: true, not: true }] },
+      { arguments: [{ path: '/a', equals: 1, normalize: 'path' }] },
+      { arguments: [{ path: 'a', present: true }] },
+      { arguments: [{ path: '/~2', present: true }] },
+      { arguments: [{ path: '/a'.repeat(33), present: true }] },
+      { claims: {} },
+      { claims: { '': ['x'] } },
+      { annotations: {} },
+      { annotations: { readonlyHint: true } },
+      { users: [''] },
+    ]) {
+      expect(parsePolicy(JSON.stringify(rule(bad))).value, JSON.stringify(bad)).toBeUndefined();
+      expect(accepts('policy', rule(bad)), JSON.stringify(bad)).toBe(false);
+    }
+    expect(accepts('policy', rule({ arguments: [{ path: '/a'.repeat(32), min: 1, max: 2 }] }))).toBe(true);
+  });
+});
+
 describe('a $schema key is accepted and ignored', () => {
   const ref = 'https://unpkg.com/mcp-policy/schemas/policy.schema.json';
 
@@ -453,6 +539,8 @@ describe('the schemas agree with check', () => {
   it('on every document one fault away from a valid one', () => {
     const policies: [string, Verdict][] = [
       ...singleFaults(EVERY_FIELD).map((d) => JSON.stringify(d)),
+      ...singleFaults(EVERY_FIELD_V2).map((d) => JSON.stringify(d)),
+      ...singleFaults(EVERY_FIELD_V2).map((d) => JSON.stringify({ mcpPolicy: { value: JSON.stringify(d) } })),
       ...singleFaults({ $schema: 'x', mcpPolicy: { locked: true, value: '{}' } }).map((d) => JSON.stringify(d)),
       ...singleFaults(EVERY_FIELD).map((d) => JSON.stringify({ mcpPolicy: { value: JSON.stringify(d) } })),
     ].map((text) => [text, policyVerdict(text)]);

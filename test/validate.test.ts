@@ -66,7 +66,7 @@ describe('policy validation', () => {
 
   it('reports every problem, not just the first', () => {
     const r = parsePolicy(
-      '{"version": 2, "rules": [{"action": "x", "allow": true, "deny": true}, {"tools": []}, {"server": "", "allow": true}]}',
+      '{"version": 3, "rules": [{"action": "x", "allow": true, "deny": true}, {"tools": []}, {"server": "", "allow": true}]}',
     );
     expect(r.errors.map((e) => `${e.code} ${e.path}`).sort()).toEqual(
       [

@@ -12,7 +12,7 @@ type CheckResult = Validation<string>;
 
 /** What a file is is decided by its shape (`documentKind`), never by its name. */
 function checkText(text: string): CheckResult {
-  const { value, errors, warnings } = parseAnyDocument(text);
+  const { value, errors, warnings } = parseAnyDocument(text, { dockerWarnings: true });
   return validation(value && summary(value), errors, warnings);
 }
 

@@ -59,8 +59,16 @@ export const ERROR_CODES = [
   'unsafe_value',
   'out_of_range',
   'misplaced_field',
+  // Policy validation, version 2.
+  'needs_version_2',
+  'misplaced_key',
+  'missing_test',
+  'invalid_pointer',
+  'too_many_entries',
   // Warnings.
   'unreachable_rule',
+  'annotations_without_invoke',
+  'docker_version_1_only',
   'unexpected_configuration_version',
   'unknown_directive',
   'misplaced_directive',

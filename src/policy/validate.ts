@@ -9,10 +9,26 @@ import { SCHEMA_KEY } from '../core/contracts.js';
 import { type Validation, validation } from '../core/validation.js';
 import { readDocument, type ReadDocument } from '../diagnostics/document.js';
 import { readJson } from '../diagnostics/json.js';
-import { article, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
+import { article, choices, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { documentKind, validateEnterpriseDocument } from '../enterprise/validate.js';
-import { ACTIONS, type Policy, type PolicySource, type Rule, SERVER_TYPES, TRANSPORTS } from './model.js';
+import {
+  ACTIONS,
+  ACTIONS_V2,
+  ANNOTATION_HINTS,
+  type AnnotationHint,
+  type ArgumentCondition,
+  MAX_ARGUMENT_CONDITIONS,
+  MAX_CLAIMS_PER_RULE,
+  MAX_PATTERNS_PER_KEY,
+  MAX_POINTER_SEGMENTS,
+  type Policy,
+  type PolicySource,
+  pointerSegments,
+  type Rule,
+  SERVER_TYPES,
+  TRANSPORTS,
+} from './model.js';
 
 // Moved to the diagnostics module; kept here for existing importers.
 export { article, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
@@ -39,6 +55,18 @@ const RULE_FIELDS = [
 ] as const;
 const POLICY_FIELDS = ['version', 'default', 'rules'] as const;
 
+/** The rule keys version 2 adds to Docker's format; a version 1 policy that uses one gets `needs_version_2`. */
+export const VERSION_2_RULE_KEYS = ['resources', 'users', 'groups', 'claims', 'annotations', 'arguments'] as const;
+
+/** Every rule key of version 2, which is also what "did you mean" picks from in either version. */
+const RULE_FIELDS_V2 = [...RULE_FIELDS.slice(0, 6), ...VERSION_2_RULE_KEYS, ...RULE_FIELDS.slice(6)] as const;
+
+/** The keys of an argument condition. */
+export const CONDITION_FIELDS = ['path', 'match', 'equals', 'in', 'min', 'max', 'present', 'not', 'normalize'] as const;
+
+/** The tests of an argument condition; `min` and `max` together are one test. */
+const CONDITION_TESTS = ['match', 'equals', 'in', 'min', 'max', 'present'] as const;
+
 /** The shape of one rule; {@link checkRuleSemantics} adds what zod cannot say. The editors' JSON Schema is made from it. */
 export const ruleSchema = z.strictObject({
   action: z.enum(ACTIONS).optional(),
@@ -60,6 +88,59 @@ export const policySchema = z.strictObject({
   rules: z.array(ruleSchema),
 });
 
+/** A non-empty list of `*` patterns, as `resources`, `users`, `groups`, each claim and `match` take. */
+export const patternListSchema = z.array(z.string()).min(1).max(MAX_PATTERNS_PER_KEY);
+
+/** A JSON scalar, as `equals` and `in` take. */
+export const scalarSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/** The shape of one argument condition; {@link checkCondition} adds the one-test rule, the pointer and the bounds. */
+export const argumentConditionSchema = z.strictObject({
+  path: z.string(),
+  match: patternListSchema.optional(),
+  equals: scalarSchema.optional(),
+  in: z.array(scalarSchema).min(1).max(MAX_PATTERNS_PER_KEY).optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  present: z.boolean().optional(),
+  not: z.boolean().optional(),
+  normalize: z.literal('path').optional(),
+});
+
+/** The shape of one version 2 rule: version 1's keys, action `resource`, and the conditions version 2 adds. */
+export const ruleSchemaV2 = z.strictObject({
+  action: z.enum(ACTIONS_V2).optional(),
+  server: z.string().optional(),
+  serverType: z.enum(SERVER_TYPES).optional(),
+  serverSource: z.string().optional(),
+  transport: z.enum(TRANSPORTS).optional(),
+  tools: z.array(z.string()).min(1).optional(),
+  resources: patternListSchema.optional(),
+  users: patternListSchema.optional(),
+  groups: patternListSchema.optional(),
+  claims: z.record(z.string().min(1), patternListSchema).optional(),
+  annotations: z
+    .strictObject(
+      Object.fromEntries(ANNOTATION_HINTS.map((h) => [h, z.boolean().optional()])) as Record<
+        AnnotationHint,
+        z.ZodOptional<z.ZodBoolean>
+      >,
+    )
+    .optional(),
+  arguments: z.array(argumentConditionSchema).min(1).max(MAX_ARGUMENT_CONDITIONS).optional(),
+  allow: z.boolean().optional(),
+  deny: z.boolean().optional(),
+  reason: z.string().optional(),
+});
+
+/** The shape of a version 2 policy; the editors' JSON Schema is made from it. */
+export const policySchemaV2 = z.strictObject({
+  [SCHEMA_KEY]: z.string().optional(),
+  version: z.literal(2),
+  default: z.enum(['allow', 'deny']),
+  rules: z.array(ruleSchemaV2),
+});
+
 /** The shape of Docker's admin-settings.json as far as policies go; other keys are Docker's. */
 export const adminSettingsSchema = z.looseObject({
   configurationFileVersion: z.number().optional(),
@@ -69,8 +150,8 @@ export const adminSettingsSchema = z.looseObject({
   }),
 });
 
-type RuleInput = z.infer<typeof ruleSchema>;
-type PolicyInput = z.infer<typeof policySchema>;
+type RuleInput = z.infer<typeof ruleSchemaV2>;
+type PolicyInput = z.infer<typeof policySchema> | z.infer<typeof policySchemaV2>;
 
 /**
  * Parses and validates policy text: a bare policy or admin settings, in JSON
@@ -123,9 +204,13 @@ export type AnyDocument =
 /**
  * Parses and validates a document of any kind, JSON or YAML, deciding what it
  * is by its shape (`documentKind`): one whose keys fit no kind, or several,
- * is an error naming the kinds. Never throws.
+ * is an error naming the kinds. With `dockerWarnings` (`check` asks), a
+ * valid policy also gets the warnings of {@link dockerWarnings}. Never throws.
  */
-export function parseAnyDocument(text: string): Validation<AnyDocument> {
+export function parseAnyDocument(
+  text: string,
+  options: { readonly dockerWarnings?: boolean } = {},
+): Validation<AnyDocument> {
   const doc = readDocument(text);
   if (doc.value === undefined) return validation<AnyDocument>(undefined, doc.issues);
   const kind = documentKind(doc.value);
@@ -135,7 +220,28 @@ export function parseAnyDocument(text: string): Validation<AnyDocument> {
     return validation<AnyDocument>(r.value && { kind: kind.kind, config: r.value }, r.errors, r.warnings);
   }
   const r = validatePolicyDocument(doc);
-  return validation<AnyDocument>(r.value && { kind: r.value.source.kind, document: r.value }, r.errors, r.warnings);
+  const docker = options.dockerWarnings && r.value ? locate(dockerWarnings(r.value), doc) : [];
+  return validation<AnyDocument>(r.value && { kind: r.value.source.kind, document: r.value }, r.errors, [
+    ...r.warnings,
+    ...docker,
+  ]);
+}
+
+/**
+ * What Docker Desktop would refuse in a valid policy document: it reads
+ * version 1 only, so a version 2 policy cannot be given to it.
+ */
+export function dockerWarnings(document: PolicyDocument): Issue[] {
+  if (document.policy.version === 1) return [];
+  return [
+    {
+      code: 'docker_version_1_only',
+      path: '/version',
+      message:
+        'this is a version 2 policy: mcp-policy decides it, but Docker Desktop accepts version 1 policies only and would refuse it',
+      ...(document.source.kind === 'admin-settings' && { within: '/mcpPolicy/value' }),
+    },
+  ];
 }
 
 /** Policies this module produced, so that {@link ensureValidPolicy} need not check them again. */
@@ -185,25 +291,63 @@ function validateAdminSettings(value: Record<string, unknown>): ValidationResult
 }
 
 function validateBarePolicy(value: unknown): Validation<Policy> {
-  const parsed = policySchema.safeParse(value, { reportInput: true });
-  const errors: Issue[] = parsed.success ? [] : zodIssues(parsed.error, POLICY_FIELDS, RULE_FIELDS);
+  const raw = isObject(value) ? value : {};
+  // A policy without a version is Docker's version 1. One with a version
+  // this module does not know is checked as version 2, the superset, so that
+  // the version is its only complaint about keys.
+  const version: 1 | 2 = raw.version === undefined || raw.version === 1 ? 1 : 2;
+  const schema = version === 1 ? policySchema : policySchemaV2;
+  const parsed = schema.safeParse(value, { reportInput: true });
+  const errors: Issue[] = [];
+  const warnings: Issue[] = [];
   // Rules are checked one by one too, so a schema error in one rule does not
   // hide the semantic errors of the others.
-  const rawRules = isObject(value) && Array.isArray(value.rules) ? value.rules : [];
+  const rawRules = Array.isArray(raw.rules) ? raw.rules : [];
   const rules: Rule[] = [];
-  rawRules.forEach((raw, index) => {
-    if (!isObject(raw)) return;
-    const semanticOk = checkRuleSemantics(raw, index, errors);
-    const r = ruleSchema.safeParse(raw);
-    if (r.success && semanticOk) rules.push(toRule(r.data));
+  const replaced = new Set<string>();
+  rawRules.forEach((rule, index) => {
+    if (!isObject(rule)) return;
+    const before = errors.length;
+    if (version === 1) {
+      neededVersion2(rule, index, errors);
+      for (const e of errors.slice(before)) replaced.add(e.path);
+    } else {
+      checkVersion2Rule(rule, index, errors, warnings);
+    }
+    checkRuleSemantics(rule, index, errors);
+    const r = (version === 1 ? ruleSchema : ruleSchemaV2).safeParse(rule);
+    if (r.success && errors.length === before) rules.push(toRule(r.data, rule));
   });
+  const structural = parsed.success ? [] : zodIssues(parsed.error, POLICY_FIELDS, RULE_FIELDS_V2);
+  // A version 2 key in a version 1 policy is one problem, told once: it needs version 2.
+  errors.unshift(...structural.filter((e) => !replaced.has(e.path)));
   if (errors.length > 0 || !parsed.success) return validation<Policy>(undefined, errors);
   const policy = toPolicy(parsed.data, rules);
-  return validation(policy, errors, lint(policy));
+  return validation(policy, errors, [...warnings, ...lint(policy)]);
 }
 
 function toPolicy(input: PolicyInput, rules: Rule[]): Policy {
-  return { version: 1, default: input.default, rules };
+  return { version: input.version ?? 1, default: input.default, rules };
+}
+
+/** `needs_version_2` for each version 2 key of a rule in a version 1 policy (and for action `resource`). */
+function neededVersion2(raw: Record<string, unknown>, index: number, errors: Issue[]): void {
+  const at = (key: string): string => toPointer(['rules', index, key]);
+  if (raw.action === 'resource') {
+    errors.push({
+      code: 'needs_version_2',
+      path: at('action'),
+      message: `"action": "resource" needs "version": 2 (Docker's version 1 format has no resource action)`,
+    });
+  }
+  for (const key of VERSION_2_RULE_KEYS) {
+    if (!Object.hasOwn(raw, key)) continue;
+    errors.push({
+      code: 'needs_version_2',
+      path: at(key),
+      message: `${JSON.stringify(key)} needs "version": 2 (Docker's version 1 format has no ${key})`,
+    });
+  }
 }
 
 /**
@@ -213,6 +357,32 @@ function toPolicy(input: PolicyInput, rules: Rule[]): Policy {
  */
 /** The most `*` one pattern may hold: the generated Rego unrolls its search for that many pieces. */
 export const MAX_PATTERN_STARS = 512;
+
+const EMPTY_FIELD_PATTERN =
+  'pattern is empty and could never match: a request field matches only when it is a non-empty string';
+
+/** Reports an empty pattern, too many stars or a lone surrogate in `text` when it is a string. */
+function checkText(errors: Issue[], text: unknown, path: string, emptyPattern?: string): void {
+  if (typeof text !== 'string') return;
+  if (emptyPattern !== undefined && text === '') {
+    errors.push({ code: 'empty_pattern', path, message: emptyPattern });
+  }
+  const stars = emptyPattern !== undefined ? text.split('*').length - 1 : 0;
+  if (stars > MAX_PATTERN_STARS) {
+    errors.push({
+      code: 'too_many_stars',
+      path,
+      message: `pattern has ${stars} "*"; at most ${MAX_PATTERN_STARS} are supported`,
+    });
+  }
+  if (!text.isWellFormed()) {
+    errors.push({
+      code: 'invalid_unicode',
+      path,
+      message: `${JSON.stringify(text)} contains an unpaired UTF-16 surrogate`,
+    });
+  }
+}
 
 function checkRuleSemantics(raw: Record<string, unknown>, index: number, errors: Issue[]): boolean {
   const at = (...path: (string | number)[]): string => toPointer(['rules', index, ...path]);
@@ -226,39 +396,198 @@ function checkRuleSemantics(raw: Record<string, unknown>, index: number, errors:
       message: `"allow": ${raw.allow} and "deny": ${raw.deny} contradict each other`,
     });
   }
-  const checkText = (text: unknown, path: string, isPattern: boolean): void => {
-    if (typeof text !== 'string') return;
-    if (isPattern && text === '') {
-      errors.push({
-        code: 'empty_pattern',
-        path,
-        message: 'pattern is empty and could never match: a request field matches only when it is a non-empty string',
-      });
-    }
-    const stars = isPattern ? text.split('*').length - 1 : 0;
-    if (stars > MAX_PATTERN_STARS) {
-      errors.push({
-        code: 'too_many_stars',
-        path,
-        message: `pattern has ${stars} "*"; at most ${MAX_PATTERN_STARS} are supported`,
-      });
-    }
-    if (!text.isWellFormed()) {
-      errors.push({
-        code: 'invalid_unicode',
-        path,
-        message: `${JSON.stringify(text)} contains an unpaired UTF-16 surrogate`,
-      });
-    }
-  };
-  checkText(raw.server, at('server'), true);
-  checkText(raw.serverSource, at('serverSource'), true);
-  if (Array.isArray(raw.tools)) raw.tools.forEach((t, k) => checkText(t, at('tools', k), true));
-  checkText(raw.reason, at('reason'), false);
+  checkText(errors, raw.server, at('server'), EMPTY_FIELD_PATTERN);
+  checkText(errors, raw.serverSource, at('serverSource'), EMPTY_FIELD_PATTERN);
+  if (Array.isArray(raw.tools)) raw.tools.forEach((t, k) => checkText(errors, t, at('tools', k), EMPTY_FIELD_PATTERN));
+  checkText(errors, raw.reason, at('reason'));
   return errors.length === before;
 }
 
-function toRule(input: RuleInput): Rule {
+/**
+ * The checks of version 2's keys that zod's shape cannot make: patterns,
+ * claim names and counts, non-empty objects, argument conditions, and keys
+ * that do not belong together. Looks only at values of the right type.
+ */
+function checkVersion2Rule(raw: Record<string, unknown>, index: number, errors: Issue[], warnings: Issue[]): void {
+  const at = (...path: (string | number)[]): string => toPointer(['rules', index, ...path]);
+  for (const key of ['resources', 'users', 'groups'] as const) {
+    const list = raw[key];
+    if (Array.isArray(list)) list.forEach((p, k) => checkText(errors, p, at(key, k), EMPTY_FIELD_PATTERN));
+  }
+  if (Object.hasOwn(raw, 'resources') && raw.action !== 'resource') {
+    const action = typeof raw.action === 'string' ? `"action" is ${JSON.stringify(raw.action)}` : 'no "action"';
+    errors.push({
+      code: 'misplaced_key',
+      path: at('resources'),
+      message: `"resources" applies only to rules with "action": "resource", and this rule has ${action}; add "action": "resource", or did you mean "tools"?`,
+    });
+  }
+  if (isObject(raw.claims)) {
+    const names = Object.keys(raw.claims);
+    if (names.length === 0) {
+      errors.push({
+        code: 'invalid_value',
+        path: at('claims'),
+        message: 'claims must not be empty: name at least one claim and its patterns',
+      });
+    } else if (names.length > MAX_CLAIMS_PER_RULE) {
+      errors.push({
+        code: 'too_many_entries',
+        path: at('claims'),
+        message: `claims has ${names.length} names; at most ${MAX_CLAIMS_PER_RULE} are allowed`,
+      });
+    }
+    for (const name of names) {
+      if (!name.isWellFormed()) {
+        errors.push({
+          code: 'invalid_unicode',
+          path: at('claims', name),
+          message: `claim name ${JSON.stringify(name)} contains an unpaired UTF-16 surrogate`,
+        });
+      }
+      const list = raw.claims[name];
+      if (name === '__proto__') checkProtoClaim(list, at('claims', name), errors);
+      if (Array.isArray(list)) list.forEach((p, k) => checkText(errors, p, at('claims', name, k), EMPTY_FIELD_PATTERN));
+    }
+  }
+  if (isObject(raw.annotations) && Object.keys(raw.annotations).length === 0) {
+    errors.push({
+      code: 'invalid_value',
+      path: at('annotations'),
+      message: `annotations must not be empty: give at least one of ${choices(ANNOTATION_HINTS)}`,
+    });
+  }
+  if (Object.hasOwn(raw, 'annotations') && raw.action !== 'invoke') {
+    const action = typeof raw.action === 'string' ? `"action": ${JSON.stringify(raw.action)}` : 'no "action"';
+    warnings.push({
+      code: 'annotations_without_invoke',
+      path: at('annotations'),
+      message: `rule ${index} has "annotations" and ${action}: only tool calls carry annotations, so MCP's defaults stand in for them on every load, prompt and resource request, and the rule matches all those its other conditions match; add "action": "invoke"`,
+    });
+  }
+  if (Array.isArray(raw.arguments)) {
+    raw.arguments.forEach((condition, k) => {
+      if (isObject(condition)) checkCondition(condition, (...path) => at('arguments', k, ...path), errors);
+    });
+  }
+}
+
+/**
+ * The shape of a claim named `__proto__`, which zod's record passes over
+ * unchecked: an array of 1 to {@link MAX_PATTERNS_PER_KEY} strings.
+ */
+function checkProtoClaim(list: unknown, path: string, errors: Issue[]): void {
+  const subject = 'claim "__proto__"';
+  if (!Array.isArray(list)) {
+    errors.push({ code: 'invalid_type', path, message: `${subject} must be an array, not ${describeValue(list)}` });
+  } else if (list.length === 0) {
+    errors.push({ code: 'empty_array', path, message: `${subject} must not be empty` });
+  } else if (list.length > MAX_PATTERNS_PER_KEY) {
+    errors.push({
+      code: 'too_many_entries',
+      path,
+      message: `${subject} has ${list.length} entries; at most ${MAX_PATTERNS_PER_KEY} are allowed`,
+    });
+  } else {
+    list.forEach((p, k) => {
+      if (typeof p !== 'string') {
+        errors.push({
+          code: 'invalid_type',
+          path: `${path}/${k}`,
+          message: `${subject} entry must be a string, not ${describeValue(p)}`,
+        });
+      }
+    });
+  }
+}
+
+/** An argument condition's pointer, one test, the keys that go with it, and its values. */
+function checkCondition(
+  raw: Record<string, unknown>,
+  at: (...path: (string | number)[]) => string,
+  errors: Issue[],
+): void {
+  if (typeof raw.path === 'string') checkPointer(raw.path, at('path'), errors);
+  const has = (key: string): boolean => Object.hasOwn(raw, key) && raw[key] !== undefined;
+  const tests = CONDITION_TESTS.filter(has);
+  // min and max bound one number: together they are one test.
+  const distinct = tests.filter((t) => !(t === 'max' && tests.includes('min')));
+  if (distinct.length === 0) {
+    errors.push({
+      code: 'missing_test',
+      path: at(),
+      message: 'condition needs a test: one of "match", "equals", "in", "min"/"max" or "present"',
+    });
+  } else if (distinct.length > 1) {
+    const [first, second] = distinct as [string, string];
+    errors.push({
+      code: 'conflicting_fields',
+      path: at(second),
+      message: `${JSON.stringify(first)} and ${JSON.stringify(second)} are two tests, and a condition has exactly one; write two conditions`,
+    });
+  }
+  if (has('not') && has('present')) {
+    errors.push({
+      code: 'misplaced_key',
+      path: at('not'),
+      message: '"not" does not go with "present": write "present": false to require that nothing is found',
+    });
+  }
+  if (has('normalize') && !has('match')) {
+    errors.push({
+      code: 'misplaced_key',
+      path: at('normalize'),
+      message: '"normalize" applies only to "match": it cleans the string before the patterns are matched',
+    });
+  }
+  if (Array.isArray(raw.match)) {
+    raw.match.forEach((p, k) =>
+      checkText(
+        errors,
+        p,
+        at('match', k),
+        'pattern is empty and could match only the empty string; write "equals": "" for that',
+      ),
+    );
+  }
+  checkText(errors, raw.equals, at('equals'));
+  if (Array.isArray(raw.in)) raw.in.forEach((v, k) => checkText(errors, v, at('in', k)));
+  if (typeof raw.min === 'number' && typeof raw.max === 'number' && raw.min > raw.max) {
+    errors.push({
+      code: 'invalid_value',
+      path: at('max'),
+      message: `max ${raw.max} is less than min ${raw.min}, so no number could satisfy the condition`,
+    });
+  }
+}
+
+/** An RFC 6901 pointer of at most {@link MAX_POINTER_SEGMENTS} segments, in well-formed Unicode. */
+function checkPointer(path: string, pointer: string, errors: Issue[]): void {
+  const quoted = JSON.stringify(path);
+  if (path !== '' && !path.startsWith('/')) {
+    errors.push({
+      code: 'invalid_pointer',
+      path: pointer,
+      message: `path ${quoted} is not a JSON pointer: it is "" (the arguments themselves) or starts with "/", as in "/path"`,
+    });
+  } else if (/~(?![01])/.test(path)) {
+    errors.push({
+      code: 'invalid_pointer',
+      path: pointer,
+      message: `path ${quoted} has a "~" that is not "~0" or "~1": write "~0" for "~" and "~1" for "/" in a name`,
+    });
+  } else if (pointerSegments(path).length > MAX_POINTER_SEGMENTS) {
+    errors.push({
+      code: 'invalid_pointer',
+      path: pointer,
+      message: `path ${quoted} has ${pointerSegments(path).length} segments; at most ${MAX_POINTER_SEGMENTS} are supported`,
+    });
+  }
+  checkText(errors, path, pointer);
+}
+
+/** The validated rule, in the source's shape (see the model), with only the keys given. */
+function toRule(input: RuleInput, raw: Record<string, unknown>): Rule {
   return {
     ...(input.action !== undefined && { action: input.action }),
     ...(input.server !== undefined && { server: input.server }),
@@ -266,8 +595,38 @@ function toRule(input: RuleInput): Rule {
     ...(input.serverSource !== undefined && { serverSource: input.serverSource }),
     ...(input.transport !== undefined && { transport: input.transport }),
     ...(input.tools !== undefined && { tools: [...input.tools] }),
+    ...(input.resources !== undefined && { resources: [...input.resources] }),
+    ...(input.users !== undefined && { users: [...input.users] }),
+    ...(input.groups !== undefined && { groups: [...input.groups] }),
+    ...(input.claims !== undefined && { claims: copyClaims(raw.claims as Record<string, string[]>) }),
+    ...(input.annotations !== undefined && { annotations: definedOnly(input.annotations) }),
+    ...(input.arguments !== undefined && { arguments: input.arguments.map(toCondition) }),
     allow: input.allow ?? !input.deny,
     ...(input.reason !== undefined && { reason: input.reason }),
+  };
+}
+
+/**
+ * The claims as written, in a null-prototype object: a claim may be named
+ * `__proto__`, which zod's output drops and a plain object would take as its
+ * prototype.
+ */
+function copyClaims(claims: Record<string, string[]>): Record<string, string[]> {
+  const out = Object.create(null) as Record<string, string[]>;
+  for (const [name, patterns] of Object.entries(claims)) out[name] = [...patterns];
+  return out;
+}
+
+function definedOnly<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function toCondition(input: z.infer<typeof argumentConditionSchema>): ArgumentCondition {
+  const condition = definedOnly(input);
+  return {
+    ...condition,
+    ...(condition.match !== undefined && { match: [...condition.match] }),
+    ...(condition.in !== undefined && { in: [...condition.in] }),
   };
 }
 
@@ -287,10 +646,19 @@ function lint(policy: Policy): Issue[] {
   return warnings;
 }
 
+/** The keys of a rule that constrain which requests it matches. */
+const CONSTRAINT_KEYS = [
+  'action',
+  'server',
+  'serverType',
+  'serverSource',
+  'transport',
+  'tools',
+  ...VERSION_2_RULE_KEYS,
+] as const satisfies readonly (keyof Rule)[];
+
 function constraintCount(rule: Rule): number {
-  return ['action', 'server', 'serverType', 'serverSource', 'transport', 'tools'].filter(
-    (k) => rule[k as keyof Rule] !== undefined,
-  ).length;
+  return CONSTRAINT_KEYS.filter((k) => rule[k] !== undefined).length;
 }
 
 /** Maps zod's issues onto our codes and lowercase messages. */
@@ -303,13 +671,13 @@ function zodIssues(error: z.ZodError, topFields: readonly string[], ruleFields: 
     const input = (issue as { input?: unknown }).input;
     switch (issue.code) {
       case 'unrecognized_keys': {
-        const known = path.length === 0 ? topFields : path[0] === 'rules' ? ruleFields : topFields;
+        const known = knownKeys(path, topFields, ruleFields);
         for (const key of issue.keys) {
           const hint = suggest(key, known);
           out.push({
             code: 'unknown_field',
             path: toPointer([...path, key]),
-            message: `unknown field ${JSON.stringify(key)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ''}`,
+            message: `unknown field ${JSON.stringify(key)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : misplacedHint(path, key)}`,
           });
         }
         break;
@@ -325,7 +693,7 @@ function zodIssues(error: z.ZodError, topFields: readonly string[], ruleFields: 
           out.push({
             code: 'unsupported_version',
             path: pointer,
-            message: `unsupported version ${JSON.stringify(input)}; the only version is 1`,
+            message: `unsupported version ${JSON.stringify(input)}; the versions are 1 and 2`,
           });
         } else if (typeof input === 'string') {
           const choices = issue.values.map((v) => JSON.stringify(v)).join(', ');
@@ -350,27 +718,81 @@ function zodIssues(error: z.ZodError, topFields: readonly string[], ruleFields: 
             message: `missing required field ${JSON.stringify(field)}`,
           });
         } else {
-          const subject =
-            path.length === 0
-              ? 'the document'
-              : typeof path[path.length - 1] === 'number'
-                ? `${String(path[path.length - 2])} entry`
-                : field;
           out.push({
             code: 'invalid_type',
             path: pointer,
-            message: `${subject} must be ${article(issue.expected)}, not ${describeValue(input)}`,
+            // zod calls the object of a record (claims) a record.
+            message: `${subjectOf(path)} must be ${article(issue.expected === 'record' ? 'object' : issue.expected)}, not ${describeValue(input)}`,
           });
         }
         break;
+      case 'invalid_union':
+        // Only `equals` and `in` take a union: a JSON scalar.
+        out.push({
+          code: 'invalid_type',
+          path: pointer,
+          message: `${subjectOf(path)} must be a string, a number, a boolean or null, not ${describeValue(input)}`,
+        });
+        break;
+      case 'invalid_key':
+        // Only claims have keys zod checks: a claim name must not be empty.
+        out.push({
+          code: 'invalid_name',
+          path: pointer,
+          message: 'claim name is empty; name the claim of the principal the patterns are for',
+        });
+        break;
       case 'too_small':
         out.push({ code: 'empty_array', path: pointer, message: `${field} must not be empty` });
+        break;
+      case 'too_big':
+        out.push({
+          code: 'too_many_entries',
+          path: pointer,
+          message: `${subjectOf(path)} has ${Array.isArray(input) ? input.length : 'too many'} entries; at most ${String(issue.maximum)} are allowed`,
+        });
         break;
       default:
         out.push({ code: 'invalid_value', path: pointer, message: issue.message.toLowerCase() });
     }
   }
   return out;
+}
+
+/** What a message calls the value at `path`: the field, an entry of a list, or a claim. */
+function subjectOf(path: readonly (string | number)[]): string {
+  const last = path[path.length - 1];
+  const parent = path[path.length - 2];
+  if (path.length === 0) return 'the document';
+  if (typeof last === 'number' && path[path.length - 3] === 'claims') return `claim ${JSON.stringify(parent)} entry`;
+  if (typeof last === 'number') return `${String(parent)} entry`;
+  if (parent === 'claims') return `claim ${JSON.stringify(last)}`;
+  return String(last);
+}
+
+/** Where a key that a rule does not have belongs, when it is a key of a rule's parts. */
+function misplacedHint(path: readonly (string | number)[], key: string): string {
+  if (path[0] !== 'rules' || path.length !== 2) return '';
+  if ((CONDITION_FIELDS as readonly string[]).includes(key)) {
+    return `; ${JSON.stringify(key)} belongs in a condition of "arguments" (version 2)`;
+  }
+  if ((ANNOTATION_HINTS as readonly string[]).includes(key)) {
+    return `; ${JSON.stringify(key)} belongs in "annotations" (version 2)`;
+  }
+  return '';
+}
+
+/** The keys the object at `path` may have, for "did you mean" hints. */
+function knownKeys(
+  path: readonly (string | number)[],
+  topFields: readonly string[],
+  ruleFields: readonly string[],
+): readonly string[] {
+  if (path[0] !== 'rules' || path.length < 2) return topFields;
+  if (path.length === 2) return ruleFields;
+  if (path[2] === 'annotations') return ANNOTATION_HINTS;
+  if (path[2] === 'arguments') return CONDITION_FIELDS;
+  return [];
 }
 
 function result(

@@ -36,7 +36,17 @@ import {
   PRIVATE_KEY,
 } from '../enterprise/urls.js';
 import { ADMIN_SETTINGS_KEYS, ENTERPRISE_KEYS, POLICY_KEYS } from '../enterprise/validate.js';
-import { adminSettingsSchema, MAX_PATTERN_STARS, policySchema, ruleSchema } from '../policy/validate.js';
+import { MAX_CLAIMS_PER_RULE, MAX_POINTER_SEGMENTS } from '../policy/model.js';
+import {
+  adminSettingsSchema,
+  argumentConditionSchema,
+  MAX_PATTERN_STARS,
+  patternListSchema,
+  policySchema,
+  policySchemaV2,
+  ruleSchema,
+  ruleSchemaV2,
+} from '../policy/validate.js';
 import { caseFileSchema } from '../testing/cases.js';
 
 /** A JSON Schema as plain JSON. */
@@ -64,6 +74,7 @@ export const SCHEMA_GAPS = {
   invalid_url: 'only the scheme, whitespace and control characters are checked, not the host or the port range',
   invalid_certificate: 'a PEM block is required and a private key refused, but the certificate is not decoded',
   invalid_duration: "a Go duration's syntax is checked, not its limit of about 292 years",
+  invalid_value: 'an argument condition whose "max" is less than its "min": a schema cannot compare two values',
 } as const satisfies Partial<Record<ErrorCode, string>>;
 
 /**
@@ -118,6 +129,11 @@ const POLICY_HELP: Readonly<Record<string, string>> = {
   default: 'The decision when no rule matches.',
   rules: 'Tried in order; the first rule whose every given field matches decides.',
 };
+const POLICY_HELP_V2: Readonly<Record<string, string>> = {
+  ...POLICY_HELP,
+  version:
+    "The policy format version: 2 adds conditions on who asks, the tool's arguments and annotations, and resources (Docker Desktop reads version 1 only).",
+};
 const RULE_HELP: Readonly<Record<string, string>> = {
   action: 'What the request asks: load a server, invoke a tool, or get a prompt (a request without one is invoke).',
   server: 'The server name; "*" matches any text.',
@@ -129,6 +145,30 @@ const RULE_HELP: Readonly<Record<string, string>> = {
   allow: 'The decision when the rule matches (give allow or deny).',
   deny: 'The opposite of allow (give allow or deny).',
   reason: 'Shown with the decision.',
+};
+const RULE_HELP_V2: Readonly<Record<string, string>> = {
+  ...RULE_HELP,
+  action:
+    'What the request asks: load a server, invoke a tool, get a prompt, or read a resource (a request without one is invoke).',
+  resources:
+    'Resource URI patterns (only with "action": "resource"); the rule matches when the request\'s resource matches one.',
+  users: "Patterns of the principal's subject (sub); a request without a principal never matches.",
+  groups: "Patterns; the rule matches when one of the principal's groups matches one of them.",
+  claims: 'Claim name → patterns; every listed claim of the principal needs a value that matches one of its patterns.',
+  annotations:
+    "Hint → required value; a hint the tool does not declare takes MCP's default (readOnly false, destructive true, idempotent false, openWorld true).",
+  arguments: 'Conditions on the arguments of the tool call or prompt, all of which must hold.',
+};
+const CONDITION_HELP: Readonly<Record<string, string>> = {
+  path: 'A JSON pointer into the arguments ("" is the arguments themselves); a segment "*" is every element or member.',
+  match: 'Test: a string value that matches one of these "*" patterns.',
+  equals: 'Test: a value equal to this scalar (same JSON type; numbers as doubles).',
+  in: 'Test: a value equal to one of these scalars.',
+  min: 'Test (with or without max): a number at least this.',
+  max: 'Test (with or without min): a number at most this.',
+  present: 'Test: whether any value is found at path.',
+  not: 'Negates the test (not with present); when nothing is found the condition fails all the same.',
+  normalize: '"path": clean the string as a POSIX path (//, . and .. resolved) before match.',
 };
 const DIRECTIVE_HELP: Readonly<Record<string, string>> = {
   registry: 'The one registry clients use.',
@@ -160,19 +200,61 @@ function policyV1(): JsonSchema {
   });
 }
 
+/** One test per argument condition (`min` and `max` together are one), `not` never with `present`. */
+const CONDITION_RULES: JsonSchema = {
+  oneOf: [
+    { required: ['match'] },
+    { required: ['equals'] },
+    { required: ['in'] },
+    { anyOf: [{ required: ['min'] }, { required: ['max'] }] },
+    { required: ['present'] },
+  ],
+  not: { required: ['present', 'not'] },
+  dependentRequired: { normalize: ['match'] },
+};
+
+/** An RFC 6901 pointer of at most {@link MAX_POINTER_SEGMENTS} segments (`~` only in `~0` and `~1`). */
+const POINTER: JsonSchema = { pattern: `^(?:/(?:[^/~]|~[01])*){0,${MAX_POINTER_SEGMENTS}}$` };
+
+function policyV2(): JsonSchema {
+  return zodSchema(policySchemaV2, (schema, json) => {
+    if (schema === policySchemaV2) describe(json.properties as Record<string, JsonSchema>, POLICY_HELP_V2);
+    if (schema === patternListSchema) Object.assign(json.items as JsonSchema, PATTERN_STRING);
+    if (schema === argumentConditionSchema) {
+      const props = json.properties as Record<string, JsonSchema>;
+      Object.assign(props.path!, POINTER);
+      Object.assign(json, CONDITION_RULES);
+      describe(props, CONDITION_HELP);
+    }
+    if (schema !== ruleSchemaV2) return;
+    const props = json.properties as Record<string, JsonSchema>;
+    for (const field of ['server', 'serverSource'] as const) Object.assign(props[field]!, PATTERN_STRING);
+    Object.assign(props.tools!.items as JsonSchema, PATTERN_STRING);
+    Object.assign(props.claims!, { minProperties: 1, maxProperties: MAX_CLAIMS_PER_RULE });
+    Object.assign(props.annotations!, { minProperties: 1 });
+    Object.assign(json, RULE_DECISION, {
+      dependentSchemas: { resources: { required: ['action'], properties: { action: { const: 'resource' } } } },
+    });
+    describe(props, RULE_HELP_V2);
+  });
+}
+
 /**
  * Each policy version's schema, by version. A document without `version` is
  * version 1; a later version is told apart by its `version`.
  */
 function policyVersions(): ReadonlyMap<number, JsonSchema> {
-  return new Map([[1, policyV1()]]);
+  return new Map([
+    [1, policyV1()],
+    [2, policyV2()],
+  ]);
 }
 
 function versionDispatch(versions: ReadonlyMap<number, JsonSchema>): JsonSchema {
   const [first, ...later] = [...versions.keys()];
   return later.reduceRight<JsonSchema>(
     (otherwise, version) => ({
-      if: { properties: { version: { const: version } }, required: ['version'] },
+      if: { type: 'object', properties: { version: { const: version } }, required: ['version'] },
       then: { $ref: `#/$defs/policy-v${version}` },
       else: otherwise,
     }),
