@@ -29,7 +29,9 @@ export type ProxyStage =
   | 'resources/read'
   | 'resources/subscribe'
   | 'resources/unsubscribe'
-  | 'completion/complete';
+  | 'completion/complete'
+  /** A request of the server to the client (sampling, elicitation, roots), passed through and recorded. */
+  | 'server/request';
 
 /**
  * One decision as every host records it (docs/serve.md lists the fields). The

@@ -88,6 +88,9 @@ export function annotationsOf(tool: Listed | undefined): Partial<Record<Annotati
 /** The text an engine answers for action `resource` under a policy that has no such action (version 1). */
 const NO_RESOURCE_ACTION = 'unknown action "resource"';
 
+/** The reason recorded for a server-to-client request, which the proxy passes without asking the policy. */
+export const SERVER_REQUEST_REASON = 'passed: server-to-client requests are not governed by the policy';
+
 /** Which listing entry key names a resource: a resource's `uri`, a template's `uriTemplate`. */
 export type ResourceKey = 'uri' | 'uriTemplate';
 
@@ -185,6 +188,22 @@ export class PolicyGate {
         request: this.request('load', tool),
         decision: { allowed: false, reason, rule: null },
         pin: reason,
+      }),
+    );
+  }
+
+  /**
+   * Records a request the server sent the client (sampling, elicitation,
+   * roots): the policy format has nothing to say about them, so they pass,
+   * and the record says so. Only the method is kept; the params carry content.
+   */
+  logServerRequest(method: string): void {
+    if (this.log === NULL_SINK) return;
+    this.log.write(
+      decisionRecord({
+        stage: 'server/request',
+        request: { method, server: this.facts.server },
+        decision: { allowed: true, reason: SERVER_REQUEST_REASON, rule: null },
       }),
     );
   }

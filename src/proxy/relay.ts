@@ -492,6 +492,7 @@ export class Relay {
       }
       return this.toClient(message);
     }
+    if (isJSONRPCRequest(message)) this.gate.logServerRequest(message.method);
     if (isJSONRPCNotification(message)) {
       if (message.method === 'notifications/tools/list_changed') this.toolsKnown = false;
       const token = record(message.params)?.progressToken;
