@@ -189,7 +189,7 @@ describe('identity and resource keys', () => {
       [
         'misplaced_key',
         '/rules/1/resources',
-        '"resources" applies only to rules with "action": "resource", and this rule has "action" is "invoke"; add "action": "resource", or did you mean "tools"?',
+        `"resources" applies only to rules with "action": "resource", and this rule's "action" is "invoke"; add "action": "resource", or did you mean "tools"?`,
       ],
     ]);
     expect(errorsOf({ action: 'resource', resources: ['file:///srv/*'], allow: true })).toEqual([]);

@@ -415,11 +415,14 @@ function checkVersion2Rule(raw: Record<string, unknown>, index: number, errors: 
     if (Array.isArray(list)) list.forEach((p, k) => checkText(errors, p, at(key, k), EMPTY_FIELD_PATTERN));
   }
   if (Object.hasOwn(raw, 'resources') && raw.action !== 'resource') {
-    const action = typeof raw.action === 'string' ? `"action" is ${JSON.stringify(raw.action)}` : 'no "action"';
+    const action =
+      typeof raw.action === 'string'
+        ? `this rule's "action" is ${JSON.stringify(raw.action)}`
+        : 'this rule has no "action"';
     errors.push({
       code: 'misplaced_key',
       path: at('resources'),
-      message: `"resources" applies only to rules with "action": "resource", and this rule has ${action}; add "action": "resource", or did you mean "tools"?`,
+      message: `"resources" applies only to rules with "action": "resource", and ${action}; add "action": "resource", or did you mean "tools"?`,
     });
   }
   if (isObject(raw.claims)) {
