@@ -24,6 +24,7 @@ import {
 } from '../src/pipeline/build.js';
 import { runOpa } from '../src/opa/cli.js';
 import { makeTempDir } from '../src/core/temp-dirs.js';
+import { lower } from '../src/pipeline/lower.js';
 import { type Decision, type Policy } from '../src/policy/model.js';
 import { EXAMPLES, mustParse } from './helpers.js';
 
@@ -420,6 +421,31 @@ describe('version 2 bundles and version 1 bytes', () => {
       await runOpa(['check', '--strict', '--capabilities', WASM_CAPABILITIES_PATH, join(dir, 'mcp_policy')]);
     }
   }, 120_000);
+});
+
+describe('the rule index of version 2 policies', () => {
+  it('files a rule under a name before an identity shared by every rule, and under an identity before an enum', () => {
+    const policy = policyOf({
+      version: 2,
+      default: 'deny',
+      rules: [
+        { server: 'team-a-*', users: ['*@example.com'], allow: true },
+        { resources: ['file:///srv/*'], action: 'resource', groups: ['platform'], allow: true },
+        { action: 'invoke', groups: ['platform', 'ops-*'], allow: true },
+        { action: 'invoke', users: ['ada'], groups: ['ops-*'], allow: true },
+        { users: ['*'], allow: true },
+      ],
+    });
+    const { index } = lower(policy).data;
+    expect(index.prefix).toEqual({
+      server: [{ 'team-a-': [0] }],
+      resource: [{ 'file:///srv/': [1] }],
+      groups: [{ 'ops-': [2] }],
+    });
+    expect(index.equals).toEqual({ groups: { platform: [2] }, sub: { ada: [3] } });
+    expect(index.suffix).toEqual({});
+    expect(index.always).toEqual([4]);
+  });
 });
 
 describe('the work one version 2 request can ask for', () => {

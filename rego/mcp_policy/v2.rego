@@ -134,12 +134,14 @@ claim_values(v) := v if is_array(v)
 
 # facts(req) is what rules match on: version 1's facts, the non-empty resource
 # and subject, the non-empty groups, the claims (present exactly when there is
-# a principal), the effective annotations and the arguments object.
+# a principal), the annotations the request declares ({} when none; the
+# effective value of a hint is worked out only for the rules that ask) and
+# the arguments object.
 facts(req) := object.union_n([
 	lib.facts(req),
 	{f: v | f := "resource"; v := req[f]; v != ""},
 	principal_facts(object.get(req, "principal", null)),
-	{"annotations": effective_annotations(object.get(req, "annotations", null))},
+	{"annotations": object_or_empty(object.get(req, "annotations", null))},
 	{"arguments": a | a := req.arguments; is_object(a)},
 ])
 
@@ -150,11 +152,6 @@ principal_facts(p) := object.union_n([
 	{"sub": s | s := p.sub; s != ""},
 	{"groups": [g | some g in object.get(p, "groups", []); g != ""]},
 ]) if is_object(p)
-
-# effective_annotations(a) is every hint's value for a request declaring annotations a.
-effective_annotations(a) := {h: effective_hint(declared, h) | some h in annotation_hints} if {
-	declared := object_or_empty(a)
-}
 
 object_or_empty(a) := a if is_object(a)
 
@@ -202,7 +199,7 @@ holds(["claims", entries], r) if {
 }
 
 # ["annotation", hint, value]: the request's effective hint is the value.
-holds(["annotation", h, b], r) if r.annotations[h] == b
+holds(["annotation", h, b], r) if effective_hint(r.annotations, h) == b
 
 # ["argument", condition]: see argument_holds.
 holds(["argument", a], r) if argument_holds(a, found(r, a.steps))
@@ -300,33 +297,45 @@ normalized(a, v) := v if not a.normalize
 # {"key", "index", "all"}: `all` for a "*" segment (every element or member
 # value), else the member named key of an object, or the element at index
 # (-1 when the segment is not an array index) of an array.
-found(r, steps) := vs if {
-	v0 := [a | a := r.arguments]
-	v8 := walk_8(v0, steps, 0)
+found(r, steps) := walk_8([a | a := r.arguments], steps, 0) if {
+	count(steps) <= 8
+} else := vs if {
+	v8 := walk_8([a | a := r.arguments], steps, 0)
 	v16 := walk_8(v8, steps, 8)
 	v24 := walk_8(v16, steps, 16)
 	vs := walk_8(v24, steps, 24)
 }
 
-walk_8(vs, steps, k) := v8 if {
-	v1 := walk_1(vs, steps, k)
-	v2 := walk_1(v1, steps, k + 1)
-	v3 := walk_1(v2, steps, k + 2)
-	v4 := walk_1(v3, steps, k + 3)
-	v5 := walk_1(v4, steps, k + 4)
-	v6 := walk_1(v5, steps, k + 5)
-	v7 := walk_1(v6, steps, k + 6)
-	v8 := walk_1(v7, steps, k + 7)
+# walk_8(vs, steps, k) are the values steps k to k+7 lead to from values vs,
+# taking only the steps there are (a pointer is seldom deeper than a few).
+walk_8(vs, steps, k) := vs if {
+	k >= count(steps)
+} else := walk_1(vs, steps[k]) if {
+	k + 1 == count(steps)
+} else := walk_1(walk_1(vs, steps[k]), steps[k + 1]) if {
+	k + 2 == count(steps)
+} else := walk_1(walk_1(walk_1(vs, steps[k]), steps[k + 1]), steps[k + 2]) if {
+	k + 3 == count(steps)
+} else := v8 if {
+	v1 := walk_1(vs, steps[k])
+	v2 := walk_1(v1, steps[k + 1])
+	v3 := walk_1(v2, steps[k + 2])
+	v4 := walk_1(v3, steps[k + 3])
+	v5 := walk_step(v4, steps, k + 4)
+	v6 := walk_step(v5, steps, k + 5)
+	v7 := walk_step(v6, steps, k + 6)
+	v8 := walk_step(v7, steps, k + 7)
 }
 
-# walk_1(vs, steps, k) are the values step k leads to from values vs; vs when there is no step k.
-walk_1(vs, steps, k) := vs if {
+# walk_step(vs, steps, k) is walk_1 for step k; vs when there is no step k.
+walk_step(vs, steps, k) := vs if {
 	k >= count(steps)
-} else := [] if {
-	count(vs) == 0
-} else := [x | some v in vs; some x in children(v)] if {
-	steps[k].all
-} else := [x | some v in vs; x := child(v, steps[k])]
+} else := walk_1(vs, steps[k])
+
+# walk_1(vs, s) are the values step s leads to from values vs.
+walk_1(vs, s) := [x | some v in vs; some x in children(v)] if {
+	s.all
+} else := [x | some v in vs; x := child(v, s)]
 
 children(v) := v if is_array(v)
 

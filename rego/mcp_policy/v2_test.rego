@@ -79,12 +79,16 @@ test_facts_without_principal_have_no_claims if {
 	not "arguments" in object.keys(r)
 }
 
+effective(annotations) := {h: v2.effective_hint(v2.facts({"annotations": annotations}).annotations, h) | some h in v2.annotation_hints}
+
 test_effective_annotations if {
-	v2.facts({}).annotations == {"readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": true}
-	v2.facts({"annotations": {"readOnlyHint": true}}).annotations.destructiveHint == false
-	v2.facts({"annotations": {"readOnlyHint": true, "destructiveHint": true}}).annotations.destructiveHint == true
-	v2.facts({"annotations": {"readOnlyHint": false}}).annotations.destructiveHint == true
-	v2.facts({"annotations": {"openWorldHint": false}}).annotations.openWorldHint == false
+	effective(null) == {"readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": true}
+	effective({"readOnlyHint": true}).destructiveHint == false
+	effective({"readOnlyHint": true, "destructiveHint": true}).destructiveHint == true
+	effective({"readOnlyHint": false}).destructiveHint == true
+	effective({"openWorldHint": false}).openWorldHint == false
+	v2.holds(["annotation", "destructiveHint", false], v2.facts({"annotations": {"readOnlyHint": true}}))
+	not v2.holds(["annotation", "destructiveHint", false], v2.facts({}))
 }
 
 # ---------------------------------------------------------------------------

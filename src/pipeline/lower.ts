@@ -297,8 +297,14 @@ function conditionKeys(c: ConditionJson): { keys: Key[]; score: number } | undef
     }
     case 'tools':
       return listKeys('tool', c[1], c[2]);
-    case 'any_of':
-      return listKeys(c[1], c[2], c[3]);
+    case 'any_of': {
+      const option = listKeys(c[1], c[2], c[3]);
+      if (option === undefined || c[1] === 'resource') return option;
+      // Who asks is shared by many rules (the same group or domain on every rule of a team's policy), so a key
+      // on it narrows less than any name of a server, source, tool or resource: it ranks just above the enum
+      // fields, and among identity keys by the same scores.
+      return { keys: option.keys, score: 1 + option.score / 10_000 };
+    }
     case 'present':
     case 'contains':
     case 'claims':
