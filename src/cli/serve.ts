@@ -17,6 +17,7 @@ interface ServeCliOptions extends SourceFlags {
   addr?: string;
   decisionLog?: string;
   logMaxBytes?: number;
+  logArguments?: boolean;
   watch?: boolean;
   bundleUrl?: string;
   pollInterval: number;
@@ -95,6 +96,7 @@ export function serveCommand(stderr: (text: string) => void): Command {
     .option('--addr <host:port>', 'listen on TCP (host defaults to 127.0.0.1)')
     .option('--decision-log <path>', 'JSON Lines decision and audit log ("-" for standard output)')
     .option('--log-max-bytes <n>', 'rotate the decision log at this size', count('--log-max-bytes'))
+    .option('--log-arguments', "keep argument values in decision records (by default only each value's JSON type)")
     .option('--watch', 'reload when the policy or bundle file changes')
     .option('--bundle-url <url>', 'poll this URL for bundles (ETag / If-None-Match)')
     .option('--poll-interval <ms>', 'bundle URL poll interval', count('--poll-interval', 100), 10_000)
@@ -160,6 +162,7 @@ export function serveCommand(stderr: (text: string) => void): Command {
         ...(opts.shadow !== undefined && { shadow: { file: opts.shadow } }),
         ...(decisionLog !== undefined && { decisionLog }),
         ...(opts.logMaxBytes !== undefined && { logMaxBytes: opts.logMaxBytes }),
+        ...(opts.logArguments === true && { logArguments: true }),
         limits: {
           ...(opts.maxBody !== undefined && { maxBodyBytes: opts.maxBody }),
           ...(opts.maxBatch !== undefined && { maxBatch: opts.maxBatch }),

@@ -26,10 +26,23 @@ export interface LoadedBundle {
   readonly selfTestCases: number;
   /** An upper bound on what deciding one request costs, in rule checks ({@link requestCost}). */
   readonly requestCost: number;
+  /** The policy version the bundle decides by: protocols that map requests (AuthZEN) map them for it. */
+  readonly policyVersion: 1 | 2;
 }
 
 /** The error of every decision made while no bundle is active. */
 export const NO_BUNDLE_ERROR = 'no policy bundle is active';
+
+/**
+ * The policy version an engine decides by, learnt by asking it: only version
+ * 2 knows the `resource` action, and every version checks the action before
+ * anything else a request holds (directives included), so the answer does not
+ * depend on how the bundle was built or what its data looks like.
+ */
+export function policyVersionOf(engine: SyncDecider): 1 | 2 {
+  const probe = engine.decideSync({ action: 'resource', resource: 'probe:' });
+  return probe.error?.startsWith('unknown action') === true ? 1 : 2;
+}
 
 /** How many self-test failures an error message lists before summarising. */
 const SHOWN_FAILURES = 3;
@@ -70,7 +83,13 @@ export async function loadBundle(bytes: Uint8Array, load: WasmLoadOptions = {}):
     );
   }
   const selfTestCases = tables.reduce((n, t) => n + t.requests.length, 0);
-  return { engine, revision, selfTestCases, requestCost: requestCost(opened.data) };
+  return {
+    engine,
+    revision,
+    selfTestCases,
+    requestCost: requestCost(opened.data),
+    policyVersion: policyVersionOf(engine),
+  };
 }
 
 /**
@@ -84,7 +103,13 @@ export function nativeBundle(policy: Policy, extras: CompileExtras = {}): Loaded
   const revision = `native-${createHash('sha256')
     .update(JSON.stringify([policy, extras]))
     .digest('hex')}`;
-  return { engine, revision, selfTestCases: 0, requestCost: requestCost(data) };
+  return {
+    engine,
+    revision,
+    selfTestCases: 0,
+    requestCost: requestCost(data),
+    policyVersion: policy.version === 2 ? 2 : 1,
+  };
 }
 
 /** The outcome of offering a candidate bundle. */

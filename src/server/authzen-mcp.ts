@@ -5,12 +5,16 @@
  * Context Protocol", draft 1 of 2026-02-13, `authzen-mcp-profile-1_0`), whose
  * default mappings name the action after the MCP method and the resource
  * after the tool (`type: "tool"`), the prompt (`type: "prompt"`) or the
- * server (`type: "mcp_server"`). docs/serve.md lists what differs and why.
+ * server (`type: "mcp_server"`); tool arguments travel in
+ * `resource.properties.arguments`, as the profile proposal (openid/authzen
+ * #429) puts them. docs/serve.md lists what differs and why.
  *
- * Policy version 1 has no principal, arguments, resources or annotations:
- * the subject and context are checked for shape and not used yet, and
- * `resources/read` and `resources/subscribe` are denied. The marked places are
- * where version 2 extends the mapping.
+ * The request depends on the policy version of the bundle that decides it.
+ * Version 1 has no principal, arguments, resources or annotations: the
+ * subject and context are checked for shape only, and `resources/read`,
+ * `resources/subscribe` and `resources/unsubscribe` are denied. Version 2
+ * adds the subject as the principal, the resource's arguments and
+ * annotations, and decides those methods as the `resource` action.
  */
 import { type Decision, INVALID_REQUEST_REASON } from '../policy/model.js';
 
@@ -27,8 +31,11 @@ const ACTION_OF: Readonly<Record<string, 'invoke' | 'prompt' | 'load'>> = {
   'resources/templates/list': 'load',
 };
 
-/** Methods that need version 2's `resource` action; until then they deny. */
-const NEEDS_VERSION_2 = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
+/** Methods on one resource: the `resource` action in version 2, denied in version 1. */
+const RESOURCE_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
+
+/** Listings of resources: with a resource item (`type: "resource"`), version 2 asks about that resource. */
+const RESOURCE_LISTINGS = new Set(['resources/list', 'resources/templates/list']);
 
 /** Server facts a resource may carry in `properties`, copied to the request as they are. */
 const FACTS = ['serverType', 'serverSource', 'transport'] as const;
@@ -63,47 +70,85 @@ function denial(reason: string, error?: string): { denial: Decision } {
   return { denial: { allowed: false, reason, rule: null, ...(error !== undefined && { error }) } };
 }
 
+function wrongType(method: string, type: string, takes: string): { denial: Decision } {
+  return denial(
+    INVALID_REQUEST_REASON,
+    `${method} does not take a resource of type ${quote(type)} (it takes ${takes})`,
+  );
+}
+
 /**
- * The policy request for one evaluation (defaults already merged), or the
- * denial it earns: a method version 1 cannot decide, or a resource of a type
- * the method does not take. Throws {@link AuthzenShapeError} when the
- * evaluation breaks the specification's shapes. Never yields an allowing
- * decision itself: only the engine allows.
+ * The principal of a subject: `id` is `sub`; `properties.groups` and
+ * `properties.claims` are copied as they are, so a malformed one is the
+ * engine's invalid request, with the same message `eval` gives.
  */
-export function mcpRequest(evaluation: Record<string, unknown>): { request: unknown } | { denial: Decision } {
-  // Version 2: `subject` becomes the request's principal (`id` → `sub`, groups and claims from `properties`).
-  entity(evaluation.subject, 'subject', ['type', 'id']);
+function principalOf(subject: Record<string, unknown>): Record<string, unknown> {
+  const properties = (subject.properties ?? {}) as Record<string, unknown>;
+  const principal: Record<string, unknown> = { sub: subject.id };
+  if (properties.groups !== undefined) principal.groups = properties.groups;
+  if (properties.claims !== undefined) principal.claims = properties.claims;
+  return principal;
+}
+
+/**
+ * The policy request for one evaluation (defaults already merged), mapped
+ * for a policy of `version`, or the denial it earns: a method the version
+ * cannot decide, or a resource of a type the method does not take. Throws
+ * {@link AuthzenShapeError} when the evaluation breaks the specification's
+ * shapes. Never yields an allowing decision itself: only the engine allows.
+ */
+export function mcpRequest(
+  evaluation: Record<string, unknown>,
+  version: 1 | 2 = 1,
+): { request: unknown } | { denial: Decision } {
+  const subject = entity(evaluation.subject, 'subject', ['type', 'id']);
   const action = entity(evaluation.action, 'action', ['name']);
   const resource = entity(evaluation.resource, 'resource', ['type', 'id']);
-  // Version 2: `context` may carry what rules on context read; version 1 only checks its shape.
+  // No rule reads the context: it is checked for shape, as the specification asks, and not used.
   if (evaluation.context !== undefined && !isObject(evaluation.context)) {
     throw new AuthzenShapeError('context must be a JSON object');
   }
   const method = action.name as string;
   const type = resource.type as string;
   const id = resource.id as string;
-  if (NEEDS_VERSION_2.has(method)) return denial(needsVersion2Reason(method));
-  const policyAction = ACTION_OF[method];
-  if (policyAction === undefined) {
-    return denial(INVALID_REQUEST_REASON, `action ${quote(method)} is not an MCP method this policy decides`);
-  }
   const properties = (resource.properties ?? {}) as Record<string, unknown>;
-  const request: Record<string, unknown> = { action: policyAction };
-  // Which resource types each action takes: a call names its tool, a prompt
-  // its prompt, a listing its server or (item by item) the tool or prompt listed.
-  const named = policyAction === 'invoke' ? 'tool' : policyAction === 'prompt' ? 'prompt' : undefined;
-  if (type === 'mcp_server' && named === undefined) {
-    request.server = id;
-  } else if (type === named || (named === undefined && (type === 'tool' || type === 'prompt'))) {
-    request.tool = id;
-    if (properties.server !== undefined) request.server = properties.server;
+  const request: Record<string, unknown> = {};
+  const v2 = version === 2;
+  if (RESOURCE_METHODS.has(method) || (v2 && RESOURCE_LISTINGS.has(method) && type === 'resource')) {
+    if (!v2) return denial(needsVersion2Reason(method));
+    if (type !== 'resource') return wrongType(method, type, '"resource"');
+    request.action = 'resource';
+    request.resource = id;
   } else {
-    return denial(
-      INVALID_REQUEST_REASON,
-      `${method} does not take a resource of type ${quote(type)} (it takes ${named === undefined ? '"mcp_server", "tool" or "prompt"' : `"${named}"`})`,
-    );
+    const policyAction = ACTION_OF[method];
+    if (policyAction === undefined) {
+      return denial(INVALID_REQUEST_REASON, `action ${quote(method)} is not an MCP method this policy decides`);
+    }
+    request.action = policyAction;
+    // Which resource types each action takes: a call names its tool, a prompt
+    // its prompt, a listing its server or (item by item) the tool or prompt listed.
+    const named = policyAction === 'invoke' ? 'tool' : policyAction === 'prompt' ? 'prompt' : undefined;
+    if (type === 'mcp_server' && named === undefined) {
+      request.server = id;
+    } else if (type === named || (named === undefined && (type === 'tool' || type === 'prompt'))) {
+      request.tool = id;
+    } else {
+      const takes =
+        named !== undefined
+          ? `"${named}"`
+          : v2 && RESOURCE_LISTINGS.has(method)
+            ? '"mcp_server", "tool", "prompt" or "resource"'
+            : '"mcp_server", "tool" or "prompt"';
+      return wrongType(method, type, takes);
+    }
   }
+  if (request.server === undefined && properties.server !== undefined) request.server = properties.server;
   for (const fact of FACTS) if (properties[fact] !== undefined) request[fact] = properties[fact];
-  // Version 2: the resource's `arguments` and `annotations` join the request here.
+  if (v2) {
+    request.principal = principalOf(subject);
+    // As the PEP sent them: a wrong shape is the engine's invalid request, with `eval`'s message.
+    if (properties.arguments !== undefined) request.arguments = properties.arguments;
+    if (properties.annotations !== undefined) request.annotations = properties.annotations;
+  }
   return { request };
 }

@@ -72,10 +72,10 @@ export function authzenDecision(d: Decision): AuthzenDecision {
   return { decision: d.error === undefined && d.allowed, context };
 }
 
-/** An evaluation mapped to an item; a shape error becomes the item's invalid-request denial. */
-function itemOf(evaluation: Record<string, unknown>): Item {
+/** An evaluation mapped to an item for a policy of `version`; a shape error becomes the item's invalid-request denial. */
+function itemOf(evaluation: Record<string, unknown>, version: 1 | 2): Item {
   try {
-    return mcpRequest(evaluation);
+    return mcpRequest(evaluation, version);
   } catch (e) {
     if (!(e instanceof AuthzenShapeError)) throw e;
     return { denial: { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: e.message } };
@@ -87,7 +87,7 @@ export async function evaluate(value: unknown, decider: Decider, limits: WorkLim
   if (!isObject(value)) throw new AuthzenError(400, 'invalid_parameter', 'the body must be a JSON object');
   let item: Item;
   try {
-    item = mcpRequest(value);
+    item = mcpRequest(value, decider.policyVersion());
   } catch (e) {
     if (e instanceof AuthzenShapeError) throw new AuthzenError(400, 'invalid_parameter', e.message);
     throw e;
@@ -111,7 +111,11 @@ export async function evaluateMany(
   if (!isObject(value)) throw new AuthzenError(400, 'invalid_parameter', 'the body must be a JSON object');
   const { evaluations, options } = value;
   if (evaluations === undefined) {
-    const [decision] = await decider.decide(AUTHZEN_PATHS.evaluations, [itemOf(value)], limits);
+    const [decision] = await decider.decide(
+      AUTHZEN_PATHS.evaluations,
+      [itemOf(value, decider.policyVersion())],
+      limits,
+    );
     return authzenDecision(decision!);
   }
   if (!Array.isArray(evaluations)) throw new AuthzenError(400, 'invalid_parameter', 'evaluations must be an array');
@@ -140,6 +144,7 @@ export async function evaluateMany(
       throw new AuthzenError(400, 'invalid_parameter', `the default ${key} must be a JSON object`);
     }
   }
+  const version = decider.policyVersion();
   const items = evaluations.map((entry: unknown, k): Item => {
     if (!isObject(entry)) {
       return {
@@ -158,7 +163,7 @@ export async function evaluateMany(
       if (own !== undefined) merged[key] = own;
       else if (value[key] !== undefined) merged[key] = value[key];
     }
-    return itemOf(merged);
+    return itemOf(merged, version);
   });
   const permitted = (d: Decision) => d.error === undefined && d.allowed;
   const stop =

@@ -81,10 +81,22 @@ export class Decider {
     private readonly sink: DecisionLogSink,
     private readonly metrics: ServeMetrics,
     private readonly shadow?: BundleSlot,
+    /** Keep argument values in decision records (by default, only their JSON types). */
+    private readonly logArguments = false,
   ) {}
 
   /** Work admitted and not yet decided, in rule checks. */
   private pending = 0;
+
+  /**
+   * The policy version of the active bundle (1 while none is active, when
+   * every decision fails closed anyway). A protocol that maps its requests
+   * reads it and calls {@link decide} in the same synchronous turn, so the
+   * bundle that decides is the one the requests were mapped for.
+   */
+  policyVersion(): 1 | 2 {
+    return this.primary.current?.policyVersion ?? 1;
+  }
 
   /** What one request with short fields costs, in rule checks, on the active bundle and the shadow. */
   private perRequest(): number {
@@ -209,6 +221,7 @@ export class Decider {
           latency_us: latency,
           ...(items.length > 1 && { batch: { index: k, size: items.length } }),
           ...(differs && { shadow: { revision: shadow?.revision ?? null, decision: theirs } }),
+          logArguments: this.logArguments,
         }),
       );
     });

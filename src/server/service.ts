@@ -74,6 +74,11 @@ export interface ServeOptions {
   readonly decisionLog?: string;
   /** A sink of one's own (e.g. an uploader), added beside `decisionLog`; closed with the service. */
   readonly sink?: DecisionLogSink;
+  /**
+   * Keep the values of requests' `arguments` in decision records. By default
+   * each is replaced by its JSON type name: arguments carry secrets and personal data.
+   */
+  readonly logArguments?: boolean;
   /** Only bundles whose signature verifies with this key are activated (a compiled policy file is unsigned). */
   readonly verification?: VerificationOptions;
   /** Decision-log rotation size in bytes and queue bound. */
@@ -172,7 +177,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
 
   const sink = await openSinks(options);
   metrics.observeLog(() => sink.stats());
-  const decider = new Decider(slot, sink, metrics, shadowSlot);
+  const decider = new Decider(slot, sink, metrics, shadowSlot, options.logArguments === true);
   let closing = false;
   /** The `--watch` on the sources, once set; `/health` reports it when it is lost. */
   let watch: FileWatch | undefined;
