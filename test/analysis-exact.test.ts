@@ -3,14 +3,22 @@
  * and every witness checked with the native evaluator. Seeded; the seed is
  * printed on failure (set ANALYSIS_SEED to replay one).
  */
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { diffPolicies } from '../src/analysis/diff.js';
 import { lintPolicy } from '../src/analysis/lint.js';
-import { policyPair, smallPolicy } from '../src/difftest/analysis-generators.js';
+import {
+  policyPair,
+  policyPairV2,
+  requestForV2,
+  smallPolicy,
+  smallPolicyV2,
+} from '../src/difftest/analysis-generators.js';
+import { RequestSpace } from '../src/analysis/region.js';
 import { evaluatePolicy } from '../src/native/evaluate.js';
 import { canonicalImageReference } from '../src/native/match.js';
-import { type Policy, type PolicyRequest } from '../src/policy/model.js';
+import { type Decision, type Policy, type PolicyRequest, type Rule } from '../src/policy/model.js';
 import { allowedBy, diffTruth, lintTruth, universe } from './analysis-oracle.js';
 
 const SEED = process.env.ANALYSIS_SEED !== undefined ? Number(process.env.ANALYSIS_SEED) : Date.now() % 2 ** 31;
@@ -45,7 +53,9 @@ function counterWitnesses(policy: Policy): PolicyRequest[] {
   return policy.rules.flatMap((rule, i) => {
     const without = { ...policy, rules: policy.rules.filter((_, k) => k !== i) };
     const flipped = { ...policy, rules: policy.rules.map((r, k) => (k === i ? { ...r, allow: !r.allow } : r)) };
-    return [without, flipped].flatMap((other) => diffPolicies(policy, other).changes.map((c) => c.witness));
+    return [without, flipped].flatMap((other) =>
+      diffPolicies(policy, other).changes.flatMap((c) => (c.witness ? [c.witness] : [])),
+    );
   });
 }
 
@@ -107,7 +117,7 @@ describe('diff is exact', () => {
         const diff = diffPolicies(a, b);
         // The witnesses' values join the brute-force universe: more points can only make the truth stronger.
         const values = (f: 'server' | 'serverSource' | 'tool') =>
-          diff.changes.flatMap((c) => (c.witness[f] === undefined ? [] : [c.witness[f]]));
+          diff.changes.flatMap((c) => (c.witness?.[f] === undefined ? [] : [c.witness[f]]));
         const truth = diffTruth(
           a,
           b,
@@ -126,6 +136,160 @@ describe('diff is exact', () => {
           });
           expect(x.allowed).toBe(allowedBy(a, c.old.rule));
           expect(y.allowed).toBe(allowedBy(b, c.new.rule));
+        }
+      }
+    });
+  });
+});
+
+const CASES_V2 = Math.max(1, Math.floor(CASES / 4));
+
+/** Whether the analysis models every argument condition of these policies exactly. */
+function exactFor(...policies: Policy[]): boolean {
+  return new RequestSpace(policies).opaque.length === 0;
+}
+
+function ruleIndex(f: { path: string }): number {
+  return Number(f.path.split('/')[2]);
+}
+
+/** Which rules match a request on their own (native), as a list of booleans. */
+function matching(policy: Policy, request: unknown): boolean[] {
+  return policy.rules.map((r) => evaluatePolicy({ ...policy, rules: [r] }, request).rule === 0);
+}
+
+/** Set-valued keys compare as sets, as diff identifies rules. */
+function sameRuleV2(a: Rule, b: Rule): boolean {
+  const set = (xs: readonly string[] | undefined) => (xs ? [...new Set(xs)].sort() : undefined);
+  const norm = (r: Rule) => ({
+    ...r,
+    tools: set(r.tools),
+    resources: set(r.resources),
+    users: set(r.users),
+    groups: set(r.groups),
+    claims:
+      r.claims &&
+      Object.fromEntries(
+        Object.keys(r.claims)
+          .sort()
+          .map((k) => [k, set(r.claims![k])]),
+      ),
+    annotations: r.annotations && { ...r.annotations },
+  });
+  return JSON.stringify(norm(a)) === JSON.stringify(norm(b)) && isDeepStrictEqual(norm(a), norm(b));
+}
+
+function sideOf(d: Decision): string {
+  return d.error !== undefined ? 'invalid' : String(d.rule);
+}
+
+describe('version 2 analysis is exact where it says so, and sound everywhere', () => {
+  it(`lint on ${CASES_V2} generated version 2 policies: every witness as claimed, sampled requests agree`, () => {
+    const policies = fc.sample(smallPolicyV2, { seed: SEED + 2, numRuns: CASES_V2 });
+    withSeed('lint v2', () => {
+      for (const policy of policies) {
+        const context = JSON.stringify(policy);
+        const exact = exactFor(policy);
+        const lint = lintPolicy(policy);
+        const at = (code: string) => new Set(lint.findings.filter((f) => f.code === code).map(ruleIndex));
+        const shadowed = at('shadowed_rule');
+        const redundant = at('redundant_rule');
+        const inexact = at('inexact_analysis');
+        expect(inexact.size > 0, context).toBe(!exact);
+        for (const f of lint.findings) {
+          if (!f.witness) continue;
+          const d = evaluatePolicy(policy, f.witness);
+          expect(d.error, `${context} ${JSON.stringify(f)}`).toBeUndefined();
+          const i = ruleIndex(f);
+          const alone = matching(policy, f.witness);
+          if (f.code === 'shadowed_rule') {
+            expect(alone[i], `${context} ${JSON.stringify(f)}`).toBe(true);
+            expect(f.rules).toContain(d.rule);
+          }
+          if (f.code === 'partially_shadowed') {
+            expect(alone[i], `${context} ${JSON.stringify(f)}`).toBe(true);
+            expect(d.allowed).toBe(true);
+            expect(f.rules).toContain(d.rule);
+          }
+          if (f.code === 'redundant_rule') expect(d.rule, `${context} ${JSON.stringify(f)}`).toBe(i);
+        }
+        const requests: unknown[] = [
+          ...fc.sample(requestForV2(policy), { seed: SEED, numRuns: 150 }),
+          ...lint.findings.flatMap((f) => (f.witness ? [f.witness] : [])),
+          ...counterWitnesses(policy),
+        ];
+        const decided = new Set<number>();
+        for (const r of requests) {
+          const d = evaluatePolicy(policy, r);
+          if (d.rule === null) continue;
+          const i = d.rule;
+          decided.add(i);
+          const msg = `${context} ${JSON.stringify(r)}`;
+          // Sound everywhere: a shadowed rule decides nothing; removing a redundant one changes no decision.
+          expect(shadowed.has(i), msg).toBe(false);
+          if (redundant.has(i)) {
+            const without = evaluatePolicy({ ...policy, rules: policy.rules.filter((_, k) => k !== i) }, r);
+            expect(without.allowed, msg).toBe(d.allowed);
+          }
+          // Exact: an allow rule deciding a request a later deny rule (that decides something) matches is reported.
+          if (exact && policy.rules[i]!.allow) {
+            matching(policy, r).forEach((m, k) => {
+              if (!m || k <= i || policy.rules[k]!.allow || shadowed.has(k)) return;
+              const f = lint.findings.find((x) => x.code === 'partially_shadowed' && ruleIndex(x) === k);
+              expect(f?.rules, msg).toContain(i);
+            });
+          }
+        }
+        // Exact: a rule lint does not call shadowed decides some request (diff's witness against its removal).
+        if (exact) {
+          policy.rules.forEach((_, i) => {
+            if (!shadowed.has(i)) expect(decided.has(i), `${context} rule ${i}`).toBe(true);
+          });
+        }
+      }
+    });
+  });
+
+  it(`diff on ${CASES_V2} generated version 2 pairs: every witness as claimed, sampled requests all accounted for`, () => {
+    const pairs = fc.sample(policyPairV2, { seed: SEED + 3, numRuns: CASES_V2 });
+    withSeed('diff v2', () => {
+      for (const [a, b] of pairs) {
+        const context = JSON.stringify({ a, b });
+        const diff = diffPolicies(a, b);
+        const exact = exactFor(a, b);
+        expect(diff.inexact.length === 0, context).toBe(exact);
+        const side = (s: { rule: number | null; invalid?: true }) => (s.invalid ? 'invalid' : String(s.rule));
+        const got = new Set(diff.changes.map((c) => `${side(c.old)}→${side(c.new)}:${c.kind}`));
+        for (const c of diff.changes) {
+          if (exact) expect(c.witness, `${context} ${JSON.stringify(c)}`).toBeDefined();
+          if (!c.witness) continue;
+          const x = evaluatePolicy(a, c.witness);
+          const y = evaluatePolicy(b, c.witness);
+          expect({ old: sideOf(x), new: sideOf(y) }, `${context} ${JSON.stringify(c)}`).toEqual({
+            old: side(c.old),
+            new: side(c.new),
+          });
+        }
+        const requests = [
+          ...fc.sample(requestForV2(a), { seed: SEED, numRuns: 75 }),
+          ...fc.sample(requestForV2(b), { seed: SEED, numRuns: 75 }),
+        ];
+        for (const r of requests) {
+          const x = evaluatePolicy(a, r);
+          const y = evaluatePolicy(b, r);
+          let kind: string | undefined;
+          if (x.allowed !== y.allowed) kind = x.allowed ? 'now_denied' : 'now_allowed';
+          else if (
+            sideOf(x) !== sideOf(y) &&
+            (x.rule === null || y.rule === null || !sameRuleV2(a.rules[x.rule]!, b.rules[y.rule]!))
+          ) {
+            kind = 'rule_changed';
+          } else if (x.rule !== null && y.rule !== null && !sameRuleV2(a.rules[x.rule]!, b.rules[y.rule]!)) {
+            kind = 'rule_changed';
+          }
+          if (kind === undefined) continue;
+          // Sound everywhere (a change no region holds would be a missed one), exact or not.
+          expect(got, `${context} ${JSON.stringify(r)}`).toContain(`${sideOf(x)}→${sideOf(y)}:${kind}`);
         }
       }
     });

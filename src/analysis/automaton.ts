@@ -52,9 +52,11 @@ export class Automata {
   /** Every non-empty string: a request field that is present. */
   readonly nonEmpty: Dfa;
 
-  constructor(texts: Iterable<string>) {
+  /** `texts` are `*` patterns; `literals` are exact strings, whose every character (`*` too) is in the alphabet. */
+  constructor(texts: Iterable<string>, literals: Iterable<string> = []) {
     const set = new Set<string>();
     for (const t of texts) for (const c of t) if (c !== STAR) set.add(c);
+    for (const t of literals) for (const c of t) set.add(c);
     const chars = [...set].sort();
     this.chars = chars;
     chars.forEach((c, k) => this.index.set(c, k));
@@ -114,6 +116,23 @@ export class Automata {
       },
       (s) => s >= m && s < dead && x.accept[s - m] === 1,
     );
+  }
+
+  /** `{ text }`: one exact string, `*` included literally (what `equals` and `in` compare with). */
+  literal(text: string): Dfa {
+    const key = `l${text}`;
+    const hit = this.memo.get(key);
+    if (hit) return hit;
+    const symbols = [...text].map((c) => this.symbol(c));
+    const m = symbols.length;
+    const dead = m + 1;
+    const d = this.build(
+      m + 2,
+      (s, a) => (s < m && a === symbols[s] ? s + 1 : dead),
+      (s) => s === m,
+    );
+    this.memo.set(key, d);
+    return d;
   }
 
   /** The language of a `*` pattern (whole-string match; `*` is any string, possibly empty). */

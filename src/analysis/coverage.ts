@@ -17,6 +17,12 @@ export interface Coverage {
   readonly notExercised: readonly number[];
   /** Rules that can never decide (shadowed); no table can exercise them. */
   readonly unreachable: readonly number[];
+  /**
+   * Rules with argument conditions the analysis does not model exactly (a `*`
+   * path, `normalize`, paths inside one another): when such a rule is not
+   * exercised, it may still be one no request can reach.
+   */
+  readonly inexact: readonly number[];
   /** Requests the default decided. */
   readonly byDefault: number;
   /** Outcomes the table never saw: `allow`, `deny`, `default`, `invalid request`. */
@@ -36,13 +42,17 @@ export function tableCoverage(policy: Policy, requests: readonly unknown[]): Cov
     else if (d.rule === null) byDefault++;
     else decidedBy[d.rule]!++;
   }
-  const regions = ruleRegions(new RequestSpace([policy]), policy);
+  const space = new RequestSpace([policy]);
+  const regions = ruleRegions(space, policy);
   const unreachable = regions.flatMap((r, i) => (r.decides.length === 0 ? [i] : []));
+  const inexact = policy.rules.flatMap((rule, i) =>
+    (rule.arguments ?? []).some((c) => space.opaqueOf(c) !== undefined) ? [i] : [],
+  );
   const notExercised = decidedBy.flatMap((n, i) => (n === 0 && !unreachable.includes(i) ? [i] : []));
   const unseen: string[] = [];
   if (allowed === 0) unseen.push('allow');
   if (allowed === requests.length) unseen.push('deny');
   if (byDefault === 0) unseen.push('default');
   if (invalid === 0) unseen.push('invalid request');
-  return { requests: requests.length, decidedBy, notExercised, unreachable, byDefault, unseen };
+  return { requests: requests.length, decidedBy, notExercised, unreachable, inexact, byDefault, unseen };
 }

@@ -18,6 +18,8 @@ export interface DiffSide {
   readonly allowed: boolean;
   /** The rule's own `reason`, when it has one. */
   readonly reason?: string;
+  /** Set when this version refuses the requests as invalid (action `resource` in a version 1 policy). */
+  readonly invalid?: true;
 }
 
 /** One kind of change: `now_denied` (allow → deny), `now_allowed` (deny → allow), `rule_changed` (same decision, another rule or reason). */
@@ -32,7 +34,22 @@ export interface DiffChange {
   readonly regions: readonly BoxDescription[];
   readonly boxes: number;
   /** A request in the region: the old policy decides it as `old`, the new one as `new`. */
-  readonly witness: PolicyRequest;
+  readonly witness?: PolicyRequest;
+  /**
+   * Set when no request of the region could be built: it depends on argument
+   * conditions the analysis does not model exactly (see `inexact`), so the
+   * change may be one no real request makes.
+   */
+  readonly possible?: true;
+}
+
+/** An argument condition diff treats as opaque, so its changes that depend on it are only possible ones. */
+export interface DiffInexact {
+  readonly policy: 'old' | 'new';
+  readonly rule: number;
+  /** JSON pointer of the condition in that policy. */
+  readonly path: string;
+  readonly why: string;
 }
 
 /** The result of {@link diffPolicies}. */
@@ -42,6 +59,8 @@ export interface DiffResult {
   /** True when some request changes between allow and deny. */
   readonly decisionsDiffer: boolean;
   readonly changes: readonly DiffChange[];
+  /** Argument conditions not analysed exactly (empty when the diff is exact). */
+  readonly inexact: readonly DiffInexact[];
 }
 
 const MAX_DESCRIBED = 5;
@@ -52,19 +71,33 @@ const MAX_DESCRIBED = 5;
  * change.
  */
 function ruleKey(rule: Rule): string {
-  return JSON.stringify([
+  const set = (xs: readonly string[] | undefined) => (xs ? [...new Set(xs)].sort() : null);
+  const v1 = [
     rule.action ?? null,
     rule.server ?? null,
     rule.serverType ?? null,
     rule.serverSource ?? null,
     rule.transport ?? null,
-    rule.tools ? [...new Set(rule.tools)].sort() : null,
+    set(rule.tools),
     rule.allow,
     rule.reason ?? null,
-  ]);
+  ];
+  const claims =
+    rule.claims &&
+    Object.keys(rule.claims)
+      .sort()
+      .map((name) => [name, set(rule.claims![name])]);
+  const annotations = rule.annotations && Object.entries(rule.annotations).sort(([x], [y]) => x.localeCompare(y));
+  const v2 = [set(rule.resources), set(rule.users), set(rule.groups), claims ?? null, annotations ?? null];
+  // Version 1 rules keep their key, so a policy moved to version 2 unchanged shows no rule change.
+  if (v2.every((x) => x === null) && rule.arguments === undefined) return JSON.stringify(v1);
+  return JSON.stringify([...v1, ...v2, rule.arguments ?? null]);
 }
 
-function side(policy: Policy, index: number | null): DiffSide & { key: string } {
+const INVALID_SIDE = { rule: null, allowed: false, invalid: true as const, key: 'invalid request' };
+
+function side(policy: Policy, index: number | null | 'invalid'): DiffSide & { key: string } {
+  if (index === 'invalid') return INVALID_SIDE;
   if (index === null) {
     return { rule: null, allowed: policy.default === 'allow', key: `default ${policy.default}` };
   }
@@ -86,20 +119,30 @@ export function diffPolicies(oldPolicy: Policy, newPolicy: Policy): DiffResult {
   const afterBoxes = after.map((r) => r.match);
   const changes: DiffChange[] = [];
 
-  const record = (i: number | null, j: number | null, region: readonly Box[]): void => {
+  // A version 1 policy refuses action `resource` as an invalid request; its rules and default never see one.
+  const refused = (p: Policy): Box | undefined =>
+    p.version === 1 && space.version2 ? space.resourceActions() : undefined;
+  const oldRefused = refused(oldPolicy);
+  const newRefused = refused(newPolicy);
+  const split = (region: readonly Box[], r: Box | undefined): [Box[], Box[]] =>
+    r === undefined ? [[...region], []] : [space.subtractAll(region, r), space.intersectAll(region, r)];
+
+  const record = (i: number | null | 'invalid', j: number | null | 'invalid', region: readonly Box[]): void => {
     if (region.length === 0) return;
     const o = side(oldPolicy, i);
     const n = side(newPolicy, j);
     if (o.allowed === n.allowed && o.key === n.key) return;
     const kind: DiffKind = o.allowed === n.allowed ? 'rule_changed' : o.allowed ? 'now_denied' : 'now_allowed';
     const strip = ({ key: _key, ...rest }: DiffSide & { key: string }): DiffSide => rest;
+    let witness: PolicyRequest | undefined;
+    for (const b of region) if ((witness = space.realize(b)) !== undefined) break;
     changes.push({
       kind,
       old: strip(o),
       new: strip(n),
       regions: region.slice(0, MAX_DESCRIBED).map((b) => space.describe(b)),
       boxes: region.length,
-      witness: space.witness(region[0]!),
+      ...(witness ? { witness } : { possible: true as const }),
     });
   };
 
@@ -111,17 +154,46 @@ export function diffPolicies(oldPolicy: Policy, newPolicy: Policy): DiffResult {
       record(i, j, space.intersectAll(rest, box));
       rest = space.subtractAll(rest, box);
     }
-    record(i, null, rest);
+    const [byDefault, refusedNow] = split(rest, newRefused);
+    record(i, null, byDefault);
+    record(i, 'invalid', refusedNow);
   });
-  after.forEach((r, j) => record(null, j, subtractMany(space, r.decides, beforeBoxes, r.match)));
-  if (oldPolicy.default !== newPolicy.default) {
-    record(null, null, subtractMany(space, defaultRegion(space, before), afterBoxes, space.everything()));
+  after.forEach((r, j) => {
+    const [byDefault, refusedBefore] = split(subtractMany(space, r.decides, beforeBoxes, r.match), oldRefused);
+    record(null, j, byDefault);
+    record('invalid', j, refusedBefore);
+  });
+  if (oldPolicy.default !== newPolicy.default || oldRefused !== newRefused) {
+    const both = subtractMany(space, defaultRegion(space, before), afterBoxes, space.everything());
+    const [oldDefault, oldInvalid] = split(both, oldRefused);
+    for (const [i, region] of [
+      [null, oldDefault],
+      ['invalid', oldInvalid],
+    ] as const) {
+      const [newDefault, newInvalid] = split(region, newRefused);
+      record(i, null, newDefault);
+      record(i, 'invalid', newInvalid);
+    }
   }
 
+  const inexact: DiffInexact[] = [];
+  for (const [which, policy] of [
+    ['old', oldPolicy],
+    ['new', newPolicy],
+  ] as const) {
+    policy.rules.forEach((rule, i) =>
+      (rule.arguments ?? []).forEach((c, k) => {
+        const o = space.opaqueOf(c);
+        if (o !== undefined)
+          inexact.push({ policy: which, rule: i, path: `/rules/${i}/arguments/${k}`, why: space.opaque[o]!.why });
+      }),
+    );
+  }
   return {
     same: changes.length === 0,
     decisionsDiffer: changes.some((c) => c.kind !== 'rule_changed'),
     changes,
+    inexact,
   };
 }
 
@@ -177,6 +249,7 @@ function recordedRequest(value: unknown): unknown {
 }
 
 function comparableRule(policy: Policy, d: Decision): string {
+  // Invalid requests compare by error text, so one both versions refuse alike is unchanged.
   return d.rule === null ? `default ${d.error ?? ''}` : ruleKey(policy.rules[d.rule]!);
 }
 

@@ -18,9 +18,10 @@ export interface RuleRegions {
 
 /** The decision regions of every rule of a policy. */
 export function ruleRegions(space: RequestSpace, policy: Policy): RuleRegions[] {
-  const boxes = policy.rules.map((r) => space.ruleBox(r));
+  const boxes = policy.rules.map((r) => space.ruleBox(r, policy.version));
   return boxes.map((match, i) => {
-    let region: Box[] = [match];
+    // Version 2 conditions can contradict each other (`equals: 1` and `not in [1]` on one path): no request at all.
+    let region: Box[] = space.isEmpty(match) ? [] : [match];
     const takenBy: number[] = [];
     for (let j = 0; j < i && region.length > 0; j++) {
       const earlier = boxes[j]!;

@@ -7,11 +7,12 @@
 import { canonicalImageReference } from '../native/match.js';
 import { type Policy, type PolicyRequest } from '../policy/model.js';
 import { ruleRegions, type RuleRegions } from './first-match.js';
-import { type Box, type BoxDescription, RequestSpace } from './region.js';
+import { argumentConditionText, type Box, type BoxDescription, type Region, RequestSpace } from './region.js';
 
 /** Every finding code `lintPolicy` reports (documented in docs/semantics.md). */
 export const LINT_CODES = [
   'shadowed_rule',
+  'partially_shadowed',
   'redundant_rule',
   'tool_rule_without_server',
   'tools_blocked_by_default',
@@ -20,12 +21,14 @@ export const LINT_CODES = [
   'non_canonical_source',
   'deny_only',
   'allow_only',
+  'inexact_analysis',
 ] as const;
 export type LintCode = (typeof LINT_CODES)[number];
 
 /** Error-level findings make `mcp-policy lint` exit 1: the policy surely does not do what it says. */
 export const LINT_SEVERITY: Readonly<Record<LintCode, 'error' | 'warning'>> = {
   shadowed_rule: 'error',
+  partially_shadowed: 'warning',
   redundant_rule: 'warning',
   tool_rule_without_server: 'warning',
   tools_blocked_by_default: 'warning',
@@ -34,13 +37,14 @@ export const LINT_SEVERITY: Readonly<Record<LintCode, 'error' | 'warning'>> = {
   non_canonical_source: 'warning',
   deny_only: 'error',
   allow_only: 'error',
+  inexact_analysis: 'warning',
 };
 
 /** One lint finding. */
 export interface LintFinding {
   readonly code: LintCode;
   readonly severity: 'error' | 'warning';
-  /** JSON pointer into the (inner) policy: `/rules/N`, or `/default`. */
+  /** JSON pointer into the (inner) policy: `/rules/N`, `/rules/N/arguments/K`, or `/default`. */
   readonly path: string;
   readonly message: string;
   /** Rules the finding is about besides the one at `path` (e.g. the rules that shadow it). */
@@ -82,11 +86,13 @@ export function lintPolicy(policy: Policy): LintResult {
     if (r.decides.length > 0) return;
     shadowed.add(i);
     const message =
-      `rule ${i} can never decide: ${ruleList(r.takenBy)} ` +
-      `${r.takenBy.length === 1 ? 'decides' : 'decide'} every request it matches`;
-    findings.push(
-      finding('shadowed_rule', `/rules/${i}`, message, { rules: r.takenBy, witness: space.witness(r.match) }),
-    );
+      r.takenBy.length === 0
+        ? `rule ${i} can never decide: no request meets all its conditions`
+        : `rule ${i} can never decide: ${ruleList(r.takenBy)} ` +
+          `${r.takenBy.length === 1 ? 'decides' : 'decide'} every request it matches`;
+    // With opaque conditions the rule may match no real request at all; then there is no witness to give.
+    const witness = space.realize(r.match);
+    findings.push(finding('shadowed_rule', `/rules/${i}`, message, { rules: r.takenBy, ...(witness && { witness }) }));
   });
 
   regions.forEach((r, i) => {
@@ -98,13 +104,16 @@ export function lintPolicy(policy: Policy): LintResult {
     const message =
       `removing rule ${i} changes no decision: ${who.join(', ')} ` +
       `${who.length === 1 ? 'decides' : 'decide'} what it decides the same way (${decisionWord(rule.allow)})`;
+    const witness = firstRealized(space, r.decides);
     findings.push(
       finding('redundant_rule', `/rules/${i}`, message, {
         rules: takers.filter((t): t is number => t !== 'default'),
-        witness: space.witness(r.decides[0]!),
+        ...(witness && { witness }),
       }),
     );
   });
+
+  findings.push(...partiallyShadowed(space, policy, regions, shadowed));
 
   policy.rules.forEach((rule, i) => {
     if (rule.tools !== undefined && rule.server === undefined) {
@@ -124,6 +133,7 @@ export function lintPolicy(policy: Policy): LintResult {
   }
 
   policy.rules.forEach((rule, i) => {
+    if (space.isEmpty(regions[i]!.match)) return;
     const why = impossible(space, regions[i]!.match);
     if (why !== undefined) {
       findings.push(
@@ -138,10 +148,12 @@ export function lintPolicy(policy: Policy): LintResult {
     if (space.automata.isEmpty(spellings)) return;
     // A request the rule matches through such a spelling: one it decides when there is one.
     const r = regions[i]!;
-    const box =
-      r.decides.map((b) => space.restrict(b, { serverSource: spellings })).find((b) => !space.isEmpty(b)) ??
-      space.restrict(r.match, { serverSource: spellings });
-    const witness = space.witness(box);
+    const boxes = [
+      ...r.decides.map((b) => space.restrict(b, { serverSource: spellings })),
+      space.restrict(r.match, { serverSource: spellings }),
+    ].filter((b) => !space.isEmpty(b));
+    const witness = firstRealized(space, boxes);
+    if (witness === undefined) return;
     const example = witness.serverSource ?? '';
     const message =
       `rule ${i}'s serverSource ${JSON.stringify(rule.serverSource)} matches ${JSON.stringify(example)} ` +
@@ -161,14 +173,71 @@ export function lintPolicy(policy: Policy): LintResult {
     findings.push(finding(code, '/default', message));
   }
 
+  policy.rules.forEach((rule, i) => {
+    (rule.arguments ?? []).forEach((c, k) => {
+      const o = space.opaqueOf(c);
+      if (o === undefined) return;
+      const why = {
+        'wildcard path': 'its path has a "*" segment',
+        'path normalisation': 'it cleans the value as a path first',
+        'dependent path': 'its path contains, or lies under, the path of another condition',
+      }[space.opaque[o]!.why];
+      const message =
+        `rule ${i}'s argument condition ${argumentConditionText(c)} is not analysed exactly (${why}); ` +
+        `shadowed and redundant findings still hold, other findings need a checked witness`;
+      findings.push(finding('inexact_analysis', `/rules/${i}/arguments/${k}`, message));
+    });
+  });
+
   const sorted = findings.sort((x, y) => pathOrder(x.path) - pathOrder(y.path) || x.code.localeCompare(y.code));
   const errors = sorted.filter((f) => f.severity === 'error').length;
   return { findings: sorted, errors, warnings: sorted.length - errors };
 }
 
 function pathOrder(path: string): number {
-  const m = /^\/rules\/(\d+)$/.exec(path);
+  const m = /^\/rules\/(\d+)(?:$|\/)/.exec(path);
   return m ? Number(m[1]) : -1;
+}
+
+/** The first request of the region that can be built and checked (see {@link RequestSpace.realize}). */
+function firstRealized(space: RequestSpace, region: Region): PolicyRequest | undefined {
+  for (const b of region) {
+    const w = space.realize(b);
+    if (w !== undefined) return w;
+  }
+  return undefined;
+}
+
+/**
+ * Deny rules that an earlier allow rule overrides for part of what they
+ * match (not all of it: that is `shadowed_rule`). The witness is a request
+ * the deny rule matches and the allow rule decides, so it is allowed.
+ */
+function partiallyShadowed(
+  space: RequestSpace,
+  policy: Policy,
+  regions: readonly RuleRegions[],
+  shadowed: ReadonlySet<number>,
+): LintFinding[] {
+  const out: LintFinding[] = [];
+  regions.forEach((r, i) => {
+    if (policy.rules[i]!.allow || shadowed.has(i)) return;
+    const by: number[] = [];
+    let witness: PolicyRequest | undefined;
+    for (const j of r.takenBy) {
+      if (!policy.rules[j]!.allow) continue;
+      const w = firstRealized(space, space.intersectAll(regions[j]!.decides, r.match));
+      if (w === undefined) continue;
+      by.push(j);
+      witness ??= w;
+    }
+    if (witness === undefined) return;
+    const message =
+      `rule ${i} denies only part of what it matches: ${ruleList(by)} ` +
+      `${by.length === 1 ? 'allows' : 'allow'} some of its requests first`;
+    out.push(finding('partially_shadowed', `/rules/${i}`, message, { rules: by, witness }));
+  });
+  return out;
 }
 
 /**
@@ -214,8 +283,7 @@ function blockedByDefault(
   action: 'invoke' | 'prompt',
 ): LintFinding[] {
   const a = space.automata;
-  const everyAction = space.everything().action;
-  const project = (b: Box): Box => ({ ...b, action: everyAction, tool: space.everything().tool });
+  const project = (b: Box): Box => space.serverProjection(b);
   const callable: Box[] = [];
   regions.forEach((r, j) => {
     if (!policy.rules[j]!.allow) return;
@@ -230,14 +298,14 @@ function blockedByDefault(
   const loads = space.restrict(space.everything(), { action: ['load'], tool: absent });
   regions.forEach((r, i) => {
     if (!policy.rules[i]!.allow) return;
-    let blocked = space.intersectAll(r.decides, loads).map(project);
+    let blocked = space.intersectAll(r.decides, loads);
     for (const c of callable) {
       if (blocked.length === 0) break;
       blocked = space.subtractAll(blocked, c);
     }
-    const first = blocked[0];
+    const first = blocked.find((b) => space.realize(b) !== undefined);
     if (first === undefined) return;
-    const witness = space.witness({ ...first, action: 1, tool: { ...first.tool, dfa: absent } });
+    const witness = space.realize(first)!;
     const server =
       witness.server !== undefined
         ? `"${witness.server}"`
@@ -247,7 +315,7 @@ function blockedByDefault(
     out.push(
       finding(code, `/rules/${i}`, `rule ${i} lets ${server} load, but under default deny no rule allows ${what}`, {
         witness,
-        region: space.describe(first),
+        region: space.describe(project(first)),
       }),
     );
   });

@@ -23,7 +23,12 @@ export function renderCoverage(table: CaseFile, policyText: string, io: CliIo): 
   io.stdout(
     `coverage: ${exercised}/${c.rules - c.unreachable.length} reachable rules exercised, ${c.byDefault} requests decided by the default\n`,
   );
-  for (const i of c.notExercised) io.stdout(`coverage: rule ${i} was not exercised by any case\n`);
+  for (const i of c.notExercised) {
+    const maybe = c.inexact.includes(i)
+      ? ' (it has argument conditions not analysed exactly, so it may also be one no request reaches)'
+      : '';
+    io.stdout(`coverage: rule ${i} was not exercised by any case${maybe}\n`);
+  }
   for (const i of c.unreachable)
     io.stdout(`coverage: rule ${i} can never decide (shadowed), so no case can exercise it\n`);
   if (c.unseen.length > 0) io.stdout(`coverage: the table never saw: ${c.unseen.join(', ')}\n`);

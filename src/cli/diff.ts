@@ -17,6 +17,7 @@ import { ExitError } from './exit.js';
 import { addFormatOptions, type CliIo, type FormatFlags, formatOf, loadPolicy } from './io.js';
 
 function who(side: DiffChange['old']): string {
+  if (side.invalid) return 'invalid request (deny)';
   const what = side.allowed ? 'allow' : 'deny';
   const reason = side.reason !== undefined ? ` "${side.reason}"` : '';
   return side.rule === null ? `default ${what}` : `rule ${side.rule} (${what}${reason})`;
@@ -28,7 +29,11 @@ function renderChange(c: DiffChange): string {
   ];
   const regions = c.regions.map((r) => `  where ${renderBox(r)}`);
   if (c.boxes > c.regions.length) regions.push(`  … and ${c.boxes - c.regions.length} more regions`);
-  return `${head}: ${who(c.old)} → ${who(c.new)}\n${regions.join('\n')}\n  e.g. ${JSON.stringify(c.witness)}`;
+  const example =
+    c.witness !== undefined
+      ? `e.g. ${JSON.stringify(c.witness)}`
+      : 'possibly: no request could be built for it (argument conditions not analysed exactly)';
+  return `${head}: ${who(c.old)} → ${who(c.new)}\n${regions.join('\n')}\n  ${example}`;
 }
 
 function renderReplay(r: ReplayResult, file: string): string {
@@ -73,6 +78,11 @@ export function registerDiff(program: Command, io: CliIo): void {
             ? `${oldFile} → ${newFile}: no request is decided differently\n`
             : `${oldFile} → ${newFile}: ${denied} regions now denied, ${allowed} now allowed, ${moved} decided by another rule\n`,
         );
+        for (const x of diff.inexact) {
+          io.stdout(
+            `${x.policy === 'old' ? oldFile : newFile}: ${x.path}: not analysed exactly (${x.why}); changes that depend on it may be only possible\n`,
+          );
+        }
         if (replay && opts.requests !== undefined) io.stdout(renderReplay(replay, opts.requests));
       }
       if (diff.decisionsDiffer) throw new ExitError(1);
