@@ -6,16 +6,36 @@
  * decision records that keep argument values out unless asked.
  */
 import { type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NativeEngine } from '../src/engines/native.js';
 import { withoutArgumentValues } from '../src/host/decision-log.js';
-import { CLI, type Connected, EVERYTHING, FILESYSTEM, startHttpProxy, stop, tempDir, text } from './proxy/helpers.js';
+import { type Policy } from '../src/policy/model.js';
+import { serverFacts } from '../src/proxy/facts.js';
+import { type RunningProxy, startProxy } from '../src/proxy/proxy.js';
+import {
+  CLI,
+  type Connected,
+  EVERYTHING,
+  FILESYSTEM,
+  runProxyToExit,
+  startHttpProxy,
+  stop,
+  tempDir,
+  text,
+} from './proxy/helpers.js';
 
 const ISSUER = 'https://issuer.example';
 const AUDIENCE = 'mcp-proxy-test';
@@ -435,6 +455,162 @@ describe('resources, prompts and completions by URI and arguments (everything se
       'the record of the denied prompt',
     );
     expect(record.request).toMatchObject({ action: 'prompt', tool: 'args-prompt', principal: { sub: 'dana' } });
+  });
+});
+
+describe('the token stays at the proxy; per-subject session limits (in process, an HTTP server behind)', () => {
+  const seen: { authorization: string | undefined }[] = [];
+  let upstream: Server;
+  let proxy: RunningProxy;
+  let key: PrivateKey;
+
+  const bearer = (sub: string) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject(sub)
+      .setExpirationTime('10m')
+      .sign(key);
+  const connect = async (sub: string) => {
+    const client = new Client({ name: 'proxy-v2-test', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(proxy.url!, {
+        requestInit: { headers: { authorization: `Bearer ${await bearer(sub)}` } },
+      }),
+    );
+    return client;
+  };
+
+  beforeAll(async () => {
+    const transports = new Map<string, StreamableHTTPServerTransport>();
+    upstream = createServer((req, res) => {
+      seen.push({ authorization: req.headers.authorization });
+      const sid = req.headers['mcp-session-id'];
+      const existing = typeof sid === 'string' ? transports.get(sid) : undefined;
+      if (existing) return void existing.handleRequest(req, res);
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => void transports.set(id, transport),
+      });
+      const server = new McpServer({ name: 'upstream', version: '1.0.0' });
+      server.registerTool('whoami', {}, () => ({ content: [{ type: 'text', text: 'someone' }] }));
+      void server.connect(transport).then(() => transport.handleRequest(req, res));
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const pair = await generateKeyPair('ES256');
+    key = pair.privateKey;
+    const jwks = join(tempDir(), 'jwks.json');
+    writeFileSync(jwks, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] }));
+    const target = {
+      kind: 'url' as const,
+      url: new URL(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`),
+      transport: 'streamable' as const,
+    };
+    const policy: Policy = {
+      version: 2,
+      default: 'deny',
+      rules: [
+        { action: 'invoke', users: ['erin'], allow: true },
+        { action: 'load', allow: true },
+      ],
+    };
+    proxy = await startProxy({
+      engine: new NativeEngine(policy),
+      target,
+      facts: serverFacts(target, { server: 'upstream' }),
+      listen: new URL('http://127.0.0.1:0/mcp'),
+      auth: { jwt: { issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256'], jwksFile: jwks } },
+      http: { maxSessionsPerClient: 1 },
+    });
+  });
+  afterAll(async () => {
+    await proxy.close();
+    upstream.closeAllConnections();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  });
+
+  it('never sends the client token to the server, and decides for the token subject', async () => {
+    const erin = await connect('erin');
+    const frank = await connect('frank');
+    try {
+      expect(text(await erin.callTool({ name: 'whoami', arguments: {} }))).toBe('someone');
+      const denied = await frank.callTool({ name: 'whoami', arguments: {} });
+      expect(structured(denied)).toMatchObject({ denied: true, rule: null });
+    } finally {
+      await Promise.all([erin.close(), frank.close()]);
+    }
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((h) => h.authorization !== undefined)).toEqual([]);
+  });
+
+  it('counts sessions per subject, not per address', async () => {
+    const first = await connect('gina');
+    try {
+      // Same address, another subject: its own share.
+      const other = await connect('hank');
+      await other.close();
+      // Same subject again: past its share of one.
+      const refused = await fetch(proxy.url!, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          authorization: `Bearer ${await bearer('gina')}`,
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+        }),
+      });
+      expect(refused.status).toBe(429);
+      await refused.body?.cancel();
+    } finally {
+      await first.close();
+    }
+  });
+});
+
+describe('proxy flags for identity', () => {
+  it('refuses incomplete authentication, authentication over stdio, and a fixed principal with it', async () => {
+    const policy = join(tempDir(), 'policy.json');
+    writeFileSync(policy, JSON.stringify({ version: 2, default: 'allow', rules: [] }));
+    const server = ['--', process.execPath, FILESYSTEM, tempDir()];
+    const partial = await runProxyToExit([policy, '--auth-issuer', ISSUER, ...server]);
+    expect(partial.code).toBe(2);
+    expect(partial.stderr).toContain('authentication also needs --auth-audience and --auth-jwks (usage)');
+    const auth = ['--auth-issuer', ISSUER, '--auth-audience', AUDIENCE, '--auth-jwks', policy];
+    const stdio = await runProxyToExit([policy, ...auth, ...server]);
+    expect(stdio.code).toBe(2);
+    expect(stdio.stderr).toContain('authentication (--auth-*) needs --listen http://');
+    const both = await runProxyToExit([
+      policy,
+      ...auth,
+      '--listen',
+      'http://127.0.0.1:0/mcp',
+      '--principal-sub',
+      'ivan',
+      ...server,
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give either authentication (--auth-*) or a fixed principal, not both');
+  });
+
+  it('says at start that an HTTP listener without authentication is anonymous and loopback only', async () => {
+    const policy = join(tempDir(), 'policy.json');
+    writeFileSync(policy, JSON.stringify({ version: 2, default: 'allow', rules: [] }));
+    const proxy = await startHttpProxy([policy, '--engine', 'native', '--', process.execPath, FILESYSTEM, tempDir()]);
+    try {
+      await until(() => (/no authentication/.test(proxy.stderr()) ? true : undefined), 'the note about authentication');
+      expect(proxy.stderr()).toContain(
+        'no authentication (--auth-*): every client is one anonymous caller; open to this machine only (loopback)',
+      );
+    } finally {
+      await stop(proxy.child);
+    }
   });
 });
 
