@@ -6,11 +6,12 @@
  * ever reach Rego as data; and version 1 bundles unchanged to the byte.
  */
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
 import { type Engine } from '../src/engines/engine.js';
-import { OpaEngine } from '../src/engines/opa.js';
+import { OpaEngine, opaEvalValue } from '../src/engines/opa.js';
 import { lengthFactor } from '../src/engines/wasm-cost.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { readBundleFiles } from '../src/bundle/read.js';
@@ -18,6 +19,7 @@ import {
   compilePolicy,
   type CompiledPolicy,
   generatePolicy,
+  LIB_REGO_PATH,
   V2_REGO_PATH,
   WASM_CAPABILITIES_PATH,
   writeSources,
@@ -420,6 +422,54 @@ describe('version 2 bundles and version 1 bytes', () => {
       expect((await runOpa(['fmt', '--list', join(dir, 'mcp_policy', 'policy.rego')])).trim()).toBe('');
       await runOpa(['check', '--strict', '--capabilities', WASM_CAPABILITIES_PATH, join(dir, 'mcp_policy')]);
     }
+  }, 120_000);
+});
+
+/** Go's path.Clean as the semantics states it: the reference the Rego is checked against. */
+function cleanPath(s: string): string {
+  const rooted = s.startsWith('/');
+  const stack: string[] = [];
+  for (const p of s.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') {
+      if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.pop();
+      else if (!rooted) stack.push('..');
+    } else stack.push(p);
+  }
+  const out = (rooted ? '/' : '') + stack.join('/');
+  return out === '' ? '.' : out;
+}
+
+describe('path cleaning in Rego', () => {
+  it('agrees with path.Clean on paths of every shape, up to 512 parts', async () => {
+    // A fixed generator (no clock, no Math.random): the same paths on every run.
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const pieces = ['a', 'b', '..', '.', '', '...', '.a'];
+    const paths = Array.from({ length: 600 }, (_, k) => {
+      const parts = 1 + (k < 20 ? 500 + next(13) : next(k < 300 ? 12 : 80));
+      return Array.from({ length: parts }, () => pieces[next(pieces.length)]).join('/');
+    });
+    const dir = await makeTempDir('clean-path');
+    await writeFile(join(dir, 'lib.rego'), readFileSync(LIB_REGO_PATH, 'utf8'));
+    await writeFile(join(dir, 'v2.rego'), readFileSync(V2_REGO_PATH, 'utf8'));
+    // Keyed by position: a path that is not one (more than 512 parts) has no entry. Both OPA's interpreter
+    // and its WebAssembly compiler run the same Rego.
+    for (const target of ['rego', 'wasm'] as const) {
+      const got = (await opaEvalValue(
+        dir,
+        '{format_int(i, 10): data.mcp_policy.v2.clean_path(p) | some i, p in input}',
+        paths,
+        target,
+      )) as Record<string, string>;
+      expect(paths.map((_, k) => got[String(k)] ?? null)).toEqual(
+        paths.map((p) => (p.split('/').length > 512 ? null : cleanPath(p))),
+      );
+    }
+    expect(paths.filter((p) => p.split('/').length > 512).length).toBeGreaterThan(0);
   }, 120_000);
 });
 

@@ -365,11 +365,36 @@ child(v, s) := v[s.index] if {
 clean_path(s) := cleaned if {
 	parts := split(s, "/")
 	count(parts) <= max_path_parts
+	cleaned := clean_parts(s, parts)
+}
+
+# clean_parts(s, parts) is clean_path(s) for the parts of s. Most paths have
+# no "." or ".." part and no empty one: they are clean as they are; without
+# "..", cleaning only drops parts; the count of pending ".."s is needed only
+# when there is one.
+clean_parts(s, parts) := s if {
+	s != ""
+	not contains(s, "//")
+	not dotted(parts)
+	trailing_ok(s)
+} else := joined(startswith(s, "/"), [], kept) if {
+	not ".." in parts
+	kept := [p | some p in parts; p != ""; p != "."]
+} else := cleaned if {
 	tokens := array.reverse([p | some p in parts; p != ""; p != "."])
 	pending := pending_counts(tokens)
 	kept := array.reverse([p | some k, p in tokens; p != ".."; pending[k] == 0])
 	cleaned := joined(startswith(s, "/"), ups(tokens, pending), kept)
 }
+
+dotted(parts) if "." in parts
+
+dotted(parts) if ".." in parts
+
+# trailing_ok(s) holds unless s ends with a "/" that cleaning drops.
+trailing_ok(s) if not endswith(s, "/")
+
+trailing_ok("/")
 
 joined(true, _, kept) := concat("", ["/", concat("/", kept)])
 

@@ -108,6 +108,14 @@ test_clean_path_examples if {
 		["a/b/../..", "."],
 		["/a/b/c/../../d", "/a/d"],
 		["../a/../b", "../b"],
+		["/srv/projects/a.md", "/srv/projects/a.md"],
+		["/", "/"],
+		["a/b/", "a/b"],
+		["./a", "a"],
+		["a/.", "a"],
+		["/./", "/"],
+		["...", "..."],
+		["/a/.b/..c", "/a/.b/..c"],
 	]
 	every c in cases {
 		v2.clean_path(c[0]) == c[1]
