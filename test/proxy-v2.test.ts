@@ -364,11 +364,10 @@ describe('resources, prompts and completions by URI and arguments (everything se
     const file = join(dir, 'policy.json');
     log = join(dir, 'decisions.jsonl');
     writeFileSync(file, JSON.stringify(policy));
+    // The wasm engine (the default) here; the authenticated proxy above runs the native one.
     c = await stdioProxy(
       [
         file,
-        '--engine',
-        'native',
         '--principal-sub',
         'dana',
         '--decision-log',
