@@ -57,6 +57,14 @@ describe('analysis claims hold on every engine', () => {
           claims.push({ group: alone, request: 1, check: (d) => d.rule === null, what: `${what} canonical` });
           return;
         }
+        if (f.code === 'partially_shadowed') {
+          // An earlier allow rule decides the witness, and the deny rule alone matches it.
+          const alone = add({ ...policy, rules: [policy.rules[i]!] }, [f.witness]);
+          const what = `${f.code} ${JSON.stringify(f.witness)}`;
+          claims.push({ group: g, request: k, check: (d) => d.allowed && f.rules!.includes(d.rule!), what });
+          claims.push({ group: alone, request: 0, check: (d) => d.rule === 0, what: `${what} alone` });
+          return;
+        }
         const check =
           f.code === 'shadowed_rule'
             ? (d: { rule: number | null }) => d.rule !== null && d.rule < i && f.rules!.includes(d.rule)
