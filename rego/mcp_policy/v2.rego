@@ -177,8 +177,14 @@ field_values(r, "groups") := object.get(r, "groups", [])
 
 field_values(r, f) := lib.field_values(r, f) if f != "groups"
 
-# holds(c, r) holds when condition c of a rule holds for facts r.
-holds(c, r) if lib.holds(c, r)
+# holds(c, r) holds when condition c of a rule holds for facts r. Version 1
+# kinds go to lib.rego, and only they: every definition there is tried in turn.
+holds(c, r) if {
+	v1_kinds[c[0]]
+	lib.holds(c, r)
+}
+
+v1_kinds := {"equals": true, "present": true, "contains": true, "matches": true, "source_is": true, "source_matches": true, "tools": true}
 
 # ["any_of", fact, {literal: true}, [pattern]]: some value of the fact is one
 # of the literals or matches one of the patterns.
