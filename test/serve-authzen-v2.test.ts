@@ -395,6 +395,56 @@ async function recordsWith(log: string, marker: string, count: number): Promise<
   return records;
 }
 
+describe('a reload that changes the policy version', () => {
+  it('maps the next evaluation for the bundle just activated, both ways', async () => {
+    const file = join(dir, 'switching.json');
+    writeFileSync(file, readFileSync(join(EXAMPLES, 'production.json')));
+    const service = await startServe({ sources: { file, engine: 'native' }, tcp: { host: '127.0.0.1', port: 0 } });
+    try {
+      const read = {
+        subject: user('ann'),
+        action: READ,
+        resource: { type: 'resource', id: 'file:///srv/docs/guide.md' },
+      };
+      expect((await evaluate(tcp(service), read)).context.reason).toContain('need policy version 2');
+      writeFileSync(file, JSON.stringify(POLICY_A));
+      await service.reload();
+      expect(verdict(await evaluate(tcp(service), read))).toEqual([true, 9, 'docs are readable']);
+      writeFileSync(file, readFileSync(join(EXAMPLES, 'production.json')));
+      await service.reload();
+      expect((await evaluate(tcp(service), read)).context.reason).toContain('need policy version 2');
+    } finally {
+      await service.close();
+    }
+  });
+});
+
+describe('every endpoint family counts one decision per batch item', () => {
+  it('docker, opa and authzen batches', async () => {
+    const count = async (family: string) => {
+      const text = (await call(tcp(nativeA), 'GET', '/metrics')).text;
+      const lines = text
+        .split('\n')
+        .filter((l) => l.startsWith(`mcp_policy_family_decisions_total{family="${family}"`));
+      return lines.reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    };
+    const before = { docker: await count('docker'), opa: await count('opa'), authzen: await count('authzen') };
+    const request = { action: 'resource', resource: 'file:///srv/docs/a', principal: { sub: 'ann' } };
+    await call(tcp(nativeA), 'POST', '/mcp/policy/evaluate/batch', { requests: [request, request, 7] });
+    await call(tcp(nativeA), 'POST', '/v1/data/mcp_policy/decisions', { input: { requests: [request, request] } });
+    await call(tcp(nativeA), 'POST', '/access/v1/evaluations', {
+      subject: user('ann'),
+      action: READ,
+      evaluations: [1, 2, 3, 4, 5].map((k) => ({ resource: { type: 'resource', id: `file:///srv/docs/${k}` } })),
+    });
+    expect({ docker: await count('docker'), opa: await count('opa'), authzen: await count('authzen') }).toEqual({
+      docker: before.docker + 3,
+      opa: before.opa + 2,
+      authzen: before.authzen + 5,
+    });
+  });
+});
+
 describe('argument values in the decision log', () => {
   it('are replaced by their JSON types unless the service keeps them', async () => {
     const marker = `arguments-marker-${process.pid}`;
