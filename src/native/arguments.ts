@@ -73,9 +73,24 @@ export function valuesAt(args: Readonly<Record<string, unknown>> | undefined, pa
  */
 export function cleanPath(s: string): string | undefined {
   let slashes = 0;
-  for (let i = s.indexOf('/'); i >= 0; i = s.indexOf('/', i + 1)) {
+  // Whether every part is a name: then (without a trailing "/") the path is clean already.
+  let names = s !== '';
+  let from = 0;
+  for (let i = s.indexOf('/'); ; i = s.indexOf('/', i + 1)) {
+    const end = i < 0 ? s.length : i;
+    const part = end - from;
+    if (
+      (part === 0 && from !== 0) ||
+      (part === 1 && s.charCodeAt(from) === 0x2e) ||
+      (part === 2 && s.charCodeAt(from) === 0x2e && s.charCodeAt(from + 1) === 0x2e)
+    ) {
+      names = false;
+    }
+    if (i < 0) break;
     if (++slashes >= MAX_PATH_PARTS) return undefined;
+    from = i + 1;
   }
+  if (names) return s;
   const rooted = s.startsWith('/');
   const stack: string[] = [];
   for (const part of s.split('/')) {
@@ -156,22 +171,55 @@ export type ArgumentCheck = (args: Readonly<Record<string, unknown>> | undefined
  */
 export function compileArgumentCondition(condition: ArgumentCondition): ArgumentCheck {
   const segments = pointerSegments(condition.path);
+  const not = condition.not === true;
+  const test = condition.present === undefined ? valueTest(condition) : undefined;
+  if (!segments.includes('*')) {
+    // One value at most: follow the segments without a visitor.
+    return (args) => {
+      const value = args === undefined ? NOTHING : valueAt(args, segments);
+      if (test === undefined) return (value !== NOTHING) === condition.present;
+      return value !== NOTHING && test(value) !== not;
+    };
+  }
   const found = (): boolean => true;
-  if (condition.present !== undefined) {
+  if (test === undefined) {
     const wanted = condition.present;
     return (args) => (args !== undefined && visitValues(args, segments, found)) === wanted;
   }
-  const test = valueTest(condition);
-  const not = condition.not === true;
+  // Evaluation is synchronous and a test never evaluates another condition, so one flag per condition serves.
+  let any = false;
+  const visit = (v: unknown): boolean => {
+    any = true;
+    return test(v);
+  };
   return (args) => {
     if (args === undefined) return false;
-    let any = false;
-    const passed = visitValues(args, segments, (v) => {
-      any = true;
-      return test(v);
-    });
+    any = false;
+    const passed = visitValues(args, segments, visit);
     return any && passed !== not;
   };
+}
+
+/** What {@link valueAt} returns when nothing is at the path (`undefined` is no JSON value, but a caller may pass one). */
+const NOTHING: unique symbol = Symbol('nothing');
+
+/** The one value at `segments` (none of them `*`) from `root`, or {@link NOTHING}. */
+function valueAt(root: unknown, segments: readonly string[]): unknown {
+  let value = root;
+  for (let k = 0; k < segments.length; k++) {
+    if (typeof value !== 'object' || value === null) return NOTHING;
+    const segment = segments[k] as string;
+    if (Array.isArray(value)) {
+      if (!ARRAY_INDEX.test(segment)) return NOTHING;
+      const index = Number(segment);
+      if (index >= value.length) return NOTHING;
+      value = value[index];
+    } else {
+      if (!hasOwn.call(value, segment)) return NOTHING;
+      value = (value as Record<string, unknown>)[segment];
+    }
+  }
+  return value;
 }
 
 /** Compiles a rule's argument conditions into one check: all of them hold. */

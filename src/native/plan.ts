@@ -155,8 +155,8 @@ function strength(entries: readonly Entry[]): number {
   return worst;
 }
 
-/** The entries to file a rule under: the strongest of its constraints, or none (always checked). */
-function entriesFor(rule: Rule): Entry[] {
+/** The ways a rule can be filed: one list of entries per constraint that can be looked up. */
+function optionsFor(rule: Rule): Entry[][] {
   const options: Entry[][] = [];
   if (rule.action !== undefined) options.push([{ field: 'action', kind: 'exact', key: rule.action }]);
   if (rule.serverType !== undefined) options.push([{ field: 'serverType', kind: 'exact', key: rule.serverType }]);
@@ -180,16 +180,48 @@ function entriesFor(rule: Rule): Entry[] {
     const entries = patterns.map((p) => patternEntry(field, p));
     if (entries.every((e) => e !== undefined)) options.push(entries);
   }
-  let best: Entry[] = [];
-  let bestStrength = 0;
-  for (const option of options) {
-    const s = strength(option);
-    if (s > bestStrength) {
-      best = option;
-      bestStrength = s;
-    }
+  return options;
+}
+
+/** Whether rank `a` comes strictly before `b` (lexicographically, lower first). */
+function before(a: readonly number[], b: readonly number[]): boolean {
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return (a[k] as number) < (b[k] as number);
+  return false;
+}
+
+const keyOf = (e: Entry): string => `${e.field}\u0000${e.kind}\u0000${e.key}`;
+
+/**
+ * The entries to file each rule under, or none (always checked). A key that
+ * many rules share narrows nothing (every version 2 rule may name the same
+ * `*@example.com` users, say), so an option is judged first by the most rules
+ * any of its keys is shared with, then by its strength; an enum field only
+ * when nothing else can be looked up. With a key of its own per rule, this is
+ * the strongest constraint.
+ */
+function chooseEntries(rules: readonly Rule[]): Entry[][] {
+  const options = rules.map(optionsFor);
+  const sharing = new Map<string, number>();
+  for (const rule of options) {
+    const keys = new Set(rule.flatMap((option) => option.map(keyOf)));
+    for (const key of keys) sharing.set(key, (sharing.get(key) ?? 0) + 1);
   }
-  return best;
+  return options.map((rule) => {
+    let best: Entry[] = [];
+    let bestRank: readonly number[] = [];
+    for (const option of rule) {
+      const s = strength(option);
+      let shared = 0;
+      for (const e of option) shared = Math.max(shared, sharing.get(keyOf(e)) ?? 0);
+      // Lower is better, compared in order: enum field, rules sharing a key, strength.
+      const rank = [s === 1 ? 1 : 0, shared, -s];
+      if (bestRank.length === 0 || before(rank, bestRank)) {
+        best = option;
+        bestRank = rank;
+      }
+    }
+    return best;
+  });
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -299,8 +331,7 @@ export class RulePlan {
   constructor(policy: Policy) {
     this.checks = policy.rules.map(compileRule);
     const always: number[] = [];
-    policy.rules.forEach((rule, index) => {
-      const entries = entriesFor(rule);
+    chooseEntries(policy.rules).forEach((entries, index) => {
       if (entries.length === 0) always.push(index);
       for (const e of entries) {
         let table = this.fields.get(e.field);
