@@ -27,6 +27,7 @@ import {
 import { runOpa } from '../src/opa/cli.js';
 import { makeTempDir } from '../src/core/temp-dirs.js';
 import { lower } from '../src/pipeline/lower.js';
+import { emitRego } from '../src/pipeline/emit.js';
 import { type Decision, type Policy } from '../src/policy/model.js';
 import { EXAMPLES, mustParse } from './helpers.js';
 
@@ -413,6 +414,10 @@ describe('version 2 bundles and version 1 bytes', () => {
     expect(new TextDecoder().decode(files.get('mcp_policy/v2.rego'))).toBe(readFileSync(V2_REGO_PATH, 'utf8'));
     expect(compiled.policy).toContain('import data.mcp_policy.v2\n');
     expect(compiled.policy).toContain('v2.request_error(req)');
+    expect(compiled.policy).not.toMatch(/lib\.(request_error|facts|holds|index_fields|affix_fields|field_values)\b/);
+    // A header is the policy's text: it is printed as given, even where it names a helper.
+    const header = emitRego(lower(policyOf(HAND_POLICY)), { header: 'from lib.facts(x).json' });
+    expect(header).toContain('# "from lib.facts(x).json"\n');
   }, 120_000);
 
   it('generated version 2 modules are opa fmt clean and strict clean with the wasm capabilities', async () => {

@@ -42,7 +42,7 @@ export function bundleData(entries: readonly { packageName: string; data: Lowere
   return root;
 }
 
-function enterpriseSection(lowered: string, provenance: boolean, helpers: string): string {
+function enterpriseSection(lowered: string, provenance: boolean): string {
   const config_ = provenance
     ? `config := object.union(lib.effective_config(directives, degraded, local), {"policy": ${lowered}.provenance})`
     : 'config := lib.effective_config(directives, degraded, local)';
@@ -56,7 +56,7 @@ function enterpriseSection(lowered: string, provenance: boolean, helpers: string
     '',
     'local := object.get(input, "local", {})\n',
     'request_error(req) := err if {',
-    `\terr := ${helpers}.request_error(req)`,
+    '\terr := lib.request_error(req)',
     '} else := err if {',
     '\terr := lib.enterprise_request_error(req)',
     '}\n',
@@ -69,7 +69,7 @@ function enterpriseSection(lowered: string, provenance: boolean, helpers: string
  * one index entry from its store instead of converting the whole policy on
  * every evaluation; in WebAssembly the data is in memory either way.
  */
-function matchSection(d: string, helpers: string): string {
+function matchSection(d: string): string {
   return [
     '# first_match is the decision of the lowest-numbered rule whose conditions all',
     '# hold for facts r, else the default. Only the rules the index lists for r',
@@ -78,7 +78,7 @@ function matchSection(d: string, helpers: string): string {
     '	hits := {i |',
     '		some i in candidates(r)',
     `		every c in lib.conditions(${d}.rules[i]) {`,
-    `			${helpers}.holds(c, r)`,
+    '			lib.holds(c, r)',
     '		}',
     '	}',
     '	count(hits) > 0',
@@ -87,23 +87,37 @@ function matchSection(d: string, helpers: string): string {
     'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always\n',
     `always := {i | some i in ${d}.index.always}\n`,
     'equal_hits(r) := {i |',
-    `	some f in ${helpers}.index_fields`,
-    `	some v in ${helpers}.field_values(r, f)`,
+    '	some f in lib.index_fields',
+    '	some v in lib.field_values(r, f)',
     `	some i in ${d}.index.equals[f][v]`,
     '}\n',
     'prefix_hits(r) := {i |',
-    `	some f in ${helpers}.affix_fields`,
-    `	some v in ${helpers}.field_values(r, f)`,
+    '	some f in lib.affix_fields',
+    '	some v in lib.field_values(r, f)',
     `	some k, n in ${d}.index.prefixLengths[f]`,
     `	some i in ${d}.index.prefix[f][k][substring(v, 0, n)]`,
     '}\n',
     'suffix_hits(r) := {i |',
-    `	some f in ${helpers}.affix_fields`,
-    `	some v in ${helpers}.field_values(r, f)`,
+    '	some f in lib.affix_fields',
+    '	some v in lib.field_values(r, f)',
     `	some k, n in ${d}.index.suffixLengths[f]`,
     `	some i in ${d}.index.suffix[f][k][lib.suffix_of(v, n)]`,
     '}\n',
   ].join('\n');
+}
+
+/**
+ * The helpers a version 2 module takes from v2.rego instead of lib.rego:
+ * v2.rego's read the version 2 request fields and conditions, and hand
+ * version 1 conditions on to lib.rego. The module is otherwise the same, so
+ * it is printed as for version 1 and these references are switched.
+ */
+const V2_HELPERS = ['request_error(', 'facts(', 'holds(', 'index_fields', 'affix_fields', 'field_values('];
+
+function throughV2(section: string): string {
+  let out = section;
+  for (const name of V2_HELPERS) out = out.replaceAll(`lib.${name}`, `v2.${name}`);
+  return out;
 }
 
 /** Options for {@link emitRego}. */
@@ -121,9 +135,7 @@ export interface EmitOptions {
 export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): string {
   const packageName = options.packageName ?? POLICY_PACKAGE;
   const data = loweredDataPath(packageName);
-  // A version 2 module reads requests, facts and conditions through v2.rego, which extends lib.rego's.
-  const helpers = lowered.version === 2 ? 'v2' : 'lib';
-  const firstMatch = `first_match(${helpers}.facts(req))`;
+  const firstMatch = 'first_match(lib.facts(req))';
   const sections: string[] = [];
   sections.push(
     [
@@ -145,7 +157,7 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
       '\tis_array(input.requests)',
       '}\n',
       'decide(req) := d if {',
-      `\terr := ${lowered.enterprise ? 'request_error' : `${helpers}.request_error`}(req)`,
+      `\terr := ${lowered.enterprise ? 'request_error' : 'lib.request_error'}(req)`,
       `\td := {"allowed": false, "reason": ${regoString(INVALID_REQUEST_REASON)}, "rule": null, "error": err}`,
       ...(lowered.enterprise
         ? [
@@ -156,7 +168,10 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
         : [`} else := ${firstMatch}\n`]),
     ].join('\n'),
   );
-  if (lowered.enterprise) sections.push(enterpriseSection(data, lowered.provenance, helpers));
-  sections.push(matchSection(data, helpers));
-  return `${sections.join('\n').trimEnd()}\n`;
+  if (lowered.enterprise) sections.push(enterpriseSection(data, lowered.provenance));
+  sections.push(matchSection(data));
+  // The header (the only section with a policy's text in it) is left as it is.
+  const [header, ...rest] = sections;
+  const body = lowered.version === 2 ? rest.map(throughV2) : rest;
+  return `${[header, ...body].join('\n').trimEnd()}\n`;
 }
