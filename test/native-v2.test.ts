@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { type EnterpriseConfig } from '../src/enterprise/model.js';
 import { cleanPath, scalarEquals, valuesAt } from '../src/native/arguments.js';
 import { evaluatePolicy, readRequest } from '../src/native/evaluate.js';
+import { planOf } from '../src/native/plan.js';
 import { type ArgumentCondition, type Policy, type Rule } from '../src/policy/model.js';
 
 /** A version 2 policy that allows with rule 0 when it matches, else denies. */
@@ -704,5 +705,40 @@ describe('enterprise directives on a version 2 policy', () => {
     expect(evaluatePolicy(policy, { principal: {}, local: 1 }, enterprise).error).toBe(
       'field "local" must be an object',
     );
+  });
+});
+
+describe('where the index files version 2 rules', () => {
+  it('passes over a users or groups key every rule shares for a shorter key of the rule’s own', () => {
+    // `*@example.com` is the longer literal, and would be the strongest key of each rule on its own.
+    const rules = Array.from({ length: 20 }, (_, i) => ({
+      users: ['*@example.com'],
+      groups: ['platform', 'eng-*'],
+      tools: [`t${i}_*`],
+    }));
+    const policy = policyOf(...rules);
+    const plan = planOf(policy);
+    for (let i = 0; i < rules.length; i++) {
+      expect(plan.filing(i)).toEqual([{ field: 'tool', kind: 'prefix', key: `t${i}_` }]);
+    }
+    const request = { tool: 't17_x', principal: { sub: 'a@example.com', groups: ['eng-x'] } };
+    expect(ruleFor(policy, request)).toBe(17);
+  });
+
+  it('files a rule under its groups, users or resources when they are its own', () => {
+    const policy = policyOf(
+      { action: 'invoke', groups: ['platform', 'eng-*'] },
+      { action: 'invoke', users: ['*@ops.example.com'] },
+      { action: 'resource', resources: ['file:///srv/*'] },
+      { action: 'invoke', groups: ['*'] },
+    );
+    const plan = planOf(policy);
+    expect(plan.filing(0)).toEqual([
+      { field: 'group', kind: 'exact', key: 'platform' },
+      { field: 'group', kind: 'prefix', key: 'eng-' },
+    ]);
+    expect(plan.filing(1)).toEqual([{ field: 'sub', kind: 'suffix', key: '@ops.example.com' }]);
+    expect(plan.filing(2)).toEqual([{ field: 'resource', kind: 'prefix', key: 'file:///srv/' }]);
+    expect(plan.filing(3)).toEqual([{ field: 'action', kind: 'exact', key: 'invoke' }]);
   });
 });

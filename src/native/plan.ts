@@ -120,9 +120,10 @@ class FieldTable {
 }
 
 /** Indexed fields; `group` is multi-valued (each of the principal's groups is looked up). */
-type Field = 'action' | 'serverType' | 'transport' | 'server' | 'source' | 'tool' | 'resource' | 'sub' | 'group';
+export type Field = 'action' | 'serverType' | 'transport' | 'server' | 'source' | 'tool' | 'resource' | 'sub' | 'group';
 
-interface Entry {
+/** One key of the rule index: a rule is a candidate when the request's field has it (exactly, as prefix or suffix). */
+export interface Entry {
   readonly field: Field;
   readonly kind: 'exact' | 'prefix' | 'suffix';
   readonly key: string;
@@ -327,11 +328,13 @@ export class RulePlan {
   private readonly fields = new Map<Field, FieldTable>();
   private readonly always: readonly number[];
   private readonly tables: readonly (readonly [Field, FieldTable])[];
+  private readonly filed: readonly (readonly Entry[])[];
 
   constructor(policy: Policy) {
     this.checks = policy.rules.map(compileRule);
     const always: number[] = [];
-    chooseEntries(policy.rules).forEach((entries, index) => {
+    this.filed = chooseEntries(policy.rules);
+    this.filed.forEach((entries, index) => {
       if (entries.length === 0) always.push(index);
       for (const e of entries) {
         let table = this.fields.get(e.field);
@@ -341,6 +344,15 @@ export class RulePlan {
     });
     this.tables = [...this.fields].filter(([, table]) => !table.empty);
     this.always = always;
+  }
+
+  /**
+   * Where the index files rule `index`: one entry per pattern of the chosen
+   * constraint (field `group` is looked up once per group of the request), or
+   * none when the rule is checked on every request. For tests and diagnostics.
+   */
+  filing(index: number): readonly Entry[] {
+    return this.filed[index] ?? [];
   }
 
   /** The index of the first rule that matches, or -1. */
