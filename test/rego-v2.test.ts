@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
 import { type Engine } from '../src/engines/engine.js';
 import { OpaEngine, opaEvalValue } from '../src/engines/opa.js';
-import { lengthFactor } from '../src/engines/wasm-cost.js';
+import { BASE_REQUEST_COST, lengthFactor, requestCost } from '../src/engines/wasm-cost.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { readBundleFiles } from '../src/bundle/read.js';
 import {
@@ -515,6 +515,17 @@ describe('the work one version 2 request can ask for', () => {
     expect(lengthFactor({ arguments: { xs: Array(10_000).fill(1) } })).toBeGreaterThan(16);
     expect(lengthFactor({ arguments: { s: 'a'.repeat(65_536) } })).toBeGreaterThan(16);
     expect(lengthFactor({ principal: { sub: 'a'.repeat(65_536) } })).toBeGreaterThan(16);
+  });
+
+  it('prices the groups lookups of a request at every group bucket, not the largest one', () => {
+    const policy = policyOf({
+      version: 2,
+      default: 'deny',
+      rules: [...['a', 'b', 'c', 'd'].map((g) => ({ groups: [g], allow: true })), { tools: ['x'], allow: true }],
+    });
+    const data = JSON.parse(generatePolicy(policy).data) as unknown;
+    // A request in all four groups makes the policy check all four rules, and the one under tool "x".
+    expect(requestCost(data)).toBe(BASE_REQUEST_COST + 5);
   });
 
   it('reads arguments without running getters and without recursing', () => {
