@@ -419,6 +419,40 @@ describe('a reload that changes the policy version', () => {
   });
 });
 
+describe('a shadow of another policy version', () => {
+  it('is asked the evaluation mapped for its own version', async () => {
+    const log = join(dir, 'shadow.jsonl');
+    const service = await startServe({
+      sources: { file: join(EXAMPLES, 'production.json'), engine: 'native' },
+      shadow: { file: files.a },
+      tcp: { host: '127.0.0.1', port: 0 },
+      decisionLog: log,
+    });
+    try {
+      const served = await evaluate(tcp(service), {
+        subject: user('ann', { groups: ['platform'] }),
+        action: CALL,
+        resource: tool('delete_repo'),
+      });
+      expect(verdict(served)).toEqual([false, 2, 'Block destructive operations across all servers']);
+      const read = await evaluate(tcp(service), {
+        subject: user('ann'),
+        action: READ,
+        resource: { type: 'resource', id: 'file:///srv/docs/guide.md' },
+      });
+      expect(read.context.reason).toContain('need policy version 2');
+      // The served (version 1) requests carry neither the subject nor the URI: every record of this log is ours.
+      const records = await recordsWith(log, '"kind":"decision"', 2);
+      expect(records.map((r) => (r.shadow as { decision: unknown } | undefined)?.decision)).toEqual([
+        { allowed: true, reason: 'platform deletes', rule: 0 },
+        { allowed: true, reason: 'docs are readable', rule: 9 },
+      ]);
+    } finally {
+      await service.close();
+    }
+  }, 60_000);
+});
+
 describe('every endpoint family counts one decision per batch item', () => {
   it('docker, opa and authzen batches', async () => {
     const count = async (family: string) => {

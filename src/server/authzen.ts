@@ -72,10 +72,19 @@ export function authzenDecision(d: Decision): AuthzenDecision {
   return { decision: d.error === undefined && d.allowed, context };
 }
 
-/** An evaluation mapped to an item for a policy of `version`; a shape error becomes the item's invalid-request denial. */
-function itemOf(evaluation: Record<string, unknown>, version: 1 | 2): Item {
+/**
+ * An evaluation mapped for each policy version (the bundle that decides it
+ * picks its own, and a shadow of another version its own); throws
+ * {@link AuthzenShapeError}, which does not depend on the version.
+ */
+function mapped(evaluation: Record<string, unknown>): Item {
+  return { byVersion: { 1: mcpRequest(evaluation, 1), 2: mcpRequest(evaluation, 2) } };
+}
+
+/** An evaluation mapped to an item; a shape error becomes the item's invalid-request denial. */
+function itemOf(evaluation: Record<string, unknown>): Item {
   try {
-    return mcpRequest(evaluation, version);
+    return mapped(evaluation);
   } catch (e) {
     if (!(e instanceof AuthzenShapeError)) throw e;
     return { denial: { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: e.message } };
@@ -87,7 +96,7 @@ export async function evaluate(value: unknown, decider: Decider, limits: WorkLim
   if (!isObject(value)) throw new AuthzenError(400, 'invalid_parameter', 'the body must be a JSON object');
   let item: Item;
   try {
-    item = mcpRequest(value, decider.policyVersion());
+    item = mapped(value);
   } catch (e) {
     if (e instanceof AuthzenShapeError) throw new AuthzenError(400, 'invalid_parameter', e.message);
     throw e;
@@ -111,11 +120,7 @@ export async function evaluateMany(
   if (!isObject(value)) throw new AuthzenError(400, 'invalid_parameter', 'the body must be a JSON object');
   const { evaluations, options } = value;
   if (evaluations === undefined) {
-    const [decision] = await decider.decide(
-      AUTHZEN_PATHS.evaluations,
-      [itemOf(value, decider.policyVersion())],
-      limits,
-    );
+    const [decision] = await decider.decide(AUTHZEN_PATHS.evaluations, [itemOf(value)], limits);
     return authzenDecision(decision!);
   }
   if (!Array.isArray(evaluations)) throw new AuthzenError(400, 'invalid_parameter', 'evaluations must be an array');
@@ -144,7 +149,6 @@ export async function evaluateMany(
       throw new AuthzenError(400, 'invalid_parameter', `the default ${key} must be a JSON object`);
     }
   }
-  const version = decider.policyVersion();
   const items = evaluations.map((entry: unknown, k): Item => {
     if (!isObject(entry)) {
       return {
@@ -163,7 +167,7 @@ export async function evaluateMany(
       if (own !== undefined) merged[key] = own;
       else if (value[key] !== undefined) merged[key] = value[key];
     }
-    return itemOf(merged, version);
+    return itemOf(merged);
   });
   const permitted = (d: Decision) => d.error === undefined && d.allowed;
   const stop =

@@ -12,7 +12,30 @@ import { type ServeMetrics } from './metrics.js';
 import { lengthFactor } from '../engines/wasm-cost.js';
 
 /** A request to decide, or the denial it already earned at the protocol boundary. */
-export type Item = { readonly request: unknown } | { readonly denial: Decision };
+export type PlainItem = { readonly request: unknown } | { readonly denial: Decision };
+
+/**
+ * An item of a protocol whose request depends on the policy version it is
+ * decided by (AuthZEN's mapping): each bundle, the active one and the shadow,
+ * decides the item mapped for its own version.
+ */
+export interface VersionedItem {
+  readonly byVersion: Readonly<Record<1 | 2, PlainItem>>;
+}
+
+/** What an endpoint asks the {@link Decider} to decide. */
+export type Item = PlainItem | VersionedItem;
+
+/** The item a bundle decides (a slot without a bundle fails closed whatever it is given). */
+function forBundle(item: Item, bundle: LoadedBundle | undefined): PlainItem {
+  return 'byVersion' in item ? item.byVersion[bundle?.policyVersion ?? 1] : item;
+}
+
+/** What the longest field of the item's request (of either version) adds to its cost; 0 for a denial. */
+function itemFactor(item: Item): number {
+  const plain = 'byVersion' in item ? [item.byVersion[1], item.byVersion[2]] : [item];
+  return Math.max(0, ...plain.map((p) => ('request' in p ? lengthFactor(p.request) : 0)));
+}
 
 /**
  * How long deciding one HTTP request may hold the event loop before other
@@ -47,9 +70,10 @@ export class WorkRefused extends Error {
 }
 
 function decideWith(bundle: LoadedBundle | undefined, item: Item): Decision {
-  if ('denial' in item) return item.denial;
+  const plain = forBundle(item, bundle);
+  if ('denial' in plain) return plain.denial;
   if (bundle === undefined) return failedDecision(NO_BUNDLE_ERROR);
-  return bundle.engine.decideSync(item.request);
+  return bundle.engine.decideSync(plain.request);
 }
 
 function sameDecision(a: Decision, b: Decision): boolean {
@@ -88,16 +112,6 @@ export class Decider {
   /** Work admitted and not yet decided, in rule checks. */
   private pending = 0;
 
-  /**
-   * The policy version of the active bundle (1 while none is active, when
-   * every decision fails closed anyway). A protocol that maps its requests
-   * reads it and calls {@link decide} in the same synchronous turn, so the
-   * bundle that decides is the one the requests were mapped for.
-   */
-  policyVersion(): 1 | 2 {
-    return this.primary.current?.policyVersion ?? 1;
-  }
-
   /** What one request with short fields costs, in rule checks, on the active bundle and the shadow. */
   private perRequest(): number {
     return (this.primary.current?.requestCost ?? 0) + (this.shadow?.current?.requestCost ?? 0);
@@ -106,8 +120,8 @@ export class Decider {
   /**
    * What deciding `items` costs, in rule checks: each request (not the items
    * already denied) at its bundle's bound, on the shadow too, times what its
-   * longest field adds ({@link lengthFactor}). A slot without a bundle decides
-   * for free.
+   * longest field adds ({@link lengthFactor}; for a versioned item, the
+   * larger of its two requests'). A slot without a bundle decides for free.
    */
   cost(items: readonly Item[]): { total: number; largest: number; at: number } {
     const each = this.perRequest();
@@ -115,8 +129,9 @@ export class Decider {
     let largest = 0;
     let at = 0;
     items.forEach((item, k) => {
-      if (!('request' in item)) return;
-      const cost = each * lengthFactor(item.request);
+      const factor = itemFactor(item);
+      if (factor === 0) return;
+      const cost = each * factor;
       total += cost;
       if (cost > largest) [largest, at] = [cost, k];
     });
@@ -209,7 +224,7 @@ export class Decider {
       if (differs) this.metrics.shadowDifferences.inc();
       // Without a log, the record (a copy of the request) is not worth making.
       if (this.sink === NULL_SINK) return;
-      const item = items[k] as Item;
+      const item = forBundle(items[k] as Item, primary);
       this.sink.write(
         decisionRecord({
           time,
