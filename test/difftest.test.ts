@@ -50,7 +50,7 @@ describe('generators', () => {
     let laterRule = 0;
     let errors = 0;
     for (let k = 0; k < 150; k++) {
-      const policy = generatedPolicy(SEED, k);
+      const policy = generatedPolicy(SEED, k, 1);
       for (const request of generatedRequests(policy, SEED, k, 40)) {
         // Through the host API: generated requests include hostile JavaScript values.
         const d = new NativeEngine(policy).decideSync(request);
@@ -91,7 +91,7 @@ describe('mutants', () => {
   });
 
   it('finds nothing when the "mutant" is correct', async () => {
-    const result = await runDifftest({ cases: 4000, seed: SEED, engines: [nativeDiffEngine, UNMUTATED] });
+    const result = await runDifftest({ cases: 4000, seed: SEED, engines: [nativeDiffEngine, UNMUTATED], version: 1 });
     expect(result.mismatches).toEqual([]);
     expect(result.cases).toBe(4000);
   });
@@ -112,7 +112,7 @@ describe('mutants', () => {
 });
 
 describe('real engines', () => {
-  it(`agree on 2,000 generated cases (seed ${SEED})`, async () => {
+  it(`agree on 2,000 generated cases of both versions (seed ${SEED})`, async () => {
     const engines = Object.values(DIFF_ENGINES);
     // Not shrunk here, so a disagreement fails fast; `mcp-policy difftest --seed` shrinks it.
     const result = await runDifftest({ cases: 2000, seed: SEED, engines, shrink: false });

@@ -166,12 +166,13 @@ export const SYNC_DIFFERS: DiffEngine = shippedDiffEngine('sync-differs', (g) =>
   return Promise.resolve(engine);
 });
 
-/** The one mismatch the differential tester must find between the native engine and `mutant`. */
+/** The one mismatch the differential tester must find between the native engine and `mutant` (version 1 policies unless told). */
 export async function caughtMismatch(
   mutant: DiffEngine,
   options: Omit<DifftestOptions, 'engines' | 'maxMismatches'>,
 ): Promise<Mismatch> {
-  const result = await runDifftest({ ...options, engines: [nativeDiffEngine, mutant], maxMismatches: 1 });
+  // These evaluators know version 1 only: a version 2 policy would set them apart for the wrong reason.
+  const result = await runDifftest({ version: 1, ...options, engines: [nativeDiffEngine, mutant], maxMismatches: 1 });
   expect(result.mismatches).toHaveLength(1);
   return result.mismatches[0]!;
 }

@@ -149,6 +149,62 @@ export const BUILD_PATH_MUTANTS: readonly SourceMutant[] = [
   },
 ];
 
+const ARGUMENTS = 'src/native/arguments.ts';
+
+/**
+ * Mutants of the native engine's version 2 semantics: each breaks one rule
+ * of docs/semantics.md that only some version 2 policies and requests
+ * reach, so the differential tester catches it only if its generators do.
+ */
+export const VERSION_2_MUTANTS: readonly SourceMutant[] = [
+  {
+    name: 'star-means-every-element',
+    why: 'a `*` segment holds when every element or member passes, not some',
+    edits: [
+      {
+        file: ARGUMENTS,
+        from: 'for (let k = 0; k < root.length; k++) if (visitValues(root[k], segments, visit, from + 1)) return true;\n      return false;',
+        to: 'for (let k = 0; k < root.length; k++) if (!visitValues(root[k], segments, visit, from + 1)) return false;\n      return root.length > 0;',
+      },
+      {
+        file: ARGUMENTS,
+        from: 'if (visitValues((root as Record<string, unknown>)[key], segments, visit, from + 1)) return true;\n    }\n    return false;',
+        to: 'if (!visitValues((root as Record<string, unknown>)[key], segments, visit, from + 1)) return false;\n    }\n    return Object.keys(root).length > 0;',
+      },
+    ],
+  },
+  {
+    name: 'not-holds-on-missing-value',
+    why: '`not` is applied to a value that is not there, so the condition holds instead of failing',
+    edits: [
+      { file: ARGUMENTS, from: 'if (args === undefined) return false;', to: 'if (args === undefined) return not;' },
+      { file: ARGUMENTS, from: 'return any && passed !== not;', to: 'return any ? passed !== not : not;' },
+    ],
+  },
+  {
+    name: 'annotation-defaults-inverted',
+    why: "a hint the request does not declare takes the opposite of MCP's default",
+    edits: [
+      {
+        file: 'src/policy/model.ts',
+        from: '  readOnlyHint: false,\n  destructiveHint: true,\n  idempotentHint: false,\n  openWorldHint: true,\n};',
+        to: '  readOnlyHint: true,\n  destructiveHint: false,\n  idempotentHint: true,\n  openWorldHint: false,\n};',
+      },
+    ],
+  },
+  {
+    name: 'dot-dot-pops-two',
+    why: 'path cleaning is off by one segment: `..` removes two segments',
+    edits: [
+      {
+        file: ARGUMENTS,
+        from: "if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.pop();",
+        to: "if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.splice(-2);",
+      },
+    ],
+  },
+];
+
 /**
  * Mutants of the escaping of strings printed into Rego. On the build path
  * the only string `regoString` prints is a fixed reason (a policy's strings

@@ -17,6 +17,7 @@ interface DifftestFlags extends FormatFlags {
   engines?: string;
   policy?: string;
   saveRegressions?: string;
+  policyVersion: '1' | '2' | 'both';
 }
 
 function positiveInt(v: string, flag: string): number {
@@ -54,7 +55,12 @@ export function registerDifftest(program: Command, io: CliIo): void {
     // The spelling of earlier releases, kept so existing scripts keep working.
     .addOption(new Option('--engines <engines>').hideHelp())
     .option('-p, --policy <file>', 'test this policy with generated requests instead of generated policies')
-    .option('--save-regressions <dir>', 'write each shrunk mismatch there as a case table');
+    .option('--save-regressions <dir>', 'write each shrunk mismatch there as a case table')
+    .addOption(
+      new Option('--policy-version <version>', 'versions of generated policies ("both": one in three is version 2)')
+        .choices(['1', '2', 'both'])
+        .default('both'),
+    );
   addFormatOptions(command).action(async (opts: DifftestFlags) => {
     const json = formatOf(opts) === 'json';
     const names = parseEngineList(opts.engine ?? opts.engines ?? 'all');
@@ -74,6 +80,7 @@ export function registerDifftest(program: Command, io: CliIo): void {
       cases: opts.cases,
       seed,
       engines,
+      version: opts.policyVersion === 'both' ? 'both' : opts.policyVersion === '2' ? 2 : 1,
       ...(policy !== undefined && { policy }),
       ...(progress !== undefined && { onProgress: progress }),
     });

@@ -328,7 +328,8 @@ function spellings(s: string): string[] {
   return out;
 }
 
-function valueFor(patterns: readonly string[], extra: fc.Arbitrary<string>[] = []): fc.Arbitrary<string> {
+/** A value for a field some rules constrain with `patterns`: witnesses, near misses and random text. */
+export function valueFor(patterns: readonly string[], extra: fc.Arbitrary<string>[] = []): fc.Arbitrary<string> {
   const fromPatterns = patterns.flatMap((p) => [witness(p), nearMiss(p)]);
   return fc.oneof(...fromPatterns, fc.string({ unit: 'grapheme', maxLength: 6 }), piece, ...extra);
 }
@@ -336,9 +337,14 @@ function valueFor(patterns: readonly string[], extra: fc.Arbitrary<string>[] = [
 /** A wrong-typed value for a known field: the request must be rejected with an error. */
 const wrongType: fc.Arbitrary<unknown> = fc.constantFrom(null, 0, 1.5, true, false, [], ['load'], {}, { a: 1 });
 
-const KNOWN_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tool'] as const;
+/** The request fields of version 1, in the order the generators draw them. */
+export const KNOWN_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tool'] as const;
 
-const extras = fc.record(
+/** A generator for each request field of version 1. */
+export type FieldArbitraries = Record<(typeof KNOWN_FIELDS)[number], fc.Arbitrary<string>>;
+
+/** The fields hosts send that no rule reads, and a target that is now and then invalid. */
+export const extras = fc.record(
   {
     catalog: fc.constantFrom('docker-mcp', 'x'),
     workingSet: fc.constant('default'),
@@ -355,10 +361,7 @@ const extras = fc.record(
 );
 
 /** A request that satisfies every constraint of `rule`; fields it leaves open come and go at random. */
-function aimedAt(
-  rule: Policy['rules'][number],
-  any: Record<(typeof KNOWN_FIELDS)[number], fc.Arbitrary<string>>,
-): fc.Arbitrary<Record<string, unknown>> {
+export function aimedAt(rule: Policy['rules'][number], any: FieldArbitraries): fc.Arbitrary<Record<string, unknown>> {
   const required: Partial<Record<(typeof KNOWN_FIELDS)[number], fc.Arbitrary<string>>> = {};
   if (rule.action !== undefined) required.action = fc.constant(rule.action);
   if (rule.server !== undefined) required.server = witness(rule.server);
@@ -374,17 +377,12 @@ function aimedAt(
     .map(([req, opt]) => ({ ...opt, ...req }));
 }
 
-/**
- * Requests aimed at a policy: most satisfy one of its rules, then often get
- * one field nudged (a near miss, a deletion, another value), so they land
- * on rule boundaries; the rest are random, carry a wrong-typed field or an
- * unknown action, or are not objects at all.
- */
-export function requestFor(policy: Policy): fc.Arbitrary<unknown> {
+/** Values for each request field of version 1, drawn from the policy's own patterns (witnesses and near misses) and random text. */
+export function fieldArbitraries(policy: Policy): FieldArbitraries {
   const servers = policy.rules.flatMap((r) => (r.server !== undefined ? [r.server] : []));
   const sources = policy.rules.flatMap((r) => (r.serverSource !== undefined ? [r.serverSource] : []));
   const tools = policy.rules.flatMap((r) => r.tools ?? []);
-  const any: Record<(typeof KNOWN_FIELDS)[number], fc.Arbitrary<string>> = {
+  return {
     action: fc.oneof({ weight: 12, arbitrary: fc.constantFrom(...ACTIONS) }, { weight: 1, arbitrary: fc.constant('') }),
     server: valueFor(servers),
     serverType: fc.oneof(
@@ -398,6 +396,16 @@ export function requestFor(policy: Policy): fc.Arbitrary<unknown> {
     ),
     tool: valueFor(tools),
   };
+}
+
+/**
+ * Requests aimed at a policy: most satisfy one of its rules, then often get
+ * one field nudged (a near miss, a deletion, another value), so they land
+ * on rule boundaries; the rest are random, carry a wrong-typed field or an
+ * unknown action, or are not objects at all.
+ */
+export function requestFor(policy: Policy): fc.Arbitrary<unknown> {
+  const any = fieldArbitraries(policy);
   const random = fc.record(any, { requiredKeys: [] });
   const aimed =
     policy.rules.length === 0 ? random : fc.constantFrom(...policy.rules).chain((rule) => aimedAt(rule, any));
@@ -591,13 +599,12 @@ const hostileSpoilers: readonly ((request: Record<string, unknown>, field: strin
 ];
 
 /** A request (when it is an object) with one field spoiled by a JavaScript value that is not plain JSON. */
-export function hostileRequest(requests: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+export function hostileRequest(
+  requests: fc.Arbitrary<unknown>,
+  fields: readonly string[] = [...KNOWN_FIELDS, 'catalog', 'workingSet', 'target'],
+): fc.Arbitrary<unknown> {
   return fc
-    .tuple(
-      requests,
-      fc.nat(hostileSpoilers.length - 1),
-      fc.constantFrom(...KNOWN_FIELDS, 'catalog', 'workingSet', 'target'),
-    )
+    .tuple(requests, fc.nat(hostileSpoilers.length - 1), fc.constantFrom(...fields))
     .map(([r, k, field]) =>
       typeof r === 'object' && r !== null && !Array.isArray(r)
         ? hostileSpoilers[k]!(r as Record<string, unknown>, field)
@@ -609,8 +616,15 @@ export function hostileRequest(requests: fc.Arbitrary<unknown>): fc.Arbitrary<un
  * Mixes hostile requests into generated ones (one in `every`). Apply it last:
  * spreading a hostile request would call its getters.
  */
-export function withHostileValues(requests: fc.Arbitrary<unknown>, every = 20): fc.Arbitrary<unknown> {
-  return fc.oneof({ weight: every - 1, arbitrary: requests }, { weight: 1, arbitrary: hostileRequest(requests) });
+export function withHostileValues(
+  requests: fc.Arbitrary<unknown>,
+  every = 20,
+  fields?: readonly string[],
+): fc.Arbitrary<unknown> {
+  return fc.oneof(
+    { weight: every - 1, arbitrary: requests },
+    { weight: 1, arbitrary: hostileRequest(requests, fields) },
+  );
 }
 
 /** `count` hostile requests from `seed`, for tests that feed them straight to engines. */

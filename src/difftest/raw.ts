@@ -14,7 +14,7 @@ import { type Decision, failedDecision, type Policy } from '../policy/model.js';
 import { MAX_REQUEST_SIZE } from '../engines/request-boundary.js';
 import { knownDivergence } from './divergences.js';
 import { type DiffEngine, disposeRound, type Group, prepareRound } from './engines.js';
-import { requestFor } from './generators.js';
+import { requestForPolicy } from './generators-v2.js';
 
 /** The request fields the Rego checks. */
 const FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tool'] as const;
@@ -97,7 +97,7 @@ function malformed(entries: Entries): fc.Arbitrary<string> {
 
 /** `count` raw inputs for a policy. */
 export function rawInputsFor(policy: Policy, seed: number, count: number): string[] {
-  const arb = requestFor(policy)
+  const arb = requestForPolicy(policy)
     .map(entriesOf)
     .chain((entries) =>
       fc.oneof(

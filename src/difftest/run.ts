@@ -7,20 +7,14 @@
 import fc from 'fast-check';
 import { WRONG_COUNT_ERROR } from '../engines/engine.js';
 import { describeThrown } from '../core/errors.js';
-import { type Decision, failedDecision, type Policy, type Rule } from '../policy/model.js';
+import { type ArgumentCondition, type Decision, failedDecision, type Policy, type Rule } from '../policy/model.js';
 import { sortKeysDeep } from '../diagnostics/json.js';
-import { parsePolicy } from '../policy/validate.js';
+import { ensureValidPolicy, parsePolicy } from '../policy/validate.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';
 import { type DiffEngine, disposeRound, type Group, prepareRound } from './engines.js';
-import {
-  enterpriseText,
-  localSettings,
-  policyText,
-  requestFor,
-  withEnterpriseFields,
-  withHostileValues,
-} from './generators.js';
+import { enterpriseText, localSettings, policyText, withEnterpriseFields, withHostileValues } from './generators.js';
+import { HOSTILE_FIELDS_V2, policyTextV2, requestForPolicy } from './generators-v2.js';
 import { readBatch } from '../engines/request-boundary.js';
 import { oversizedInput, rawInputsFor, runRawRound, tooDeepForOpa } from './raw.js';
 import { LIMITS } from './settings.js';
@@ -64,7 +58,16 @@ export interface DifftestOptions {
    */
   readonly raw?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Which policy versions to generate: 1, 2, or `both` (the default: one
+   * policy in `LIMITS.version2Every` is version 2, and the version 1 ones are
+   * those of a version 1 run at the same positions).
+   */
+  readonly version?: PolicyVersions;
 }
+
+/** The policy versions a run generates. */
+export type PolicyVersions = 1 | 2 | 'both';
 
 /** What a run found. */
 export interface DifftestResult {
@@ -156,7 +159,60 @@ function smallerStrings(s: string): string[] {
   return chars.map((_, k) => [...chars.slice(0, k), ...chars.slice(k + 1)].join(''));
 }
 
-const RULE_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tools', 'reason'] as const;
+const RULE_FIELDS = [
+  'action',
+  'server',
+  'serverType',
+  'serverSource',
+  'transport',
+  'tools',
+  'reason',
+  'resources',
+  'users',
+  'groups',
+  'claims',
+  'annotations',
+  'arguments',
+] as const;
+
+/** The list keys of a rule whose entries the shrinker removes one by one. */
+const LIST_FIELDS = ['tools', 'resources', 'users', 'groups', 'arguments'] as const;
+
+/** Whether a shrunk policy is still one the validator accepts (a candidate that is not is skipped). */
+function isValid(policy: Policy): boolean {
+  try {
+    ensureValidPolicy(policy);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An object with one member replaced or (with `undefined`) removed, built so a `__proto__` member stays a member. */
+function withMember<T extends object>(o: T, key: string, value: unknown): T {
+  return Object.fromEntries(
+    Object.entries(o).flatMap(([k, v]) => (k !== key ? [[k, v]] : value === undefined ? [] : [[k, value]])),
+  ) as T;
+}
+
+/** Smaller variants of one argument condition: without `not` or `normalize`, shorter path, fewer values. */
+function smallerConditions(c: ArgumentCondition): ArgumentCondition[] {
+  const out: ArgumentCondition[] = [];
+  if (c.not !== undefined) out.push(withMember(c, 'not', undefined));
+  if (c.normalize !== undefined) out.push(withMember(c, 'normalize', undefined));
+  if (c.min !== undefined && c.max !== undefined) {
+    out.push(withMember(c, 'min', undefined), withMember(c, 'max', undefined));
+  }
+  for (const key of ['match', 'in'] as const) {
+    const list = c[key];
+    if (list && list.length > 1) list.forEach((_, k) => out.push({ ...c, [key]: list.filter((_, j) => j !== k) }));
+  }
+  if (c.path !== '') out.push({ ...c, path: c.path.slice(0, c.path.lastIndexOf('/')) });
+  c.match?.forEach((p, k) => {
+    for (const s of smallerStrings(p)) out.push({ ...c, match: c.match!.map((x, j) => (j === k ? s : x)) });
+  });
+  return out;
+}
 
 /**
  * Smaller variants of a policy, biggest cuts first: whole rules, then fields,
@@ -189,9 +245,16 @@ function policyCandidates(policy: Policy): {
         const { [f]: _removed, ...rest } = rule;
         yield replace(k, rest as Rule);
       }
-      const tools = rule.tools;
-      if (tools && tools.length > 1) {
-        for (let t = 0; t < tools.length; t++) yield replace(k, { ...rule, tools: tools.filter((_, j) => j !== t) });
+      for (const f of LIST_FIELDS) {
+        const list: readonly unknown[] | undefined = rule[f];
+        if (!list || list.length < 2) continue;
+        for (let t = 0; t < list.length; t++) yield replace(k, { ...rule, [f]: list.filter((_, j) => j !== t) });
+      }
+      for (const f of ['claims', 'annotations'] as const) {
+        const members = rule[f];
+        if (!members || Object.keys(members).length < 2) continue;
+        for (const name of Object.keys(members))
+          yield replace(k, { ...rule, [f]: withMember(members, name, undefined) });
       }
     }
   }
@@ -204,19 +267,76 @@ function policyCandidates(policy: Policy): {
         const v = rule[f];
         if (v !== undefined) for (const s of smallerStrings(v)) variants.push({ ...rule, [f]: s });
       }
-      rule.tools?.forEach((tool, t) => {
-        for (const s of smallerStrings(tool)) {
-          variants.push({ ...rule, tools: rule.tools!.map((x, j) => (j === t ? s : x)) });
+      for (const f of ['tools', 'resources', 'users', 'groups'] as const) {
+        rule[f]?.forEach((p, t) => {
+          for (const s of smallerStrings(p)) variants.push({ ...rule, [f]: rule[f]!.map((x, j) => (j === t ? s : x)) });
+        });
+      }
+      for (const [name, ps] of Object.entries(rule.claims ?? {})) {
+        ps.forEach((p, t) => {
+          for (const s of smallerStrings(p)) {
+            variants.push({
+              ...rule,
+              claims: withMember(
+                rule.claims!,
+                name,
+                ps.map((x, j) => (j === t ? s : x)),
+              ),
+            });
+          }
+        });
+      }
+      rule.arguments?.forEach((c, t) => {
+        for (const smaller of smallerConditions(c)) {
+          variants.push({ ...rule, arguments: rule.arguments!.map((x, j) => (j === t ? smaller : x)) });
         }
       });
       for (const v of variants) if (valid(v)) yield replace(k, v);
     }
   }
-  return { rules: rules(), fields: fields(), text: text() };
+  // Version 2 keys depend on each other (`resources` needs action `resource`): skip what the validator refuses.
+  const validOnly = function* (policies: Iterable<Policy>): Generator<Policy> {
+    for (const p of policies) if (policy.version === 1 || isValid(p)) yield p;
+  };
+  return { rules: rules(), fields: validOnly(fields()), text: validOnly(text()) };
 }
 
-/** Smaller variants of a request: fields removed first, then shorter or emptier values. */
-function requestCandidates(request: unknown): { fields: unknown[]; text: unknown[] } {
+/**
+ * Smaller variants of a JSON value inside a request (a principal, the
+ * arguments, the annotations): halves of long arrays, each member or element
+ * left out, then each one made smaller in turn, `depth` levels down.
+ */
+function* smallerValues(v: unknown, depth: number): Generator<unknown> {
+  if (typeof v === 'string') {
+    yield* smallerStrings(v);
+    return;
+  }
+  if (depth === 0 || typeof v !== 'object' || v === null) return;
+  if (Array.isArray(v)) {
+    if (v.length > 8) {
+      yield v.slice(0, v.length >> 1);
+      yield v.slice(v.length >> 1);
+      return;
+    }
+    for (let k = 0; k < v.length; k++) yield v.filter((_, j) => j !== k);
+    for (let k = 0; k < v.length; k++) {
+      for (const smaller of smallerValues(v[k], depth - 1)) yield v.map((x, j) => (j === k ? smaller : x));
+    }
+    return;
+  }
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length > 8) {
+    yield Object.fromEntries(Object.entries(o).slice(0, keys.length >> 1));
+    yield Object.fromEntries(Object.entries(o).slice(keys.length >> 1));
+    return;
+  }
+  for (const key of keys) yield withMember(o, key, undefined);
+  for (const key of keys) for (const smaller of smallerValues(o[key], depth - 1)) yield withMember(o, key, smaller);
+}
+
+/** Smaller variants of a request: fields removed first, then shorter or emptier values, then smaller nested ones. */
+function requestCandidates(request: unknown): { fields: unknown[]; text: Iterable<unknown> } {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) return { fields: [], text: [] };
   const r = request as Record<string, unknown>;
   const fields = Object.keys(r).map((key) => {
@@ -228,7 +348,14 @@ function requestCandidates(request: unknown): { fields: unknown[]; text: unknown
     if (typeof v === 'string') for (const s of smallerStrings(v)) text.push({ ...r, [key]: s });
     else if (typeof v === 'object' && v !== null) text.push({ ...r, [key]: Array.isArray(v) ? [] : {} });
   }
-  return { fields, text };
+  function* nested(): Generator<unknown> {
+    yield* text;
+    for (const [key, v] of Object.entries(r)) {
+      if (typeof v !== 'object' || v === null) continue;
+      for (const smaller of smallerValues(v, 6)) yield { ...r, [key]: smaller };
+    }
+  }
+  return { fields, text: nested() };
 }
 
 /** Greedily shrinks a disagreeing policy and request while they still disagree. */
@@ -306,9 +433,20 @@ function itemSeed(seed: number, k: number): number {
   return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(k + 1, 0x85ebca6b)) | 0;
 }
 
-/** Generates the k-th policy of a run. */
-export function generatedPolicy(seed: number, k: number): Policy {
-  const [text] = fc.sample(policyText, { seed: itemSeed(seed, k), numRuns: 1 }) as [string];
+/** Whether the k-th policy of a run is version 2. */
+export function isVersion2(versions: PolicyVersions, k: number): boolean {
+  return versions === 2 || (versions === 'both' && k % LIMITS.version2Every === LIMITS.version2Every - 1);
+}
+
+/**
+ * Generates the k-th policy of a run. A version 1 policy is the same as the
+ * one a version 1 run generates at k, so mixing in version 2 takes nothing
+ * from version 1 but the positions it fills.
+ */
+export function generatedPolicy(seed: number, k: number, versions: PolicyVersions = 'both'): Policy {
+  const [text] = isVersion2(versions, k)
+    ? (fc.sample(policyTextV2, { seed: itemSeed(seed, k) ^ 0x3c6ef372, numRuns: 1 }) as [string])
+    : (fc.sample(policyText, { seed: itemSeed(seed, k), numRuns: 1 }) as [string]);
   const parsed = parsePolicy(text);
   if (!parsed.value) throw new Error(`generated policy is invalid: ${JSON.stringify(parsed.errors)}\n${text}`);
   return parsed.value.policy;
@@ -322,7 +460,12 @@ export function generatedRequests(
   count: number,
   enterprise = false,
 ): unknown[] {
-  const arb = withHostileValues(enterprise ? withEnterpriseFields(requestFor(policy)) : requestFor(policy));
+  const requests = requestForPolicy(policy);
+  const arb = withHostileValues(
+    enterprise ? withEnterpriseFields(requests) : requests,
+    20,
+    policy.version === 2 ? HOSTILE_FIELDS_V2 : undefined,
+  );
   return fc.sample(arb, { seed: itemSeed(seed, k) ^ 0x2545f491, numRuns: count });
 }
 
@@ -359,7 +502,7 @@ export async function runDifftest(options: DifftestOptions): Promise<DifftestRes
   while (cases < options.cases && mismatches.length < maxMismatches) {
     const groups: Group[] = [];
     while (groups.length < LIMITS.policiesPerBundle && cases + groups.length * perPolicy < options.cases) {
-      const policy = options.policy ?? generatedPolicy(options.seed, k);
+      const policy = options.policy ?? generatedPolicy(options.seed, k, options.version);
       const enterprise = options.policy ? undefined : generatedEnterprise(options.seed, k);
       const requests = generatedRequests(policy, options.seed, k, perPolicy, enterprise !== undefined);
       const locals = enterprise ? generatedLocals(options.seed, k) : undefined;

@@ -9,6 +9,10 @@ export const LIMITS = {
   /** Rules of the occasional large policy, which exercises the rule index. */
   minLargeRules: 100,
   maxLargeRules: 600,
+  /** Rules of the occasional large version 2 policy (each rule carries more conditions). */
+  maxLargeRulesV2: 300,
+  /** The share of generated policies that are version 2 when a run mixes both versions: one in this many. */
+  version2Every: 3,
   /** Patterns in a `tools` list. */
   maxTools: 3,
   /** Characters in a literal piece between stars. */
