@@ -1,7 +1,7 @@
 /**
  * `mcp-policy serve` as a process: where --docker-desktop listens, start-up
- * errors, SIGTERM with requests in flight (all answered, log flushed), and
- * --workers giving the same answers.
+ * errors, SIGTERM with requests in flight (all answered, log flushed),
+ * argument values kept out of the log unless asked, and --workers giving the same answers.
  */
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -118,6 +118,24 @@ describe('serve process', () => {
     expect(await exited).toBe(0);
     expect(stderr()).toMatch(/SIGTERM: finishing in-flight requests/);
     expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(5_000);
+  });
+
+  it('logs argument values as their JSON types, and as they are with --log-arguments', async () => {
+    const logged = async (flags: string[]) => {
+      const dir = tempDir();
+      const socket = join(dir, 's.sock');
+      const log = join(dir, 'decisions.jsonl');
+      const { child, exited } = await spawnServe([PRODUCTION, '--socket', socket, '--decision-log', log, ...flags]);
+      const request = { action: 'invoke', tool: 'read_file', arguments: { path: '/home/ann/.ssh/id_ed25519', n: [1] } };
+      expect((await call({ socket }, 'POST', '/mcp/policy/evaluate', request)).status).toBe(200);
+      // SIGTERM flushes the log before the process exits.
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const [record] = readFileSync(log, 'utf8').trim().split('\n');
+      return (JSON.parse(record!) as { request: { arguments: unknown } }).request.arguments;
+    };
+    expect(await logged([])).toEqual({ path: 'string', n: ['number'] });
+    expect(await logged(['--log-arguments'])).toEqual({ path: '/home/ann/.ssh/id_ed25519', n: [1] });
   });
 
   it('answers every request sent before or during SIGTERM under load from keep-alive clients: none is reset', async () => {
