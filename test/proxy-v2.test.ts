@@ -21,7 +21,7 @@ import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NativeEngine } from '../src/engines/native.js';
-import { withoutArgumentValues } from '../src/host/decision-log.js';
+import { withoutArgumentValues, withRedactedArguments } from '../src/host/decision-log.js';
 import { type Policy } from '../src/policy/model.js';
 import { serverFacts } from '../src/proxy/facts.js';
 import { type RunningProxy, startProxy } from '../src/proxy/proxy.js';
@@ -373,6 +373,8 @@ describe('resources, prompts and completions by URI and arguments (everything se
         '--decision-log',
         log,
         '--log-arguments',
+        '--redact-arguments',
+        'State',
         '--server',
         'everything',
         '--',
@@ -408,7 +410,7 @@ describe('resources, prompts and completions by URI and arguments (everything se
   });
 
   it('decides prompts on their arguments and refuses completions of what is denied', async () => {
-    const paris = await c.client.getPrompt({ name: 'args-prompt', arguments: { city: 'Paris' } });
+    const paris = await c.client.getPrompt({ name: 'args-prompt', arguments: { city: 'Paris', state: 'Secretland' } });
     expect(JSON.stringify(paris.messages)).toContain('Paris');
     const london = await rpcError(c.client.getPrompt({ name: 'args-prompt', arguments: { city: 'London' } }));
     expect(london.code).toBe(POLICY_DENIED);
@@ -444,7 +446,7 @@ describe('resources, prompts and completions by URI and arguments (everything se
     expect(record.decision).toMatchObject({ allowed: true, rule: null });
   });
 
-  it('keeps argument values in the log with --log-arguments', async () => {
+  it('keeps argument values in the log with --log-arguments, but for the names of --redact-arguments', async () => {
     const record = await until(
       () =>
         records(log).find(
@@ -454,6 +456,11 @@ describe('resources, prompts and completions by URI and arguments (everything se
       'the record of the denied prompt',
     );
     expect(record.request).toMatchObject({ action: 'prompt', tool: 'args-prompt', principal: { sub: 'dana' } });
+    const paris = records(log).find(
+      (r) => r.stage === 'prompts/get' && (r.request as { arguments?: { city?: string } }).arguments?.city === 'Paris',
+    );
+    expect((paris?.request as { arguments?: unknown }).arguments).toEqual({ city: 'Paris', state: 'string' });
+    expect(readFileSync(log, 'utf8')).not.toContain('Secretland');
   });
 });
 
@@ -621,5 +628,12 @@ describe('decision records without argument values', () => {
       arguments: { a: 'string', b: ['number', 'boolean', 'null'], c: { d: { e: 'number' } } },
     });
     expect(withoutArgumentValues({ action: 'load' })).toEqual({ action: 'load' });
+  });
+
+  it('with values kept, still replace those under the redacted names, at any depth and in any case', () => {
+    const request = { arguments: { user: 'u', Password: 'p', nested: [{ token: { a: 1 } }] } };
+    expect(withRedactedArguments(request, ['password', 'TOKEN'])).toEqual({
+      arguments: { user: 'u', Password: 'string', nested: [{ token: { a: 'number' } }] },
+    });
   });
 });

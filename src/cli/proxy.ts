@@ -37,6 +37,7 @@ interface ProxyCliOptions extends SourceFlags {
   principalSub?: string;
   principalGroups?: string;
   logArguments?: boolean;
+  redactArguments?: string;
   engine: EngineName;
 }
 
@@ -153,6 +154,7 @@ export function proxyCommand(io: CliIo): Command {
     .option('--principal-groups <a,b>', "the fixed principal's groups")
     .option('--decision-log <file>', 'append every decision as a JSON line (mode 0600)')
     .option('--log-arguments', 'keep argument values in decision records (default: only their JSON types)')
+    .option('--redact-arguments <a,b>', 'with --log-arguments: argument names whose values are still logged as types')
     .option('--pin <lock-file>', 'pin tool definitions: withhold tools that changed since they were approved')
     .option('--pin-update', 'record the current definitions of approved tools in the --pin lock file')
     .addOption(engineOption('evaluator for a policy file'))
@@ -173,6 +175,10 @@ export function proxyCommand(io: CliIo): Command {
       const children = positiveInteger(opts.maxChildren, '--max-children');
       const auth = authFrom(opts);
       if (opts.principalSub === '') throw new McpPolicyError('usage', '--principal-sub must not be empty');
+      const redact = list(opts.redactArguments, '--redact-arguments');
+      if (redact !== undefined && opts.logArguments !== true) {
+        throw new McpPolicyError('usage', '--redact-arguments needs --log-arguments (without it no value is logged)');
+      }
       const principal = fixedPrincipal(opts.principalSub, list(opts.principalGroups, '--principal-groups'));
       const engine = validOrExit(await openSources(sourcesFrom(file, opts)), io);
       try {
@@ -187,6 +193,7 @@ export function proxyCommand(io: CliIo): Command {
           ...(auth !== undefined && { auth }),
           ...(principal !== undefined && { principal }),
           ...(opts.logArguments === true && { logArguments: true }),
+          ...(redact !== undefined && { redactArguments: redact }),
           http: {
             ...(idle !== undefined && { sessionIdleMs: idle * 1000 }),
             ...(perClient !== undefined && { maxSessionsPerClient: perClient }),

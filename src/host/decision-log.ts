@@ -88,6 +88,12 @@ export type DecisionFields = Omit<DecisionRecord, 'time' | 'kind' | 'request' | 
    * and prompt arguments carry secrets and personal data.
    */
   readonly logArguments?: boolean;
+  /**
+   * With `logArguments`: members of `arguments` with these names (compared
+   * case-insensitively, at any depth) keep only their JSON type, as every
+   * value does without `logArguments`.
+   */
+  readonly redactArguments?: readonly string[];
 };
 
 /**
@@ -108,6 +114,27 @@ function typesOnly(value: unknown): unknown {
     return out;
   }
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? typeof value : 'null';
+}
+
+function redacted(value: unknown, names: ReadonlySet<string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => redacted(v, names));
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(value)) out[k] = names.has(k.toLowerCase()) ? typesOnly(v) : redacted(v, names);
+  return out;
+}
+
+/**
+ * A request copy whose `arguments` keep their values except under the
+ * member names given (case-insensitive, at any depth), which keep only their
+ * JSON types; the copy itself when it has no `arguments` or no names are given.
+ */
+export function withRedactedArguments(
+  request: Readonly<Record<string, unknown>>,
+  names: readonly string[],
+): Readonly<Record<string, unknown>> {
+  if (names.length === 0 || !Object.hasOwn(request, 'arguments') || request.arguments === undefined) return request;
+  return { ...request, arguments: redacted(request.arguments, new Set(names.map((n) => n.toLowerCase()))) };
 }
 
 /**
@@ -139,7 +166,12 @@ export function decisionRecord(fields: DecisionFields): DecisionRecord {
     ...(fields.family !== undefined && { family: fields.family }),
     ...(fields.stage !== undefined && { stage: fields.stage }),
     ...(fields.revision !== undefined && { revision: fields.revision }),
-    request: request === null || fields.logArguments === true ? request : withoutArgumentValues(request),
+    request:
+      request === null
+        ? null
+        : fields.logArguments === true
+          ? withRedactedArguments(request, fields.redactArguments ?? [])
+          : withoutArgumentValues(request),
     ...(read !== undefined && 'error' in read && { request_error: read.error }),
     decision: fields.decision,
     ...(fields.latency_us !== undefined && { latency_us: fields.latency_us }),

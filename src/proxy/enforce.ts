@@ -61,6 +61,8 @@ export interface GateOptions {
   readonly principal?: Principal;
   /** Keep argument values in decision records (by default only their JSON types). */
   readonly logArguments?: boolean;
+  /** With `logArguments`: argument members whose values are still replaced by their types (passwords, tokens). */
+  readonly redactArguments?: readonly string[];
   /** The policy's version, when the host knows it; otherwise the engine is asked once. */
   readonly version?: 1 | 2;
 }
@@ -171,11 +173,21 @@ export class PolicyGate {
     }
     const time = new Date().toISOString();
     const logArguments = this.options.logArguments === true;
+    const redactArguments = this.options.redactArguments;
     return decisions.map((d, k) => {
       // Fail closed whatever the engine said: an error never allows.
       const decision = d.error !== undefined && d.allowed ? { ...d, allowed: false } : d;
       if (this.log !== NULL_SINK) {
-        this.log.write(decisionRecord({ time, stage, request: requests[k], decision, logArguments }));
+        this.log.write(
+          decisionRecord({
+            time,
+            stage,
+            request: requests[k],
+            decision,
+            logArguments,
+            ...(redactArguments !== undefined && { redactArguments }),
+          }),
+        );
       }
       return decision;
     });

@@ -35,6 +35,8 @@ export interface ProxyOptions {
   readonly principal?: Principal;
   /** Keep argument values in decision records; by default each is replaced by its JSON type. */
   readonly logArguments?: boolean;
+  /** With `logArguments`: argument member names whose values are logged as their types only. */
+  readonly redactArguments?: readonly string[];
   /** Limits of each relayed session, such as how long the proxy waits for its own requests. */
   readonly relay?: RelayOptions;
   /** HTTP session limits and hooks (idle time, sessions per client, children, shutdown grace, session end events). */
@@ -96,6 +98,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const gate = new PolicyGate(options.engine, options.facts, log, pins, {
       ...(options.principal !== undefined && { principal: options.principal }),
       ...(options.logArguments !== undefined && { logArguments: options.logArguments }),
+      ...(options.redactArguments !== undefined && { redactArguments: options.redactArguments }),
     });
     if (options.listen === 'stdio') {
       const verdict = await gate.checkServer('start');
