@@ -171,6 +171,13 @@ const CALL = { name: 'tools/call' };
 const READ = { name: 'resources/read' };
 const verdict = (a: Answer) => [a.decision, a.context.rule, a.context.reason];
 
+/** `{"a": {"a": … {}}}`, `depth` objects deep. */
+function nested(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let k = 1; k < depth; k++) value = { a: value };
+  return value;
+}
+
 describe('the MCP mapping for each policy version', () => {
   const base = {
     subject: user('alice@example.com', { groups: ['platform'], claims: { tenant: 'acme' }, email: 'x' }),
@@ -345,6 +352,15 @@ describe.each([
       [{ subject: user('ann', { claims: { tenant: 5 } }) }, 'field "principal.claims" must map each claim to'],
       [{ resource: tool('read_file', { arguments: ['/srv'] }) }, 'field "arguments" must be an object'],
       [{ resource: tool('read_file', { annotations: { readOnlyHint: 'yes' } }) }, 'field "annotations.readOnlyHint"'],
+      [
+        { subject: user('ann', { groups: Array.from({ length: 5000 }, (_, k) => `g${k}`) }) },
+        'field "principal.groups" has more than 4096 entries',
+      ],
+      // Deeper than the request boundary allows, counted from the request the mapping builds.
+      [
+        { resource: tool('read_file', { arguments: nested(40) }) },
+        'request nests deeper than 32 levels at "/arguments/a/a',
+      ],
     ];
     for (const [over, message] of cases) {
       const answer = await evaluate(t(), { subject: user('ann'), action: CALL, resource: tool('read_file'), ...over });
