@@ -51,6 +51,23 @@ describe('examples', () => {
     }
   });
 
+  it('of version 2 have tables that expect every rule to decide, and an invalid request', () => {
+    for (const e of examplesV2) {
+      const policy = mustParse(readFileSync(e.policyFile, 'utf8'));
+      const table = parseCaseFile(readFileSync(e.casesFile, 'utf8'), e.casesFile);
+      const expected = (table.requests ?? []).map((c) => c.expect);
+      const decided = new Set(expected.map((x) => x.rule));
+      expect(
+        policy.rules.map((_, i) => i).filter((i) => !decided.has(i)),
+        `${e.name}: rules no case expects to decide`,
+      ).toEqual([]);
+      expect(
+        expected.some((x) => x.error === true),
+        `${e.name}: a case with an invalid request`,
+      ).toBe(true);
+    }
+  });
+
   for (const example of [...examples, ...examplesV2]) {
     it(`${example.name}: expected decisions on ${ENGINE_NAMES.join(', ')}`, async () => {
       const table = parseCaseFile(readFileSync(example.casesFile, 'utf8'), example.casesFile);
