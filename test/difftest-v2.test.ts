@@ -8,11 +8,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type DiffEngine, nativeDiffEngine } from '../src/difftest/engines.js';
+import { DIFF_ENGINES, type DiffEngine, nativeDiffEngine } from '../src/difftest/engines.js';
+import { rawInputsFor, runRawRound } from '../src/difftest/raw.js';
 import { policyTextV2 } from '../src/difftest/generators-v2.js';
 import { type DifftestResult, generatedPolicy, generatedRequests, runDifftest } from '../src/difftest/run.js';
 import { NativeEngine } from '../src/engines/native.js';
 import { ANNOTATION_HINTS, MAX_GROUPS } from '../src/policy/model.js';
+import { mustParse } from './helpers.js';
 import { mutatedCopy, type SourceMutant, VERSION_2_MUTANTS } from './source-mutants.js';
 
 const SEED = Number(process.env.DIFFTEST_SEED ?? Date.now() % 2 ** 31);
@@ -215,4 +217,50 @@ describe('version 2 mutants of the native engine', () => {
       expect(m.decisions.native).not.toEqual(m.decisions[mutant.name]);
     });
   }
+});
+
+/** Conditions on the numbers at the edges of a double, each deciding with its own rule. */
+const NUMBERS_POLICY = mustParse(
+  JSON.stringify({
+    version: 2,
+    default: 'deny',
+    rules: [
+      { arguments: [{ path: '/big', in: [1e21] }], allow: true },
+      { arguments: [{ path: '/tiny', min: 5e-324, max: 5e-324 }], allow: true },
+      { arguments: [{ path: '/max', equals: 1.7976931348623157e308 }], allow: true },
+      { arguments: [{ path: '/zero', equals: 0 }], allow: true },
+      { arguments: [{ path: '/n', min: 9007199254740992 }], allow: true },
+    ],
+  }),
+);
+
+describe('raw inputs to version 2 policies', () => {
+  it('numbers at the edges, spelt as clients may write the same number, are decided alike by the four engines', async () => {
+    const texts = [
+      '{"arguments":{"big":1000000000000000000000}}',
+      '{"arguments":{"big":1e21}}',
+      '{"arguments":{"big":1000000000000000000000.000}}',
+      '{"arguments":{"tiny":0.5e-323}}',
+      '{"arguments":{"tiny":5e-324}}',
+      '{"arguments":{"max":17976931348623157e292}}',
+      '{"arguments":{"zero":-0}}',
+      '{"arguments":{"zero":-0.0}}',
+      '{"arguments":{"zero":0e5}}',
+      '{"arguments":{"n":9007199254740992}}',
+      '{"arguments":{"n":9007199254740991}}',
+    ];
+    const engines = Object.values(DIFF_ENGINES);
+    const result = await runRawRound(engines, [{ policy: NUMBERS_POLICY, requests: [] }], [texts], texts.length);
+    expect(result.mismatches).toEqual([]);
+    expect(result.cases).toBe(texts.length);
+  });
+
+  it('generated raw inputs of generated version 2 policies are decided alike by the four engines', async () => {
+    const policies = Array.from({ length: 10 }, (_, k) => generatedPolicy(SEED, k, 2));
+    const inputs = policies.map((p, k) => rawInputsFor(p, SEED + k, 10));
+    const groups = policies.map((policy) => ({ policy, requests: [] }));
+    const result = await runRawRound(Object.values(DIFF_ENGINES), groups, inputs, 5);
+    expect(result.mismatches).toEqual([]);
+    expect(result.cases).toBe(100);
+  });
 });
