@@ -271,6 +271,12 @@ describe('identity and arguments through one authenticated HTTP proxy (filesyste
       .sign(privateKey);
     expect((await post({ authorization: `Bearer ${wrongAudience}` })).status).toBe(401);
 
+    const health = (await (await fetch(new URL('/health', proxy.url))).json()) as {
+      authFailures?: Record<string, number>;
+    };
+    expect(health.authFailures?.missing_token).toBeGreaterThanOrEqual(1);
+    expect(health.authFailures?.invalid_token).toBeGreaterThanOrEqual(3);
+
     const metadata = await fetch(metadataUrl);
     expect(metadata.status).toBe(200);
     expect(await metadata.json()).toEqual({

@@ -83,6 +83,8 @@ export interface HttpStatus {
     readonly maxChildren: number | null;
   };
   readonly ended: Readonly<Record<SessionEnd, number>>;
+  /** With authentication: the requests refused, by the code of why (`missing_token`, `invalid_token`, …). */
+  readonly authFailures?: Readonly<Record<string, number>>;
 }
 
 interface Session {
@@ -167,6 +169,7 @@ export async function listenHttp(
   /** Set once listening, when `auth` is given (the resource defaults to the URL with its real port). */
   let authenticator: Authenticator | undefined;
   const metadataPaths = new Set<string>();
+  const authFailures: Record<string, number> = {};
 
   const sessions = new Map<string, Session>();
   /** Sessions per client, counted from their first request until their server side is closed. */
@@ -213,6 +216,7 @@ export async function listenHttp(
       maxChildren: spawnsChildren ? maxChildren : null,
     },
     ended: { ...ended },
+    ...(authenticator && { authFailures: { ...authFailures } }),
   });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -247,6 +251,7 @@ export async function listenHttp(
       const result = await authenticator.authenticate(req.headers);
       if (!result.ok) {
         const { failure } = result;
+        authFailures[failure.code] = (authFailures[failure.code] ?? 0) + 1;
         options.onAuthFailure?.(failure.code);
         return reject(res, failure.status, failure.message, { ...failure.headers }, failure.code);
       }
