@@ -219,6 +219,38 @@ describe('version 2 mutants of the native engine', () => {
   }
 });
 
+/** The native engine with its error texts reworded: version 2 says each engine words them the same. */
+const REWORDED: DiffEngine = {
+  name: 'reworded-errors',
+  ownBoundary: true,
+  configs: nativeDiffEngine.configs,
+  decide: async (round) =>
+    (await nativeDiffEngine.decide(round)).map((ds) =>
+      ds.map((d) => (d.error === undefined ? d : { ...d, error: d.error.replace('field', 'member') })),
+    ),
+};
+
+describe('error texts', () => {
+  it('are compared on version 2 policies, and only whether there is an error on version 1 policies', async () => {
+    const run = (version: 1 | 2) =>
+      runDifftest({
+        cases: 400,
+        seed: SEED,
+        engines: [nativeDiffEngine, REWORDED],
+        version,
+        maxMismatches: 1,
+        raw: false,
+      });
+    const v2 = await run(2);
+    expect(v2.mismatches).toHaveLength(1);
+    const m = v2.mismatches[0]!;
+    expect(m.decisions.native!.error).toMatch(/^field /);
+    expect(m.decisions['reworded-errors']!.error).toMatch(/^member /);
+    expect(JSON.stringify(m.request).length).toBeLessThanOrEqual(JSON.stringify(m.found.request).length);
+    expect((await run(1)).mismatches).toEqual([]);
+  });
+});
+
 /** Conditions on the numbers at the edges of a double, each deciding with its own rule. */
 const NUMBERS_POLICY = mustParse(
   JSON.stringify({

@@ -82,18 +82,30 @@ export interface DifftestResult {
   readonly rawCases: number;
 }
 
-/** What is compared: the decision, its rule, reason, directive and warning, and whether it carries an error. */
-export function comparable(d: Decision): string {
-  return JSON.stringify([d.allowed, d.rule, d.reason, d.error !== undefined, d.directive ?? null, d.warning ?? null]);
+/**
+ * What is compared: the decision, its rule, reason, directive and warning,
+ * and whether it carries an error; with `errorText`, the error's text too
+ * (version 2 words each request error the same in every engine).
+ */
+export function comparable(d: Decision, errorText = false): string {
+  return JSON.stringify([
+    d.allowed,
+    d.rule,
+    d.reason,
+    errorText ? (d.error ?? null) : d.error !== undefined,
+    d.directive ?? null,
+    d.warning ?? null,
+  ]);
 }
 
 /** The engines' decisions when they differ on a request (documented limitations left out), else undefined. */
 function disagreement(
   engines: readonly DiffEngine[],
   decisions: readonly Decision[],
+  errorText = false,
 ): Record<string, Decision> | undefined {
   const compared = engines.flatMap((e, k) => (e.isLimitation?.(decisions[k] as Decision) === true ? [] : [k]));
-  const keys = compared.map((k) => comparable(decisions[k] as Decision));
+  const keys = compared.map((k) => comparable(decisions[k] as Decision, errorText));
   if (new Set(keys).size <= 1) return undefined;
   return Object.fromEntries(compared.map((k) => [engines[k]!.name, decisions[k] as Decision]));
 }
@@ -149,7 +161,7 @@ async function stillDisagrees(
 ): Promise<boolean> {
   const group: Group = { policy, requests: [request], ...(enterprise && { enterprise }) };
   const [[decisions]] = (await decideAll(engines, [group])) as [[Decision[]]];
-  return disagreement(engines, decisions) !== undefined;
+  return disagreement(engines, decisions, policy.version === 2) !== undefined;
 }
 
 /** Smaller variants of a string: halves for long ones, one character fewer for short ones. */
@@ -520,7 +532,7 @@ export async function runDifftest(options: DifftestOptions): Promise<DifftestRes
       for (const [ri, request] of group.requests.entries()) {
         skipped += options.engines.filter((e, ei) => e.isLimitation?.(decided[gi]![ri]![ei]!) === true).length;
         if (found || mismatches.length >= maxMismatches) continue;
-        const seen = disagreement(options.engines, decided[gi]![ri]!);
+        const seen = disagreement(options.engines, decided[gi]![ri]!, group.policy.version === 2);
         if (seen === undefined) continue;
         found = true;
         const small =
