@@ -381,6 +381,31 @@ describe('path cleaning', () => {
     expect(cleanPath(input)).toBe(expected);
   });
 
+  it('agrees with the algorithm as written on every string of up to 8 characters over a, ., /', () => {
+    const reference = (input: string): string => {
+      const rooted = input.startsWith('/');
+      const stack: string[] = [];
+      for (const p of input.split('/')) {
+        if (p === '' || p === '.') continue;
+        if (p !== '..') stack.push(p);
+        else if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.pop();
+        else if (!rooted) stack.push('..');
+      }
+      const result = (rooted ? '/' : '') + stack.join('/');
+      return result === '' ? '.' : result;
+    };
+    let strings = [''];
+    let checked = 0;
+    for (let length = 0; length <= 8; length++) {
+      for (const input of strings) {
+        if (cleanPath(input) !== reference(input)) expect.fail(`${JSON.stringify(input)}: ${cleanPath(input)}`);
+        checked++;
+      }
+      strings = strings.flatMap((t) => [`${t}a`, `${t}.`, `${t}/`]);
+    }
+    expect(checked).toBe((3 ** 9 - 1) / 2);
+  });
+
   it('a string of more than 512 parts is not a path', () => {
     expect(cleanPath('a/'.repeat(511) + 'a')).toBe('a/'.repeat(511) + 'a');
     expect(cleanPath('a/'.repeat(512) + 'a')).toBeUndefined();

@@ -72,39 +72,55 @@ export function valuesAt(args: Readonly<Record<string, unknown>> | undefined, pa
  * `/`; a relative path keeps the `..` it cannot resolve; the empty result is `.`.
  */
 export function cleanPath(s: string): string | undefined {
+  const n = s.length;
+  if (n === 0) return '.';
+  const rooted = s.charCodeAt(0) === 0x2f;
+  // The parts kept, as [start, end) of `s`; a kept ".." is the input's own "..".
+  const starts = STARTS;
+  const ends = ENDS;
+  let depth = 0;
+  /** Kept parts that are "..": only a relative path keeps them, below every name. */
+  let ups = 0;
+  let changed = false;
   let slashes = 0;
-  // Whether every part is a name: then (without a trailing "/") the path is clean already.
-  let names = s !== '';
   let from = 0;
-  for (let i = s.indexOf('/'); ; i = s.indexOf('/', i + 1)) {
-    const end = i < 0 ? s.length : i;
+  for (;;) {
+    let end = s.indexOf('/', from);
+    const last = end < 0;
+    if (last) end = n;
     const part = end - from;
-    if (
-      (part === 0 && from !== 0) ||
-      (part === 1 && s.charCodeAt(from) === 0x2e) ||
-      (part === 2 && s.charCodeAt(from) === 0x2e && s.charCodeAt(from + 1) === 0x2e)
-    ) {
-      names = false;
-    }
-    if (i < 0) break;
-    if (++slashes >= MAX_PATH_PARTS) return undefined;
-    from = i + 1;
-  }
-  if (names) return s;
-  const rooted = s.startsWith('/');
-  const stack: string[] = [];
-  for (const part of s.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.pop();
-      else if (!rooted) stack.push('..');
+    if (part === 0 || (part === 1 && s.charCodeAt(from) === 0x2e)) {
+      // "" (a leading "/" aside) and "." are dropped.
+      if (part === 1 || from !== 0) changed = true;
+    } else if (part === 2 && s.charCodeAt(from) === 0x2e && s.charCodeAt(from + 1) === 0x2e) {
+      if (depth > ups) {
+        depth--;
+        changed = true;
+      } else if (rooted) {
+        changed = true;
+      } else {
+        starts[depth] = from;
+        ends[depth++] = end;
+        ups++;
+      }
     } else {
-      stack.push(part);
+      starts[depth] = from;
+      ends[depth++] = end;
     }
+    if (last) break;
+    if (++slashes >= MAX_PATH_PARTS) return undefined;
+    from = end + 1;
   }
-  const cleaned = (rooted ? '/' : '') + stack.join('/');
-  return cleaned === '' ? '.' : cleaned;
+  if (!changed) return s;
+  if (depth === 0) return rooted ? '/' : '.';
+  let out = rooted ? '/' : '';
+  for (let k = 0; k < depth; k++) out += (k === 0 ? '' : '/') + s.slice(starts[k], ends[k]);
+  return out;
 }
+
+/** Scratch space of {@link cleanPath}: a path has at most {@link MAX_PATH_PARTS} parts, and cleaning never re-enters. */
+const STARTS = new Int32Array(MAX_PATH_PARTS);
+const ENDS = new Int32Array(MAX_PATH_PARTS);
 
 /**
  * JSON equality of a request value and a policy scalar: the same JSON type
