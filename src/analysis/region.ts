@@ -601,28 +601,52 @@ export class RequestSpace {
 
   isEmpty(box: Box): boolean {
     const a = this.automata;
-    return (
+    if (
       box.action === 0 ||
       box.serverType === 0 ||
       box.transport === 0 ||
       box.annotations === 0 ||
-      TEXT_FIELDS.some((f) => a.isEmpty(box[f].dfa)) ||
-      someNoneEmpty(a, box.groups.set) ||
-      box.claims.some((g) => someNoneEmpty(a, g.set)) ||
-      box.args.some((x) => this.values.isEmpty(x.set)) ||
-      box.opaque.some((m) => m === 0)
-    );
+      box.server.dfa === a.empty ||
+      box.serverSource.dfa === a.empty ||
+      box.tool.dfa === a.empty ||
+      box.resource.dfa === a.empty ||
+      box.sub.dfa === a.empty
+    ) {
+      return true;
+    }
+    // Version 2 dimensions; cheap to skip in a version 1 space, where they are all unconstrained.
+    if (box.groups !== this.topGroup && someNoneEmpty(a, box.groups.set)) return true;
+    for (const g of box.claims) if (someNoneEmpty(a, g.set)) return true;
+    for (const x of box.args) if (this.values.isEmpty(x.set)) return true;
+    for (const m of box.opaque) if (m === 0) return true;
+    return false;
   }
 
   /** Whether two boxes share no request; cheap (bit sets first, then memoised automata checks). */
   disjoint(x: Box, y: Box): boolean {
-    for (const f of BIT_FIELDS) if ((x[f] & y[f]) === 0) return true;
-    if (x.opaque.some((m, k) => (m & y.opaque[k]!) === 0)) return true;
+    if (
+      (x.action & y.action) === 0 ||
+      (x.serverType & y.serverType) === 0 ||
+      (x.transport & y.transport) === 0 ||
+      (x.annotations & y.annotations) === 0
+    ) {
+      return true;
+    }
+    for (let k = 0; k < x.opaque.length; k++) if ((x.opaque[k]! & y.opaque[k]!) === 0) return true;
     if (clash(x.server, y.server) || clash(x.tool, y.tool) || clash(x.resource, y.resource) || clash(x.sub, y.sub)) {
       return true;
     }
     const a = this.automata;
-    if (TEXT_FIELDS.some((f) => a.disjoint(x[f].dfa, y[f].dfa))) return true;
+    // Cheapest first: image sources have the largest automata.
+    if (
+      a.disjoint(x.server.dfa, y.server.dfa) ||
+      a.disjoint(x.tool.dfa, y.tool.dfa) ||
+      a.disjoint(x.serverSource.dfa, y.serverSource.dfa) ||
+      a.disjoint(x.resource.dfa, y.resource.dfa) ||
+      a.disjoint(x.sub.dfa, y.sub.dfa)
+    ) {
+      return true;
+    }
     const groupClash = (p: GroupSet, q: GroupSet): boolean =>
       p !== this.topGroup && q !== this.topGroup && someNoneEmpty(a, someNoneAnd(a, p.set, q.set));
     if (groupClash(x.groups, y.groups) || x.claims.some((g, k) => groupClash(g, y.claims[k]!))) return true;
@@ -667,7 +691,7 @@ export class RequestSpace {
     let rest: Box = x;
     for (const f of BIT_FIELDS) {
       if ((y[f] & this.bitAll[f]) === this.bitAll[f]) continue;
-      push({ ...rest, [f]: rest[f] & ~y[f] });
+      if ((rest[f] & ~y[f]) !== 0) push({ ...rest, [f]: rest[f] & ~y[f] });
       rest = { ...rest, [f]: rest[f] & y[f] };
     }
     for (const f of TEXT_FIELDS) {
