@@ -159,3 +159,60 @@ describe('mcp-policy test --coverage', () => {
     expect(r.stdout).toContain('coverage: the table never saw: deny, invalid request');
   });
 });
+
+describe('the analysis commands on version 2 policies', () => {
+  const policy = {
+    version: 2,
+    default: 'deny',
+    rules: [
+      {
+        action: 'invoke',
+        server: 'fs',
+        tools: ['read_file'],
+        arguments: [{ path: '/path', match: ['/srv/*'] }],
+        allow: true,
+      },
+      { action: 'invoke', server: 'fs', groups: ['platform'], allow: true },
+      { action: 'invoke', server: 'fs', arguments: [{ path: '/paths/*', match: ['/etc/*'] }], allow: false },
+      { action: 'invoke', server: 'fs', annotations: { destructiveHint: true }, allow: false },
+    ],
+  };
+
+  it('lint reports partially_shadowed with a witness and the conditions it does not model', async () => {
+    const r = await cli(['lint', tempFile('p.json', JSON.stringify(policy)), '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      findings: { code: string; path: string; rules?: number[]; witness?: unknown }[];
+    };
+    const partial = out.findings.find((f) => f.code === 'partially_shadowed' && f.path === '/rules/3');
+    expect(partial?.rules).toEqual([0, 1]);
+    expect(partial?.witness).toEqual({
+      action: 'invoke',
+      server: 'fs',
+      tool: 'read_file',
+      arguments: { path: '/srv/' },
+    });
+    expect(out.findings.filter((f) => f.code === 'inexact_analysis').map((f) => f.path)).toEqual([
+      '/rules/2/arguments/0',
+    ]);
+  });
+
+  it('explain shows the effective annotation and the argument value found', async () => {
+    const request = { action: 'invoke', server: 'fs', tool: 'write_file', arguments: { path: '/srv/a' } };
+    const r = await cli(['explain', tempFile('p.json', JSON.stringify(policy))], JSON.stringify(request));
+    expect(r.stdout).toContain('rule 1: no match: the principal has no groups to match ["platform"]');
+    expect(r.stdout).toContain(
+      'rule 2: no match: argument condition 0 ("/paths/*" matches "/etc/*") fails: nothing found at "/paths/*"',
+    );
+    expect(r.stdout).toContain('rule 3: matched (decides)');
+  });
+
+  it('diff across the move to version 2 names requests version 1 refused, and the conditions it does not model', async () => {
+    const old = tempFile('old.json', JSON.stringify({ version: 1, default: 'allow', rules: [] }));
+    const next = tempFile('new.json', JSON.stringify(policy));
+    const r = await cli(['diff', old, next]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('decided by another rule: invalid request (deny) → default deny');
+    expect(r.stdout).toContain(`${next}: /rules/2/arguments/0: not analysed exactly (wildcard path)`);
+  });
+});
