@@ -183,6 +183,24 @@ describe('lint on version 2 keys', () => {
     expect(s!.witness).toBeUndefined();
   });
 
+  it('the path "" is the arguments object itself: found exactly when the request has arguments', () => {
+    const policy = v2([
+      { arguments: [{ path: '', present: true }], allow: true },
+      // An object never equals a string: with not, this holds whenever arguments are present.
+      { arguments: [{ path: '', equals: 'x', not: true }], allow: false },
+      { arguments: [{ path: '', equals: 'x' }], allow: false },
+    ]);
+    const lint = lintPolicy(policy);
+    const shadowed = lint.findings.filter((f) => f.code === 'shadowed_rule');
+    expect(shadowed.map((f) => [f.path, f.rules])).toEqual([
+      ['/rules/1', [0]],
+      ['/rules/2', []],
+    ]);
+    expect(shadowed[0]!.witness).toEqual({ action: 'load', arguments: {} });
+    expect(evaluatePolicy(policy, shadowed[0]!.witness).rule).toBe(0);
+    expect(lint.findings.some((f) => f.code === 'inexact_analysis')).toBe(false);
+  });
+
   it('resources: exact on the URI, absent resource matches no resources rule', () => {
     const policy = v2([
       { action: 'resource', resources: ['file:///srv/docs/*'], allow: true },
