@@ -10,6 +10,8 @@ import { type EnterpriseConfig } from '../src/enterprise/model.js';
 import { cleanPath, scalarEquals, valuesAt } from '../src/native/arguments.js';
 import { evaluatePolicy, readRequest } from '../src/native/evaluate.js';
 import { planOf } from '../src/native/plan.js';
+import { NativeEngine } from '../src/engines/native.js';
+import { parsePolicy } from '../src/policy/validate.js';
 import { type ArgumentCondition, type Policy, type Rule } from '../src/policy/model.js';
 
 /** A version 2 policy that allows with rule 0 when it matches, else denies. */
@@ -765,5 +767,39 @@ describe('where the index files version 2 rules', () => {
     expect(plan.filing(1)).toEqual([{ field: 'sub', kind: 'suffix', key: '@ops.example.com' }]);
     expect(plan.filing(2)).toEqual([{ field: 'resource', kind: 'prefix', key: 'file:///srv/' }]);
     expect(plan.filing(3)).toEqual([{ field: 'action', kind: 'exact', key: 'invoke' }]);
+  });
+});
+
+describe('the native engine on a validated version 2 policy', () => {
+  it('decides through the request boundary as evaluatePolicy does on the request itself', () => {
+    // As text: in an object literal, `__proto__` would set the prototype instead of naming a claim.
+    const parsed = parsePolicy(`{
+      "version": 2,
+      "default": "deny",
+      "rules": [
+        {"claims": {"__proto__": ["p"]}, "tools": ["t"], "allow": true},
+        {"groups": ["platform"], "tools": ["delete_*"], "allow": true},
+        {"arguments": [{"path": "/a~1b/*", "match": ["/srv/*"], "normalize": "path"}], "allow": true},
+        {"action": "resource", "resources": ["file:///srv/docs/*"], "annotations": {"readOnlyHint": true}, "allow": true}
+      ]
+    }`);
+    const policy = parsed.value?.policy;
+    if (policy === undefined) throw new Error(JSON.stringify(parsed));
+    const engine = new NativeEngine(policy);
+    const requests: [string, number | null][] = [
+      ['{"tool": "t", "principal": {"claims": {"__proto__": "p"}}}', 0],
+      ['{"tool": "t", "principal": {"claims": {"__proto__": ["x", "p"]}}}', 0],
+      ['{"tool": "t", "principal": {"claims": {}}}', null],
+      ['{"tool": "delete_repo", "principal": {"groups": ["", "platform"]}}', 1],
+      ['{"tool": "x", "arguments": {"a/b": {"k": "/srv/x/../y"}}}', 2],
+      ['{"tool": "x", "arguments": {"a/b": ["/srv/../etc"]}}', null],
+      ['{"action": "resource", "resource": "file:///srv/docs/a", "annotations": {"readOnlyHint": true}}', 3],
+      ['{"action": "resource", "resource": "file:///srv/docs/a"}', null],
+    ];
+    for (const [text, rule] of requests) {
+      const request: unknown = JSON.parse(text);
+      expect(engine.decideSync(request).rule, text).toBe(rule);
+      expect(evaluatePolicy(policy, request).rule, text).toBe(rule);
+    }
   });
 });
