@@ -158,14 +158,21 @@ describe('lint on version 2 keys', () => {
     expectPartial(policy, p!, 1);
   });
 
-  it('paths inside one another are opaque (dependent), and said so', () => {
+  it('a path that contains another is opaque (dependent), and said so; the deeper one stays exact', () => {
     const policy = v2([
       { arguments: [{ path: '/a', present: true }], allow: true },
       { arguments: [{ path: '/a/b', equals: 'x' }], allow: false },
+      { arguments: [{ path: '/a/b', in: ['x', 'y'] }], allow: false },
+      { arguments: [{ path: '', present: true }], allow: false },
     ]);
-    const inexact = codes(policy, 'inexact_analysis');
-    expect(inexact.map((f) => f.path)).toEqual(['/rules/0/arguments/0', '/rules/1/arguments/0']);
-    expect(inexact[1]!.message).toContain('lies under');
+    const lint = lintPolicy(policy);
+    const inexact = lint.findings.filter((f) => f.code === 'inexact_analysis');
+    expect(inexact.map((f) => f.path)).toEqual(['/rules/0/arguments/0', '/rules/3/arguments/0']);
+    expect(inexact[0]!.message).toContain('contains the path of another condition');
+    // /a/b is exact: "x" is decided by rule 1 (after rule 0, which the analysis does not relate to it), "y" is not.
+    const [p] = lint.findings.filter((f) => f.code === 'partially_shadowed' && f.path === '/rules/2');
+    expectPartial(policy, p!, 2);
+    expect(at(lint.findings.filter((f) => f.code === 'shadowed_rule'))).toEqual([]);
   });
 
   it('a rule whose conditions contradict each other is shadowed by nothing', () => {

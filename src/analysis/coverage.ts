@@ -19,7 +19,7 @@ export interface Coverage {
   readonly unreachable: readonly number[];
   /**
    * Rules with argument conditions the analysis does not model exactly (a `*`
-   * path, `normalize`, paths inside one another): when such a rule is not
+   * path, `normalize`, a path containing another's): when such a rule is not
    * exercised, it may still be one no request can reach.
    */
   readonly inexact: readonly number[];

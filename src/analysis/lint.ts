@@ -180,7 +180,7 @@ export function lintPolicy(policy: Policy): LintResult {
       const why = {
         'wildcard path': 'its path has a "*" segment',
         'path normalisation': 'it cleans the value as a path first',
-        'dependent path': 'its path contains, or lies under, the path of another condition',
+        'dependent path': 'its path contains the path of another condition',
       }[space.opaque[o]!.why];
       const message =
         `rule ${i}'s argument condition ${argumentConditionText(c)} is not analysed exactly (${why}); ` +

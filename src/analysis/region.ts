@@ -10,7 +10,7 @@
  * are text fields; the effective annotations are one enumeration of 16
  * tuples; groups and each claim named by a rule are sets with "some element
  * in L, none in M" constraints; each argument path without `*` and without
- * `normalize` (and neither a prefix of another such path nor below one) is the
+ * `normalize` (and not a prefix of another such path) is the
  * value found there, by JSON type. Every other argument condition is an
  * opaque yes/no dimension of its own: the analysis then reasons about a
  * superset of the real requests, so what holds for every request of a region
@@ -313,10 +313,12 @@ export class RequestSpace {
         }
       }
     }
-    // Paths one of which contains another are not independent: their values are opaque conditions instead.
+    // A path that contains another (`/a` and `/a/b`, `""` and any) is not independent of it: something found
+    // under `/a` means `/a` is an object or array. The containing path's conditions become opaque, so the
+    // deeper paths, which name the values rules usually test, stay exact.
     const dependent = new Set<string>();
     for (const [p, ps] of candidates) {
-      for (const [q, qs] of candidates) if (isPrefix(ps, qs)) dependent.add(p).add(q);
+      for (const [, qs] of candidates) if (isPrefix(ps, qs)) dependent.add(p);
     }
     const paths = [...candidates.keys()].filter((p) => !dependent.has(p));
     paths.forEach((p, k) => this.pathIndex.set(p, k));
