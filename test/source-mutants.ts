@@ -198,8 +198,8 @@ export const VERSION_2_MUTANTS: readonly SourceMutant[] = [
     edits: [
       {
         file: ARGUMENTS,
-        from: "if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.pop();",
-        to: "if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.splice(-2);",
+        from: 'if (depth > ups) {\n        depth--;',
+        to: 'if (depth > ups) {\n        depth = Math.max(depth - 2, ups);',
       },
     ],
   },
