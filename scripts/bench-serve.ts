@@ -12,10 +12,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compilePolicy, loadPolicyText } from '../src/index.js';
+import { compilePolicy, loadPolicyText, NativeEngine } from '../src/index.js';
 import { resolveOpa } from '../src/opa/cli.js';
 import { writeSources } from '../src/pipeline/build.js';
 import { benchPolicy, MATCH_CASES } from './bench-policies.js';
@@ -242,7 +243,27 @@ export async function benchServe(): Promise<string> {
       requests: gatewayBodies,
     });
     const rssAfter = await rssKiB(serve.pid!);
-    return report({ rows, rules, seconds, soakSeconds, soak, rssBefore, rssAfter });
+    // The AuthZEN rows reuse this run's servers for the generated policy and add a version 2 pair.
+    const policyFile = join(dir, 'policy.json');
+    await writeFile(policyFile, JSON.stringify(generated.policy));
+    const nativeServe = await startServeTcp(policyFile, 'native');
+    children.push(nativeServe.child);
+    const authzen = await benchAuthzen({
+      dir,
+      opa,
+      seconds,
+      children,
+      generated: {
+        label: `${rules}-rule generated policy (version 1)`,
+        servePort,
+        nativePort: nativeServe.port,
+        opaPort,
+        native: new NativeEngine(loadPolicyText(JSON.stringify(generated.policy)).policy),
+        requests,
+        subject: { type: 'identity', id: 'alice@example.com' },
+      },
+    });
+    return report({ rows, rules, seconds, soakSeconds, soak, rssBefore, rssAfter }) + authzen;
   } finally {
     await Promise.all(children.map(stop));
     await rm(dir, { recursive: true, force: true });
@@ -286,6 +307,411 @@ function report(r: {
       `${soakErrors} errors, p99 ${r.soak.latency.p99} ms; service RSS ${fmt.format(r.rssBefore / 1024)} MiB before, ` +
       `${fmt.format(r.rssAfter / 1024)} MiB after.`,
   );
+  out.push('');
+  return out.join('\n');
+}
+
+/** The version 2 example served next to the generated policy: arguments with paths to clean, a full subject. */
+const V2_EXAMPLE = fileURLToPath(new URL('../../examples/v2/filesystem-folder.json', import.meta.url));
+const AUTHZEN_BATCH = 100;
+const AUTHZEN_CONNECTIONS = [1, 16] as const;
+const FACT_FIELDS = ['serverType', 'serverSource', 'transport'] as const;
+
+type Json = Record<string, unknown>;
+
+/** A policy's servers and requests for the AuthZEN rows. */
+interface AuthzenPolicy {
+  readonly label: string;
+  readonly servePort: number;
+  /** `serve --engine native` on the same policy. */
+  readonly nativePort: number;
+  readonly opaPort: number;
+  /** Decides what every endpoint must answer, before anything is timed. */
+  readonly native: NativeEngine;
+  /** Docker gateway requests; the AuthZEN evaluations are made from them. */
+  readonly requests: readonly unknown[];
+  /** The subject of a version 1 request, which has no principal (AuthZEN requires one). */
+  readonly subject: Json;
+}
+
+/** A port the kernel picked, for `opa run`, which does not print the port it bound. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** `mcp-policy serve` on a kernel-chosen loopback port, read back from its start line. */
+async function startServeTcp(
+  source: string,
+  engine: 'wasm' | 'native' = 'wasm',
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [BIN, 'serve', source, '--engine', engine, '--addr', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let text = '';
+    const onData = (c: Buffer) => {
+      text += c.toString();
+      const m = /listening on .*http:\/\/127\.0\.0\.1:(\d+)/.exec(text);
+      if (m?.[1] !== undefined) resolve(Number(m[1]));
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${text.slice(-500)}`)));
+  });
+  return { child, port };
+}
+
+/** The AuthZEN evaluation a PEP following the MCP profile sends for a gateway request. */
+function authzenEvaluation(request: Json, fallbackSubject: Json): Json {
+  const properties: Json = {};
+  if (request.server !== undefined) properties.server = request.server;
+  for (const f of FACT_FIELDS) if (request[f] !== undefined) properties[f] = request[f];
+  if (request.arguments !== undefined) properties.arguments = request.arguments;
+  if (request.annotations !== undefined) properties.annotations = request.annotations;
+  let action: string;
+  let resource: Json;
+  switch (request.action) {
+    case 'invoke':
+      action = 'tools/call';
+      resource = { type: 'tool', id: request.tool };
+      break;
+    case 'prompt':
+      action = 'prompts/get';
+      resource = { type: 'prompt', id: request.tool };
+      break;
+    case 'resource':
+      action = 'resources/read';
+      resource = { type: 'resource', id: request.resource };
+      break;
+    default:
+      action = 'tools/list';
+      resource = { type: 'mcp_server', id: request.server };
+      delete properties.server;
+  }
+  const principal = request.principal as Json | undefined;
+  const subject =
+    principal === undefined
+      ? fallbackSubject
+      : {
+          type: 'identity',
+          id: principal.sub,
+          properties: { groups: principal.groups, claims: principal.claims },
+        };
+  return { subject, action: { name: action }, resource: { ...resource, properties } };
+}
+
+interface Seen {
+  allowed: unknown;
+  reason: unknown;
+  rule?: unknown;
+}
+
+async function postJson(port: number, path: string, body: unknown): Promise<Json> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!r.ok) throw new Error(`${path} answered ${r.status}: ${await r.text()}`);
+  return (await r.json()) as Json;
+}
+
+function fromAuthzen(answer: Json): Seen {
+  const context = (answer.context ?? {}) as Json;
+  return { allowed: answer.decision, reason: context.reason, rule: context.rule };
+}
+
+/** Every endpoint must answer what the native engine decides, or the numbers mean nothing. */
+async function checkAnswers(p: AuthzenPolicy, batchRequests: readonly unknown[]): Promise<void> {
+  const expected = (request: unknown) => {
+    const d = p.native.decideSync(request);
+    if (d.error !== undefined) throw new Error(`${p.label}: the bench request ${JSON.stringify(request)} is invalid`);
+    return d;
+  };
+  const agree = (where: string, request: unknown, seen: Seen) => {
+    const want = expected(request);
+    const same =
+      seen.allowed === want.allowed && seen.reason === want.reason && (!('rule' in seen) || seen.rule === want.rule);
+    if (!same) {
+      throw new Error(
+        `${p.label}, ${where}: answered ${JSON.stringify(seen)} for ${JSON.stringify(request)}, native ${JSON.stringify(want)}`,
+      );
+    }
+  };
+  for (const request of p.requests) {
+    const docker = await postJson(p.servePort, '/mcp/policy/evaluate', request);
+    agree('gateway endpoint', request, { allowed: docker.allowed, reason: docker.reason });
+    const single = await postJson(p.servePort, '/access/v1/evaluation', authzenEvaluation(request as Json, p.subject));
+    agree('AuthZEN evaluation', request, fromAuthzen(single));
+    const nativeSingle = await postJson(
+      p.nativePort,
+      '/access/v1/evaluation',
+      authzenEvaluation(request as Json, p.subject),
+    );
+    agree('AuthZEN evaluation (native engine)', request, fromAuthzen(nativeSingle));
+    const opa = await postJson(p.opaPort, '/v1/data/mcp_policy/decision', { input: request });
+    const result = (opa.result ?? {}) as Json;
+    agree('opa run --server', request, { allowed: result.allowed, reason: result.reason, rule: result.rule });
+  }
+  for (const port of [p.servePort, p.nativePort]) {
+    const batch = await postJson(port, '/access/v1/evaluations', authzenBatch(p, batchRequests));
+    const answers = batch.evaluations as Json[];
+    if (answers.length !== batchRequests.length)
+      throw new Error(`${p.label}: AuthZEN batch answered ${answers.length}`);
+    answers.forEach((a, k) => agree(`AuthZEN batch item ${k}`, batchRequests[k], fromAuthzen(a)));
+  }
+  const gateway = await postJson(p.servePort, '/mcp/policy/evaluate/batch', { requests: batchRequests });
+  const decisions = gateway.decisions as Json[];
+  if (decisions.length !== batchRequests.length)
+    throw new Error(`${p.label}: gateway batch answered ${decisions.length}`);
+  decisions.forEach((d, k) =>
+    agree(`gateway batch item ${k}`, batchRequests[k], { allowed: d.allowed, reason: d.reason }),
+  );
+}
+
+/** One `/access/v1/evaluations` body: the subject once as the default when every item shares it, as a PEP filtering for one user does. */
+function authzenBatch(p: AuthzenPolicy, requests: readonly unknown[]): Json {
+  const evaluations = requests.map((r) => authzenEvaluation(r as Json, p.subject));
+  const subjects = new Set(evaluations.map((e) => JSON.stringify(e.subject)));
+  if (subjects.size !== 1) return { evaluations };
+  return { subject: evaluations[0]?.subject, evaluations: evaluations.map(({ subject: _, ...rest }) => rest) };
+}
+
+interface AuthzenRow {
+  policy: string;
+  target: string;
+  connections: number;
+  perRequest: number;
+  result: CannonResult;
+}
+
+const AUTHZEN_TARGETS = [
+  'gateway',
+  'AuthZEN',
+  'gateway batch',
+  'AuthZEN batch',
+  'opa',
+  'AuthZEN native',
+  'AuthZEN batch native',
+] as const;
+type AuthzenTarget = (typeof AUTHZEN_TARGETS)[number];
+
+/**
+ * AuthZEN single and batch evaluations against the gateway endpoint (single
+ * and batch) and `opa run --server`, on the generated policy's servers and on
+ * a version 2 example with a subject and arguments; returns the Markdown.
+ */
+async function benchAuthzen(o: {
+  dir: string;
+  opa: string;
+  seconds: number;
+  children: ChildProcess[];
+  generated: AuthzenPolicy;
+}): Promise<string> {
+  const { policy } = loadPolicyText(await readFile(V2_EXAMPLE, 'utf8'));
+  const compiled = await compilePolicy(policy);
+  const v2dir = join(o.dir, 'v2');
+  const bundle = join(v2dir, 'bundle.tar.gz');
+  await writeSources(join(v2dir, 'rego'), compiled);
+  await writeFile(bundle, compiled.bundle);
+  const serve = await startServeTcp(bundle);
+  o.children.push(serve.child);
+  const nativeServe = await startServeTcp(V2_EXAMPLE, 'native');
+  o.children.push(nativeServe.child);
+  const opaPort = await freePort();
+  const opaServer = spawn(
+    o.opa,
+    ['run', '--server', '--log-level', 'error', '--addr', `127.0.0.1:${opaPort}`, join(v2dir, 'rego', 'mcp_policy')],
+    { stdio: 'ignore' },
+  );
+  o.children.push(opaServer);
+  await waitHealthy(`http://127.0.0.1:${opaPort}/health`);
+  const principal = { sub: 'alice@example.com', groups: ['engineering', 'platform'], claims: { amr: ['pwd', 'mfa'] } };
+  const call = (tool: string, args: Json) => ({
+    action: 'invoke',
+    server: 'filesystem',
+    serverType: 'registry',
+    serverSource: 'docker.io/mcp/filesystem:latest',
+    transport: 'stdio',
+    tool,
+    principal,
+    arguments: args,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  });
+  const version2: AuthzenPolicy = {
+    label: 'examples/v2/filesystem-folder.json (version 2)',
+    servePort: serve.port,
+    nativePort: nativeServe.port,
+    opaPort,
+    native: new NativeEngine(policy),
+    requests: [
+      call('read_text_file', { path: '/srv/projects/site/index.md' }),
+      call('read_text_file', { path: '/srv/projects/../../etc/passwd' }),
+      call('read_multiple_files', { paths: ['/srv/projects/a.md', '/srv/projects/b/../c.md', '/etc/shadow'] }),
+    ],
+    subject: {},
+  };
+
+  const rows: AuthzenRow[] = [];
+  for (const p of [o.generated, version2]) {
+    const batchRequests = Array.from({ length: AUTHZEN_BATCH }, (_, k) => p.requests[k % p.requests.length]);
+    await checkAnswers(p, batchRequests);
+    const post = (path: string, body: unknown) => ({
+      method: 'POST',
+      path,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const targets: Record<AuthzenTarget, { port: number; reqs: unknown[]; perRequest: number }> = {
+      gateway: {
+        port: p.servePort,
+        reqs: p.requests.map((r) => post('/mcp/policy/evaluate', r)),
+        perRequest: 1,
+      },
+      AuthZEN: {
+        port: p.servePort,
+        reqs: p.requests.map((r) => post('/access/v1/evaluation', authzenEvaluation(r as Json, p.subject))),
+        perRequest: 1,
+      },
+      'gateway batch': {
+        port: p.servePort,
+        reqs: [post('/mcp/policy/evaluate/batch', { requests: batchRequests })],
+        perRequest: AUTHZEN_BATCH,
+      },
+      'AuthZEN batch': {
+        port: p.servePort,
+        reqs: [post('/access/v1/evaluations', authzenBatch(p, batchRequests))],
+        perRequest: AUTHZEN_BATCH,
+      },
+      opa: {
+        port: p.opaPort,
+        reqs: p.requests.map((r) => post('/v1/data/mcp_policy/decision', { input: r })),
+        perRequest: 1,
+      },
+      'AuthZEN native': {
+        port: p.nativePort,
+        reqs: p.requests.map((r) => post('/access/v1/evaluation', authzenEvaluation(r as Json, p.subject))),
+        perRequest: 1,
+      },
+      'AuthZEN batch native': {
+        port: p.nativePort,
+        reqs: [post('/access/v1/evaluations', authzenBatch(p, batchRequests))],
+        perRequest: AUTHZEN_BATCH,
+      },
+    };
+    // Warm-up of every path (JIT, connections) before the first measured row.
+    for (const name of AUTHZEN_TARGETS) {
+      const t = targets[name];
+      await autocannon({ url: `http://127.0.0.1:${t.port}`, connections: 16, duration: 1, requests: t.reqs });
+    }
+    // One-second rounds, the endpoints in turn, so a change in the machine's load falls on all of them alike
+    // and the ratios compare like with like.
+    const rounds = Math.max(1, Math.round(o.seconds));
+    for (const connections of AUTHZEN_CONNECTIONS) {
+      process.stderr.write(`bench serve: ${p.label}, AuthZEN rows, ${connections} connections\n`);
+      const results = new Map<AuthzenTarget, CannonResult[]>(AUTHZEN_TARGETS.map((n) => [n, []]));
+      for (let round = 0; round < rounds; round++) {
+        for (const name of AUTHZEN_TARGETS) {
+          const t = targets[name];
+          const result = await autocannon({
+            url: `http://127.0.0.1:${t.port}`,
+            connections,
+            duration: 1,
+            requests: t.reqs,
+          });
+          results.get(name)!.push(result);
+        }
+      }
+      for (const name of AUTHZEN_TARGETS) {
+        rows.push({
+          policy: p.label,
+          target: name,
+          connections,
+          perRequest: targets[name].perRequest,
+          result: mergeRounds(results.get(name)!),
+        });
+      }
+    }
+  }
+  return authzenReport(rows, o.seconds, version2.requests.length);
+}
+
+/** Rounds as one result: requests per second over all of them, the median p50 and the worst p99. */
+function mergeRounds(results: readonly CannonResult[]): CannonResult {
+  const total = results.reduce((n, r) => n + r.requests.total, 0);
+  const p50s = results.map((r) => r.latency.p50).sort((a, b) => a - b);
+  const sum = (f: (r: CannonResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  return {
+    requests: { total, average: sum((r) => r.requests.average) / results.length },
+    latency: {
+      p50: p50s[p50s.length >> 1] ?? NaN,
+      p99: Math.max(...results.map((r) => r.latency.p99)),
+      average: sum((r) => r.latency.average) / results.length,
+    },
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    non2xx: sum((r) => r.non2xx),
+  };
+}
+
+function authzenReport(rows: readonly AuthzenRow[], seconds: number, v2Requests: number): string {
+  const rate = (r: AuthzenRow) => r.result.requests.average * r.perRequest;
+  const find = (policy: string, target: AuthzenTarget, connections: number) =>
+    rows.find((r) => r.policy === policy && r.target === target && r.connections === connections);
+  const labels: Record<AuthzenTarget, string> = {
+    gateway: '`serve` gateway endpoint, single',
+    AuthZEN: '`serve` AuthZEN `/access/v1/evaluation`',
+    'gateway batch': `\`serve\` gateway batch of ${AUTHZEN_BATCH}`,
+    'AuthZEN batch': `\`serve\` AuthZEN \`/access/v1/evaluations\`, ${AUTHZEN_BATCH} items`,
+    opa: '`opa run --server`, data API, single',
+    'AuthZEN native': '`serve --engine native` AuthZEN `/access/v1/evaluation`',
+    'AuthZEN batch native': `\`serve --engine native\` AuthZEN \`/access/v1/evaluations\`, ${AUTHZEN_BATCH} items`,
+  };
+  const out: string[] = [];
+  out.push('### AuthZEN against the gateway endpoint and `opa run --server`');
+  out.push('');
+  out.push(
+    `Loopback TCP, autocannon, ${Math.max(1, Math.round(seconds))} rounds of 1 s per row, the endpoints in turn ` +
+      "in each round, after a warm-up of every path (p50: the rounds' median; p99: their worst); every endpoint's answers " +
+      'checked against the native engine before timing. The version 2 requests (' +
+      `${v2Requests}, in turn) carry a subject with groups and claims, tool arguments (paths cleaned before ` +
+      'matching) and annotations; the AuthZEN evaluations are their MCP-profile mapping (`tools/call`, the subject ' +
+      `as the batch's default). Decisions/s counts ${AUTHZEN_BATCH} per batch request.`,
+  );
+  out.push('');
+  out.push('| policy | endpoint | connections | decisions/s | p50 ms | p99 ms | errors |');
+  out.push('| :--- | :--- | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    const errors = r.result.errors + r.result.timeouts + r.result.non2xx;
+    out.push(
+      `| ${r.policy} | ${labels[r.target as AuthzenTarget]} | ${r.connections} | ${fmt.format(rate(r))} | ${r.result.latency.p50} | ${r.result.latency.p99} | ${errors} |`,
+    );
+  }
+  out.push('');
+  out.push(
+    '| policy | connections | AuthZEN ÷ gateway, single (goal ≥ 0.9) | AuthZEN batch ÷ AuthZEN single (goal ≥ 10) | AuthZEN single ÷ opa | native: batch ÷ single |',
+  );
+  out.push('| :--- | ---: | ---: | ---: | ---: | ---: |');
+  for (const policy of [...new Set(rows.map((r) => r.policy))]) {
+    for (const connections of AUTHZEN_CONNECTIONS) {
+      const [g, a, b, o, n, nb] = (
+        ['gateway', 'AuthZEN', 'AuthZEN batch', 'opa', 'AuthZEN native', 'AuthZEN batch native'] as const
+      ).map((t) => {
+        const row = find(policy, t, connections);
+        return row === undefined ? NaN : rate(row);
+      }) as [number, number, number, number, number, number];
+      out.push(
+        `| ${policy} | ${connections} | ${(a / g).toFixed(2)} | ${(b / a).toFixed(1)} | ${(a / o).toFixed(1)}× | ${(nb / n).toFixed(1)} |`,
+      );
+    }
+  }
   out.push('');
   return out.join('\n');
 }
