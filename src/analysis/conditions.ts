@@ -12,7 +12,6 @@ import {
   type ArgumentCondition,
   MAX_PATH_PARTS,
   pointerSegments,
-  type Rule,
   type Scalar,
 } from '../policy/model.js';
 import { wildcardMatch } from '../native/match.js';
@@ -144,32 +143,4 @@ export function principalFacts(request: unknown): PrincipalFacts {
 export function field(request: unknown, name: string): string | undefined {
   const v = own(request, name);
   return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-/** Whether a rule's version 2 keys (not the version 1 fields) all hold on a request. */
-export function v2KeysHold(rule: Rule, request: unknown): boolean {
-  if (rule.resources !== undefined) {
-    const r = field(request, 'resource');
-    if (r === undefined || !rule.resources.some((p) => wildcardMatch(p, r))) return false;
-  }
-  const who = principalFacts(request);
-  if (rule.users !== undefined && (who.sub === undefined || !rule.users.some((p) => wildcardMatch(p, who.sub!)))) {
-    return false;
-  }
-  if (rule.groups !== undefined && !who.groups.some((g) => rule.groups!.some((p) => wildcardMatch(p, g)))) return false;
-  if (rule.claims !== undefined) {
-    for (const name of Object.keys(rule.claims)) {
-      const values = who.claims.get(name) ?? [];
-      if (!values.some((v) => rule.claims![name]!.some((p) => wildcardMatch(p, v)))) return false;
-    }
-  }
-  if (rule.annotations !== undefined) {
-    const eff = effectiveAnnotations(own(request, 'annotations'));
-    for (const h of ANNOTATION_HINTS) {
-      const want = rule.annotations[h];
-      if (want !== undefined && eff[h].value !== want) return false;
-    }
-  }
-  const args = own(request, 'arguments');
-  return (rule.arguments ?? []).every((c) => conditionHolds(c, args).holds);
 }

@@ -596,8 +596,8 @@ export class RequestSpace {
   }
 
   private argAnd(x: ArgSet, y: ArgSet): ArgSet {
-    if (x.pos.length === 0 && x.neg.length === 0 && this.values.isAll(x.set)) return y;
-    if (y.pos.length === 0 && y.neg.length === 0 && this.values.isAll(y.set)) return x;
+    if (this.topArgs.includes(x)) return y;
+    if (this.topArgs.includes(y)) return x;
     return { set: this.values.and(x.set, y.set), pos: [...x.pos, ...y.pos], neg: [...x.neg, ...y.neg] };
   }
 
@@ -736,7 +736,7 @@ export class RequestSpace {
       ),
     );
     y.args.forEach((yp, k) => {
-      if (this.values.isAll(yp.set)) return;
+      if (yp === this.topArgs[k] || this.values.isAll(yp.set)) return;
       const cur = rest.args[k]!;
       const dom = this.domain(this.paths[k]!);
       const outside = this.values.and(cur.set, this.values.and(dom, this.values.not(yp.set)));
