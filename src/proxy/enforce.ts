@@ -65,6 +65,12 @@ export interface GateOptions {
   readonly redactArguments?: readonly string[];
   /** The policy's version, when the host knows it; otherwise the engine is asked once. */
   readonly version?: 1 | 2;
+  /**
+   * Told each decision as the client meets it (for metrics): every entry of
+   * a listing as the policy decided it, and one per other check (a tool
+   * call's load, invoke and pin together). Not told the version probe.
+   */
+  readonly onDecision?: (stage: ProxyStage, decision: Decision) => void;
 }
 
 /**
@@ -157,7 +163,7 @@ export class PolicyGate {
     };
   }
 
-  private async decide(stage: ProxyStage, requests: PolicyRequest[]): Promise<Decision[]> {
+  private async decide(stage: ProxyStage, requests: PolicyRequest[], observed = true): Promise<Decision[]> {
     if (requests.length === 0) return [];
     let decisions: Decision[] = [];
     try {
@@ -177,6 +183,7 @@ export class PolicyGate {
     return decisions.map((d, k) => {
       // Fail closed whatever the engine said: an error never allows.
       const decision = d.error !== undefined && d.allowed ? { ...d, allowed: false } : d;
+      if (observed) this.options.onDecision?.(stage, decision);
       if (this.log !== NULL_SINK) {
         this.log.write(
           decisionRecord({
@@ -300,18 +307,25 @@ export class PolicyGate {
    */
   async checkCall(name: string, definition: Listed | undefined, asking: Asking = {}): Promise<Verdict> {
     const load = this.ask('load', name, { principal: asking.principal, annotations: asking.annotations });
-    const [loaded, invoked] = await this.decide('tools/call', [await load, await this.ask('invoke', name, asking)]);
-    if (loaded?.allowed !== true) return this.denial('tool', name, loaded ?? failedDecision('no decision'));
-    if (invoked?.allowed !== true) return this.denial('tool', name, invoked ?? failedDecision('no decision'));
+    const asked = [await load, await this.ask('invoke', name, asking)];
+    const [loaded, invoked] = await this.decide('tools/call', asked, false);
+    // One call, one outcome: the load check when it denies, else the invoke check, else the pin.
+    const deciding = (loaded?.allowed !== true ? loaded : invoked) ?? failedDecision('no decision');
+    if (!deciding.allowed) {
+      this.options.onDecision?.('tools/call', deciding);
+      return this.denial('tool', name, deciding);
+    }
     if (this.pins) {
       const v = definition
         ? this.pins.check(definition)
         : { ok: false as const, reason: `tool "${name}" is not in the server's tool list` };
       if (!v.ok) {
         this.logPin('tools/call', name, v.reason);
+        this.options.onDecision?.('tools/call', { allowed: false, reason: v.reason, rule: null });
         return { allowed: false, reason: v.reason, policyReason: v.reason, rule: null };
       }
     }
+    this.options.onDecision?.('tools/call', deciding);
     return { allowed: true };
   }
 

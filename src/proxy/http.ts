@@ -20,6 +20,7 @@ import { type PolicyGate } from './enforce.js';
 import { type ServerTarget } from './facts.js';
 import { BoundedEventStore } from './event-store.js';
 import { principalOf } from './identity.js';
+import { ProxyMetrics } from './metrics.js';
 import { type AuthExtra, Relay, type RelayOptions } from './relay.js';
 
 /** Limits of the HTTP listener (defaults; the per-session and per-client ones can be set). */
@@ -69,6 +70,8 @@ export interface HttpOptions {
   readonly onAuthFailure?: (code: string) => void;
   /** Called once for every session that ends, after its server side is closed (and its child reaped). */
   readonly onSessionEnd?: (event: { readonly id: string; readonly reason: SessionEnd }) => void;
+  /** What `GET /metrics` reports; the listener counts its sessions, refusals and authentications into it. */
+  readonly metrics?: ProxyMetrics;
 }
 
 /** What `GET /health` on the listener reports. */
@@ -121,6 +124,8 @@ export interface HttpListener {
   readonly url: URL;
   /** Sessions, clients and live children now. */
   status(): HttpStatus;
+  /** The `GET /metrics` text (Prometheus), also after {@link close}. */
+  metrics(): Promise<string>;
   /**
    * Stops accepting; every session's requests in flight get their answers
    * (or an error after the grace time), then it and its server side close.
@@ -166,6 +171,9 @@ export async function listenHttp(
   const graceMs = options.shutdownGraceMs ?? HTTP_LIMITS.shutdownGraceMs;
   const clientKey = options.clientKey ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown');
   const healthPath = new URL('/health', url).pathname;
+  // An MCP endpoint at /metrics keeps its path; the metrics are then not served.
+  const metricsPath = url.pathname === '/metrics' ? undefined : '/metrics';
+  const metrics = options.metrics ?? new ProxyMetrics({ auth: options.auth !== undefined });
   /** Set once listening, when `auth` is given (the resource defaults to the URL with its real port). */
   let authenticator: Authenticator | undefined;
   const metadataPaths = new Set<string>();
@@ -218,10 +226,15 @@ export async function listenHttp(
     ended: { ...ended },
     ...(authenticator && { authFailures: { ...authFailures } }),
   });
+  metrics.observeListener(() => ({
+    sessions: sessions.size,
+    clients: perClientCount.size,
+    children: spawnsChildren ? live : 0,
+  }));
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://host').pathname;
-    if (path !== url.pathname && path !== healthPath && !metadataPaths.has(path)) {
+    if (path !== url.pathname && path !== healthPath && path !== metricsPath && !metadataPaths.has(path)) {
       return reject(res, 404, `no MCP endpoint at "${path}"`);
     }
     if (loopback) {
@@ -252,6 +265,7 @@ export async function listenHttp(
       if (!result.ok) {
         const { failure } = result;
         authFailures[failure.code] = (authFailures[failure.code] ?? 0) + 1;
+        metrics.authFailed(failure.code);
         options.onAuthFailure?.(failure.code);
         return reject(res, failure.status, failure.message, { ...failure.headers }, failure.code);
       }
@@ -265,6 +279,18 @@ export async function listenHttp(
         extra: { principal },
       };
       (req as IncomingMessage & { auth?: AuthInfo }).auth = auth;
+    }
+    if (path === metricsPath) {
+      // Behind the same authentication as MCP: the counts tell who is busy and what is denied.
+      if (req.method !== 'GET') return reject(res, 405, `${req.method ?? ''} is not allowed on ${metricsPath}`);
+      try {
+        const { body, contentType } = await metrics.text();
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+        res.end(body);
+      } catch {
+        reject(res, 500, 'metrics unavailable');
+      }
+      return;
     }
     const subject = principal?.sub;
     const sid = req.headers['mcp-session-id'];
@@ -281,11 +307,13 @@ export async function listenHttp(
     const client = subject !== undefined ? `sub:${subject}` : clientKey(req);
     const held = perClientCount.get(client) ?? 0;
     if (held >= perClient) {
+      metrics.sessionRefused('client_limit');
       return reject(res, 429, `too many sessions for this client (${perClient}); end one with DELETE or wait`, {
         'retry-after': retryAfter(client),
       });
     }
     if (spawnsChildren && live >= maxChildren) {
+      metrics.sessionRefused('children_limit');
       return reject(res, 503, `too many server processes (${maxChildren}); try again later`, {
         'retry-after': String(Math.max(1, Math.ceil(sweepMs / 1000))),
       });
@@ -311,7 +339,10 @@ export async function listenHttp(
         sessionIdGenerator: () => randomUUID(),
         maxRequestBodySize: HTTP_LIMITS.maxBodyBytes,
         eventStore: new BoundedEventStore(),
-        onsessioninitialized: (id) => void sessions.set(id, session),
+        onsessioninitialized: (id) => {
+          sessions.set(id, session);
+          metrics.sessionOpened();
+        },
         // Called only for a valid DELETE of this session, before the transport closes.
         onsessionclosed: () => void (session.ending ??= 'deleted'),
       });
@@ -332,6 +363,7 @@ export async function listenHttp(
           sessions.delete(id);
           const reason = session.ending ?? 'closed';
           ended[reason]++;
+          metrics.sessionClosed(reason);
           options.onSessionEnd?.({ id, reason });
         }
       };
@@ -377,6 +409,7 @@ export async function listenHttp(
   return {
     url: actual,
     status,
+    metrics: async () => (await metrics.text()).body,
     close: async () => {
       draining = true;
       clearInterval(sweep);

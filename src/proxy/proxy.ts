@@ -5,12 +5,13 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { type Engine } from '../engines/engine.js';
 import { McpPolicyError } from '../core/errors.js';
-import { type DecisionLogSink, NULL_SINK, openDecisionLog } from '../host/decision-log.js';
-import { type Principal } from '../policy/model.js';
+import { type DecisionLogSink, NULL_SINK, openDecisionLog, type ProxyStage } from '../host/decision-log.js';
+import { type Decision, type Principal } from '../policy/model.js';
 import { serverTransport } from './downstream.js';
 import { PolicyGate } from './enforce.js';
 import { type ServerFacts, type ServerTarget } from './facts.js';
 import { HTTP_LIMITS, type HttpAuthOptions, type HttpListener, type HttpOptions, listenHttp } from './http.js';
+import { ProxyMetrics } from './metrics.js';
 import { ToolPins } from './pins.js';
 import { Relay, type RelayOptions } from './relay.js';
 
@@ -40,7 +41,7 @@ export interface ProxyOptions {
   /** Limits of each relayed session, such as how long the proxy waits for its own requests. */
   readonly relay?: RelayOptions;
   /** HTTP session limits and hooks (idle time, sessions per client, children, shutdown grace, session end events). */
-  readonly http?: Omit<HttpOptions, 'allowNonLoopback' | 'onerror' | 'relay' | 'auth'>;
+  readonly http?: Omit<HttpOptions, 'allowNonLoopback' | 'onerror' | 'relay' | 'auth' | 'metrics'>;
   /** Diagnostics (never the MCP stream). */
   readonly onerror?: (error: Error) => void;
 }
@@ -49,8 +50,8 @@ export interface ProxyOptions {
 export interface RunningProxy {
   /** The URL clients connect to, when listening over HTTP. */
   readonly url?: URL;
-  /** The HTTP listener's sessions, clients and children (as `GET /health` reports them). */
-  readonly http?: Pick<HttpListener, 'status'>;
+  /** The HTTP listener's sessions, clients and children (as `GET /health` reports them), and its metrics. */
+  readonly http?: Pick<HttpListener, 'status' | 'metrics'>;
   /**
    * Settles when the proxy has stopped (the client or server went away, or
    * {@link close}). Over stdio it rejects with `server_failed` when the server
@@ -95,7 +96,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     : NULL_SINK;
   try {
     const pins = options.pin && (await ToolPins.open(options.pin.path, options.facts.server, options.pin.update));
+    // Metrics are served on the HTTP listener only; over stdio nothing could read them.
+    const metrics = options.listen === 'stdio' ? undefined : new ProxyMetrics({ auth: options.auth !== undefined });
+    metrics?.observeLog(() => log.stats());
     const gate = new PolicyGate(options.engine, options.facts, log, pins, {
+      ...(metrics && { onDecision: (stage: ProxyStage, d: Decision) => metrics.decided(stage, d) }),
       ...(options.principal !== undefined && { principal: options.principal }),
       ...(options.logArguments !== undefined && { logArguments: options.logArguments }),
       ...(options.redactArguments !== undefined && { redactArguments: options.redactArguments }),
@@ -133,6 +138,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       ...(options.onerror && { onerror: options.onerror }),
       ...(options.relay && { relay: options.relay }),
       ...(options.auth && { auth: options.auth }),
+      ...(metrics && { metrics }),
       ...options.http,
     });
     let stop!: () => void;
@@ -140,7 +146,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const done = stopped.then(() => listener.close()).then(() => log.close());
     return {
       url: listener.url,
-      http: { status: () => listener.status() },
+      http: { status: () => listener.status(), metrics: () => listener.metrics() },
       done,
       close: async () => {
         stop();

@@ -4,7 +4,8 @@
  * counters.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { DROP_REASONS, type SinkStats } from '../host/decision-log.js';
+import { type SinkStats } from '../host/decision-log.js';
+import { authFailureCounter, DecisionLogMetrics } from '../host/metrics.js';
 
 /** What `/metrics` reports; names and labels are listed in docs/serve.md. */
 export class ServeMetrics {
@@ -70,40 +71,17 @@ export class ServeMetrics {
     aggregator: 'max',
     registers: [this.registry],
   });
-  /** The decision log's counts, read when metrics are collected so every sink of a fan-out is in them. */
-  private logStats: () => SinkStats | undefined = () => undefined;
-  readonly logWritten: Counter = new Counter({
-    name: 'mcp_policy_decision_log_written_total',
-    help: 'Decision-log records written, by every sink.',
-    registers: [this.registry],
-    collect: () => {
-      const stats = this.logStats();
-      this.logWritten.reset();
-      this.logWritten.inc(stats?.written ?? 0);
-    },
-  });
-  readonly logDropped: Counter<'reason'> = new Counter({
-    name: 'mcp_policy_decision_log_dropped_total',
-    help: 'Decision-log records dropped by any sink, by reason (queue_full, unserialisable, write_failed, closed).',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-    collect: () => {
-      const stats = this.logStats();
-      this.logDropped.reset();
-      for (const reason of DROP_REASONS) this.logDropped.inc({ reason }, stats?.dropped[reason] ?? 0);
-    },
-  });
+  /** The decision log's counts (`mcp_policy_decision_log_*`), read from the sink when metrics are collected. */
+  private readonly log = new DecisionLogMetrics(this.registry);
   readonly shadowDifferences = new Counter({
     name: 'mcp_policy_shadow_differences_total',
     help: 'Decisions where the --shadow candidate disagreed with the active bundle.',
     registers: [this.registry],
   });
-  readonly authFailures = new Counter({
-    name: 'mcp_policy_auth_failures_total',
-    help: 'TCP requests refused by authentication, by reason (missing_token, invalid_token, ...).',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
+  readonly authFailures = authFailureCounter(
+    this.registry,
+    'TCP requests refused by authentication, by reason (missing_token, invalid_token, ...).',
+  );
   readonly authReloads = new Counter({
     name: 'mcp_policy_auth_token_file_reloads_total',
     help: 'Reads of the token file after a change, by outcome (loaded, failed: no token of the file accepted).',
@@ -130,6 +108,6 @@ export class ServeMetrics {
 
   /** Reports the decision log's counts from now on. */
   observeLog(stats: () => SinkStats): void {
-    this.logStats = stats;
+    this.log.observe(stats);
   }
 }
