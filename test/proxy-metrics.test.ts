@@ -5,7 +5,7 @@
  * The counters are read as Prometheus text, the way a scraper reads them.
  */
 import { EventEmitter, once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -52,6 +52,7 @@ class Ends {
 async function proxyTo(
   http: Omit<NonNullable<Parameters<typeof startProxy>[0]['http']>, 'onSessionEnd'> = {},
   auth?: HttpAuthOptions,
+  decisionLog?: string,
 ): Promise<{ proxy: RunningProxy; url: URL; ends: Ends }> {
   const ends = new Ends();
   const proxy = await startProxy({
@@ -60,6 +61,7 @@ async function proxyTo(
     facts: serverFacts(RAW, { server: 'raw' }),
     listen: new URL('http://127.0.0.1:0/mcp'),
     ...(auth && { auth }),
+    ...(decisionLog !== undefined && { decisionLog }),
     http: { ...http, onSessionEnd: ends.hook },
   });
   cleanup.push(() => proxy.close());
@@ -259,6 +261,23 @@ describe('proxy /metrics', () => {
     expect(text).not.toContain(valid);
     await client.close();
   }, 30_000);
+
+  it("reports the decision log's written records", async () => {
+    const log = join(tempDir(), 'decisions.jsonl');
+    const { url } = await proxyTo({}, undefined, log);
+    const { client } = await connect(url);
+    await client.callTool({ name: 'echo', arguments: { text: 'hi' } });
+    // The session check's record and the call's two (load and invoke); the file is written behind.
+    const deadline = Date.now() + 10_000;
+    let written: number | undefined;
+    while ((written = sample(await metrics(url), 'mcp_policy_decision_log_written_total')) !== 3) {
+      if (Date.now() > deadline) throw new Error(`the log's written count stayed at ${written}`);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(3);
+    expect(sample(await metrics(url), 'mcp_policy_decision_log_dropped_total', { reason: 'queue_full' })).toBe(0);
+    await client.close();
+  });
 
   it('on a loopback listener keeps the Host check, and answers GET only', async () => {
     const { url } = await proxyTo();
