@@ -12,6 +12,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -28,6 +29,7 @@ import { PolicyGate } from '../src/proxy/enforce.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FILESYSTEM = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');
+const EVERYTHING = join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 const CLI = join(ROOT, 'bin', 'mcp-policy.js');
 const CALLS = Number(process.env.BENCH_PROXY_CALLS ?? 4000);
 const WARMUP = 200;
@@ -68,6 +70,36 @@ function startHttpProxy(args: readonly string[]): Promise<{ url: URL; child: Chi
     });
     child.once('exit', (code, signal) => reject(new Error(`proxy exited (${code ?? signal}): ${stderr.slice(-500)}`)));
   });
+}
+
+/** A port the kernel picked, for the everything server, which does not print the port it bound. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** `@modelcontextprotocol/server-everything` over streamable HTTP, once it says it listens. */
+async function startEverything(): Promise<{ url: URL; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/listening on port/.test(stderr)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`server-everything exited ${code}: ${stderr.slice(-500)}`)));
+  });
+  return { url: new URL(`http://127.0.0.1:${port}/mcp`), child };
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
@@ -197,27 +229,86 @@ export async function benchProxy(): Promise<string> {
     );
     if (unauthenticated) throw new Error('the authenticated proxy accepted a session without a token');
 
-    const paths = { direct, proxied, viaHttp, viaAuth };
-    const times = { direct: [] as number[], proxied: [] as number[], viaHttp: [] as number[], viaAuth: [] as number[] };
-    for (const client of Object.values(paths)) await timeCalls(client, file, WARMUP, []);
+    // The same authenticated proxy in front of a server that speaks streamable HTTP, so the direct path uses
+    // the client's transport too and the difference is the proxy's hop alone.
+    const everything = await startEverything();
+    children.push(everything.child);
+    const echoPolicy = join(dir, 'policy-echo.json');
+    await writeFile(
+      echoPolicy,
+      JSON.stringify({
+        version: 2,
+        default: 'deny',
+        rules: [
+          { action: 'load', allow: true },
+          {
+            action: 'invoke',
+            tools: ['echo'],
+            groups: ['engineering'],
+            arguments: [{ path: '/message', match: ['hello *'] }],
+            allow: true,
+          },
+        ],
+      }),
+    );
+    const echoCompiled = await compilePolicy(loadPolicyText(await readFile(echoPolicy, 'utf8')).policy);
+    const echoBundle = join(dir, 'bundle-echo.tar.gz');
+    await writeFile(echoBundle, echoCompiled.bundle);
+    const authUpstream = await startHttpProxy([
+      echoBundle,
+      '--auth-issuer',
+      ISSUER,
+      '--auth-audience',
+      AUDIENCE,
+      '--auth-jwks',
+      jwks,
+      '--auth-groups-claim',
+      'groups',
+      '--upstream-url',
+      everything.url.href,
+    ]);
+    children.push(authUpstream.child);
+    const directHttp = await connectHttp(everything.url);
+    clients.push(directHttp);
+    const viaAuthUpstream = await connectHttp(authUpstream.url, await token(['engineering']));
+    clients.push(viaAuthUpstream);
+    const wrongMessage = await viaAuthUpstream.callTool({ name: 'echo', arguments: { message: 'goodbye' } });
+    if (!denied(wrongMessage)) throw new Error('the authenticated proxy let an echo outside the argument rule through');
+
+    const echo = async (client: Client, into: number[]) => {
+      const start = performance.now();
+      const r = await client.callTool({ name: 'echo', arguments: { message: 'hello world' } });
+      into.push(performance.now() - start);
+      if (r.isError) throw new Error(`bench call failed: ${JSON.stringify(r.content)}`);
+    };
+    const paths: Record<string, (into: number[]) => Promise<void>> = {
+      direct: (into) => timeCalls(direct, file, 1, into),
+      proxied: (into) => timeCalls(proxied, file, 1, into),
+      viaHttp: (into) => timeCalls(viaHttp, file, 1, into),
+      viaAuth: (into) => timeCalls(viaAuth, file, 1, into),
+      directHttp: (into) => echo(directHttp, into),
+      viaAuthUpstream: (into) => echo(viaAuthUpstream, into),
+    };
+    const times: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((n) => [n, []]));
+    for (const call of Object.values(paths)) for (let k = 0; k < WARMUP; k++) await call([]);
     process.stderr.write(`bench: proxy, ${CALLS} calls on each of ${Object.keys(paths).length} paths\n`);
     for (let k = 0; k < CALLS; k++) {
-      for (const [name, client] of Object.entries(paths)) {
-        await timeCalls(client, file, 1, times[name as keyof typeof times]);
-      }
+      for (const [name, call] of Object.entries(paths)) await call(times[name]!);
     }
     const stats = (xs: number[]) => {
       const sorted = [...xs].sort((a, b) => a - b);
       return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
     };
-    const d = stats(times.direct);
-    const p = stats(times.proxied);
-    const h = stats(times.viaHttp);
-    const a = stats(times.viaAuth);
+    const d = stats(times.direct ?? []);
+    const p = stats(times.proxied ?? []);
+    const h = stats(times.viaHttp ?? []);
+    const a = stats(times.viaAuth ?? []);
+    const e = stats(times.directHttp ?? []);
+    const u = stats(times.viaAuthUpstream ?? []);
     const ms = (x: number) => x.toFixed(3);
     const c = stats(checks);
     const c2 = stats(v2Checks);
-    const added = (x: { p50: number; p99: number }) => `${ms(x.p50 - d.p50)} | ${ms(x.p99 - d.p99)}`;
+    const added = (x: { p50: number; p99: number }, over = d) => `${ms(x.p50 - over.p50)} | ${ms(x.p99 - over.p99)}`;
     return [
       '',
       '## Proxy: latency added per tools/call',
@@ -228,7 +319,10 @@ export async function benchProxy(): Promise<string> {
         'decides `load` and `invoke`); the authenticated proxy checks an ES256 bearer JWT against a JWKS file and ' +
         'decides a version 2 policy (examples/v2/filesystem-folder.json on the bench folder, its allowing rules ' +
         "also asking for the token's group) on the call's cleaned `path` argument. Before timing, a token without " +
-        'the group, a path outside the folder and a session without a token are checked to be refused.',
+        'the group, a path outside the folder and a session without a token are checked to be refused. ' +
+        'The last two rows: `@modelcontextprotocol/server-everything` over streamable HTTP, its `echo` tool, ' +
+        'directly and through the authenticated proxy (`--upstream-url`) on a version 2 policy that asks for the ' +
+        "token's group and matches the `message` argument (a message outside the rule checked to be refused).",
       '',
       '| path | p50 ms | p99 ms | added p50 ms | added p99 ms |',
       '| --- | ---: | ---: | ---: | ---: |',
@@ -236,6 +330,8 @@ export async function benchProxy(): Promise<string> {
       `| client → mcp-policy proxy (stdio) → server | ${ms(p.p50)} | ${ms(p.p99)} | ${added(p)} |`,
       `| client → mcp-policy proxy (HTTP) → server | ${ms(h.p50)} | ${ms(h.p99)} | ${added(h)} |`,
       `| client → mcp-policy proxy (HTTP, JWT, version 2 arguments) → server | ${ms(a.p50)} | ${ms(a.p99)} | ${added(a)} |`,
+      `| client → server-everything (HTTP) | ${ms(e.p50)} | ${ms(e.p99)} | | |`,
+      `| client → mcp-policy proxy (HTTP, JWT, version 2 arguments) → server-everything (HTTP) | ${ms(u.p50)} | ${ms(u.p99)} | ${added(u, e)} |`,
       '',
       `Of which the policy check, in process (${checks.length} calls each): block-tools p50 ${ms(c.p50)} ms, ` +
         `p99 ${ms(c.p99)} ms; the version 2 policy with principal and arguments p50 ${ms(c2.p50)} ms, p99 ${ms(c2.p99)} ms.`,
