@@ -3,7 +3,10 @@
  * autocannon against `mcp-policy serve` and, in the same run, against
  * `opa run --server` on the same generated Rego and the same requests, over
  * loopback TCP and a unix socket, at concurrency 1, 16 and 100; then a soak
- * with RSS before and after.
+ * with RSS before and after; then AuthZEN single and batch evaluations against
+ * the gateway endpoint and OPA's server, on the generated policy and on a
+ * version 2 example with a subject and arguments, in interleaved rounds (and on
+ * `serve --engine native`, which shows what the wasm evaluation costs).
  *
  *   BENCH_SERVE_SECONDS   seconds per measurement (default 3)
  *   BENCH_SERVE_SOAK      soak seconds (default 10; the issue's soak is 60)
