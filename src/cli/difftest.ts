@@ -18,6 +18,7 @@ interface DifftestFlags extends FormatFlags {
   policy?: string;
   saveRegressions?: string;
   policyVersion: '1' | '2' | 'both';
+  requestsPerPolicy?: number;
 }
 
 function positiveInt(v: string, flag: string): number {
@@ -60,6 +61,9 @@ export function registerDifftest(program: Command, io: CliIo): void {
       new Option('--policy-version <version>', 'versions of generated policies ("both": one in three is version 2)')
         .choices(['1', '2', 'both'])
         .default('both'),
+    )
+    .option('--requests-per-policy <n>', 'requests generated per policy (default: 40)', (v) =>
+      positiveInt(v, '--requests-per-policy'),
     );
   addFormatOptions(command).action(async (opts: DifftestFlags) => {
     const json = formatOf(opts) === 'json';
@@ -81,6 +85,7 @@ export function registerDifftest(program: Command, io: CliIo): void {
       seed,
       engines,
       version: opts.policyVersion === 'both' ? 'both' : opts.policyVersion === '2' ? 2 : 1,
+      ...(opts.requestsPerPolicy !== undefined && { requestsPerPolicy: opts.requestsPerPolicy }),
       ...(policy !== undefined && { policy }),
       ...(progress !== undefined && { onProgress: progress }),
     });

@@ -64,6 +64,12 @@ export interface DifftestOptions {
    * those of a version 1 run at the same positions).
    */
   readonly version?: PolicyVersions;
+  /**
+   * Requests generated per policy (default `LIMITS.requestsPerPolicy`). A
+   * long campaign raises it: building each policy's bundle, not deciding,
+   * is most of what a small batch costs.
+   */
+  readonly requestsPerPolicy?: number;
 }
 
 /** The policy versions a run generates. */
@@ -503,7 +509,7 @@ export function generatedLocals(seed: number, k: number): Record<string, unknown
 export async function runDifftest(options: DifftestOptions): Promise<DifftestResult> {
   if (options.engines.length < 2) throw new Error('difftest needs at least two engines');
   const maxMismatches = options.maxMismatches ?? 5;
-  const perPolicy = LIMITS.requestsPerPolicy;
+  const perPolicy = options.requestsPerPolicy ?? LIMITS.requestsPerPolicy;
   let cases = 0;
   let policies = 0;
   let skipped = 0;
