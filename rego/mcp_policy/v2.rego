@@ -145,17 +145,16 @@ facts(req) := object.union_n([
 	{"arguments": a | a := req.arguments; is_object(a)},
 ])
 
-principal_facts(p) := {} if not is_object(p)
-
-principal_facts(p) := object.union_n([
-	{"claims": object.get(p, "claims", {})},
+principal_facts(p) := object.union(
+	{"claims": object.get(p, "claims", {}), "groups": [g | some g in object.get(p, "groups", []); g != ""]},
 	{"sub": s | s := p.sub; s != ""},
-	{"groups": [g | some g in object.get(p, "groups", []); g != ""]},
-]) if is_object(p)
+) if {
+	is_object(p)
+} else := {}
 
-object_or_empty(a) := a if is_object(a)
-
-object_or_empty(a) := {} if not is_object(a)
+object_or_empty(a) := a if {
+	is_object(a)
+} else := {}
 
 # effective_hint(a, h) is what the request declares, else MCP's default, except
 # that a tool declaring itself read-only and nothing about destructiveness is not destructive.
@@ -387,10 +386,17 @@ clean_parts(s, parts) := s if {
 	not ".." in parts
 	kept := [p | some p in parts; p != ""; p != "."]
 } else := cleaned if {
+	# A rooted path keeps no "..": the pending count at the start is not needed.
+	startswith(s, "/")
 	tokens := array.reverse([p | some p in parts; p != ""; p != "."])
 	pending := pending_counts(tokens)
 	kept := array.reverse([p | some k, p in tokens; p != ".."; pending[k] == 0])
-	cleaned := joined(startswith(s, "/"), ups(tokens, pending), kept)
+	cleaned := joined(true, [], kept)
+} else := cleaned if {
+	tokens := array.reverse([p | some p in parts; p != ""; p != "."])
+	pending := pending_counts(tokens)
+	kept := array.reverse([p | some k, p in tokens; p != ".."; pending[k] == 0])
+	cleaned := joined(false, ups(tokens, pending), kept)
 }
 
 dotted(parts) if "." in parts
