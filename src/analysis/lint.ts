@@ -234,7 +234,8 @@ function partiallyShadowed(
     if (witness === undefined) return;
     const message =
       `rule ${i} denies only part of what it matches: ${ruleList(by)} ` +
-      `${by.length === 1 ? 'allows' : 'allow'} some of its requests first`;
+      `${by.length === 1 ? 'allows' : 'allow'} some of its requests first (as intended when ` +
+      `${by.length === 1 ? 'that rule is an exception' : 'those rules are exceptions'}; check the example)`;
     out.push(finding('partially_shadowed', `/rules/${i}`, message, { rules: by, witness }));
   });
   return out;
