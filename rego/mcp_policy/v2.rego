@@ -302,7 +302,11 @@ normalized(a, v) := v if not a.normalize
 # {"key", "index", "all"}: `all` for a "*" segment (every element or member
 # value), else the member named key of an object, or the element at index
 # (-1 when the segment is not an array index) of an array.
-found(r, steps) := walk_8([a | a := r.arguments], steps, 0) if {
+found(r, steps) := [x | x := r.arguments[steps[0].key]] if {
+	# The usual pointer, one member of the arguments object.
+	count(steps) == 1
+	not steps[0].all
+} else := walk_8([a | a := r.arguments], steps, 0) if {
 	count(steps) <= 8
 } else := vs if {
 	v8 := walk_8([a | a := r.arguments], steps, 0)
