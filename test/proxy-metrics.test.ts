@@ -38,7 +38,7 @@ afterEach(async () => {
 
 /** Counts the ends of sessions by reason; `reached` waits for a count. */
 class Ends {
-  readonly counts: Record<SessionEnd, number> = { deleted: 0, expired: 0, closed: 0, shutdown: 0 };
+  readonly counts: Record<SessionEnd, number> = { deleted: 0, expired: 0, evicted: 0, closed: 0, shutdown: 0 };
   private readonly events = new EventEmitter();
   readonly hook: HttpOptions['onSessionEnd'] = ({ reason }) => {
     this.counts[reason]++;
@@ -130,7 +130,7 @@ describe('proxy /metrics', () => {
     expect(sample(text, 'mcp_policy_proxy_sessions')).toBe(0);
     expect(sample(text, 'mcp_policy_proxy_children')).toBe(0);
     expect(sample(text, 'mcp_policy_proxy_sessions_opened_total')).toBe(0);
-    for (const reason of ['delete', 'idle', 'upstream', 'shutdown']) {
+    for (const reason of ['delete', 'idle', 'evicted', 'upstream', 'shutdown']) {
       expect(sample(text, 'mcp_policy_proxy_sessions_closed_total', { reason })).toBe(0);
     }
     // prom-client's process metrics are there too.
@@ -196,12 +196,16 @@ describe('proxy /metrics', () => {
   }, 60_000);
 
   it('counts sessions refused past a client share (429) and past the live children (503)', async () => {
-    const { url } = await proxyTo({
+    const { proxy, url } = await proxyTo({
       maxSessionsPerClient: 1,
       maxChildren: 2,
       clientKey: (req) => String(req.headers['x-client']),
     });
     const a = await connect(url, { 'x-client': 'a' });
+    // An idle session would be evicted instead: wait until the client's stream holds it busy.
+    for (const deadline = Date.now() + 20_000; proxy.http!.status().idle > 0 && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     expect((await initialize(url, { 'x-client': 'a' })).status).toBe(429);
     const b = await connect(url, { 'x-client': 'b' });
     expect((await initialize(url, { 'x-client': 'c' })).status).toBe(503);

@@ -21,7 +21,7 @@ import { NativeEngine } from '../src/engines/native.js';
 import { type Policy } from '../src/policy/model.js';
 import { serverFacts, type ServerTarget } from '../src/proxy/facts.js';
 import { BoundedEventStore } from '../src/proxy/event-store.js';
-import { type HttpOptions, type SessionEnd } from '../src/proxy/http.js';
+import { BUSY_RETRY_AFTER_SECONDS, type HttpOptions, type SessionEnd } from '../src/proxy/http.js';
 import { type RunningProxy, startProxy } from '../src/proxy/proxy.js';
 import { DENIAL_META, POLICY_DENIED } from '../src/proxy/relay.js';
 import { runProxyToExit } from './proxy/helpers.js';
@@ -128,12 +128,14 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-/** Counts the ends of sessions by reason; `reached` waits for a count. */
+/** Counts the ends of sessions by reason, with the ids of those evicted; `reached` waits for a count. */
 class Ends {
-  readonly counts: Record<SessionEnd, number> = { deleted: 0, expired: 0, closed: 0, shutdown: 0 };
+  readonly counts: Record<SessionEnd, number> = { deleted: 0, expired: 0, evicted: 0, closed: 0, shutdown: 0 };
+  readonly evicted: string[] = [];
   private readonly events = new EventEmitter();
-  readonly hook: HttpOptions['onSessionEnd'] = ({ reason }) => {
+  readonly hook: HttpOptions['onSessionEnd'] = ({ id, reason }) => {
     this.counts[reason]++;
+    if (reason === 'evicted') this.evicted.push(id);
     this.events.emit('end');
   };
   async reached(reason: SessionEnd, count: number): Promise<void> {
@@ -144,17 +146,28 @@ class Ends {
 async function proxyTo(
   target: ServerTarget,
   http: HttpOptions = {},
-): Promise<{ proxy: RunningProxy; url: URL; ends: Ends }> {
+): Promise<{ proxy: RunningProxy; url: URL; ends: Ends; notes: string[] }> {
   const ends = new Ends();
+  const notes: string[] = [];
   const proxy = await startProxy({
     engine: new NativeEngine(POLICY),
     target,
     facts: serverFacts(target, { server: 'upstream' }),
     listen: new URL('http://127.0.0.1:0/mcp'),
     http: { ...http, onSessionEnd: ends.hook },
+    onerror: (e) => void notes.push(e.message),
   });
   cleanup.push(() => proxy.close());
-  return { proxy, url: proxy.url!, ends };
+  return { proxy, url: proxy.url!, ends, notes };
+}
+
+/** Polls a condition of the proxy's state until it holds, failing after a deadline. */
+async function until(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 async function upstream(): Promise<Upstream> {
@@ -231,6 +244,8 @@ describe('HTTP sessions', () => {
       clients.push(...(await Promise.all(Array.from({ length: 50 }, () => connect(url).then((c) => c.client)))));
     }
     expect(proxy.http!.status()).toMatchObject({ sessions: 1_000, clients: 1 });
+    // Each client opens its stream just after connecting; with every stream open none may be evicted.
+    await until('every session holds its stream', () => proxy.http!.status().idle === 0);
     const refused = await fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) });
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
@@ -250,22 +265,23 @@ describe('HTTP sessions', () => {
     await Promise.all(after.map((c) => c.client.close()));
   }, 120_000);
 
-  it('a client past its limit gets 429 with Retry-After; DELETE frees the slot and ends the upstream session', async () => {
+  it('a client past its limit with every session busy gets 429 with Retry-After; DELETE frees a slot and ends the upstream session', async () => {
     const up = await upstream();
-    const { url, ends } = await proxyTo(
+    const { proxy, url, ends } = await proxyTo(
       { kind: 'url', url: up.url, transport: 'streamable' },
       { maxSessionsPerClient: 2, sessionIdleMs: 3_600_000 },
     );
     const a = await connect(url);
     const b = await connect(url);
+    await until('both sessions hold their streams', () => proxy.http!.status().idle === 0);
     const refused = await fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) });
     expect(refused.status).toBe(429);
-    const wait = Number(refused.headers.get('retry-after'));
-    // Nothing is idle, so the client is told to wait a whole idle time.
-    expect(wait).toBeGreaterThanOrEqual(3_600);
+    // Any busy session may turn idle (and evictable) at any moment, so the wait is short, not an idle time.
+    expect(refused.headers.get('retry-after')).toBe(String(BUSY_RETRY_AFTER_SECONDS));
     expect(((await refused.json()) as { error: { message: string } }).error.message).toBe(
-      'too many sessions for this client (2); end one with DELETE or wait',
+      'too many sessions for this client (2), each with a request or stream open; end one with DELETE or wait',
     );
+    expect(ends.counts.evicted).toBe(0);
     await a.transport.terminateSession();
     // The proxy's session ends only after the upstream acknowledged its DELETE.
     await ends.reached('deleted', 1);
@@ -370,6 +386,156 @@ describe('HTTP sessions', () => {
     expect(up.live).toBe(0);
     await client.close();
   });
+});
+
+/** Opens a session with raw requests, which hold nothing open once answered (unlike an SDK client's stream). */
+async function rawSession(url: URL): Promise<string> {
+  const init = await fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) });
+  expect(init.status).toBe(200);
+  const session = init.headers.get('mcp-session-id')!;
+  await readEvents(init.body!, (e) => e.data.id === 'init');
+  const initialized = await fetch(url, {
+    method: 'POST',
+    headers: headers(session),
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  expect(initialized.status).toBe(202);
+  return session;
+}
+
+/** Calls the upstream's `slow` tool in `session` and waits until the call is held upstream. */
+async function slowCall(up: Upstream, url: URL, session: string, id: string): Promise<Promise<Response>> {
+  const held = once(up.events, 'slow');
+  const response = fetch(url, {
+    method: 'POST',
+    headers: headers(session),
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'slow', arguments: {} } }),
+  });
+  await held;
+  return response;
+}
+
+/** A tools/list in `session` by raw request: the HTTP status, and the tool names when answered. */
+async function rawList(url: URL, session: string): Promise<{ status: number; tools?: string[] }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: headers(session),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'list', method: 'tools/list', params: {} }),
+  });
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    return { status: res.status };
+  }
+  const [answer] = await readEvents(res.body!, (e) => e.data.id === 'list');
+  const tools = (answer?.data.result as { tools: { name: string }[] }).tools.map((t) => t.name);
+  return { status: res.status, tools };
+}
+
+describe('sessions past a client limit', () => {
+  it('sessions left without DELETE never use the limit up: each new one ends the least recently used idle one, upstream too', async () => {
+    const up = await upstream();
+    const { proxy, url, ends, notes } = await proxyTo(
+      { kind: 'url', url: up.url, transport: 'streamable' },
+      { maxSessionsPerClient: 3, sessionIdleMs: 3_600_000 },
+    );
+    // Abandoned one after another, the way the conformance suite's clients leave them: no DELETE.
+    const abandoned: string[] = [];
+    for (let k = 0; k < 8; k++) {
+      const { client, transport } = await connect(url);
+      const r = await client.callTool({ name: 'echo', arguments: { text: `session ${k}` } });
+      expect(r.content).toEqual([{ type: 'text', text: `session ${k}` }]);
+      abandoned.push(transport.sessionId!);
+      await client.close();
+      await until(`session ${k} is idle`, () => proxy.http!.status().idle === Math.min(k + 1, 3));
+      // Each session past the third ended the oldest idle one, upstream before it counts as ended.
+      await ends.reached('evicted', Math.max(0, k - 2));
+      expect(ends.evicted).toEqual(abandoned.slice(0, Math.max(0, k - 2)));
+      expect(up.deleted).toHaveLength(Math.max(0, k - 2));
+    }
+    expect(proxy.http!.status()).toMatchObject({ sessions: 3, clients: 1, ended: { evicted: 5, expired: 0 } });
+    // An evicted session is gone; the three most recent still answer.
+    expect((await rawList(url, abandoned[4]!)).status).toBe(404);
+    for (const session of abandoned.slice(5)) expect((await rawList(url, session)).tools).toContain('echo');
+    expect(up.live).toBe(3);
+    const text = await proxy.http!.metrics();
+    expect(text).toContain('mcp_policy_proxy_sessions_closed_total{reason="evicted"} 5');
+    expect(text).toContain('mcp_policy_proxy_sessions_refused_total{reason="client_limit"} 0');
+    expect(notes.filter((n) => n.includes('its client is at its limit of 3 sessions'))).toHaveLength(5);
+  }, 60_000);
+
+  it('a session with a request in flight is never evicted, even as the least recently used', async () => {
+    const up = await upstream();
+    const { proxy, url, ends } = await proxyTo(
+      { kind: 'url', url: up.url, transport: 'streamable' },
+      { maxSessionsPerClient: 2, sessionIdleMs: 3_600_000 },
+    );
+    const a = await rawSession(url);
+    const b = await rawSession(url);
+    expect(proxy.http!.status().idle).toBe(2);
+    // The older session is busy: its call is held upstream.
+    const call = await slowCall(up, url, a, 'slow-a');
+    await until('a is busy', () => proxy.http!.status().idle === 1);
+    // A third session ends b, the idle one, though a was used longer ago.
+    const c = await connect(url);
+    await ends.reached('evicted', 1);
+    expect(ends.evicted).toEqual([b]);
+    expect((await rawList(url, b)).status).toBe(404);
+    // The busy session's call is answered in full.
+    up.release.splice(0).forEach((r) => r());
+    const [answer] = await readEvents((await call).body!, (e) => e.data.id === 'slow-a');
+    expect(answer?.data).toEqual({
+      jsonrpc: '2.0',
+      id: 'slow-a',
+      result: { content: [{ type: 'text', text: 'slow done' }] },
+    });
+    // Now a is idle and c holds its stream: a fourth session ends a.
+    await until('a is idle and c holds its stream', () => proxy.http!.status().idle === 1);
+    const d = await connect(url);
+    await ends.reached('evicted', 2);
+    expect(ends.evicted).toEqual([b, a]);
+    expect((await c.client.listTools()).tools.map((t) => t.name)).toContain('echo');
+    expect((await d.client.listTools()).tools.map((t) => t.name)).toContain('echo');
+    await Promise.all([c.client.close(), d.client.close()]);
+  }, 30_000);
+
+  it('answers 429 with Retry-After only when every session of the client is busy', async () => {
+    const up = await upstream();
+    const { proxy, url, ends } = await proxyTo(
+      { kind: 'url', url: up.url, transport: 'streamable' },
+      { maxSessionsPerClient: 2, sessionIdleMs: 3_600_000 },
+    );
+    const a = await rawSession(url);
+    const b = await rawSession(url);
+    const calls = [await slowCall(up, url, a, 'slow-a'), await slowCall(up, url, b, 'slow-b')];
+    await until('both sessions are busy', () => proxy.http!.status().idle === 0);
+    const refused = await fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe(String(BUSY_RETRY_AFTER_SECONDS));
+    await refused.body?.cancel();
+    expect(ends.counts.evicted).toBe(0);
+    expect(await proxy.http!.metrics()).toContain('mcp_policy_proxy_sessions_refused_total{reason="client_limit"} 1');
+    // Once a call is answered its session is idle again, and the next new session takes its place.
+    up.release.splice(0, 1).forEach((r) => r());
+    await readEvents((await calls[0]!).body!, (e) => e.data.id === 'slow-a');
+    await until('a is idle', () => proxy.http!.status().idle === 1);
+    const c = await rawSession(url);
+    expect(ends.evicted).toEqual([a]);
+    expect((await rawList(url, c)).tools).toContain('echo');
+    up.release.splice(0).forEach((r) => r());
+    await readEvents((await calls[1]!).body!, (e) => e.data.id === 'slow-b');
+  }, 30_000);
+
+  it('a stdio server at its live children bound: the evicted session child is reaped before the new one starts', async () => {
+    const { proxy, url, ends } = await proxyTo(
+      { kind: 'command', command: process.execPath, args: [RAW_SERVER] },
+      { maxSessionsPerClient: 1, maxChildren: 1 },
+    );
+    const first = await rawSession(url);
+    const second = await rawSession(url);
+    expect(ends.evicted).toEqual([first]);
+    expect(proxy.http!.status()).toMatchObject({ sessions: 1, children: 1 });
+    expect((await rawList(url, second)).tools).toContain('echo');
+  }, 30_000);
 });
 
 describe('denials clients can tell apart', () => {

@@ -138,7 +138,7 @@ export function proxyCommand(io: CliIo): Command {
     )
     .option('--listen <where>', 'stdio, or http://127.0.0.1:PORT/PATH for streamable HTTP', 'stdio')
     .option('--allow-non-loopback', 'allow --listen on an address other machines can reach')
-    .option('--session-idle <seconds>', 'HTTP: end a session idle this long (default 300)')
+    .option('--session-idle <seconds>', 'HTTP: end a session idle this long (default 60)')
     .option('--max-sessions-per-client <n>', 'HTTP: sessions one client address may hold (default 256; 429 past it)')
     .option('--max-children <n>', 'HTTP: live server processes of a command server (default 128; 503 past it)')
     .option(

@@ -28,9 +28,17 @@ export const HTTP_LIMITS = {
   maxBodyBytes: 4 * 1024 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
-  /** A session with no open request (a held SSE stream is one) for this long is ended; clients need not send DELETE. */
-  sessionIdleMs: 5 * 60_000,
-  /** Sessions one client may hold at once; past it a new one is answered 429 with Retry-After. */
+  /**
+   * A session with no open request (a held SSE stream is one) for this long is ended; clients need not send
+   * DELETE. Short, because a client in use holds its SSE stream and never counts as idle: what expires is a
+   * session its client abandoned, which still holds an upstream session (a child process for a command server).
+   * A client that comes back later gets 404 and, as MCP asks, starts a new session.
+   */
+  sessionIdleMs: 60_000,
+  /**
+   * Sessions one client may hold at once. A new session past it ends the client's least recently used idle
+   * session (`evicted`); only when every one of them is busy is it answered 429 with Retry-After.
+   */
   maxSessionsPerClient: 256,
   /** Live child processes (one per session of a stdio server); past it a new session is answered 503. */
   maxChildren: 128,
@@ -38,8 +46,14 @@ export const HTTP_LIMITS = {
   shutdownGraceMs: 10_000,
 } as const;
 
-/** Why a session ended. */
-export type SessionEnd = 'deleted' | 'expired' | 'closed' | 'shutdown';
+/**
+ * Why a session ended: `evicted` when its client, at its session limit, opened a new one and this was its least
+ * recently used idle session.
+ */
+export type SessionEnd = 'deleted' | 'expired' | 'evicted' | 'closed' | 'shutdown';
+
+/** Retry-After of a 429, in seconds: every session of the client is busy, and any may turn idle at any time. */
+export const BUSY_RETRY_AFTER_SECONDS = 5;
 
 /**
  * Authentication of the listener: the options of `src/host/auth.ts`, whose
@@ -78,6 +92,8 @@ export interface HttpOptions {
 export interface HttpStatus {
   readonly status: 'ok' | 'draining';
   readonly sessions: number;
+  /** Sessions with no request or stream open: those a client at its limit may evict. */
+  readonly idle: number;
   readonly clients: number;
   readonly children: number;
   readonly limits: {
@@ -99,6 +115,8 @@ interface Session {
   open: number;
   lastSeen: number;
   ending?: SessionEnd;
+  /** Gives the session's place in its client's count back (once), so an evicted one frees it at once. */
+  releaseClient(): void;
 }
 
 /** Runs one HTTP exchange of a session, keeping count of its open requests (a held SSE stream is one). */
@@ -185,37 +203,51 @@ export async function listenHttp(
   /** Sessions whose server side is open, started or closing: each holds a child process for a stdio server. */
   let live = 0;
   let draining = false;
-  const ended: Record<SessionEnd, number> = { deleted: 0, expired: 0, closed: 0, shutdown: 0 };
+  const ended: Record<SessionEnd, number> = { deleted: 0, expired: 0, evicted: 0, closed: 0, shutdown: 0 };
 
   const release = (client: string): void => {
     const n = (perClientCount.get(client) ?? 1) - 1;
     if (n <= 0) perClientCount.delete(client);
     else perClientCount.set(client, n);
   };
-  const end = (session: Session, reason: SessionEnd, how: 'close' | 'shutdown' = 'close'): void => {
+  const end = (session: Session, reason: SessionEnd, how: 'close' | 'shutdown' = 'close'): Promise<void> => {
     session.ending ??= reason;
-    void (how === 'shutdown' ? session.relay.shutdown(graceMs) : session.relay.close());
+    return how === 'shutdown' ? session.relay.shutdown(graceMs) : session.relay.close();
   };
-  /** Seconds until the client's first idle session expires, or a whole idle time when none is idle. */
-  const retryAfter = (client: string): string => {
-    let soonest = idleMs;
-    const now = Date.now();
+  /**
+   * Ends the client's least recently used session that has nothing open, to make room for a new one; false when
+   * every session of the client is busy (or already ending). A session counts as busy from the moment one of
+   * its requests is taken up, so one with a request or stream in flight is never chosen.
+   */
+  const evictIdle = (client: string): { evicted: false } | { evicted: true; closed: Promise<void> } => {
+    let oldest: Session | undefined;
     for (const s of sessions.values()) {
-      if (s.client === client && s.open === 0) soonest = Math.min(soonest, Math.max(0, s.lastSeen + idleMs - now));
+      if (s.client !== client || s.ending !== undefined || s.open > 0) continue;
+      if (oldest === undefined || s.lastSeen < oldest.lastSeen) oldest = s;
     }
-    return String(Math.max(1, Math.ceil((soonest + sweepMs) / 1000)));
+    if (oldest === undefined) return { evicted: false };
+    oldest.releaseClient();
+    const idleFor = Math.round((Date.now() - oldest.lastSeen) / 1000);
+    // The client's own session, so the client learns nothing new; its id stays out of the log all the same.
+    options.onerror?.(
+      new Error(
+        `ended a session idle for ${idleFor} s to open a new one: its client is at its limit of ${perClient} sessions`,
+      ),
+    );
+    return { evicted: true, closed: end(oldest, 'evicted') };
   };
   // Checked often enough that a session outlives its idle time by at most a quarter of it (and at most 30 s).
   const sweepMs = Math.max(25, Math.min(Math.floor(idleMs / 4), 30_000));
   const sweep = setInterval(() => {
     const cutoff = Date.now() - idleMs;
     for (const s of sessions.values())
-      if (s.ending === undefined && s.open === 0 && s.lastSeen < cutoff) end(s, 'expired');
+      if (s.ending === undefined && s.open === 0 && s.lastSeen < cutoff) void end(s, 'expired');
   }, sweepMs).unref();
 
   const status = (): HttpStatus => ({
     status: draining ? 'draining' : 'ok',
     sessions: sessions.size,
+    idle: [...sessions.values()].filter((s) => s.ending === undefined && s.open === 0).length,
     clients: perClientCount.size,
     children: spawnsChildren ? live : 0,
     limits: {
@@ -305,13 +337,22 @@ export async function listenHttp(
     if (draining) return reject(res, 503, 'the proxy is shutting down', { 'retry-after': '5' });
     if (req.method !== 'POST') return reject(res, 400, 'no session: start one with an initialize request');
     const client = subject !== undefined ? `sub:${subject}` : clientKey(req);
-    const held = perClientCount.get(client) ?? 0;
-    if (held >= perClient) {
-      metrics.sessionRefused('client_limit');
-      return reject(res, 429, `too many sessions for this client (${perClient}); end one with DELETE or wait`, {
-        'retry-after': retryAfter(client),
-      });
+    while ((perClientCount.get(client) ?? 0) >= perClient) {
+      const eviction = evictIdle(client);
+      if (!eviction.evicted) {
+        metrics.sessionRefused('client_limit');
+        return reject(
+          res,
+          429,
+          `too many sessions for this client (${perClient}), each with a request or stream open; end one with DELETE or wait`,
+          { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) },
+        );
+      }
+      // The evicted session's child is reaped before a new one is started, so the live children stay bounded.
+      if (spawnsChildren && live >= maxChildren) await eviction.closed;
+      if (draining) return reject(res, 503, 'the proxy is shutting down', { 'retry-after': '5' });
     }
+    const held = perClientCount.get(client) ?? 0;
     if (spawnsChildren && live >= maxChildren) {
       metrics.sessionRefused('children_limit');
       return reject(res, 503, `too many server processes (${maxChildren}); try again later`, {
@@ -321,11 +362,17 @@ export async function listenHttp(
     perClientCount.set(client, held + 1);
     live++;
     let released = false;
+    let clientReleased = false;
+    const releaseClient = (): void => {
+      if (clientReleased) return;
+      clientReleased = true;
+      release(client);
+    };
     const releaseOnce = (): void => {
       if (released) return;
       released = true;
       live--;
-      release(client);
+      releaseClient();
     };
     let relay: Relay | undefined;
     let transport: StreamableHTTPServerTransport | undefined;
@@ -355,6 +402,7 @@ export async function listenHttp(
         ...(subject !== undefined && { subject }),
         open: 0,
         lastSeen: Date.now(),
+        releaseClient,
       };
       relay.onclose = () => {
         const id = created.sessionId;
@@ -423,7 +471,7 @@ export async function listenHttp(
               resolve();
             };
           });
-          end(s, 'shutdown', 'shutdown');
+          void end(s, 'shutdown', 'shutdown');
           return closed;
         }),
       );

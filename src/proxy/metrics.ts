@@ -12,12 +12,13 @@ import { AUTH_FAILURE_CODES, authFailureCounter, DecisionLogMetrics, metricsRegi
 import { type Decision } from '../policy/model.js';
 
 /** Why a session ended, as the listener tells it: `SessionEnd` of `./http.ts`, which imports this module. */
-type Ending = 'deleted' | 'expired' | 'closed' | 'shutdown';
+type Ending = 'deleted' | 'expired' | 'evicted' | 'closed' | 'shutdown';
 
 /** The label of each ending: what ended the session. */
 const CLOSED_BY: Readonly<Record<Ending, string>> = {
   deleted: 'delete',
   expired: 'idle',
+  evicted: 'evicted',
   closed: 'upstream',
   shutdown: 'shutdown',
 };
@@ -83,7 +84,7 @@ export class ProxyMetrics {
     });
     this.closed = new Counter({
       name: 'mcp_policy_proxy_sessions_closed_total',
-      help: 'Sessions ended, by reason (delete, idle, upstream, shutdown), counted once their server side is closed.',
+      help: 'Sessions ended, by reason (delete, idle, evicted, upstream, shutdown), counted once their server side is closed.',
       labelNames: ['reason'] as const,
       registers: [registry],
     });
