@@ -10,13 +10,15 @@
  * to service calls, one of a few static tokens compared in constant time.
  * `authenticate` never throws: it answers a principal, or a coded failure
  * with the status and the `WWW-Authenticate` challenge to send. No token is
- * ever logged, kept or put in a message.
+ * ever logged or put in a message; a verified JWT is kept in memory only, to
+ * skip verifying it again (see {@link VERIFIED_TOKEN_CACHE}).
  */
 import { createHash, createPublicKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   errors,
   type JSONWebKeySet,
   type JWTPayload,
@@ -50,6 +52,20 @@ export const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 const MAX_JWKS_FILE_BYTES = 1024 * 1024;
 /** Shortest static token: anything shorter can be guessed. */
 export const MIN_STATIC_TOKEN_LENGTH = 32;
+
+/**
+ * Verified JWTs kept so a client that sends the same token with every
+ * request (an MCP session does) is not checked again each time: a signature
+ * check costs more than the rest of a decision. An entry is keyed by the
+ * exact token text and answers the same principal only while the token is
+ * still unexpired (its `exp` with the clock tolerance, as verifying would
+ * judge it) and, for a remote JWKS, only while the key set it was verified
+ * with is still the current one and within its refresh age: any fetch of the
+ * key set drops every entry verified before it (and nothing verified while
+ * one is under way is kept), so a key rotated out stops its tokens exactly
+ * when verifying them again would. Failures are never kept. The least recently used entry goes first past `maxEntries`.
+ */
+export const VERIFIED_TOKEN_CACHE = { maxEntries: 1_000 } as const;
 
 /** How JWT access tokens are verified. */
 export interface JwtOptions {
@@ -271,28 +287,66 @@ async function readJwksFile(path: string): Promise<JSONWebKeySet> {
 
 type KeySource = KeyObject | JWTVerifyGetKey;
 
-async function keySource(jwt: JwtOptions): Promise<KeySource> {
+/**
+ * The keys tokens are verified with, and whether a token verified earlier
+ * still stands for them: `generation` counts the fetches of a remote key set
+ * started, `reloading` is true from the start of a fetch until its keys are
+ * in place, and `fresh` is false once the set is due to be fetched again.
+ * Fixed keys (a file, a PEM key) never change while the host runs.
+ */
+interface Keys {
+  readonly source: KeySource;
+  generation(): number;
+  reloading(): boolean;
+  fresh(): boolean;
+}
+
+async function keySource(jwt: JwtOptions): Promise<Keys> {
   const given = [jwt.jwksUrl, jwt.jwksFile, jwt.publicKey].filter((k) => k !== undefined).length;
   if (given !== 1) throw configError('jwt needs exactly one of jwksUrl, jwksFile and publicKey');
+  const fixed = (source: KeySource): Keys => ({
+    source,
+    generation: () => 0,
+    reloading: () => false,
+    fresh: () => true,
+  });
   if (jwt.jwksUrl !== undefined) {
     const timeout = jwt.jwksTimeoutMs ?? 5000;
     if (!Number.isInteger(timeout) || timeout <= 0) throw configError('jwksTimeoutMs must be a positive integer');
-    return unavailableOnFailure(
-      createRemoteJWKSet(checkUrl('the jwks url', jwt.jwksUrl), { timeoutDuration: timeout }),
-    );
+    let fetches = 0;
+    const remote = createRemoteJWKSet(checkUrl('the jwks url', jwt.jwksUrl), {
+      timeoutDuration: timeout,
+      [customFetch]: (...args: Parameters<typeof fetch>) => {
+        fetches++;
+        return fetch(...args);
+      },
+    });
+    return {
+      source: unavailableOnFailure(remote),
+      generation: () => fetches,
+      reloading: () => remote.reloading,
+      fresh: () => remote.fresh,
+    };
   }
   if (jwt.jwksFile !== undefined) {
-    const set = createLocalJWKSet(await readJwksFile(jwt.jwksFile));
     // A local set cannot be unreachable: its failures are the token's.
-    return set;
+    return fixed(createLocalJWKSet(await readJwksFile(jwt.jwksFile)));
   }
   try {
     const key = createPublicKey(jwt.publicKey!);
     if (key.type !== 'public') throw new Error('not a public key');
-    return key;
+    return fixed(key);
   } catch {
     throw configError('the public key is not a pem public key');
   }
+}
+
+/** A verified JWT's principal, and until when it may be answered without verifying again. */
+interface Verified {
+  readonly principal: Principal;
+  /** Milliseconds since the epoch: `exp` plus the clock tolerance. */
+  readonly until: number;
+  readonly generation: number;
 }
 
 interface StaticEntry {
@@ -325,10 +379,19 @@ export class Authenticator {
   private constructor(
     private readonly options: AuthOptions,
     private readonly metadataUrl: string | undefined,
-    private readonly key: KeySource | undefined,
+    private readonly key: Keys | undefined,
     private readonly statics: readonly StaticEntry[],
     private readonly maxTokenLength: number,
   ) {}
+
+  /** See {@link VERIFIED_TOKEN_CACHE}; in insertion order, the most recently used last. */
+  private readonly verified = new Map<string, Verified>();
+  private cacheHits = 0;
+
+  /** Verified JWTs kept now, and how many requests were answered from them without verifying again. */
+  get tokenCache(): { readonly entries: number; readonly hits: number } {
+    return { entries: this.verified.size, hits: this.cacheHits };
+  }
 
   /** Checks the options and loads the keys; throws `invalid_auth_config`. */
   static async create(options: AuthOptions): Promise<Authenticator> {
@@ -349,7 +412,7 @@ export class Authenticator {
     if (options.jwt === undefined && (options.staticTokens ?? []).length === 0) {
       throw configError('authentication needs jwt verification or at least one static token');
     }
-    let key: KeySource | undefined;
+    let key: Keys | undefined;
     if (options.jwt !== undefined) {
       const jwt = options.jwt;
       checkUrl('the issuer', jwt.issuer);
@@ -494,9 +557,36 @@ export class Authenticator {
     if (jwt === undefined || this.key === undefined) {
       return this.fail('invalid_token', 'the token is not one this resource accepts', needed);
     }
+    const generation = this.key.generation();
+    const settled = !this.key.reloading();
+    const known = this.verified.get(token);
+    if (known !== undefined) {
+      this.verified.delete(token);
+      if (Date.now() < known.until && known.generation === generation && settled && this.key.fresh()) {
+        this.verified.set(token, known);
+        this.cacheHits++;
+        return known.principal;
+      }
+    }
+    const verified = await this.verifyJwt(jwt, token, needed);
+    if ('failure' in verified) return verified;
+    // Kept only when the keys stayed the same throughout: no fetch under way, none started meanwhile.
+    if (!settled || this.key.reloading() || this.key.generation() !== generation) return verified;
+    const tolerance = jwt.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
+    // jwtVerify requires `exp`, so every verified principal has one.
+    const until = ((verified.expiresAt ?? 0) + tolerance) * 1000;
+    this.verified.set(token, { principal: verified, until, generation });
+    if (this.verified.size > VERIFIED_TOKEN_CACHE.maxEntries) {
+      const oldest = this.verified.keys().next();
+      if (oldest.done !== true) this.verified.delete(oldest.value);
+    }
+    return verified;
+  }
+
+  private async verifyJwt(jwt: JwtOptions, token: string, needed: readonly string[]): Promise<Principal | AuthRefusal> {
     let payload: JWTPayload;
     try {
-      const verified = await jwtVerify(token, this.key, {
+      const verified = await jwtVerify(token, this.key!.source, {
         issuer: jwt.issuer,
         // One of the two is set: create refuses jwt options with neither.
         audience: jwt.audience === undefined ? this.options.resource! : stringList(jwt.audience),
