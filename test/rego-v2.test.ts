@@ -338,8 +338,9 @@ describe('version 2 in wasm and in OPA', () => {
       ],
     });
     const { rego } = generatePolicy(policy);
-    const benign = generatePolicy(policyOf({ version: 2, default: 'deny', rules: [{ users: ['x'], allow: true }] }));
-    // The module is the same whatever the policy says: every user string is in data.json.
+    const benign = generatePolicy(policyOf({ version: 2, default: 'deny', rules: [{ tools: ['x'], allow: true }] }));
+    // The module depends only on which fields the index uses (here the tool), never on the strings: every user
+    // string is in data.json.
     expect(rego).toBe(benign.rego);
     const principal = JSON.parse(
       `{"sub": ${JSON.stringify(`${name}!`)}, "claims": {"__proto__": "p", ${JSON.stringify(name)}: [${JSON.stringify(name)}]}}`,
@@ -505,6 +506,34 @@ describe('the rule index of version 2 policies', () => {
     expect(index.suffix).toEqual({});
     expect(index.always).toEqual([4]);
   });
+
+  it('a module looks a request up only under the fields its index has entries for, and finds every rule', async () => {
+    const policy = policyOf({
+      version: 2,
+      default: 'deny',
+      rules: [
+        { server: 'team-a', users: ['*@example.com'], allow: false },
+        { groups: ['eng-*'], allow: true },
+        { action: 'resource', server: '*.svc', resources: ['file:///srv/*'], allow: true },
+        { users: ['ada'], allow: true },
+      ],
+    });
+    const { rego } = generatePolicy(policy);
+    expect(rego).toContain('index_fields := ["server", "sub"]');
+    expect(rego).toContain('prefix_fields := ["groups", "resource"]');
+    expect(rego).toContain('suffix_fields := []');
+    const base = { tool: 't' };
+    const answers = await decideEverywhere(policy, [
+      { ...base, server: 'team-a', principal: { sub: 'x@example.com', groups: ['eng-a'] } },
+      { ...base, server: 'team-b', principal: { sub: 'x@example.com', groups: ['', 'eng-a'] } },
+      { ...base, action: 'resource', server: 'a.svc', resource: 'file:///srv/x', principal: { groups: ['eng'] } },
+      { ...base, server: 'a.svc', resource: 'file:///etc', principal: { sub: 'ada' } },
+      { ...base, server: 'a.svc', principal: { sub: '', groups: [''] } },
+    ]);
+    for (const decisions of Object.values(answers)) {
+      expect(decisions.map((d) => d.rule)).toEqual([0, 1, 2, 3, null]);
+    }
+  }, 120_000);
 });
 
 describe('the work one version 2 request can ask for', () => {

@@ -132,29 +132,10 @@ claim_values(v) := [v] if is_string(v)
 
 claim_values(v) := v if is_array(v)
 
-# facts(req) is what rules match on: version 1's facts, the non-empty resource
-# and subject, the non-empty groups, the claims (present exactly when there is
-# a principal), the annotations the request declares ({} when none; the
-# effective value of a hint is worked out only for the rules that ask) and
-# the arguments object.
-facts(req) := object.union_n([
-	lib.facts(req),
-	{f: v | f := "resource"; v := req[f]; v != ""},
-	principal_facts(object.get(req, "principal", null)),
-	{"annotations": object_or_empty(object.get(req, "annotations", null))},
-	{"arguments": a | a := req.arguments; is_object(a)},
-])
-
-principal_facts(p) := object.union(
-	{"claims": object.get(p, "claims", {}), "groups": [g | some g in object.get(p, "groups", []); g != ""]},
-	{"sub": s | s := p.sub; s != ""},
-) if {
-	is_object(p)
-} else := {}
-
-object_or_empty(a) := a if {
-	is_object(a)
-} else := {}
+# facts(req) is what rules match on: version 1's facts, and the request
+# itself, from which the version 2 conditions and the index read only what
+# they ask for (request checking has made sure of every type they expect).
+facts(req) := object.union(lib.facts(req), {"request": req})
 
 # effective_hint(a, h) is what the request declares, else MCP's default, except
 # that a tool declaring itself read-only and nothing about destructiveness is not destructive.
@@ -165,16 +146,17 @@ effective_hint(a, h) := a[h] if {
 	a.readOnlyHint == true
 } else := annotation_defaults[h]
 
-# index_fields are the request facts the index has exact entries for.
-index_fields := array.concat(lib.index_fields, ["resource", "sub", "groups"])
+# field_values(r, f) are the values of fact f a rule is matched against: the
+# non-empty resource, subject and groups, or version 1's fields.
+field_values(r, "groups") := [g | some g in r.request.principal.groups; g != ""]
 
-# affix_fields are the facts the index has prefix and suffix entries for.
-affix_fields := array.concat(lib.affix_fields, ["resource", "sub", "groups"])
+field_values(r, "sub") := [s | s := r.request.principal.sub; s != ""]
 
-# field_values(r, f) are the values of fact f a rule is matched against.
-field_values(r, "groups") := object.get(r, "groups", [])
+field_values(r, "resource") := [s | s := r.request.resource; s != ""]
 
-field_values(r, f) := lib.field_values(r, f) if f != "groups"
+field_values(r, f) := lib.field_values(r, f) if not v2_fields[f]
+
+v2_fields := {"groups": true, "sub": true, "resource": true}
 
 # holds(c, r) holds when condition c of a rule holds for facts r. Version 1
 # kinds go to lib.rego, and only they: every definition there is tried in turn.
@@ -195,7 +177,9 @@ holds(["any_of", f, literals, patterns], r) if {
 # ["claims", [[name, {literal: true}, [pattern]]]]: there is a principal, and
 # each listed claim has a non-empty value (or element) that matches.
 holds(["claims", entries], r) if {
-	claims := r.claims
+	p := r.request.principal
+	is_object(p)
+	claims := object.get(p, "claims", {})
 	every e in entries {
 		some v in claim_values(claims[e[0]])
 		v != ""
@@ -204,7 +188,13 @@ holds(["claims", entries], r) if {
 }
 
 # ["annotation", hint, value]: the request's effective hint is the value.
-holds(["annotation", h, b], r) if effective_hint(r.annotations, h) == b
+holds(["annotation", h, b], r) if effective_hint(annotations(r.request), h) == b
+
+# annotations(req) are the annotations the request declares; {} when none.
+annotations(req) := a if {
+	a := req.annotations
+	is_object(a)
+} else := {}
 
 # ["argument", condition]: see argument_holds.
 holds(["argument", a], r) if argument_holds(a, found(r, a.steps))
@@ -302,14 +292,14 @@ normalized(a, v) := v if not a.normalize
 # {"key", "index", "all"}: `all` for a "*" segment (every element or member
 # value), else the member named key of an object, or the element at index
 # (-1 when the segment is not an array index) of an array.
-found(r, steps) := [x | x := r.arguments[steps[0].key]] if {
+found(r, steps) := [x | x := r.request.arguments[steps[0].key]] if {
 	# The usual pointer, one member of the arguments object.
 	count(steps) == 1
 	not steps[0].all
-} else := walk_8([a | a := r.arguments], steps, 0) if {
+} else := walk_8([a | a := r.request.arguments; is_object(a)], steps, 0) if {
 	count(steps) <= 8
 } else := vs if {
-	v8 := walk_8([a | a := r.arguments], steps, 0)
+	v8 := walk_8([a | a := r.request.arguments; is_object(a)], steps, 0)
 	v16 := walk_8(v8, steps, 8)
 	v24 := walk_8(v16, steps, 16)
 	vs := walk_8(v24, steps, 24)

@@ -69,8 +69,8 @@ function enterpriseSection(lowered: string, provenance: boolean): string {
  * one index entry from its store instead of converting the whole policy on
  * every evaluation; in WebAssembly the data is in memory either way.
  */
-function matchSection(d: string): string {
-  return [
+function matchSection(d: string, fields?: IndexFields): string {
+  const text = [
     '# first_match is the decision of the lowest-numbered rule whose conditions all',
     '# hold for facts r, else the default. Only the rules the index lists for r',
     '# (and those it cannot narrow) are checked, so the cost does not grow with the policy.',
@@ -104,7 +104,42 @@ function matchSection(d: string): string {
     `	some i in ${d}.index.suffix[f][k][lib.suffix_of(v, n)]`,
     '}\n',
   ].join('\n');
+  if (fields === undefined) return text;
+  // A version 2 module looks a request up only under the fields its policy's index has entries for.
+  return [
+    text
+      .replace('equal_hits(r) := {i |\n\tsome f in lib.index_fields', 'equal_hits(r) := {i |\n\tsome f in index_fields')
+      .replace(
+        'prefix_hits(r) := {i |\n\tsome f in lib.affix_fields',
+        'prefix_hits(r) := {i |\n\tsome f in prefix_fields',
+      )
+      .replace(
+        'suffix_hits(r) := {i |\n\tsome f in lib.affix_fields',
+        'suffix_hits(r) := {i |\n\tsome f in suffix_fields',
+      ),
+    '# The fields the index has exact, prefix and suffix entries for.',
+    `index_fields := ${regoList(fields.equals)}\n`,
+    `prefix_fields := ${regoList(fields.prefix)}\n`,
+    `suffix_fields := ${regoList(fields.suffix)}\n`,
+  ].join('\n');
 }
+
+/** The fields of a policy's index that have exact, prefix and suffix entries. */
+interface IndexFields {
+  readonly equals: readonly string[];
+  readonly prefix: readonly string[];
+  readonly suffix: readonly string[];
+}
+
+function indexFields(data: LoweredData): IndexFields {
+  return {
+    equals: Object.keys(data.index.equals),
+    prefix: Object.keys(data.index.prefixLengths),
+    suffix: Object.keys(data.index.suffixLengths),
+  };
+}
+
+const regoList = (items: readonly string[]): string => `[${items.map(regoString).join(', ')}]`;
 
 /**
  * The helpers a version 2 module takes from v2.rego instead of lib.rego:
@@ -112,7 +147,7 @@ function matchSection(d: string): string {
  * version 1 conditions on to lib.rego. The module is otherwise the same, so
  * it is printed as for version 1 and these references are switched.
  */
-const V2_HELPERS = ['request_error(', 'facts(', 'holds(', 'index_fields', 'affix_fields', 'field_values('];
+const V2_HELPERS = ['request_error(', 'facts(', 'holds(', 'field_values('];
 
 function throughV2(section: string): string {
   let out = section;
@@ -169,7 +204,8 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
     ].join('\n'),
   );
   if (lowered.enterprise) sections.push(enterpriseSection(data, lowered.provenance));
-  sections.push(matchSection(data));
+  // A version 1 module keeps its bytes and reads lib.rego's fixed lists of fields.
+  sections.push(matchSection(data, lowered.version === 2 ? indexFields(lowered.data) : undefined));
   // The header (the only section with a policy's text in it) is left as it is.
   const [header, ...rest] = sections;
   const body = lowered.version === 2 ? rest.map(throughV2) : rest;

@@ -56,21 +56,28 @@ candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always
 always := {i | some i in data.mcp_policy.lowered.index.always}
 
 equal_hits(r) := {i |
-	some f in v2.index_fields
+	some f in index_fields
 	some v in v2.field_values(r, f)
 	some i in data.mcp_policy.lowered.index.equals[f][v]
 }
 
 prefix_hits(r) := {i |
-	some f in v2.affix_fields
+	some f in prefix_fields
 	some v in v2.field_values(r, f)
 	some k, n in data.mcp_policy.lowered.index.prefixLengths[f]
 	some i in data.mcp_policy.lowered.index.prefix[f][k][substring(v, 0, n)]
 }
 
 suffix_hits(r) := {i |
-	some f in v2.affix_fields
+	some f in suffix_fields
 	some v in v2.field_values(r, f)
 	some k, n in data.mcp_policy.lowered.index.suffixLengths[f]
 	some i in data.mcp_policy.lowered.index.suffix[f][k][lib.suffix_of(v, n)]
 }
+
+# The fields the index has exact, prefix and suffix entries for.
+index_fields := ["resource", "tool"]
+
+prefix_fields := ["resource", "tool"]
+
+suffix_fields := ["sub"]
