@@ -415,7 +415,10 @@ describe('version 2 bundles and version 1 bytes', () => {
     expect(new TextDecoder().decode(files.get('mcp_policy/v2.rego'))).toBe(readFileSync(V2_REGO_PATH, 'utf8'));
     expect(compiled.policy).toContain('import data.mcp_policy.v2\n');
     expect(compiled.policy).toContain('v2.request_error(req)');
-    expect(compiled.policy).not.toMatch(/lib\.(request_error|facts|holds|index_fields|affix_fields|field_values)\b/);
+    expect(compiled.policy).not.toMatch(/lib\.(request_error|facts|index_fields|affix_fields|field_values)\b/);
+    // A rule's version 1 conditions go to lib.rego, its version 2 ones to v2.rego.
+    expect(compiled.policy).toContain('every c in w[0] {\n\t\t\tlib.holds(c, r)\n\t\t}');
+    expect(compiled.policy).toContain('every c in w[1] {\n\t\t\tv2.holds(c, r)\n\t\t}');
     // A header is the policy's text: it is printed as given, even where it names a helper.
     const header = emitRego(lower(policyOf(HAND_POLICY)), { header: 'from lib.facts(x).json' });
     expect(header).toContain('# "from lib.facts(x).json"\n');

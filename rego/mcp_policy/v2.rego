@@ -158,25 +158,33 @@ field_values(r, f) := lib.field_values(r, f) if not v2_fields[f]
 
 v2_fields := {"groups": true, "sub": true, "resource": true}
 
-# holds(c, r) holds when condition c of a rule holds for facts r. Version 1
-# kinds go to lib.rego, and only they: every definition there is tried in turn.
-holds(c, r) if {
-	v1_kinds[c[0]]
-	lib.holds(c, r)
-}
-
-v1_kinds := {"equals": true, "present": true, "contains": true, "matches": true, "source_is": true, "source_matches": true, "tools": true}
-
-# ["any_of", fact, {literal: true}, [pattern]]: some value of the fact is one
-# of the literals or matches one of the patterns.
-holds(["any_of", f, literals, patterns], r) if {
-	some v in field_values(r, f)
+# holds(c, r) holds when version 2 condition c of a rule holds for facts r
+# (src/pipeline/lower.ts writes them; version 1 conditions go to lib.rego).
+# Patterns are [prefix, [middle], suffix]; steps are as found reads them.
+#
+# ["u" | "g" | "r", {literal: true}, [pattern]]: the non-empty subject, some
+# non-empty group, or the non-empty resource is a literal or matches a pattern.
+holds(["u", literals, patterns], r) if {
+	v := r.request.principal.sub
+	v != ""
 	matches_any(v, literals, patterns)
 }
 
-# ["claims", [[name, {literal: true}, [pattern]]]]: there is a principal, and
+holds(["g", literals, patterns], r) if {
+	some v in r.request.principal.groups
+	v != ""
+	matches_any(v, literals, patterns)
+}
+
+holds(["r", literals, patterns], r) if {
+	v := r.request.resource
+	v != ""
+	matches_any(v, literals, patterns)
+}
+
+# ["c", [[name, {literal: true}, [pattern]]]]: there is a principal, and
 # each listed claim has a non-empty value (or element) that matches.
-holds(["claims", entries], r) if {
+holds(["c", entries], r) if {
 	p := r.request.principal
 	is_object(p)
 	claims := object.get(p, "claims", {})
@@ -187,8 +195,42 @@ holds(["claims", entries], r) if {
 	}
 }
 
-# ["annotation", hint, value]: the request's effective hint is the value.
-holds(["annotation", h, b], r) if effective_hint(annotations(r.request), h) == b
+# ["h", hint, value]: the request's effective hint is the value.
+holds(["h", h, b], r) if effective_hint(annotations(r.request), h) == b
+
+# Argument tests: nothing found at the pointer fails the condition; else
+# whether some value found passes the test, negated by `not`. A value of the
+# wrong type fails every test. ["m" | "mp", steps, {literal: true},
+# [pattern], not] ("mp" cleans the string as a path first),
+# ["in", steps, [scalar], not], ["rg", steps, min, max, not].
+holds(["m", steps, literals, patterns, negated], r) if {
+	vs := found(r, steps)
+	count(vs) > 0
+	some_match(vs, literals, patterns) != negated
+}
+
+holds(["mp", steps, literals, patterns, negated], r) if {
+	vs := found(r, steps)
+	count(vs) > 0
+	some_path_match(vs, literals, patterns) != negated
+}
+
+holds(["in", steps, values, negated], r) if {
+	vs := found(r, steps)
+	count(vs) > 0
+	some_in(vs, values) != negated
+}
+
+holds(["rg", steps, lo, hi, negated], r) if {
+	vs := found(r, steps)
+	count(vs) > 0
+	some_in_range(vs, lo, hi) != negated
+}
+
+# ["p", steps, present]: whether anything is found at the pointer.
+holds(["p", steps, true], r) if count(found(r, steps)) > 0
+
+holds(["p", steps, false], r) if count(found(r, steps)) == 0
 
 # annotations(req) are the annotations the request declares; {} when none.
 annotations(req) := a if {
@@ -196,72 +238,45 @@ annotations(req) := a if {
 	is_object(a)
 } else := {}
 
-# ["argument", condition]: see argument_holds.
-holds(["argument", a], r) if argument_holds(a, found(r, a.steps))
-
 matches_any(v, literals, _) if literals[v]
 
 matches_any(v, _, patterns) if {
 	some p in patterns
-	lib.wildcard(v, p)
+	wildcard(v, p)
 }
 
-# argument_holds(a, vs) holds when condition a holds for the values vs found
-# at its path: `present` asks whether anything was found; any other test
-# fails when nothing was, and otherwise is whether some value passes,
-# negated by `not`.
-argument_holds(a, vs) if {
-	a.test == "present"
-	a.present
-	count(vs) > 0
+# wildcard(x, p) holds when x matches the "*" pattern p, [prefix, [middle], suffix].
+wildcard(x, [prefix, middles, suffix]) if {
+	y := lib.between(x, prefix, suffix)
+	lib.in_order(y, middles)
 }
 
-argument_holds(a, vs) if {
-	a.test == "present"
-	not a.present
-	count(vs) == 0
-}
-
-argument_holds(a, vs) if {
-	a.test != "present"
-	count(vs) > 0
-	not a.not
-	any_passes(a, vs)
-}
-
-argument_holds(a, vs) if {
-	a.test != "present"
-	count(vs) > 0
-	a.not
-	not any_passes(a, vs)
-}
-
-any_passes(a, vs) if {
+# some_match(vs, literals, patterns) and its siblings are true when some
+# value of vs passes the test, else false (so that `not` can negate them).
+some_match(vs, literals, patterns) if {
 	some v in vs
-	passes(a, v)
-}
-
-# passes(a, v) holds when value v passes the test of condition a. A value of
-# the wrong type fails every test.
-passes(a, v) if {
-	a.test == "match"
 	is_string(v)
-	s := normalized(a, v)
-	matches_any(s, a.literals, a.patterns)
-}
+	matches_any(v, literals, patterns)
+} else := false
 
-passes(a, v) if {
-	a.test == "in"
-	some c in a.values
+some_path_match(vs, literals, patterns) if {
+	some v in vs
+	is_string(v)
+	matches_any(clean_path(v), literals, patterns)
+} else := false
+
+some_in(vs, values) if {
+	some v in vs
+	some c in values
 	same_scalar(v, c)
-}
+} else := false
 
-passes(a, v) if {
-	a.test == "range"
+some_in_range(vs, lo, hi) if {
+	some v in vs
 	is_number(v)
-	at_least(v, a.min)
-	at_most(v, a.max)
-}
+	at_least(v, lo)
+	at_most(v, hi)
+} else := false
 
 # same_scalar(v, c) holds when v is the scalar c: the same JSON type and equal.
 same_scalar(v, c) if {
@@ -283,22 +298,17 @@ at_most(v, m) if {
 	v <= m
 }
 
-normalized(a, v) := clean_path(v) if a.normalize
-
-normalized(a, v) := v if not a.normalize
-
 # found(r, steps) are the values at a pointer's steps, from the request's
-# arguments; none when the request has no arguments. A step is
-# {"key", "index", "all"}: `all` for a "*" segment (every element or member
-# value), else the member named key of an object, or the element at index
-# (-1 when the segment is not an array index) of an array.
-found(r, steps) := [x | x := r.request.arguments[steps[0].key]] if {
-	# The usual pointer, one member of the arguments object.
-	count(steps) == 1
-	not steps[0].all
+# arguments; none when the request has no arguments. steps is the member name
+# of a one-segment pointer, else a list of steps: "*" (every element or member
+# value), a member name, or [name, index] for a segment that is an array index.
+found(r, key) := [x | x := r.request.arguments[key]] if {
+	is_string(key)
 } else := walk_8([a | a := r.request.arguments; is_object(a)], steps, 0) if {
+	steps := key
 	count(steps) <= 8
 } else := vs if {
+	steps := key
 	v8 := walk_8([a | a := r.request.arguments; is_object(a)], steps, 0)
 	v16 := walk_8(v8, steps, 8)
 	v24 := walk_8(v16, steps, 16)
@@ -332,9 +342,9 @@ walk_step(vs, steps, k) := vs if {
 } else := walk_1(vs, steps[k])
 
 # walk_1(vs, s) are the values step s leads to from values vs.
-walk_1(vs, s) := [x | some v in vs; some x in children(v)] if {
-	s.all
-} else := [x | some v in vs; x := child(v, s)]
+walk_1(vs, "*") := [x | some v in vs; some x in children(v)]
+
+walk_1(vs, s) := [x | some v in vs; x := child(v, s)] if s != "*"
 
 children(v) := v if is_array(v)
 
@@ -345,12 +355,14 @@ children(v) := [] if {
 	not is_object(v)
 }
 
-child(v, s) := v[s.key] if is_object(v)
-
-child(v, s) := v[s.index] if {
-	is_array(v)
-	s.index >= 0
+child(v, s) := v[s] if {
+	is_string(s)
+	is_object(v)
 }
+
+child(v, [key, _]) := v[key] if is_object(v)
+
+child(v, [_, index]) := v[index] if is_array(v)
 
 # clean_path(s) is s cleaned as a POSIX path, as Go's path.Clean: empty and
 # "." parts dropped, ".." taking away the part before it (never above "/" for

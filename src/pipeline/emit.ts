@@ -105,9 +105,18 @@ function matchSection(d: string, fields?: IndexFields): string {
     '}\n',
   ].join('\n');
   if (fields === undefined) return text;
-  // A version 2 module looks a request up only under the fields its policy's index has entries for.
+  // A version 2 rule holds its version 1 and version 2 conditions apart (see RuleV2Json), each list for its own
+  // module; and a version 2 module looks a request up only under the fields its policy's index has entries for.
   return [
     text
+      .replace(
+        `\t\tevery c in lib.conditions(${d}.rules[i]) {\n\t\t\tlib.holds(c, r)\n\t\t}`,
+        [
+          `\t\tw := lib.conditions(${d}.rules[i])`,
+          '\t\tevery c in w[0] {\n\t\t\tlib.holds(c, r)\n\t\t}',
+          '\t\tevery c in w[1] {\n\t\t\tv2.holds(c, r)\n\t\t}',
+        ].join('\n'),
+      )
       .replace('equal_hits(r) := {i |\n\tsome f in lib.index_fields', 'equal_hits(r) := {i |\n\tsome f in index_fields')
       .replace(
         'prefix_hits(r) := {i |\n\tsome f in lib.affix_fields',
@@ -143,11 +152,11 @@ const regoList = (items: readonly string[]): string => `[${items.map(regoString)
 
 /**
  * The helpers a version 2 module takes from v2.rego instead of lib.rego:
- * v2.rego's read the version 2 request fields and conditions, and hand
- * version 1 conditions on to lib.rego. The module is otherwise the same, so
- * it is printed as for version 1 and these references are switched.
+ * v2.rego's read the version 2 request fields (the conditions are switched
+ * in {@link matchSection}). The module is otherwise the same, so it is
+ * printed as for version 1 and these references are switched.
  */
-const V2_HELPERS = ['request_error(', 'facts(', 'holds(', 'field_values('];
+const V2_HELPERS = ['request_error(', 'facts(', 'field_values('];
 
 function throughV2(section: string): string {
   let out = section;

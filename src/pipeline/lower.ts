@@ -88,6 +88,90 @@ export type ConditionJson =
   | readonly ['annotation', AnnotationHint, boolean]
   | readonly ['argument', ArgumentJson];
 
+/** A `*` pattern as v2.rego reads it: `[prefix, middles, suffix]`. */
+export type PatternV2Json = readonly [string, readonly string[], string];
+
+/**
+ * An argument pointer as v2.rego reads it: the member name for a pointer of
+ * one segment that is not `*`, else per segment `"*"`, the member name, or
+ * `[name, index]` for a segment that is an array index.
+ */
+export type StepsV2Json = string | readonly (string | readonly [string, number])[];
+
+/**
+ * A version 2 condition as v2.rego's `holds` reads it, in a compact form
+ * (decoding a candidate rule's text costs by its length): `["r" | "u" | "g",
+ * {literal: true}, [pattern]]` for resources, users and groups,
+ * `["c", [[name, {literal: true}, [pattern]]]]`, `["h", hint, value]`, and per
+ * argument test `["m" | "mp", steps, {literal: true}, [pattern], not]` (`mp`
+ * cleans the value as a path first), `["in", steps, [value], not]`,
+ * `["rg", steps, min, max, not]` and `["p", steps, present]`.
+ */
+export type ConditionV2Json =
+  | readonly ['r' | 'u' | 'g', Readonly<Record<string, true>>, readonly PatternV2Json[]]
+  | readonly ['c', readonly (readonly [string, Readonly<Record<string, true>>, readonly PatternV2Json[]])[]]
+  | readonly ['h', AnnotationHint, boolean]
+  | readonly ['m' | 'mp', StepsV2Json, Readonly<Record<string, true>>, readonly PatternV2Json[], boolean]
+  | readonly ['in', StepsV2Json, readonly Scalar[], boolean]
+  | readonly ['rg', StepsV2Json, number | null, number | null, boolean]
+  | readonly ['p', StepsV2Json, boolean];
+
+/**
+ * A version 2 rule's conditions in data.json: its version 1 conditions (for
+ * lib.rego) and its version 2 ones (for v2.rego), so neither module tries
+ * the other's kinds.
+ */
+export type RuleV2Json = readonly [readonly ConditionJson[], readonly ConditionV2Json[]];
+
+const V1_KINDS: ReadonlySet<string> = new Set([
+  'equals',
+  'present',
+  'contains',
+  'matches',
+  'source_is',
+  'source_matches',
+  'tools',
+]);
+
+const patternV2 = (w: WildcardJson): PatternV2Json => [w.prefix, w.middles, w.suffix];
+
+function stepsV2(steps: readonly StepJson[]): StepsV2Json {
+  const [only] = steps;
+  if (steps.length === 1 && only !== undefined && !only.all) return only.key;
+  return steps.map((s) => (s.all ? '*' : s.index < 0 ? s.key : ([s.key, s.index] as const)));
+}
+
+function conditionV2(c: ConditionJson): ConditionV2Json {
+  switch (c[0]) {
+    case 'any_of':
+      return [({ resource: 'r', sub: 'u', groups: 'g' } as const)[c[1]], c[2], c[3].map(patternV2)];
+    case 'claims':
+      return ['c', c[1].map(([name, literals, patterns]) => [name, literals, patterns.map(patternV2)] as const)];
+    case 'annotation':
+      return ['h', c[1], c[2]];
+    case 'argument': {
+      const a = c[1];
+      const steps = stepsV2(a.steps);
+      switch (a.test) {
+        case 'present':
+          return ['p', steps, a.present];
+        case 'match':
+          return [a.normalize ? 'mp' : 'm', steps, a.literals, a.patterns.map(patternV2), a.not];
+        case 'in':
+          return ['in', steps, a.values, a.not];
+        case 'range':
+          return ['rg', steps, a.min, a.max, a.not];
+      }
+    }
+  }
+  throw new Error(`not a version 2 condition: ${c[0]}`);
+}
+
+/** A version 2 rule's conditions as data.json holds them; see {@link RuleV2Json}. */
+export function ruleV2(when: readonly ConditionJson[]): RuleV2Json {
+  return [when.filter((c) => V1_KINDS.has(c[0])), when.filter((c) => !V1_KINDS.has(c[0])).map(conditionV2)];
+}
+
 /** A decision as every engine answers it. */
 export interface DecisionJson {
   readonly allowed: boolean;
@@ -137,8 +221,11 @@ export interface IndexJson {
  */
 export interface LoweredData {
   readonly default: DecisionJson;
-  /** Per rule, its conditions ({@link ConditionJson}[]): JSON text, or the list itself for the rules in `index.always`. */
-  readonly rules: readonly (string | readonly ConditionJson[])[];
+  /**
+   * Per rule, its conditions ({@link ConditionJson}[], or {@link RuleV2Json} in a version 2 policy): JSON
+   * text, or the value itself for the rules in `index.always`.
+   */
+  readonly rules: readonly (string | readonly ConditionJson[] | RuleV2Json)[];
   /** Per rule, its decision ({@link DecisionJson}) as JSON text, decoded for the rule that decides. */
   readonly decisions: readonly string[];
   readonly index: IndexJson;
@@ -412,7 +499,10 @@ export function lower(policy: Policy, options: LowerOptions = {}): LoweredPolicy
   const always = new Set(index.always);
   const data: LoweredData = {
     default: { allowed: policy.default === 'allow', reason: defaultReason(policy.default), rule: null },
-    rules: rules.map((r, i) => (always.has(i) ? r.when : JSON.stringify(r.when))),
+    rules: rules.map((r, i) => {
+      const when = policy.version === 2 ? ruleV2(r.when) : r.when;
+      return always.has(i) ? when : JSON.stringify(when);
+    }),
     decisions: rules.map((r) => JSON.stringify(r.decision)),
     index,
     ...(options.enterprise && lowerEnterprise(options.enterprise)),

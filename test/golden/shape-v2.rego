@@ -24,7 +24,11 @@ decide(req) := d if {
 first_match(r) := json.unmarshal(data.mcp_policy.lowered.decisions[min(hits)]) if {
 	hits := {i |
 		some i in candidates(r)
-		every c in lib.conditions(data.mcp_policy.lowered.rules[i]) {
+		w := lib.conditions(data.mcp_policy.lowered.rules[i])
+		every c in w[0] {
+			lib.holds(c, r)
+		}
+		every c in w[1] {
 			v2.holds(c, r)
 		}
 	}
