@@ -64,6 +64,14 @@ request_error(req) := "request must be a JSON object" if {
 	not t in lib.target_types
 	msg := concat("", ["unknown target type \"", t, "\""])
 } else := msg if {
+	# One pass over the principal and the rest for a well-formed request;
+	# the checks in their order only for one that is not.
+	not context_ok(req)
+	msg := context_error(req)
+}
+
+# context_error(req) explains why a request's principal, arguments or annotations are malformed.
+context_error(req) := msg if {
 	msg := principal_error(object.get(req, "principal", null))
 } else := "field \"arguments\" must be an object" if {
 	a := object.get(req, "arguments", null)
@@ -71,6 +79,62 @@ request_error(req) := "request must be a JSON object" if {
 	not is_object(a)
 } else := msg if {
 	msg := annotations_error(object.get(req, "annotations", null))
+}
+
+# context_ok(req) holds when context_error(req) is undefined.
+context_ok(req) if {
+	principal_ok(object.get(req, "principal", null))
+	object_or_null(object.get(req, "arguments", null))
+	annotations_ok(object.get(req, "annotations", null))
+}
+
+object_or_null(null)
+
+object_or_null(x) if is_object(x)
+
+principal_ok(null)
+
+principal_ok(p) if {
+	is_object(p)
+	sub := object.get(p, "sub", "")
+	is_string(sub)
+	count(sub) <= lib.max_field_length
+	groups := object.get(p, "groups", [])
+	is_array(groups)
+	count(groups) <= max_groups
+	every g in groups {
+		is_string(g)
+		count(g) <= lib.max_field_length
+	}
+	claims := object.get(p, "claims", {})
+	is_object(claims)
+	count(claims) <= max_claims
+	every v in claims {
+		claim_ok(v)
+	}
+}
+
+claim_ok(v) if {
+	is_string(v)
+	count(v) <= lib.max_field_length
+}
+
+claim_ok(v) if {
+	is_array(v)
+	count(v) <= max_claim_values
+	every s in v {
+		is_string(s)
+		count(s) <= lib.max_field_length
+	}
+}
+
+annotations_ok(null)
+
+annotations_ok(a) if {
+	is_object(a)
+	every h in annotation_hints {
+		is_boolean(object.get(a, h, false))
+	}
 }
 
 # principal_error(p) explains why a request's principal is malformed; undefined when it is not.
@@ -132,10 +196,14 @@ claim_values(v) := [v] if is_string(v)
 
 claim_values(v) := v if is_array(v)
 
-# facts(req) is what rules match on: version 1's facts, and the request
-# itself, from which the version 2 conditions and the index read only what
-# they ask for (request checking has made sure of every type they expect).
-facts(req) := object.union(lib.facts(req), {"request": req})
+# facts(req) is what rules match on: version 1's facts (lib.facts, built
+# here in one union), and the request itself, from which the version 2
+# conditions and the index read only what they ask for (request checking has
+# made sure of every type they expect).
+facts(req) := object.union(
+	{f: v | some f in lib.request_fields; v := req[f]; v != ""},
+	{"action": lib.action(req), "sources": lib.source_forms(req), "request": req},
+)
 
 # effective_hint(a, h) is what the request declares, else MCP's default, except
 # that a tool declaring itself read-only and nothing about destructiveness is not destructive.
@@ -304,6 +372,12 @@ at_most(v, m) if {
 # value), a member name, or [name, index] for a segment that is an array index.
 found(r, key) := [x | x := r.request.arguments[key]] if {
 	is_string(key)
+} else := [x | v := r.request.arguments[key[0]]; some x in children(v)] if {
+	# Every element (or member value) of one member, the next commonest pointer.
+	count(key) == 2
+	is_string(key[0])
+	key[0] != "*"
+	key[1] == "*"
 } else := walk_8([a | a := r.request.arguments; is_object(a)], steps, 0) if {
 	steps := key
 	count(steps) <= 8
@@ -392,6 +466,12 @@ clean_parts(s, parts) := s if {
 	not ".." in parts
 	kept := [p | some p in parts; p != ""; p != "."]
 } else := cleaned if {
+	# One "..", the usual case: it takes away the name before it, if any.
+	tokens := [p | some p in parts; p != ""; p != "."]
+	ups := [i | some i, p in tokens; p == ".."]
+	count(ups) == 1
+	cleaned := one_up(startswith(s, "/"), tokens, ups[0])
+} else := cleaned if {
 	# A rooted path keeps no "..": the pending count at the start is not needed.
 	startswith(s, "/")
 	tokens := array.reverse([p | some p in parts; p != ""; p != "."])
@@ -403,6 +483,18 @@ clean_parts(s, parts) := s if {
 	pending := pending_counts(tokens)
 	kept := array.reverse([p | some k, p in tokens; p != ".."; pending[k] == 0])
 	cleaned := joined(false, ups(tokens, pending), kept)
+}
+
+# one_up(rooted, tokens, i) is the path of tokens (no "" or "." among them)
+# whose only ".." is token i: at the front, a rooted path drops it and a
+# relative one keeps it; else it takes away the name before it.
+one_up(true, tokens, 0) := joined(true, [], array.slice(tokens, 1, count(tokens)))
+
+one_up(false, tokens, 0) := joined(false, [], tokens)
+
+one_up(rooted, tokens, i) := joined(rooted, [], kept) if {
+	i > 0
+	kept := array.concat(array.slice(tokens, 0, i - 1), array.slice(tokens, i + 1, count(tokens)))
 }
 
 dotted(parts) if "." in parts

@@ -2,6 +2,7 @@
 # cleaning, the pointer walk and the conditions.
 package mcp_policy.v2_test
 
+import data.mcp_policy.lib
 import data.mcp_policy.v2
 
 # ---------------------------------------------------------------------------
@@ -78,6 +79,12 @@ test_facts_drop_empty_strings if {
 	v2.holds(["c", []], r)
 }
 
+test_facts_hold_version_1_facts if {
+	req := {"action": "", "server": "s", "serverSource": "alpine", "tool": "", "principal": {"sub": "ada"}}
+	object.remove(v2.facts(req), ["request"]) == lib.facts(req)
+	v2.facts(req).request == req
+}
+
 test_facts_without_principal_have_no_claims if {
 	r := v2.facts({})
 	v2.field_values(r, "groups") == []
@@ -123,6 +130,14 @@ test_clean_path_examples if {
 		["/./", "/"],
 		["...", "..."],
 		["/a/.b/..c", "/a/.b/..c"],
+		["/srv/projects/app/../app/src/main.ts", "/srv/projects/app/src/main.ts"],
+		["/../a", "/a"],
+		["../a", "../a"],
+		["a/..", "."],
+		["/a/..", "/"],
+		["/a/./../b/", "/b"],
+		["a//b/../c", "a/c"],
+		["x/../", "."],
 	]
 	every c in cases {
 		v2.clean_path(c[0]) == c[1]
@@ -150,6 +165,11 @@ test_found_members_and_elements if {
 	args := {"a": [{"b": 1}, {"b": 2}, {"c": 3}], "0": "zero", "*": "star"}
 	v2.found(args_facts(args), ["a", ["1", 1], "b"]) == [2]
 	v2.found(args_facts(args), ["a", "*", "b"]) == [1, 2]
+	v2.found(args_facts(args), ["a", "*"]) == [{"b": 1}, {"b": 2}, {"c": 3}]
+	v2.found(args_facts({"o": {"k": 1}, "s": "x"}), ["o", "*"]) == [1]
+	v2.found(args_facts({"s": "x"}), ["s", "*"]) == []
+	v2.found(args_facts({}), ["s", "*"]) == []
+	v2.found(args_facts(args), [["0", 0], "*"]) == []
 	v2.found(args_facts(args), [["0", 0]]) == ["zero"]
 	v2.found(args_facts(args), "0") == ["zero"]
 	v2.found(args_facts(args), "*") == ["star"]

@@ -36,7 +36,7 @@ export interface StepJson {
   readonly all: boolean;
 }
 
-/** An argument condition as v2.rego's `argument_holds` reads it: its steps and one test. */
+/** An argument condition as lowering works on it: its steps and one test. */
 export type ArgumentJson =
   | { readonly steps: readonly StepJson[]; readonly test: 'present'; readonly present: boolean }
   | {
@@ -70,7 +70,8 @@ export type ValueFact = 'resource' | 'sub' | 'groups';
  * `["contains", field, text]` (`*text*`, the commonest shape no index narrows),
  * `["matches", field, pattern]`, `["source_is", text]`,
  * `["source_matches", pattern]`, `["tools", {literal: true}, [pattern]]`;
- * and, in version 2 policies only, as v2.rego's `holds` reads them:
+ * and, in version 2 policies only, the form lowering and the index work on
+ * (data.json holds them as {@link ConditionV2Json}):
  * `["any_of", fact, {literal: true}, [pattern]]` (`resources`, `users`,
  * `groups`), `["claims", [[name, {literal: true}, [pattern]]]]`,
  * `["annotation", hint, value]` and `["argument", condition]`.
