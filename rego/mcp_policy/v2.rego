@@ -450,35 +450,44 @@ child(v, [_, index]) := v[index] if is_array(v)
 clean_path(s) := cleaned if {
 	parts := split(s, "/")
 	count(parts) <= max_path_parts
-	cleaned := clean_parts(s, parts)
+	dotdots := [i | some i, p in parts; p == ".."]
+	cleaned := clean_parts(s, parts, dotdots)
 }
 
-# clean_parts(s, parts) is clean_path(s) for the parts of s. Most paths have
-# no "." or ".." part and no empty one: they are clean as they are; without
-# "..", cleaning only drops parts; the count of pending ".."s is needed only
-# when there is one.
-clean_parts(s, parts) := s if {
+# clean_parts(s, parts, dotdots) is clean_path(s) for the parts of s, where
+# dotdots are the positions of its ".." parts. Most paths have no "." or ".."
+# part and no empty one: they are clean as they are; without "..", cleaning
+# only drops parts; with one, it takes away the name before it; the count of
+# pending ".."s is needed only when there are more.
+clean_parts(s, parts, []) := s if {
 	s != ""
 	not contains(s, "//")
-	not dotted(parts)
+	not "." in parts
 	trailing_ok(s)
 } else := joined(startswith(s, "/"), [], kept) if {
-	not ".." in parts
 	kept := [p | some p in parts; p != ""; p != "."]
-} else := cleaned if {
-	# One "..", the usual case: it takes away the name before it, if any.
+}
+
+clean_parts(s, parts, dotdots) := cleaned if {
+	count(dotdots) == 1
 	tokens := [p | some p in parts; p != ""; p != "."]
-	ups := [i | some i, p in tokens; p == ".."]
-	count(ups) == 1
-	cleaned := one_up(startswith(s, "/"), tokens, ups[0])
-} else := cleaned if {
+	i := count([p | some p in array.slice(parts, 0, dotdots[0]); p != ""; p != "."])
+	cleaned := one_up(startswith(s, "/"), tokens, i)
+}
+
+clean_parts(s, parts, dotdots) := cleaned if {
 	# A rooted path keeps no "..": the pending count at the start is not needed.
+	count(dotdots) > 1
 	startswith(s, "/")
 	tokens := array.reverse([p | some p in parts; p != ""; p != "."])
 	pending := pending_counts(tokens)
 	kept := array.reverse([p | some k, p in tokens; p != ".."; pending[k] == 0])
 	cleaned := joined(true, [], kept)
-} else := cleaned if {
+}
+
+clean_parts(s, parts, dotdots) := cleaned if {
+	count(dotdots) > 1
+	not startswith(s, "/")
 	tokens := array.reverse([p | some p in parts; p != ""; p != "."])
 	pending := pending_counts(tokens)
 	kept := array.reverse([p | some k, p in tokens; p != ".."; pending[k] == 0])
@@ -496,10 +505,6 @@ one_up(rooted, tokens, i) := joined(rooted, [], kept) if {
 	i > 0
 	kept := array.concat(array.slice(tokens, 0, i - 1), array.slice(tokens, i + 1, count(tokens)))
 }
-
-dotted(parts) if "." in parts
-
-dotted(parts) if ".." in parts
 
 # trailing_ok(s) holds unless s ends with a "/" that cleaning drops.
 trailing_ok(s) if not endswith(s, "/")
