@@ -5,7 +5,7 @@
  * the log and metrics of batches, and a generated set of version 2 requests
  * decided alike by the Docker endpoint, OPA's API, AuthZEN and `mcp-policy eval`.
  *
- * The equality run decides {@link EQUALITY_COUNT} requests per policy; set
+ * The equality run decides {@link EQUALITY_COUNT} requests per policy (10,000 in all); set
  * `MCP_POLICY_AUTHZEN_EQUALITY` to decide more (docs/serve.md shows the run of 10,000).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { compilePolicy } from '../src/pipeline/build.js';
 import { cli, EXAMPLES, mustParse } from './helpers.js';
 import { call, tempDir, type Target } from './serve-helpers.js';
 
-const EQUALITY_COUNT = Number(process.env.MCP_POLICY_AUTHZEN_EQUALITY ?? 1500);
+const EQUALITY_COUNT = Number(process.env.MCP_POLICY_AUTHZEN_EQUALITY ?? 5000);
 
 /** Who may delete, where files are read, what is destructive, which resources are readable. */
 const POLICY_A = {
