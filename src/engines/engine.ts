@@ -3,7 +3,7 @@
  * tests can swap engines and compare them decision for decision.
  */
 import { McpPolicyError } from '../core/errors.js';
-import { type Decision, failedDecision } from '../policy/model.js';
+import { type Decision, failedDecision, type PolicyRequest } from '../policy/model.js';
 
 /**
  * The evaluators mcp-policy ships: `native` (TypeScript), `wasm` (the bundle
@@ -55,6 +55,25 @@ export interface Engine {
    * no tool leave it undefined.
    */
   readonly toolError?: McpPolicyError | undefined;
+}
+
+/**
+ * The request that shows which policy version an engine decides by: only
+ * version 2 knows the `resource` action, and every version checks the action
+ * before anything else a request holds (directives included), so the answer
+ * does not depend on how a bundle was built or what its data looks like.
+ * Hosts that map requests differently per version (AuthZEN, the proxy) ask it
+ * once per engine; extra fields may be added to it.
+ */
+export const VERSION_PROBE: Readonly<PolicyRequest> = { action: 'resource', resource: 'mcp-policy:version' };
+
+/**
+ * The version a decision on {@link VERSION_PROBE} shows: 1 when the action is
+ * unknown; anything else, a failure included, is version 2, whose requests
+ * carry more that can deny.
+ */
+export function versionFromProbe(decision: Decision): 1 | 2 {
+  return decision.error === 'unknown action "resource"' ? 1 : 2;
 }
 
 /** The error for asking `config` of a policy compiled without enterprise directives. */

@@ -7,7 +7,7 @@
  * tool (`annotations`).
  */
 import { setImmediate as yieldToOthers } from 'node:timers/promises';
-import { type Engine } from '../engines/engine.js';
+import { type Engine, VERSION_PROBE, versionFromProbe } from '../engines/engine.js';
 import {
   type Action,
   ANNOTATION_HINTS,
@@ -93,9 +93,6 @@ export function annotationsOf(tool: Listed | undefined): Partial<Record<Annotati
   return any ? out : undefined;
 }
 
-/** The text an engine answers for action `resource` under a policy that has no such action (version 1). */
-const NO_RESOURCE_ACTION = 'unknown action "resource"';
-
 /** The reason recorded for a server-to-client request, which the proxy passes without asking the policy. */
 export const SERVER_REQUEST_REASON = 'passed: server-to-client requests are not governed by the policy';
 
@@ -130,17 +127,11 @@ export class PolicyGate {
     };
   }
 
-  /**
-   * The policy's version. Asked of the engine once, with a `resource`
-   * request: only a version 1 policy answers it with an unknown action. Any
-   * other answer, a failure included, counts as version 2, whose requests
-   * carry more that can deny.
-   */
+  /** The policy's version, asked of the engine once ({@link VERSION_PROBE}); a failure counts as version 2. */
   version(): Promise<1 | 2> {
-    this.versionAsked ??= this.engine.decide({ ...this.request('resource'), resource: 'mcp-policy:version' }).then(
-      (d) => (d.error === NO_RESOURCE_ACTION ? 1 : 2),
-      () => 2 as const,
-    );
+    this.versionAsked ??= this.engine
+      .decide({ ...this.request('resource'), ...VERSION_PROBE })
+      .then(versionFromProbe, () => 2 as const);
     return this.versionAsked;
   }
 

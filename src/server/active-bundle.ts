@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { checkDecision, type EmbeddedCases, embeddedCases, type Expectation } from '../testing/cases.js';
 import { type CompileExtras } from '../core/contracts.js';
 import { McpPolicyError } from '../core/errors.js';
+import { VERSION_PROBE, versionFromProbe } from '../engines/engine.js';
 import { NativeEngine } from '../engines/native.js';
 import { openWasmBytes, WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
 import { requestCost } from '../engines/wasm-cost.js';
@@ -33,15 +34,9 @@ export interface LoadedBundle {
 /** The error of every decision made while no bundle is active. */
 export const NO_BUNDLE_ERROR = 'no policy bundle is active';
 
-/**
- * The policy version an engine decides by, learnt by asking it: only version
- * 2 knows the `resource` action, and every version checks the action before
- * anything else a request holds (directives included), so the answer does not
- * depend on how the bundle was built or what its data looks like.
- */
+/** The policy version an engine decides by, learnt by asking it ({@link VERSION_PROBE}). */
 export function policyVersionOf(engine: SyncDecider): 1 | 2 {
-  const probe = engine.decideSync({ action: 'resource', resource: 'probe:' });
-  return probe.error?.startsWith('unknown action') === true ? 1 : 2;
+  return versionFromProbe(engine.decideSync(VERSION_PROBE));
 }
 
 /** How many self-test failures an error message lists before summarising. */
