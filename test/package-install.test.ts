@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,13 +71,26 @@ function npx(...args: string[]): Promise<Run> {
 }
 
 /** A PATH of node, npm, npx and sh only: no go, no opa. */
+/**
+ * A command as the user's shell finds it, past the project's own
+ * node_modules/.bin (where a Node binary package may link `node` without
+ * npm beside it); else next to the running Node.
+ */
+function userCommand(name: string): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '' || dir.split(/[\\/]/).includes('node_modules')) continue;
+    if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  return join(dirname(process.execPath), name);
+}
+
 function barePath(): string {
   const bin = join(work, 'bin');
   mkdirSync(bin);
   const tools: Record<string, string> = {
     node: process.execPath,
-    npm: join(dirname(process.execPath), 'npm'),
-    npx: join(dirname(process.execPath), 'npx'),
+    npm: userCommand('npm'),
+    npx: userCommand('npx'),
     sh: '/bin/sh',
   };
   for (const [name, target] of Object.entries(tools)) symlinkSync(target, join(bin, name));
