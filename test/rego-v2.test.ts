@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
 import { type Engine } from '../src/engines/engine.js';
 import { OpaEngine, opaEvalValue } from '../src/engines/opa.js';
-import { BASE_REQUEST_COST, lengthFactor, requestCost } from '../src/engines/wasm-cost.js';
+import { BASE_REQUEST_COST, lengthFactor, patternWeight, requestCost } from '../src/engines/wasm-cost.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { readBundleFiles } from '../src/bundle/read.js';
 import {
@@ -558,6 +558,25 @@ describe('the work one version 2 request can ask for', () => {
     const data = JSON.parse(generatePolicy(policy).data) as unknown;
     // A request in all four groups makes the policy check all four rules, and the one under tool "x".
     expect(requestCost(data)).toBe(BASE_REQUEST_COST + 5);
+  });
+
+  it('weighs groups and argument values by the most patterns one rule tries on each', () => {
+    const wide = policyOf({
+      version: 2,
+      default: 'deny',
+      rules: [
+        { groups: Array.from({ length: 256 }, (_, k) => `*g${k}*`), allow: true },
+        { arguments: [{ path: '/x', match: ['a*', 'b*', 'c'] }], allow: true },
+      ],
+    });
+    const literal = policyOf({ version: 2, default: 'deny', rules: [{ groups: ['a', 'b'], allow: true }] });
+    const weightOf = (p: Policy) => patternWeight(JSON.parse(generatePolicy(p).data) as unknown);
+    expect(weightOf(wide)).toBe(257);
+    expect(weightOf(literal)).toBe(1);
+    expect(patternWeight(JSON.parse(generatePolicy(mustParse('{"default":"allow","rules":[]}')).data))).toBe(1);
+    // 4,096 groups against 256 patterns a rule cost far more than against literal groups.
+    const request = { principal: { groups: Array(4096).fill('g') } };
+    expect(lengthFactor(request, weightOf(wide))).toBeGreaterThan(256 * lengthFactor(request, weightOf(literal)) - 256);
   });
 
   it('reads arguments without running getters and without recursing', () => {

@@ -100,6 +100,18 @@ export const ENTRIES_PER_CHECK = 16;
  */
 export const ARGUMENT_VALUES_PER_CHECK = 16;
 
+/**
+ * The most patterns one rule of the compiled policy tries against each group,
+ * claim value or argument value (`patternWeight` in its data; 1 when absent,
+ * as in version 1): a request's entries and argument values cost that many
+ * times more.
+ */
+export function patternWeight(data: unknown): number {
+  const lowered = isRecord(data) && isRecord(data[POLICY_PACKAGE]) ? data[POLICY_PACKAGE].lowered : undefined;
+  const weight = isRecord(lowered) ? lowered.patternWeight : undefined;
+  return typeof weight === 'number' && Number.isFinite(weight) && weight >= 1 ? Math.floor(weight) : 1;
+}
+
 /** Values of the arguments counted at most: far past this the request costs more than any bound lets through. */
 const MAX_COUNTED_VALUES = 1 << 20;
 
@@ -163,11 +175,12 @@ function weighArguments(w: Weight, args: unknown): void {
  * matches (a known field, and in version 2 the subject, a group, a claim
  * value or an argument string), one for every {@link ENTRIES_PER_CHECK}
  * groups and claim values, and one for every {@link ARGUMENT_VALUES_PER_CHECK}
- * values in its arguments. Lengths are UTF-16 units; everything is read
+ * values in its arguments, these two times `weight` (the policy's
+ * {@link patternWeight}). Lengths are UTF-16 units; everything is read
  * without copying and without running getters; anything of another type
  * counts nothing.
  */
-export function lengthFactor(request: unknown): number {
+export function lengthFactor(request: unknown, weight = 1): number {
   if (typeof request !== 'object' || request === null) return 1;
   const w: Weight = { longest: 0, entries: 0, values: 0 };
   for (const field of REQUEST_FIELDS_V2) weighString(w, own(request, field));
@@ -177,7 +190,7 @@ export function lengthFactor(request: unknown): number {
   return (
     1 +
     Math.floor(w.longest / CHARACTERS_PER_CHECK) +
-    Math.floor(w.entries / ENTRIES_PER_CHECK) +
-    Math.floor(w.values / ARGUMENT_VALUES_PER_CHECK)
+    Math.floor((w.entries * weight) / ENTRIES_PER_CHECK) +
+    Math.floor((w.values * weight) / ARGUMENT_VALUES_PER_CHECK)
   );
 }

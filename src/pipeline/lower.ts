@@ -236,6 +236,13 @@ export interface LoweredData {
   readonly degraded?: Readonly<Record<string, unknown>>;
   /** Which policy source is in force and why, when known. */
   readonly provenance?: Provenance;
+  /**
+   * Version 2: the most patterns one rule tries against each group or claim
+   * value of a request, or against each argument value it finds (1 when no
+   * rule tries more than one). Hosts price a request's entries and argument
+   * values by it, as each is matched against that many patterns per rule.
+   */
+  readonly patternWeight?: number;
 }
 
 /** A lowered policy: the data, and which optional parts the module must print. */
@@ -469,6 +476,22 @@ export function buildIndex(rules: readonly RuleJson[]): IndexJson {
   };
 }
 
+const stars = (patterns: readonly string[] | undefined): number =>
+  patterns === undefined ? 0 : patterns.filter((p) => p.includes('*')).length;
+
+/** See {@link LoweredData.patternWeight}: literals are one lookup, each `*` pattern one match. */
+function patternWeight(policy: Policy): number {
+  let most = 1;
+  for (const rule of policy.rules) {
+    let entries = 1 + stars(rule.groups);
+    for (const name of Object.keys(rule.claims ?? {})) entries += stars(rule.claims?.[name]);
+    let values = 1;
+    for (const c of rule.arguments ?? []) values += c.match?.length ?? 0;
+    most = Math.max(most, entries, values);
+  }
+  return most;
+}
+
 function lowerEnterprise(config: EnterpriseConfig): Pick<LoweredData, 'directives' | 'degraded'> {
   const dm = config.degradedMode;
   const degraded: Record<string, unknown> = {};
@@ -508,6 +531,7 @@ export function lower(policy: Policy, options: LowerOptions = {}): LoweredPolicy
     index,
     ...(options.enterprise && lowerEnterprise(options.enterprise)),
     ...(options.provenance && { provenance: { policy: options.provenance.policy, why: options.provenance.why } }),
+    ...(policy.version === 2 && { patternWeight: patternWeight(policy) }),
   };
   return {
     data,

@@ -11,7 +11,7 @@ import { McpPolicyError } from '../core/errors.js';
 import { VERSION_PROBE, versionFromProbe } from '../engines/engine.js';
 import { NativeEngine } from '../engines/native.js';
 import { openWasmBytes, WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
-import { requestCost } from '../engines/wasm-cost.js';
+import { patternWeight, requestCost } from '../engines/wasm-cost.js';
 import { generatePolicy } from '../pipeline/build.js';
 import { failedDecision, type Policy } from '../policy/model.js';
 
@@ -27,6 +27,8 @@ export interface LoadedBundle {
   readonly selfTestCases: number;
   /** An upper bound on what deciding one request costs, in rule checks ({@link requestCost}). */
   readonly requestCost: number;
+  /** How many times a request's entries and argument values weigh on this policy ({@link patternWeight}). */
+  readonly patternWeight: number;
   /** The policy version the bundle decides by: protocols that map requests (AuthZEN) map them for it. */
   readonly policyVersion: 1 | 2;
 }
@@ -83,6 +85,7 @@ export async function loadBundle(bytes: Uint8Array, load: WasmLoadOptions = {}):
     revision,
     selfTestCases,
     requestCost: requestCost(opened.data),
+    patternWeight: patternWeight(opened.data),
     policyVersion: policyVersionOf(engine),
   };
 }
@@ -103,6 +106,7 @@ export function nativeBundle(policy: Policy, extras: CompileExtras = {}): Loaded
     revision,
     selfTestCases: 0,
     requestCost: requestCost(data),
+    patternWeight: patternWeight(data),
     policyVersion: policy.version === 2 ? 2 : 1,
   };
 }

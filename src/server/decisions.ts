@@ -31,10 +31,10 @@ function forBundle(item: Item, bundle: LoadedBundle | undefined): PlainItem {
   return 'byVersion' in item ? item.byVersion[bundle?.policyVersion ?? 1] : item;
 }
 
-/** What the longest field of the item's request (of either version) adds to its cost; 0 for a denial. */
-function itemFactor(item: Item): number {
+/** What the item's request (of either version) multiplies its cost by ({@link lengthFactor}); 0 for a denial. */
+function itemFactor(item: Item, weight: number): number {
   const plain = 'byVersion' in item ? [item.byVersion[1], item.byVersion[2]] : [item];
-  return Math.max(0, ...plain.map((p) => ('request' in p ? lengthFactor(p.request) : 0)));
+  return Math.max(0, ...plain.map((p) => ('request' in p ? lengthFactor(p.request, weight) : 0)));
 }
 
 /**
@@ -125,11 +125,12 @@ export class Decider {
    */
   cost(items: readonly Item[]): { total: number; largest: number; at: number } {
     const each = this.perRequest();
+    const weight = Math.max(this.primary.current?.patternWeight ?? 1, this.shadow?.current?.patternWeight ?? 1);
     let total = 0;
     let largest = 0;
     let at = 0;
     items.forEach((item, k) => {
-      const factor = itemFactor(item);
+      const factor = itemFactor(item, weight);
       if (factor === 0) return;
       const cost = each * factor;
       total += cost;
