@@ -9,7 +9,7 @@ import { WRONG_COUNT_ERROR } from '../engines/engine.js';
 import { describeThrown } from '../core/errors.js';
 import { type ArgumentCondition, type Decision, failedDecision, type Policy, type Rule } from '../policy/model.js';
 import { sortKeysDeep } from '../diagnostics/json.js';
-import { ensureValidPolicy, parsePolicy } from '../policy/validate.js';
+import { ensureValidPolicy, parsePolicy, VERSION_2_RULE_KEYS } from '../policy/validate.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';
 import { type DiffEngine, disposeRound, type Group, prepareRound } from './engines.js';
@@ -177,6 +177,7 @@ function smallerStrings(s: string): string[] {
   return chars.map((_, k) => [...chars.slice(0, k), ...chars.slice(k + 1)].join(''));
 }
 
+/** The keys of a rule the shrinker drops one by one: version 1's, then those version 2 adds. */
 const RULE_FIELDS = [
   'action',
   'server',
@@ -185,12 +186,7 @@ const RULE_FIELDS = [
   'transport',
   'tools',
   'reason',
-  'resources',
-  'users',
-  'groups',
-  'claims',
-  'annotations',
-  'arguments',
+  ...VERSION_2_RULE_KEYS,
 ] as const;
 
 /** The list keys of a rule whose entries the shrinker removes one by one. */
