@@ -15,7 +15,8 @@ import { readJson } from '../src/diagnostics/json.js';
 import { decodeUtf8 } from '../src/diagnostics/text.js';
 import { parseEnterpriseConfig, validateLocalSettings } from '../src/enterprise/validate.js';
 import { ERROR_CODES, type Issue } from '../src/core/errors.js';
-import { parseAnyDocument, parsePolicy } from '../src/policy/validate.js';
+import { parseAnyDocument } from '../src/policy/any-document.js';
+import { parsePolicy } from '../src/policy/validate.js';
 import { cli, EXAMPLES, tempFile } from './helpers.js';
 
 const SEED = Number(process.env.MALFORMED_SEED ?? Date.now() % 2 ** 31);

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { type Issue } from '../src/core/errors.js';
 import { resolveBundleSources, resolvePolicyLayers } from '../src/policy/layers.js';
 import { type Policy } from '../src/policy/model.js';
-import { ensureValidPolicy, parseAnyDocument, parsePolicy, validatePolicyValue } from '../src/policy/validate.js';
+import { parseAnyDocument } from '../src/policy/any-document.js';
+import { ensureValidPolicy, parsePolicy, validatePolicyValue } from '../src/policy/validate.js';
 import { cli, tempFile } from './helpers.js';
 
 type Brief = [code: string, path: string, message: string];

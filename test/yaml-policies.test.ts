@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { MAX_DEPTH, MAX_YAML_ALIASES, MAX_YAML_CHARS } from '../src/diagnostics/limits.js';
 import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
-import { parseAnyDocument, parsePolicy } from '../src/policy/validate.js';
+import { parseAnyDocument } from '../src/policy/any-document.js';
+import { parsePolicy } from '../src/policy/validate.js';
 import { cli, EXAMPLES, tempFile } from './helpers.js';
 
 /** The example policies (bare and admin-settings.json), by file name. */

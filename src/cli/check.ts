@@ -3,7 +3,7 @@ import { type Command } from 'commander';
 import { PolicyValidationError } from '../core/errors.js';
 import { type Validation, validation } from '../core/validation.js';
 import { readTextFile } from '../policy/file.js';
-import { type AnyDocument, parseAnyDocument } from '../policy/validate.js';
+import { type AnyDocument, parseAnyDocument } from '../policy/any-document.js';
 import { ExitError } from './exit.js';
 import { addFormatOptions, type CliIo, type FormatFlags, formatIssue, formatOf } from './io.js';
 

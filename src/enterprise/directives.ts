@@ -18,12 +18,9 @@ import {
 } from './model.js';
 import { CA_CERTIFICATE_FIELDS, checkCaCertificate, checkEndpoint, checkUrl, HTTP_SCHEMES } from './urls.js';
 
-/** The Helm values key of the Enterprise Manager chart. */
-export const HELM_KEY = 'enterprise-manager';
-/** The key that holds the directive map, in Helm values and on its own. */
-export const CONFIG_KEY = 'enterpriseConfig';
-/** The one entry of the directive map that has no `{value, enforcement}` wrapper. */
-export const DEGRADED_MODE_KEY = 'degraded_mode';
+import { CONFIG_KEY, DEGRADED_MODE_KEY, HELM_KEY } from './kind.js';
+
+export { CONFIG_KEY, DEGRADED_MODE_KEY, HELM_KEY } from './kind.js';
 
 /** What `degraded_mode.policy` may be. */
 export const DEGRADED_POLICIES = ['warn', 'block_new'] as const;

@@ -10,8 +10,7 @@ import { type Validation, validation } from '../core/validation.js';
 import { readDocument, type ReadDocument } from '../diagnostics/document.js';
 import { readJson } from '../diagnostics/json.js';
 import { article, choices, describeValue, isObject, locate, suggest } from '../diagnostics/report.js';
-import { type EnterpriseConfig } from '../enterprise/model.js';
-import { documentKind, validateEnterpriseDocument } from '../enterprise/validate.js';
+import { documentKind } from '../enterprise/kind.js';
 import {
   ACTIONS,
   ACTIONS_V2,
@@ -194,37 +193,6 @@ export function validatePolicyValue(value: unknown): ValidationResult {
   if (kind.kind === 'admin-settings' && isObject(value)) return validateAdminSettings(value);
   const { value: policy, errors, warnings } = validateBarePolicy(value);
   return result(policy, { kind: 'policy' }, errors, warnings);
-}
-
-/** Any document `check` reads: a policy or admin settings, or an enterprise config. */
-export type AnyDocument =
-  | { readonly kind: 'policy' | 'admin-settings'; readonly document: PolicyDocument }
-  | { readonly kind: 'enterprise-config'; readonly config: EnterpriseConfig };
-
-/**
- * Parses and validates a document of any kind, JSON or YAML, deciding what it
- * is by its shape (`documentKind`): one whose keys fit no kind, or several,
- * is an error naming the kinds. With `dockerWarnings` (`check` asks), a
- * valid policy also gets the warnings of {@link dockerWarnings}. Never throws.
- */
-export function parseAnyDocument(
-  text: string,
-  options: { readonly dockerWarnings?: boolean } = {},
-): Validation<AnyDocument> {
-  const doc = readDocument(text);
-  if (doc.value === undefined) return validation<AnyDocument>(undefined, doc.issues);
-  const kind = documentKind(doc.value);
-  if (kind.issue) return validation<AnyDocument>(undefined, [...locate(doc.issues, doc), ...locate([kind.issue], doc)]);
-  if (kind.kind === 'enterprise-config') {
-    const r = validateEnterpriseDocument(doc);
-    return validation<AnyDocument>(r.value && { kind: kind.kind, config: r.value }, r.errors, r.warnings);
-  }
-  const r = validatePolicyDocument(doc);
-  const docker = options.dockerWarnings && r.value ? locate(dockerWarnings(r.value), doc) : [];
-  return validation<AnyDocument>(r.value && { kind: r.value.source.kind, document: r.value }, r.errors, [
-    ...r.warnings,
-    ...docker,
-  ]);
 }
 
 /**
