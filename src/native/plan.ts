@@ -8,6 +8,7 @@
 import { ANNOTATION_DEFAULTS, ANNOTATION_HINTS, type AnnotationHint, type Policy, type Rule } from '../policy/model.js';
 import { compileArgumentConditions } from './arguments.js';
 import { compilePattern, type Matcher, sourceParts } from './match.js';
+import { beginLookup, chooseGram, GramTable, gramChoices } from './ngram.js';
 
 /** The facts of a request as the compiled rules read them. */
 export interface Subject {
@@ -62,16 +63,21 @@ function cut(head: string, tail: string, from: number, to: number): string {
   return head.slice(from) + tail.slice(0, to - h);
 }
 
-/** Lookup tables for one request field: exact values, and literal prefixes and suffixes by length. */
+/** Lookup tables for one request field: exact values, literal prefixes and suffixes by length, and n-grams. */
 class FieldTable {
   readonly exact = new Map<string, number[]>();
   /** The lengths of the exact keys: a value of another length needs no hashing. */
   private readonly exactLengths = new Set<number>();
   readonly prefixes: Tier[] = [];
   readonly suffixes: Tier[] = [];
+  readonly grams = new GramTable();
 
-  add(kind: 'exact' | 'prefix' | 'suffix', key: string, rule: number): void {
+  add(kind: Entry['kind'], key: string, rule: number): void {
     let table: Map<string, number[]>;
+    if (kind === 'gram') {
+      this.grams.add(key, rule);
+      return;
+    }
     if (kind === 'exact') {
       table = this.exact;
       this.exactLengths.add(key.length);
@@ -112,30 +118,40 @@ class FieldTable {
       const hit = tier.table.get(cut(head, tail, n - length, n));
       if (hit !== undefined) out.push(hit);
     }
+    if (!this.grams.empty) this.grams.lookup(head, tail, out);
   }
 
   get empty(): boolean {
-    return this.exact.size === 0 && this.prefixes.length === 0 && this.suffixes.length === 0;
+    return this.exact.size === 0 && this.prefixes.length === 0 && this.suffixes.length === 0 && this.grams.empty;
   }
 }
 
 /** Indexed fields; `group` is multi-valued (each of the principal's groups is looked up). */
 export type Field = 'action' | 'serverType' | 'transport' | 'server' | 'source' | 'tool' | 'resource' | 'sub' | 'group';
 
-/** One key of the rule index: a rule is a candidate when the request's field has it (exactly, as prefix or suffix). */
+/**
+ * One key of the rule index: a rule is a candidate when the request's field
+ * has it (exactly, as prefix or suffix, or anywhere for an n-gram).
+ */
 export interface Entry {
   readonly field: Field;
-  readonly kind: 'exact' | 'prefix' | 'suffix';
+  readonly kind: 'exact' | 'prefix' | 'suffix' | 'gram';
   readonly key: string;
 }
 
-/** Where a pattern can be looked up: its literal value, or its longer literal end. */
-function patternEntry(field: Field, pattern: string): Entry | undefined {
+/** The n-gram a pattern with no literal end is filed under in a field, if it has a piece. */
+type GramOf = (field: Field, pattern: string) => string | undefined;
+
+/** Where a pattern can be looked up: its literal value, its longer literal end, or else an n-gram of a piece. */
+function patternEntry(field: Field, pattern: string, gramOf: GramOf): Entry | undefined {
   const first = pattern.indexOf('*');
   if (first < 0) return { field, kind: 'exact', key: pattern };
   const prefix = pattern.slice(0, first);
   const suffix = pattern.slice(pattern.lastIndexOf('*') + 1);
-  if (prefix === '' && suffix === '') return undefined;
+  if (prefix === '' && suffix === '') {
+    const gram = gramOf(field, pattern);
+    return gram === undefined ? undefined : { field, kind: 'gram', key: gram };
+  }
   return prefix.length >= suffix.length
     ? { field, kind: 'prefix', key: prefix }
     : { field, kind: 'suffix', key: suffix };
@@ -156,8 +172,20 @@ function strength(entries: readonly Entry[]): number {
   return worst;
 }
 
+/** The pattern constraints of a rule that can be looked up, by field; one pattern of each list must match. */
+function patternLists(rule: Rule): (readonly [Field, readonly string[]])[] {
+  const out: (readonly [Field, readonly string[]])[] = [];
+  if (rule.server !== undefined) out.push(['server', [rule.server]]);
+  if (rule.serverSource !== undefined) out.push(['source', [rule.serverSource]]);
+  if (rule.tools !== undefined) out.push(['tool', rule.tools]);
+  if (rule.resources !== undefined) out.push(['resource', rule.resources]);
+  if (rule.users !== undefined) out.push(['sub', rule.users]);
+  if (rule.groups !== undefined) out.push(['group', rule.groups]);
+  return out;
+}
+
 /** The ways a rule can be filed: one list of entries per constraint that can be looked up. */
-function optionsFor(rule: Rule): Entry[][] {
+function optionsFor(rule: Rule, gramOf: GramOf): Entry[][] {
   const options: Entry[][] = [];
   if (rule.action !== undefined) options.push([{ field: 'action', kind: 'exact', key: rule.action }]);
   if (rule.serverType !== undefined) options.push([{ field: 'serverType', kind: 'exact', key: rule.serverType }]);
@@ -167,7 +195,7 @@ function optionsFor(rule: Rule): Entry[][] {
     ['source', rule.serverSource],
   ] as const) {
     if (pattern === undefined) continue;
-    const entry = patternEntry(field, pattern);
+    const entry = patternEntry(field, pattern, gramOf);
     if (entry) options.push([entry]);
   }
   // A rule with a list is found through any of its patterns, so every one needs a key.
@@ -178,7 +206,7 @@ function optionsFor(rule: Rule): Entry[][] {
     ['group', rule.groups],
   ] as const) {
     if (patterns === undefined) continue;
-    const entries = patterns.map((p) => patternEntry(field, p));
+    const entries = patterns.map((p) => patternEntry(field, p, gramOf));
     if (entries.every((e) => e !== undefined)) options.push(entries);
   }
   return options;
@@ -193,15 +221,47 @@ function before(a: readonly number[], b: readonly number[]): boolean {
 const keyOf = (e: Entry): string => `${e.field}\u0000${e.kind}\u0000${e.key}`;
 
 /**
+ * Picks the n-gram of each pattern with no literal end: among its choices,
+ * the one the fewest rules of the policy could be filed under in that field.
+ */
+function gramsFor(rules: readonly Rule[]): GramOf {
+  const choices = new Map<string, string[]>();
+  const choicesOf = (field: Field, pattern: string): string[] => {
+    const key = `${field}\u0000${pattern}`;
+    let c = choices.get(key);
+    if (c === undefined) choices.set(key, (c = gramChoices(pattern)));
+    return c;
+  };
+  const rulesWith = new Map<string, number>();
+  for (const rule of rules) {
+    const grams = new Set<string>();
+    for (const [field, patterns] of patternLists(rule)) {
+      for (const p of patterns) for (const g of choicesOf(field, p)) grams.add(`${field}\u0000${g}`);
+    }
+    for (const g of grams) rulesWith.set(g, (rulesWith.get(g) ?? 0) + 1);
+  }
+  const chosen = new Map<string, string | undefined>();
+  return (field, pattern) => {
+    const key = `${field}\u0000${pattern}`;
+    if (chosen.has(key)) return chosen.get(key);
+    const gram = chooseGram(choicesOf(field, pattern), (g) => rulesWith.get(`${field}\u0000${g}`) ?? 0);
+    chosen.set(key, gram);
+    return gram;
+  };
+}
+
+/**
  * The entries to file each rule under, or none (always checked). A key that
  * many rules share narrows nothing (every version 2 rule may name the same
  * `*@example.com` users, say), so an option is judged first by the most rules
- * any of its keys is shared with, then by its strength; an enum field only
- * when nothing else can be looked up. With a key of its own per rule, this is
- * the strongest constraint.
+ * any of its keys is shared with, then by its strength; an n-gram (whose
+ * lookup reads the whole value) only when no literal value or end can be
+ * looked up, and an enum field only when nothing else can. With a key of its
+ * own per rule, this is the strongest constraint.
  */
 function chooseEntries(rules: readonly Rule[]): Entry[][] {
-  const options = rules.map(optionsFor);
+  const gramOf = gramsFor(rules);
+  const options = rules.map((rule) => optionsFor(rule, gramOf));
   const sharing = new Map<string, number>();
   for (const rule of options) {
     const keys = new Set(rule.flatMap((option) => option.map(keyOf)));
@@ -214,8 +274,8 @@ function chooseEntries(rules: readonly Rule[]): Entry[][] {
       const s = strength(option);
       let shared = 0;
       for (const e of option) shared = Math.max(shared, sharing.get(keyOf(e)) ?? 0);
-      // Lower is better, compared in order: enum field, rules sharing a key, strength.
-      const rank = [s === 1 ? 1 : 0, shared, -s];
+      // Lower is better, compared in order: enum field or n-gram, rules sharing a key, strength.
+      const rank = [s === 1 ? 2 : option.some((e) => e.kind === 'gram') ? 1 : 0, shared, -s];
       if (bestRank.length === 0 || before(rank, bestRank)) {
         best = option;
         bestRank = rank;
@@ -370,6 +430,7 @@ export class RulePlan {
       return (forms = p === undefined ? [source] : [source, p[0] + p[1]]);
     };
     const lists: (readonly number[])[] = [this.always];
+    beginLookup();
     // Set when several groups were looked up: a rule can then be a candidate
     // through several of its keys, and its checks (over every group) run once.
     let failed: Set<number> | undefined;

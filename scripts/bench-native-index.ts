@@ -1,0 +1,126 @@
+/**
+ * The native engine's n-gram index on rule lists with no literal start or
+ * end: decisions per second for a request that only the last rule matches,
+ * at 10 and 10,000 rules, and their ratio (the goal is at most 2× for pieces
+ * of three characters or more). Pieces of one or two characters have few
+ * distinct grams, so many rules share each; their curve is shown, not judged.
+ * Also the longest allowed field against a 60-star pattern and against rules
+ * filed under grams it contains everywhere.
+ *
+ *   npm run build && node dist/scripts/bench-native-index.js
+ *   BENCH_INDEX_SIZES=10,100,1000,10000     (sizes; default shown)
+ */
+import { performance } from 'node:perf_hooks';
+import { MAX_FIELD_LENGTH } from '../src/policy/model.js';
+import { evaluatePolicy } from '../src/native/evaluate.js';
+import { parsePolicy } from '../src/policy/validate.js';
+import { type Policy } from '../src/policy/model.js';
+
+const BUDGET_MS = Number(process.env.BENCH_BUDGET_MS ?? 400);
+const SIZES = (process.env.BENCH_INDEX_SIZES ?? '10,100,1000,10000').split(',').map(Number);
+
+function perSecond(call: () => boolean): number {
+  for (let k = 0; k < 200; k++) if (!call()) throw new Error('wrong decision during warm-up');
+  let done = 0;
+  const start = performance.now();
+  let elapsed: number;
+  do {
+    for (let k = 0; k < 50; k++) if (!call()) throw new Error('wrong decision while timing');
+    done += 50;
+    elapsed = performance.now() - start;
+  } while (elapsed < BUDGET_MS);
+  return (done * 1000) / elapsed;
+}
+
+function policyOf(rules: unknown[]): Policy {
+  const parsed = parsePolicy(JSON.stringify({ version: 2, default: 'deny', rules }));
+  if (!parsed.value?.policy) throw new Error(JSON.stringify(parsed.errors));
+  return parsed.value.policy;
+}
+
+/** A shape: rule `i` of `size` as policy JSON, and a request only rule `size - 1` matches. */
+interface Shape {
+  readonly name: string;
+  rule(i: number): Record<string, unknown>;
+  late(size: number): Record<string, unknown>;
+}
+
+const id = (i: number): string => String(i).padStart(5, '0');
+/** Distinct strings of `width` lowercase letters, `i` written in base 26. */
+const letters = (i: number, width: number): string => {
+  let s = '';
+  for (let k = 0; k < width; k++, i = Math.floor(i / 26)) s = String.fromCharCode(97 + (i % 26)) + s;
+  return s;
+};
+
+const SHAPES: readonly Shape[] = [
+  {
+    name: 'server `*-svcNNNNN-*`',
+    rule: (i) => ({ server: `*-svc${id(i)}-*`, allow: i % 2 === 0 }),
+    late: (size) => ({ server: `x-svc${id(size - 1)}-y` }),
+  },
+  {
+    name: 'tool `*xyz*` (3 letters)',
+    rule: (i) => ({ tools: [`*${letters(i, 3)}*`], allow: true }),
+    late: (size) => ({ tool: `1-${letters(size - 1, 3)}-2` }),
+  },
+  {
+    name: 'v2 resources `*://host.example/*`',
+    rule: (i) => ({ action: 'resource', resources: [`*://${letters(i, 5)}.example/*`], allow: true }),
+    late: (size) => ({ action: 'resource', resource: `https://${letters(size - 1, 5)}.example/a/b` }),
+  },
+  {
+    name: 'v2 groups `*team-NNNNN*`',
+    rule: (i) => ({ groups: [`*team-${id(i)}*`], allow: true }),
+    late: (size) => ({ principal: { sub: 'u', groups: ['staff', `org:team-${id(size - 1)}:rw`] } }),
+  },
+  {
+    name: 'tool `*xy*uv*` (2 letters)',
+    rule: (i) => ({ tools: [`*${letters(i % 676, 2)}*${letters(Math.floor(i / 676), 2)}*`], allow: true }),
+    late: (size) => ({ tool: `${letters((size - 1) % 676, 2)}-${letters(Math.floor((size - 1) / 676), 2)}` }),
+  },
+  {
+    name: 'tool `*x*y*z*` (1 letter)',
+    rule: (i) => ({ tools: [`*${letters(i, 3).split('').join('*')}*`], allow: true }),
+    late: (size) => ({
+      tool: letters(size - 1, 3)
+        .split('')
+        .join('-'),
+    }),
+  },
+];
+
+const rate = (n: number): string => Math.round(Number(n.toPrecision(3))).toLocaleString('en-US');
+
+console.log(
+  `| shape | ${SIZES.map((s) => `${s.toLocaleString('en-US')} rules`).join(' | ')} | late(${SIZES.at(-1)}) ÷ late(${SIZES[0]}) |`,
+);
+console.log(`| --- | ${SIZES.map(() => '---:').join(' | ')} | ---: |`);
+for (const shape of SHAPES) {
+  const rates = SIZES.map((size) => {
+    const policy = policyOf(Array.from({ length: size }, (_, i) => shape.rule(i)));
+    const request = shape.late(size);
+    const d = evaluatePolicy(policy, request);
+    if (d.rule !== size - 1) throw new Error(`${shape.name} at ${size}: rule ${d.rule}, ${d.error ?? ''}`);
+    return perSecond(() => evaluatePolicy(policy, request).rule === size - 1);
+  });
+  const first = rates[0] as number;
+  const last = rates.at(-1) as number;
+  console.log(`| ${shape.name} | ${rates.map(rate).join(' | ')} | ${(first / last).toFixed(1)}× |`);
+}
+
+// Bounded work: the longest field against a 60-star pattern, and 10,000 gram rules whose grams it repeats.
+const long = 'a'.repeat(MAX_FIELD_LENGTH);
+const hostile = policyOf([
+  { tools: [`*${'a*'.repeat(60)}file`], allow: true },
+  ...Array.from({ length: 10_000 }, (_, i) => ({ tools: [`*aaa*-${i}-*`], allow: true })),
+]);
+const start = performance.now();
+let n = 0;
+do {
+  if (evaluatePolicy(hostile, { tool: long }).rule !== null) throw new Error('hostile: wrong decision');
+  n++;
+} while (performance.now() - start < BUDGET_MS);
+console.log(
+  `\nlongest field (${MAX_FIELD_LENGTH} × "a") against a 60-star pattern and 10,000 rules filed under n-grams: ${((performance.now() - start) / n).toFixed(2)} ms per decision`,
+);

@@ -1,0 +1,223 @@
+/**
+ * The native engine's n-gram index for patterns with no literal start or
+ * end: the candidates a value looks up are a superset of the rules whose
+ * grams it contains (property tests over hashes, collisions and repeats),
+ * indexed first match equals a walk over every rule on generated policies of
+ * such patterns (version 1 fields and version 2 resources, users and groups),
+ * thousands of rules sharing grams are spread over distinct keys, and the
+ * longest field is decided against thousands of them.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { evaluatePolicy } from '../src/native/evaluate.js';
+import { wildcardMatch } from '../src/native/match.js';
+import { beginLookup, chooseGram, GramTable, gramChoices, gramHash, MAX_GRAM } from '../src/native/ngram.js';
+import { planOf } from '../src/native/plan.js';
+import { MAX_FIELD_LENGTH, type Policy, type Rule } from '../src/policy/model.js';
+import { mustParse } from './helpers.js';
+
+/** A fixed seed: these properties are about the index, not about finding rare inputs. */
+const SEED = 20261206;
+
+/** Few letters, so grams recur across rules and values; and a pair of surrogates, split or whole. */
+const unit = fc.constantFrom('a', 'b', 'c', '-', '0', '1', '😀', 'é');
+const text = (max: number): fc.Arbitrary<string> => fc.array(unit, { maxLength: max }).map((u) => u.join(''));
+const gram = fc
+  .array(unit, { minLength: 1, maxLength: MAX_GRAM })
+  .map((u) => u.join(''))
+  .filter((g) => g.length <= MAX_GRAM);
+
+/** The rule lists a lookup of `value` returns, and the rules in them. */
+function candidates(table: GramTable, value: string, head = ''): { lists: (readonly number[])[]; rules: Set<number> } {
+  beginLookup();
+  const lists: (readonly number[])[] = [];
+  table.lookup(head, value, lists);
+  return { lists, rules: new Set(lists.flat()) };
+}
+
+describe('gram table', () => {
+  it('returns every rule whose gram the value contains, each list once, in rule order', () => {
+    fc.assert(
+      fc.property(fc.array(gram, { minLength: 1, maxLength: 40 }), text(60), (grams, value) => {
+        const table = new GramTable();
+        grams.forEach((g, rule) => table.add(g, rule));
+        const { lists, rules } = candidates(table, value);
+        grams.forEach((g, rule) => {
+          if (value.includes(g)) expect(rules.has(rule), `${JSON.stringify(g)} in ${JSON.stringify(value)}`).toBe(true);
+        });
+        expect(new Set(lists).size).toBe(lists.length);
+        for (const list of lists) expect([...list].sort((a, b) => a - b)).toEqual(list);
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('looks a value in two parts up as the joined value', () => {
+    fc.assert(
+      fc.property(fc.array(gram, { minLength: 1, maxLength: 20 }), text(20), text(20), (grams, head, tail) => {
+        const table = new GramTable();
+        grams.forEach((g, rule) => table.add(g, rule));
+        expect([...candidates(table, tail, head).rules].sort()).toEqual(
+          [...candidates(table, head + tail).rules].sort(),
+        );
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it('returns a list again only after the next lookup begins', () => {
+    const table = new GramTable();
+    table.add('abc', 0);
+    const out: (readonly number[])[] = [];
+    beginLookup();
+    table.lookup('', 'abcabc', out);
+    table.lookup('', 'xabc', out);
+    expect(out).toEqual([[0]]);
+    beginLookup();
+    table.lookup('', 'xabc', out);
+    expect(out).toEqual([[0], [0]]);
+  });
+
+  it('hashes a gram as rolling over a value does, for every length', () => {
+    const value = 'the quick-brown fox 😀 jumps';
+    const table = new GramTable();
+    for (let n = 1; n <= MAX_GRAM; n++) table.add(value.slice(4, 4 + n), n);
+    expect(candidates(table, value).rules).toEqual(new Set([1, 2, 3, 4, 5, 6, 7, 8]));
+    expect(candidates(table, 'quic').rules).toEqual(new Set([1, 2, 3, 4]));
+    expect(gramHash('ab')).not.toBe(gramHash('ba'));
+  });
+});
+
+describe('choosing grams', () => {
+  it('offers every window of the longest usable length of each piece, and nothing for a literal end', () => {
+    expect(gramChoices('*ab*-svc00042-*')).toEqual(['ab', '-svc0004', 'svc00042', 'vc00042-']);
+    expect(gramChoices('*x*')).toEqual(['x']);
+    expect(gramChoices('*')).toEqual([]);
+    expect(gramChoices('**')).toEqual([]);
+    expect(gramChoices('a*b*')).toEqual([]);
+    expect(gramChoices('*b*a')).toEqual([]);
+    expect(gramChoices('literal')).toEqual([]);
+    expect(gramChoices(`*${'x'.repeat(1000)}*`)).toHaveLength(256);
+  });
+
+  it('picks the gram the fewest rules share, then the longest', () => {
+    const shared = new Map([
+      ['-svc0004', 10],
+      ['svc00042', 1],
+      ['vc00042-', 1],
+      ['ab', 1],
+    ]);
+    expect(chooseGram(['ab', '-svc0004', 'svc00042', 'vc00042-'], (g) => shared.get(g) ?? 0)).toBe('svc00042');
+    expect(chooseGram([], () => 0)).toBeUndefined();
+  });
+
+  it('files 10,000 `*-svcNNNNN-*` rules each under a gram of its own, and `*x*` rules under grams', () => {
+    const rules = Array.from({ length: 10_000 }, (_, i) => ({ server: `*-svc${String(i).padStart(5, '0')}-*` }));
+    const plan = planOf(policyOf(2, rules));
+    const keys = new Set(rules.map((_, i) => plan.filing(i)[0]?.key));
+    expect(keys.size).toBe(rules.length);
+    expect(plan.filing(42)).toEqual([{ field: 'server', kind: 'gram', key: 'svc00042' }]);
+    const mixed = planOf(
+      policyOf(2, [
+        { action: 'invoke', tools: ['*delete*', '*rm*'] },
+        { server: 'team-*', tools: ['*x*'] },
+        { action: 'resource', resources: ['*://*/internal/*'] },
+        { users: ['*admin*'], groups: ['*ops*'] },
+        { tools: ['*', '*x*'] },
+      ]),
+    );
+    expect(mixed.filing(0)).toEqual([
+      { field: 'tool', kind: 'gram', key: 'delete' },
+      { field: 'tool', kind: 'gram', key: 'rm' },
+    ]);
+    // A literal end is looked up without reading the whole value.
+    expect(mixed.filing(1)).toEqual([{ field: 'server', kind: 'prefix', key: 'team-' }]);
+    expect(mixed.filing(2)).toEqual([{ field: 'resource', kind: 'gram', key: '/interna' }]);
+    expect(mixed.filing(3)[0]?.kind).toBe('gram');
+    // `*` matches every tool: nothing to look up.
+    expect(mixed.filing(4)).toEqual([]);
+  });
+});
+
+/** A policy of `version` allowing by each rule in turn. */
+function policyOf(version: 1 | 2, rules: Omit<Rule, 'allow'>[]): Policy {
+  return mustParse(JSON.stringify({ version, default: 'deny', rules: rules.map((r) => ({ ...r, allow: true })) }));
+}
+
+/** First match by walking every rule over the pattern fields the tests below use. */
+function walk(policy: Policy, r: Record<string, unknown>): number | null {
+  const m = (patterns: readonly string[] | undefined, v: unknown): boolean =>
+    patterns === undefined || (typeof v === 'string' && v !== '' && patterns.some((p) => wildcardMatch(p, v)));
+  const p = (r.principal ?? {}) as { sub?: string; groups?: string[] };
+  const i = policy.rules.findIndex(
+    (rule) =>
+      m(rule.server === undefined ? undefined : [rule.server], r.server) &&
+      m(rule.tools, r.tool) &&
+      m(rule.resources, r.resource) &&
+      m(rule.users, p.sub) &&
+      (rule.groups === undefined || (p.groups ?? []).some((g) => m(rule.groups, g))),
+  );
+  return i < 0 ? null : i;
+}
+
+const infix = fc.array(text(3), { minLength: 1, maxLength: 3 }).map((pieces) => `*${pieces.join('*')}*`);
+
+describe('indexed first match on patterns with no literal end', () => {
+  it('equals a walk over every rule on generated policies and requests', () => {
+    // One or two pattern keys a rule, so that requests often match.
+    const key = fc.oneof(
+      infix.map((server) => ({ server })),
+      fc.array(infix, { minLength: 1, maxLength: 2 }).map((tools) => ({ tools })),
+      fc.array(infix, { minLength: 1, maxLength: 2 }).map((resources) => ({ resources })),
+      fc.array(infix, { minLength: 1, maxLength: 2 }).map((users) => ({ users })),
+      fc.array(infix, { minLength: 1, maxLength: 2 }).map((groups) => ({ groups })),
+    );
+    const rule = fc
+      .array(key, { minLength: 1, maxLength: 2 })
+      .map((keys) => Object.assign({}, ...keys) as Omit<Rule, 'allow'>);
+    const request = fc.record(
+      {
+        server: text(16),
+        tool: text(16),
+        resource: text(16),
+        principal: fc.record({ sub: text(16), groups: fc.array(text(12), { maxLength: 3 }) }),
+      },
+      { requiredKeys: [] },
+    );
+    let matched = 0;
+    fc.assert(
+      fc.property(
+        fc.array(rule, { minLength: 1, maxLength: 60 }),
+        fc.array(request, { maxLength: 30 }),
+        (rules, requests) => {
+          // `resources` go with action `resource`, which every request below names.
+          const policy = policyOf(
+            2,
+            rules.map((r) => ('resources' in r ? { ...r, action: 'resource' as const } : r)),
+          );
+          for (const request of requests) {
+            const r = { ...request, action: 'resource' };
+            const d = evaluatePolicy(policy, r);
+            expect(d.error).toBeUndefined();
+            expect(d.rule, JSON.stringify({ rules: policy.rules, r })).toBe(walk(policy, r));
+            if (d.rule !== null) matched++;
+          }
+        },
+      ),
+      { seed: SEED, numRuns: 300 },
+    );
+    expect(matched).toBeGreaterThan(200);
+  });
+});
+
+describe('bounded work', () => {
+  it('decides the longest field against thousands of rules filed under grams it contains', () => {
+    const id = (i: number): string => String(i).padStart(5, '0');
+    const rules = Array.from({ length: 5000 }, (_, i) => ({ tools: [`*aaa*-${id(i)}-*`] }));
+    const policy = policyOf(1, [...rules, { tools: [`*${'a*'.repeat(60)}`] }]);
+    const long = 'a'.repeat(MAX_FIELD_LENGTH);
+    expect(evaluatePolicy(policy, { tool: long }).rule).toBe(5000);
+    expect(evaluatePolicy(policy, { tool: `${long.slice(12)}-04999-` }).rule).toBe(4999);
+    expect(evaluatePolicy(policy, { tool: 'b'.repeat(MAX_FIELD_LENGTH) }).rule).toBeNull();
+  });
+});
