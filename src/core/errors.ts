@@ -233,7 +233,7 @@ export function toPointer(path: readonly (string | number)[]): string {
  * `write_failed`.
  */
 export function fileSystemCode(thrown: unknown): ErrorCode {
-  switch ((thrown as NodeJS.ErrnoException | undefined)?.code) {
+  switch ((thrown as { code?: unknown } | undefined)?.code) {
     case 'ENOSPC':
     case 'EDQUOT':
       return 'disk_full';
