@@ -205,6 +205,32 @@ export const VERSION_2_MUTANTS: readonly SourceMutant[] = [
   },
 ];
 
+const NGRAM = 'src/native/ngram.ts';
+
+/**
+ * Mutants of the native engine's n-gram index: each loses candidates for
+ * some rule with no literal start or end, so the rule is never checked on a
+ * request it matches.
+ */
+export const NATIVE_NGRAM_MUTANTS: readonly SourceMutant[] = [
+  {
+    name: 'ngram-last-dropped',
+    why: "the value's last n-gram of each length is never looked up",
+    edits: [{ file: NGRAM, from: 'if (i === total) break;', to: 'if (i >= total - 1) break;' }],
+  },
+  {
+    name: 'ngram-length-off-by-one',
+    why: 'a gram is filed among the grams one code unit shorter, which no window of the value hashes to',
+    edits: [
+      {
+        file: NGRAM,
+        from: 'const n = gram.length;\n    let tier',
+        to: 'const n = Math.max(1, gram.length - 1);\n    let tier',
+      },
+    ],
+  },
+];
+
 /**
  * Mutants of the escaping of strings printed into Rego. On the build path
  * the only string `regoString` prints is a fixed reason (a policy's strings
