@@ -5,6 +5,7 @@
  */
 import { McpPolicyError } from '../core/errors.js';
 import { readJson } from '../diagnostics/json.js';
+import { UPSTREAM_SHARING, type UpstreamSharing } from './shared.js';
 
 /** What a config file may say; every key is optional. */
 export interface ProxyConfigFile {
@@ -13,6 +14,8 @@ export interface ProxyConfigFile {
   readonly serverSource?: string;
   readonly upstreamUrl?: string;
   readonly upstreamTransport?: 'streamable' | 'sse';
+  /** `--upstream-sharing`: how HTTP sessions reach the server. */
+  readonly upstreamSharing?: UpstreamSharing;
   /** The server command and its arguments. */
   readonly command?: readonly string[];
 }
@@ -34,7 +37,7 @@ export function parseProxyConfig(text: string, file: string): ProxyConfigFile {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(file, '', 'must be a JSON object');
   const o = v as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (![...STRING_KEYS, 'upstreamTransport', 'command'].includes(key)) {
+    if (![...STRING_KEYS, 'upstreamTransport', 'upstreamSharing', 'command'].includes(key)) {
       throw invalid(file, `/${key}`, `unknown field "${key}"`);
     }
   }
@@ -49,6 +52,9 @@ export function parseProxyConfig(text: string, file: string): ProxyConfigFile {
       '/upstreamTransport',
       `must be "streamable" or "sse", not ${JSON.stringify(o.upstreamTransport)}`,
     );
+  }
+  if (o.upstreamSharing !== undefined && !UPSTREAM_SHARING.includes(o.upstreamSharing as UpstreamSharing)) {
+    throw invalid(file, '/upstreamSharing', `must be "session" or "shared", not ${JSON.stringify(o.upstreamSharing)}`);
   }
   if (o.command !== undefined) {
     if (!Array.isArray(o.command) || o.command.length === 0) {

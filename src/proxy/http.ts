@@ -22,6 +22,7 @@ import { BoundedEventStore } from './event-store.js';
 import { principalOf } from './identity.js';
 import { ProxyMetrics } from './metrics.js';
 import { type AuthExtra, Relay, type RelayOptions } from './relay.js';
+import { SharedUpstream, type UpstreamSharing } from './shared.js';
 
 /** Limits of the HTTP listener (defaults; the per-session and per-client ones can be set). */
 export const HTTP_LIMITS = {
@@ -40,7 +41,10 @@ export const HTTP_LIMITS = {
    * session (`evicted`); only when every one of them is busy is it answered 429 with Retry-After.
    */
   maxSessionsPerClient: 256,
-  /** Live child processes (one per session of a stdio server); past it a new session is answered 503. */
+  /**
+   * Live child processes (one per session of a stdio server, unless the server is shared); past it a new session
+   * is answered 503.
+   */
   maxChildren: 128,
   /** How long SIGTERM waits for the server's answers to requests in flight. */
   shutdownGraceMs: 10_000,
@@ -75,6 +79,14 @@ export interface HttpOptions {
   readonly maxChildren?: number;
   readonly shutdownGraceMs?: number;
   /**
+   * `session` (the default): each session gets its own server session, a child process for a command server.
+   * `shared`: every session goes through one server session (one child), for servers that keep no per-client
+   * state; see `./shared.ts`.
+   */
+  readonly upstreamSharing?: UpstreamSharing;
+  /** The proxy's name and version, as the client a shared server sees. */
+  readonly clientInfo?: { readonly name: string; readonly version: string };
+  /**
    * Who a request counts against for the session limits when it is not
    * authenticated: by default the client's address. With `auth`, the
    * principal's subject is the key instead.
@@ -96,6 +108,10 @@ export interface HttpStatus {
   readonly idle: number;
   readonly clients: number;
   readonly children: number;
+  /** How sessions reach the server: `session` (one server session each) or `shared` (one for all). */
+  readonly upstreamSharing: UpstreamSharing;
+  /** A shared server: the times it was started again after it went away. */
+  readonly restarts?: number;
   readonly limits: {
     readonly sessionIdleSeconds: number;
     readonly maxSessionsPerClient: number;
@@ -184,8 +200,21 @@ export async function listenHttp(
   }
   const idleMs = options.sessionIdleMs ?? HTTP_LIMITS.sessionIdleMs;
   const perClient = options.maxSessionsPerClient ?? HTTP_LIMITS.maxSessionsPerClient;
-  const spawnsChildren = target.kind === 'command';
+  const sharing = options.upstreamSharing ?? 'session';
+  const shared =
+    sharing === 'shared'
+      ? new SharedUpstream(() => serverTransport(target), {
+          clientInfo: options.clientInfo ?? { name: 'mcp-policy', version: '0' },
+          idleMs: options.sessionIdleMs ?? HTTP_LIMITS.sessionIdleMs,
+          ...(options.onerror && { onerror: options.onerror }),
+          onrestart: () => metrics.upstreamRestarted(),
+        })
+      : undefined;
+  // A shared server is one child whatever the sessions; only a child per session needs the bound checked.
+  const spawnsChildren = target.kind === 'command' && shared === undefined;
   const maxChildren = options.maxChildren ?? HTTP_LIMITS.maxChildren;
+  const children = (): number =>
+    shared !== undefined ? (target.kind === 'command' ? shared.children : 0) : spawnsChildren ? live : 0;
   const graceMs = options.shutdownGraceMs ?? HTTP_LIMITS.shutdownGraceMs;
   const clientKey = options.clientKey ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown');
   const healthPath = new URL('/health', url).pathname;
@@ -249,11 +278,13 @@ export async function listenHttp(
     sessions: sessions.size,
     idle: [...sessions.values()].filter((s) => s.ending === undefined && s.open === 0).length,
     clients: perClientCount.size,
-    children: spawnsChildren ? live : 0,
+    children: children(),
+    upstreamSharing: sharing,
+    ...(shared && { restarts: shared.restarts }),
     limits: {
       sessionIdleSeconds: idleMs / 1000,
       maxSessionsPerClient: perClient,
-      maxChildren: spawnsChildren ? maxChildren : null,
+      maxChildren: target.kind !== 'command' ? null : shared ? 1 : maxChildren,
     },
     ended: { ...ended },
     ...(authenticator && { authFailures: { ...authFailures } }),
@@ -261,7 +292,7 @@ export async function listenHttp(
   metrics.observeListener(() => ({
     sessions: sessions.size,
     clients: perClientCount.size,
-    children: spawnsChildren ? live : 0,
+    children: children(),
   }));
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -394,7 +425,7 @@ export async function listenHttp(
         onsessionclosed: () => void (session.ending ??= 'deleted'),
       });
       transport = created;
-      relay = new Relay(created, serverTransport(target), gate, options.relay);
+      relay = new Relay(created, shared ? shared.attach() : serverTransport(target), gate, options.relay);
       const session: Session = {
         transport: created,
         relay,
@@ -475,6 +506,8 @@ export async function listenHttp(
           return closed;
         }),
       );
+      // Every session has let go of the shared server by now: its child is reaped before close resolves.
+      await shared?.close();
       server.closeAllConnections();
       await closing;
     },

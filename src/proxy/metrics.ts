@@ -51,6 +51,7 @@ export class ProxyMetrics {
   private readonly refused: Counter<'reason'>;
   private readonly decisions: Counter<'method' | 'result'>;
   private readonly authFailures: Counter<'reason'>;
+  private readonly restarts: Counter;
 
   constructor(options: ProxyMetricsOptions = {}) {
     const registry = metricsRegistry(options);
@@ -74,7 +75,7 @@ export class ProxyMetrics {
     );
     gauge(
       'mcp_policy_proxy_children',
-      'Live server processes (one per session of a command server).',
+      'Live server processes (one per session of a command server, or one shared by all).',
       (c) => c.children,
     );
     this.opened = new Counter({
@@ -100,6 +101,11 @@ export class ProxyMetrics {
       labelNames: ['method', 'result'] as const,
       registers: [registry],
     });
+    this.restarts = new Counter({
+      name: 'mcp_policy_proxy_upstream_restarts_total',
+      help: 'Times a shared server was started again after it went away.',
+      registers: [registry],
+    });
     this.authFailures = authFailureCounter(
       registry,
       'HTTP requests refused by authentication, by reason (missing_token, invalid_token, ...).',
@@ -107,6 +113,7 @@ export class ProxyMetrics {
     this.log = new DecisionLogMetrics(registry);
     // Counters present from the start, so a rate over them is defined before the first event.
     this.opened.inc(0);
+    this.restarts.inc(0);
     for (const reason of Object.values(CLOSED_BY)) this.closed.inc({ reason }, 0);
     for (const reason of ['client_limit', 'children_limit'] satisfies SessionRefusal[]) this.refused.inc({ reason }, 0);
     if (options.auth === true) for (const reason of AUTH_FAILURE_CODES) this.authFailures.inc({ reason }, 0);
@@ -130,6 +137,11 @@ export class ProxyMetrics {
   /** A session's server side is closed. */
   sessionClosed(ending: Ending): void {
     this.closed.inc({ reason: CLOSED_BY[ending] });
+  }
+
+  /** A shared server was started again after it went away. */
+  upstreamRestarted(): void {
+    this.restarts.inc();
   }
 
   /** A new session was refused by a limit. */
