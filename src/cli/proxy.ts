@@ -10,7 +10,9 @@ import { serverFacts, type ServerTarget, transportForUrl } from '../proxy/facts.
 import { type HttpAuthOptions } from '../proxy/http.js';
 import { fixedPrincipal } from '../proxy/identity.js';
 import { startProxy } from '../proxy/proxy.js';
+import { UPSTREAM_SHARING, type UpstreamSharing } from '../proxy/shared.js';
 import { addVerificationOptions } from './fleet-options.js';
+import { PACKAGE_VERSION } from './usage.js';
 import { addSourceOptions, type CliIo, engineOption, type SourceFlags, sourcesFrom, validOrExit } from './io.js';
 
 interface ProxyCliOptions extends SourceFlags {
@@ -28,6 +30,7 @@ interface ProxyCliOptions extends SourceFlags {
   sessionIdle?: string;
   maxSessionsPerClient?: string;
   maxChildren?: string;
+  upstreamSharing?: UpstreamSharing;
   authIssuer?: string;
   authAudience?: string;
   authJwks?: string;
@@ -125,7 +128,10 @@ export function proxyCommand(io: CliIo): Command {
     .description('run an MCP server behind the policy: filter tools and prompts, deny calls (stdio or streamable HTTP)')
     .argument('<policy-or-bundle>', 'policy (JSON or YAML), admin-settings.json, bundle.tar.gz or policy.wasm')
     .argument('[server-command...]', 'the server to start, after --')
-    .option('--config <file>', 'JSON with server, serverType, serverSource, upstreamUrl, upstreamTransport, command')
+    .option(
+      '--config <file>',
+      'JSON with server, serverType, serverSource, upstreamUrl, upstreamTransport, upstreamSharing, command',
+    )
     .option('--server <name>', 'server name in policy requests (default: from the command or URL)')
     .option('--server-type <type>', 'registry, image or remote (default: remote for a URL, none for a command)')
     .option('--server-source <ref>', 'image reference or URL in policy requests (default: the URL for a remote)')
@@ -141,6 +147,12 @@ export function proxyCommand(io: CliIo): Command {
     .option('--session-idle <seconds>', 'HTTP: end a session idle this long (default 60)')
     .option('--max-sessions-per-client <n>', 'HTTP: sessions one client address may hold (default 256; 429 past it)')
     .option('--max-children <n>', 'HTTP: live server processes of a command server (default 128; 503 past it)')
+    .addOption(
+      new Option(
+        '--upstream-sharing <mode>',
+        'HTTP: session (a server session, a child process, per client session) or shared (one for all; stateless servers only)',
+      ).choices([...UPSTREAM_SHARING]),
+    )
     .option(
       '--auth-issuer <url>',
       'HTTP: every request needs a JWT from this issuer (with --auth-audience, --auth-jwks)',
@@ -198,6 +210,8 @@ export function proxyCommand(io: CliIo): Command {
             ...(idle !== undefined && { sessionIdleMs: idle * 1000 }),
             ...(perClient !== undefined && { maxSessionsPerClient: perClient }),
             ...(children !== undefined && { maxChildren: children }),
+            ...(opts.upstreamSharing !== undefined && { upstreamSharing: opts.upstreamSharing }),
+            clientInfo: { name: 'mcp-policy', version: PACKAGE_VERSION },
           },
           onerror: (e) => stderr(`mcp-policy proxy: ${e.message}\n`),
         });
