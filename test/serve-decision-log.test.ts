@@ -21,7 +21,7 @@ import { type Decision } from '../src/policy/model.js';
 import { startProxy } from '../src/proxy/proxy.js';
 import { startServe } from '../src/server/service.js';
 import { cli, EXAMPLES, tempFile } from './helpers.js';
-import { call, spawnServe, tempDir } from './serve-helpers.js';
+import { bundleOf, call, spawnServe, tempDir } from './serve-helpers.js';
 
 const PRODUCTION = join(EXAMPLES, 'production.json');
 const DELETE = { server: 'fs', action: 'invoke', tool: 'delete_file' };
@@ -260,6 +260,73 @@ describe('decision log in the service', () => {
     expect(lines(old)).toHaveLength(2);
     expect(lines(fresh)).toHaveLength(1);
   });
+});
+
+/** A version 2 policy whose rules test arguments at pointers with a `*`, an escaped `/`, and none. */
+const ARGUMENT_POLICY = {
+  version: 2,
+  default: 'deny',
+  rules: [
+    {
+      action: 'invoke',
+      tools: ['read_multiple_files'],
+      arguments: [
+        { path: '/paths/*', match: ['/data/*'], normalize: 'path' },
+        { path: '/mode', in: ['fast', 'slow'] },
+        { path: '/paths/*', match: ['*.txt'] },
+      ],
+      allow: true,
+      reason: 'reading text under /data',
+    },
+    { action: 'invoke', arguments: [{ path: '/a~1b', present: true }], allow: false, reason: 'no a/b' },
+    { action: 'load', allow: true },
+  ],
+};
+
+describe('decision log: the argument paths that decided', () => {
+  const requests = [
+    {
+      action: 'invoke',
+      server: 'fs',
+      tool: 'read_multiple_files',
+      arguments: { paths: ['/data/x.txt'], mode: 'fast' },
+    },
+    { action: 'invoke', server: 'fs', tool: 'write_file', arguments: { 'a/b': 'secret-value-42' } },
+    { action: 'load', server: 'fs', tool: 'write_file' },
+    { action: 'invoke', server: 'fs', tool: 'read_multiple_files', arguments: { paths: ['/etc/passwd'] } },
+  ];
+
+  for (const how of ['native engine on the policy', 'compiled bundle'] as const) {
+    it(`names the deciding rule's argument pointers as written, without values (${how})`, async () => {
+      const dir = tempDir();
+      const log = join(dir, 'decisions.jsonl');
+      let file = join(dir, 'policy.json');
+      writeFileSync(file, JSON.stringify(ARGUMENT_POLICY));
+      if (how === 'compiled bundle') {
+        const bundle = join(dir, 'bundle.tar.gz');
+        writeFileSync(bundle, await bundleOf(JSON.stringify(ARGUMENT_POLICY)));
+        file = bundle;
+      }
+      const handle = await startServe({
+        sources: { file, ...(how === 'native engine on the policy' && { engine: 'native' as const }) },
+        tcp: { host: '127.0.0.1', port: 0 },
+        decisionLog: log,
+      });
+      try {
+        const reply = await call({ port: handle.port! }, 'POST', '/mcp/policy/evaluate/batch', { requests });
+        expect(reply.status).toBe(200);
+        const { decisions } = reply.json() as { decisions: { allowed: boolean }[] };
+        expect(decisions.map((d) => d.allowed)).toEqual([true, false, true, false]);
+      } finally {
+        await handle.close();
+      }
+      const logged = lines(log).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(logged.map((r) => (r.decision as Decision).rule)).toEqual([0, 1, 2, null]);
+      expect(logged.map((r) => r.argument_paths)).toEqual([['/paths/*', '/mode'], ['/a~1b'], undefined, undefined]);
+      expect(logged[1]?.request).toMatchObject({ arguments: { 'a/b': 'string' } });
+      expect(readFileSync(log, 'utf8')).not.toContain('secret-value-42');
+    });
+  }
 });
 
 describe('decision log of the proxy', () => {

@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { type EngineName } from '../engines/engine.js';
 import { McpPolicyError } from '../core/errors.js';
 import { JWT_ALGORITHMS } from '../host/auth.js';
-import { openSources } from '../host/sources.js';
+import { policyProfile } from '../host/policy-profile.js';
+import { openSourcesWithData } from '../host/sources.js';
 import { readTextFile } from '../policy/file.js';
 import { parseProxyConfig } from '../proxy/config.js';
 import { serverFacts, type ServerTarget, transportForUrl } from '../proxy/facts.js';
@@ -41,6 +42,7 @@ interface ProxyCliOptions extends SourceFlags {
   principalGroups?: string;
   logArguments?: boolean;
   redactArguments?: string;
+  maxWork?: string;
   engine: EngineName;
 }
 
@@ -167,6 +169,7 @@ export function proxyCommand(io: CliIo): Command {
     .option('--decision-log <file>', 'append every decision as a JSON line (mode 0600)')
     .option('--log-arguments', 'keep argument values in decision records (default: only their JSON types)')
     .option('--redact-arguments <a,b>', 'with --log-arguments: argument names whose values are still logged as types')
+    .option('--max-work <n>', 'most rule checks one policy request may ask for (default 50000; refused beyond)')
     .option('--pin <lock-file>', 'pin tool definitions: withhold tools that changed since they were approved')
     .option('--pin-update', 'record the current definitions of approved tools in the --pin lock file')
     .addOption(engineOption('evaluator for a policy file'))
@@ -185,6 +188,7 @@ export function proxyCommand(io: CliIo): Command {
       const idle = positiveInteger(opts.sessionIdle, '--session-idle');
       const perClient = positiveInteger(opts.maxSessionsPerClient, '--max-sessions-per-client');
       const children = positiveInteger(opts.maxChildren, '--max-children');
+      const maxWork = positiveInteger(opts.maxWork, '--max-work');
       const auth = authFrom(opts);
       if (opts.principalSub === '') throw new McpPolicyError('usage', '--principal-sub must not be empty');
       const redact = list(opts.redactArguments, '--redact-arguments');
@@ -192,7 +196,7 @@ export function proxyCommand(io: CliIo): Command {
         throw new McpPolicyError('usage', '--redact-arguments needs --log-arguments (without it no value is logged)');
       }
       const principal = fixedPrincipal(opts.principalSub, list(opts.principalGroups, '--principal-groups'));
-      const engine = validOrExit(await openSources(sourcesFrom(file, opts)), io);
+      const { engine, data } = validOrExit(await openSourcesWithData(sourcesFrom(file, opts)), io);
       try {
         const proxy = await startProxy({
           engine,
@@ -206,6 +210,8 @@ export function proxyCommand(io: CliIo): Command {
           ...(principal !== undefined && { principal }),
           ...(opts.logArguments === true && { logArguments: true }),
           ...(redact !== undefined && { redactArguments: redact }),
+          profile: policyProfile(data),
+          ...(maxWork !== undefined && { maxWork }),
           http: {
             ...(idle !== undefined && { sessionIdleMs: idle * 1000 }),
             ...(perClient !== undefined && { maxSessionsPerClient: perClient }),

@@ -194,3 +194,13 @@ export function lengthFactor(request: unknown, weight = 1): number {
     Math.floor((w.values * weight) / ARGUMENT_VALUES_PER_CHECK)
   );
 }
+
+/**
+ * What deciding one request costs, in rule checks: `cost`, what a short
+ * request costs on the policy ({@link requestCost}), times what its long
+ * fields, entries and argument values add ({@link lengthFactor} with the
+ * policy's {@link patternWeight}). Every host prices its decisions by it.
+ */
+export function requestWork(request: unknown, cost: number, weight = 1): number {
+  return cost * lengthFactor(request, weight);
+}

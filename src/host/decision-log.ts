@@ -54,6 +54,13 @@ export interface DecisionRecord {
   /** Why `request` is `null`: the request was not a plain JSON object within the limits. */
   readonly request_error?: string;
   readonly decision: Decision;
+  /**
+   * The JSON pointers of the argument conditions of the rule that decided,
+   * as the policy wrote them (`*` for every element): which paths of the
+   * request's `arguments` decided. Absent when no rule decided or the rule
+   * tests no argument.
+   */
+  readonly argument_paths?: readonly string[];
   /** Time to decide the whole HTTP request, in microseconds (a batch shares it). */
   readonly latency_us?: number;
   /** Set for an element of a batch of more than one. */
@@ -78,7 +85,7 @@ export interface AuditRecord {
 export type LogRecord = DecisionRecord | AuditRecord;
 
 /** The fields of a {@link DecisionRecord} a host supplies; the request is read at the boundary here. */
-export type DecisionFields = Omit<DecisionRecord, 'time' | 'kind' | 'request' | 'request_error'> & {
+export type DecisionFields = Omit<DecisionRecord, 'time' | 'kind' | 'request' | 'request_error' | 'argument_paths'> & {
   /** The request as the host received it, or `undefined` when there is none to keep. */
   readonly request: unknown;
   readonly time?: string;
@@ -94,6 +101,8 @@ export type DecisionFields = Omit<DecisionRecord, 'time' | 'kind' | 'request' | 
    * value does without `logArguments`.
    */
   readonly redactArguments?: readonly string[];
+  /** The deciding rule's argument paths (`argument_paths`; see `decidingPaths` in policy-profile.ts). */
+  readonly argumentPaths?: readonly string[] | undefined;
 };
 
 /**
@@ -174,6 +183,8 @@ export function decisionRecord(fields: DecisionFields): DecisionRecord {
           : withoutArgumentValues(request),
     ...(read !== undefined && 'error' in read && { request_error: read.error }),
     decision: fields.decision,
+    ...(fields.argumentPaths !== undefined &&
+      fields.argumentPaths.length > 0 && { argument_paths: fields.argumentPaths }),
     ...(fields.latency_us !== undefined && { latency_us: fields.latency_us }),
     ...(fields.batch !== undefined && { batch: fields.batch }),
     ...(fields.shadow !== undefined && { shadow: fields.shadow }),

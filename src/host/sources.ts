@@ -14,10 +14,10 @@ import { type Validation, validation } from '../core/validation.js';
 import { decodeUtf8 } from '../diagnostics/text.js';
 import { type Engine, type EngineName } from '../engines/engine.js';
 import { openEngine } from '../engines/open.js';
-import { siblingData, WasmEngine } from '../engines/wasm.js';
+import { openWasmBytes, siblingData, WasmEngine } from '../engines/wasm.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { parseEnterpriseConfig } from '../enterprise/validate.js';
-import { compilePolicy } from '../pipeline/build.js';
+import { compilePolicy, generatePolicy } from '../pipeline/build.js';
 import { type PolicyLayer, resolveBundleSources } from '../policy/layers.js';
 import { type Policy } from '../policy/model.js';
 import { parsePolicy } from '../policy/validate.js';
@@ -168,6 +168,12 @@ export async function readSources(sources: PolicySources): Promise<SourcesValida
   return validation<ResolvedSources, SourceIssue>({ kind: 'policy', policy, extras }, [], warnings);
 }
 
+/** An engine and the data it decides on (a bundle's data.json, or the policy lowered as a bundle would hold it). */
+export interface OpenedSources {
+  readonly engine: Engine;
+  readonly data: unknown;
+}
+
 /**
  * Opens the engine on sources already read: a bundle in the wasm engine
  * (verified when a key is given; a bare policy.wasm with the data.json
@@ -178,8 +184,20 @@ export async function openResolved(
   resolved: ResolvedSources,
   options: Pick<PolicySources, 'engine' | 'verification'> = {},
 ): Promise<Engine> {
+  if (resolved.kind === 'policy') return openEngine(options.engine ?? 'wasm', resolved.policy, resolved.extras);
+  return (await openResolvedWithData(resolved, options)).engine;
+}
+
+/** {@link openResolved}, with the data the engine decides on, for hosts that read costs or rules from it. */
+export async function openResolvedWithData(
+  resolved: ResolvedSources,
+  options: Pick<PolicySources, 'engine' | 'verification'> = {},
+): Promise<OpenedSources> {
   const engine = options.engine ?? 'wasm';
-  if (resolved.kind === 'policy') return openEngine(engine, resolved.policy, resolved.extras);
+  if (resolved.kind === 'policy') {
+    const data = JSON.parse(generatePolicy(resolved.policy, resolved.extras).data) as unknown;
+    return { engine: await openEngine(engine, resolved.policy, resolved.extras), data };
+  }
   if (engine !== 'wasm') {
     throw new McpPolicyError(
       'usage',
@@ -187,7 +205,8 @@ export async function openResolved(
     );
   }
   const data = isGzip(resolved.bytes) ? undefined : await siblingData(resolved.file);
-  return WasmEngine.load(resolved.bytes, { ...options.verification, data });
+  const opened = await openWasmBytes(resolved.bytes, { ...options.verification, data });
+  return { engine: await WasmEngine.fromOpened(opened), data: opened.data };
 }
 
 /** Reads the sources and opens the engine they name; document problems come back as issues, nothing opened. */
@@ -195,6 +214,13 @@ export async function openSources(sources: PolicySources): Promise<SourcesValida
   const read = await readSources(sources);
   if (read.value === undefined) return validation<Engine, SourceIssue>(undefined, read.errors, read.warnings);
   return validation(await openResolved(read.value, sources), [], read.warnings);
+}
+
+/** {@link openSources}, with the data the engine decides on ({@link openResolvedWithData}). */
+export async function openSourcesWithData(sources: PolicySources): Promise<SourcesValidation<OpenedSources>> {
+  const read = await readSources(sources);
+  if (read.value === undefined) return validation<OpenedSources, SourceIssue>(undefined, read.errors, read.warnings);
+  return validation(await openResolvedWithData(read.value, sources), [], read.warnings);
 }
 
 /**

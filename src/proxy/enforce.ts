@@ -18,6 +18,7 @@ import {
   type Principal,
 } from '../policy/model.js';
 import { decisionRecord, type DecisionLogSink, NULL_SINK, type ProxyStage } from '../host/decision-log.js';
+import { decidingPaths, type PolicyProfile, workOn } from '../host/policy-profile.js';
 import { type ServerFacts } from './facts.js';
 import { type ToolPins } from './pins.js';
 
@@ -36,7 +37,24 @@ export type Verdict =
       readonly reason: string;
       readonly policyReason?: string;
       readonly rule?: number | null;
+      /** Set when the proxy refused to decide: the request asked for more work than `maxWork` allows. */
+      readonly code?: typeof WORK_TOO_LARGE;
     };
+
+/**
+ * The `error` of a decision the proxy made without asking the engine, because
+ * the request would cost more than {@link GateOptions.maxWork}; also the
+ * `code` of the denial the client gets.
+ */
+export const WORK_TOO_LARGE = 'work_too_large';
+
+/**
+ * Most rule checks one policy request may ask for by default: about a tenth
+ * of a second of deciding, which one decision holds the event loop for at
+ * most (a WebAssembly call cannot be cut), as `serve` bounds one request of a
+ * batch.
+ */
+export const DEFAULT_MAX_WORK = 50_000;
 
 /**
  * Listings are decided in slices of this many requests, each through the
@@ -71,6 +89,18 @@ export interface GateOptions {
    * call's load, invoke and pin together). Not told the version probe.
    */
   readonly onDecision?: (stage: ProxyStage, decision: Decision) => void;
+  /**
+   * The policy's costs and argument paths (`policyProfile` of its data):
+   * with it, every request is priced before it is decided and records name
+   * the argument paths that decided. Without it nothing is priced.
+   */
+  readonly profile?: PolicyProfile;
+  /**
+   * Most rule checks one policy request may ask for (default
+   * {@link DEFAULT_MAX_WORK}); a request past it is refused before it is
+   * decided. A request with short fields is always decided.
+   */
+  readonly maxWork?: number;
 }
 
 /**
@@ -154,20 +184,43 @@ export class PolicyGate {
     };
   }
 
+  /**
+   * Why a request is refused before deciding, when it is: it asks for more
+   * rule checks than `maxWork` (or, when that is lower, than one short request
+   * costs) on this policy.
+   */
+  private overBudget(request: PolicyRequest): Decision | undefined {
+    const profile = this.options.profile;
+    if (profile === undefined) return undefined;
+    const limit = Math.max(this.options.maxWork ?? DEFAULT_MAX_WORK, profile.requestCost);
+    const work = workOn(profile, request);
+    if (work <= limit) return undefined;
+    return {
+      allowed: false,
+      reason: `the request needs about ${work} rule checks on this policy (its fields, groups or arguments are long or many); the limit is ${limit}`,
+      rule: null,
+      error: WORK_TOO_LARGE,
+    };
+  }
+
   private async decide(stage: ProxyStage, requests: PolicyRequest[], observed = true): Promise<Decision[]> {
     if (requests.length === 0) return [];
-    let decisions: Decision[] = [];
+    const refused = requests.map((r) => this.overBudget(r));
+    const asked = requests.filter((_, k) => refused[k] === undefined);
+    let answers: Decision[] = [];
     try {
-      for (let start = 0; start < requests.length; start += DECISION_SLICE) {
+      for (let start = 0; start < asked.length; start += DECISION_SLICE) {
         if (start > 0) await yieldToOthers();
-        const slice = requests.slice(start, start + DECISION_SLICE);
+        const slice = asked.slice(start, start + DECISION_SLICE);
         const decided = await this.engine.decideBatch(slice);
         if (decided.length !== slice.length) throw new Error('the engine returned the wrong number of decisions');
-        decisions = decisions.concat(decided);
+        answers = answers.concat(decided);
       }
     } catch (e) {
-      decisions = requests.map(() => failedDecision(`evaluation failed: ${(e as Error).message}`));
+      answers = asked.map(() => failedDecision(`evaluation failed: ${(e as Error).message}`));
     }
+    let next = 0;
+    const decisions = refused.map((r) => r ?? (answers[next++] as Decision));
     const time = new Date().toISOString();
     const logArguments = this.options.logArguments === true;
     const redactArguments = this.options.redactArguments;
@@ -182,6 +235,7 @@ export class PolicyGate {
             stage,
             request: requests[k],
             decision,
+            argumentPaths: decidingPaths(this.options.profile, decision),
             logArguments,
             ...(redactArguments !== undefined && { redactArguments }),
           }),
@@ -219,6 +273,15 @@ export class PolicyGate {
   }
 
   private denial(what: string, name: string, d: Decision): Verdict {
+    if (d.error === WORK_TOO_LARGE) {
+      return {
+        allowed: false,
+        reason: `refused ${what} "${name}" on server "${this.facts.server}": ${d.reason}`,
+        policyReason: d.reason,
+        rule: null,
+        code: WORK_TOO_LARGE,
+      };
+    }
     return {
       allowed: false,
       reason: `policy denied ${what} "${name}" on server "${this.facts.server}": ${d.reason}`,
@@ -237,6 +300,7 @@ export class PolicyGate {
           reason: `policy denied loading server "${this.facts.server}": ${d?.reason ?? 'no decision'}`,
           policyReason: d?.reason ?? 'no decision',
           rule: d?.rule ?? null,
+          ...(d?.error === WORK_TOO_LARGE && { code: WORK_TOO_LARGE }),
         };
   }
 

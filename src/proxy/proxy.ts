@@ -6,6 +6,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { type Engine } from '../engines/engine.js';
 import { McpPolicyError } from '../core/errors.js';
 import { type DecisionLogSink, NULL_SINK, openDecisionLog, type ProxyStage } from '../host/decision-log.js';
+import { type PolicyProfile } from '../host/policy-profile.js';
 import { type Decision, type Principal } from '../policy/model.js';
 import { serverTransport } from './downstream.js';
 import { PolicyGate } from './enforce.js';
@@ -38,6 +39,14 @@ export interface ProxyOptions {
   readonly logArguments?: boolean;
   /** With `logArguments`: argument member names whose values are logged as their types only. */
   readonly redactArguments?: readonly string[];
+  /**
+   * The policy's costs and argument paths (`policyProfile(data)` of the data
+   * the engine decides on): requests are priced before deciding, and records
+   * name the argument paths that decided. Without it nothing is priced.
+   */
+  readonly profile?: PolicyProfile;
+  /** Most rule checks one policy request may ask for (default 50,000); past it the request is refused. */
+  readonly maxWork?: number;
   /** Limits of each relayed session, such as how long the proxy waits for its own requests. */
   readonly relay?: RelayOptions;
   /** HTTP session limits and hooks (idle time, sessions per client, children, shutdown grace, session end events). */
@@ -104,6 +113,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       ...(options.principal !== undefined && { principal: options.principal }),
       ...(options.logArguments !== undefined && { logArguments: options.logArguments }),
       ...(options.redactArguments !== undefined && { redactArguments: options.redactArguments }),
+      ...(options.profile !== undefined && { profile: options.profile }),
+      ...(options.maxWork !== undefined && { maxWork: options.maxWork }),
     });
     if (options.listen === 'stdio') {
       const verdict = await gate.checkServer('start');

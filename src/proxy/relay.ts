@@ -25,7 +25,14 @@ import {
 import { type ErrorCode, McpPolicyError } from '../core/errors.js';
 import { type ProxyStage } from '../host/decision-log.js';
 import { type Principal } from '../policy/model.js';
-import { annotationsOf, type Listed, type PolicyGate, type ResourceKey, type Verdict } from './enforce.js';
+import {
+  annotationsOf,
+  type Listed,
+  type PolicyGate,
+  type ResourceKey,
+  type Verdict,
+  type WORK_TOO_LARGE,
+} from './enforce.js';
 import { forwardsNotification, forwardsRequest } from './methods.js';
 
 /**
@@ -39,6 +46,8 @@ export const POLICY_DENIED = -32003;
 export interface DenialData {
   readonly reason: string;
   readonly rule: number | null;
+  /** `work_too_large` when the proxy refused to decide a request that asks for too much work. */
+  readonly code?: typeof WORK_TOO_LARGE;
 }
 
 /** The `_meta` key of a denied tool call's result, holding `{"denied": true, "reason", "rule"}`. */
@@ -129,7 +138,11 @@ function completionArguments(params: Record<string, unknown> | undefined): Recor
 }
 
 function denialData(verdict: Verdict & { allowed: false }): DenialData {
-  return { reason: verdict.policyReason ?? verdict.reason, rule: verdict.rule ?? null };
+  return {
+    reason: verdict.policyReason ?? verdict.reason,
+    rule: verdict.rule ?? null,
+    ...(verdict.code !== undefined && { code: verdict.code }),
+  };
 }
 
 /** Client input quoted in a message, cut short so an answer never echoes a large value. */

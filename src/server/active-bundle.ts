@@ -11,24 +11,20 @@ import { McpPolicyError } from '../core/errors.js';
 import { VERSION_PROBE, versionFromProbe } from '../engines/engine.js';
 import { NativeEngine } from '../engines/native.js';
 import { openWasmBytes, WasmEngine, type WasmLoadOptions } from '../engines/wasm.js';
-import { patternWeight, requestCost } from '../engines/wasm-cost.js';
+import { type PolicyProfile, policyProfile } from '../host/policy-profile.js';
 import { generatePolicy } from '../pipeline/build.js';
 import { failedDecision, type Policy } from '../policy/model.js';
 
 /** What a service decides with: the wasm engine on a bundle, or the native engine on a policy. */
 export type SyncDecider = Pick<WasmEngine, 'decideSync' | 'decideBatchSync'>;
 
-/** A loaded, self-tested bundle. */
-export interface LoadedBundle {
+/** A loaded, self-tested bundle, with its costs and argument paths ({@link PolicyProfile}). */
+export interface LoadedBundle extends PolicyProfile {
   readonly engine: SyncDecider;
   /** The manifest revision, or a content hash for a bundle without one (a bare policy.wasm). */
   readonly revision: string;
   /** Self-test cases run before it was accepted. */
   readonly selfTestCases: number;
-  /** An upper bound on what deciding one request costs, in rule checks ({@link requestCost}). */
-  readonly requestCost: number;
-  /** How many times a request's entries and argument values weigh on this policy ({@link patternWeight}). */
-  readonly patternWeight: number;
   /** The policy version the bundle decides by: protocols that map requests (AuthZEN) map them for it. */
   readonly policyVersion: 1 | 2;
 }
@@ -84,8 +80,7 @@ export async function loadBundle(bytes: Uint8Array, load: WasmLoadOptions = {}):
     engine,
     revision,
     selfTestCases,
-    requestCost: requestCost(opened.data),
-    patternWeight: patternWeight(opened.data),
+    ...policyProfile(opened.data),
     policyVersion: policyVersionOf(engine),
   };
 }
@@ -105,8 +100,7 @@ export function nativeBundle(policy: Policy, extras: CompileExtras = {}): Loaded
     engine,
     revision,
     selfTestCases: 0,
-    requestCost: requestCost(data),
-    patternWeight: patternWeight(data),
+    ...policyProfile(data),
     policyVersion: policy.version === 2 ? 2 : 1,
   };
 }

@@ -9,7 +9,8 @@ import { type Decision, failedDecision } from '../policy/model.js';
 import { type BundleSlot, type LoadedBundle, NO_BUNDLE_ERROR } from './active-bundle.js';
 import { auditRecord, decisionRecord, type DecisionLogSink, NULL_SINK } from '../host/decision-log.js';
 import { type ServeMetrics } from './metrics.js';
-import { lengthFactor } from '../engines/wasm-cost.js';
+import { requestWork } from '../engines/wasm-cost.js';
+import { decidingPaths } from '../host/policy-profile.js';
 
 /** A request to decide, or the denial it already earned at the protocol boundary. */
 export type PlainItem = { readonly request: unknown } | { readonly denial: Decision };
@@ -31,10 +32,10 @@ function forBundle(item: Item, bundle: LoadedBundle | undefined): PlainItem {
   return 'byVersion' in item ? item.byVersion[bundle?.policyVersion ?? 1] : item;
 }
 
-/** What the item's request (of either version) multiplies its cost by ({@link lengthFactor}); 0 for a denial. */
-function itemFactor(item: Item, weight: number): number {
+/** What the item's request (of either version) costs at `each` rule checks a short request ({@link requestWork}); 0 for a denial. */
+function itemWork(item: Item, each: number, weight: number): number {
   const plain = 'byVersion' in item ? [item.byVersion[1], item.byVersion[2]] : [item];
-  return Math.max(0, ...plain.map((p) => ('request' in p ? lengthFactor(p.request, weight) : 0)));
+  return Math.max(0, ...plain.map((p) => ('request' in p ? requestWork(p.request, each, weight) : 0)));
 }
 
 /**
@@ -120,7 +121,7 @@ export class Decider {
   /**
    * What deciding `items` costs, in rule checks: each request (not the items
    * already denied) at its bundle's bound, on the shadow too, times what its
-   * longest field adds ({@link lengthFactor}; for a versioned item, the
+   * longest field adds ({@link requestWork}; for a versioned item, the
    * larger of its two requests'). A slot without a bundle decides for free.
    */
   cost(items: readonly Item[]): { total: number; largest: number; at: number } {
@@ -130,9 +131,8 @@ export class Decider {
     let largest = 0;
     let at = 0;
     items.forEach((item, k) => {
-      const factor = itemFactor(item, weight);
-      if (factor === 0) return;
-      const cost = each * factor;
+      const cost = itemWork(item, each, weight);
+      if (cost === 0) return;
       total += cost;
       if (cost > largest) [largest, at] = [cost, k];
     });
@@ -234,6 +234,7 @@ export class Decider {
           revision: revision ?? null,
           request: 'request' in item ? item.request : undefined,
           decision,
+          argumentPaths: decidingPaths(primary, decision),
           latency_us: latency,
           ...(items.length > 1 && { batch: { index: k, size: items.length } }),
           ...(differs && { shadow: { revision: shadow?.revision ?? null, decision: theirs } }),
