@@ -24,7 +24,7 @@ import { parseProxyConfig } from '../src/proxy/config.js';
 import { serverFacts, type ServerTarget } from '../src/proxy/facts.js';
 import { type HttpAuthOptions, type HttpOptions } from '../src/proxy/http.js';
 import { type RunningProxy, startProxy } from '../src/proxy/proxy.js';
-import { FILESYSTEM, tempDir, text } from './proxy/helpers.js';
+import { FILESYSTEM, startHttpProxy, stop, tempDir, text } from './proxy/helpers.js';
 
 const SHARED_SERVER = join(import.meta.dirname, 'proxy', 'shared-server.mjs');
 const ISSUER = 'https://issuer.example';
@@ -305,7 +305,41 @@ describe('routing through one shared server', () => {
   });
 });
 
+describe('the shared child between sessions', () => {
+  it('is stopped when no session is left for the idle time, and started afresh by the next session', async () => {
+    const { proxy, url } = await sharedProxy(FIXTURE, ALLOW_ALL, { http: { sessionIdleMs: 200 } });
+    const a = await connect(url);
+    const first = JSON.parse(text(await a.client.callTool({ name: 'whoami' }))) as { pid: number };
+    await a.transport.terminateSession();
+    const deadline = Date.now() + 20_000;
+    while (proxy.http!.status().children > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(proxy.http!.status()).toMatchObject({ sessions: 0, children: 0 });
+    expect(children('shared-server.mjs')).toBe(0);
+    const b = await connect(url);
+    const second = JSON.parse(text(await b.client.callTool({ name: 'whoami' }))) as { pid: number };
+    expect(second.pid).not.toBe(first.pid);
+    // A stop for want of sessions is no crash.
+    expect(proxy.http!.status()).toMatchObject({ children: 1, restarts: 0 });
+  });
+});
+
 describe('the sharing option', () => {
+  it('is taken from the config file by the command line proxy, which reports it in /health', async () => {
+    const config = join(tempDir(), 'proxy.json');
+    writeFileSync(config, JSON.stringify({ upstreamSharing: 'shared', command: [process.execPath, SHARED_SERVER] }));
+    const policy = join(tempDir(), 'policy.json');
+    writeFileSync(policy, JSON.stringify(ALLOW_ALL));
+    const proxy = await startHttpProxy([policy, '--engine', 'native', '--config', config]);
+    cleanup.push(() => stop(proxy.child));
+    const sessions = await Promise.all(Array.from({ length: 3 }, () => connect(proxy.url)));
+    const who = await Promise.all(sessions.map(async (s) => text(await s.client.callTool({ name: 'whoami' }))));
+    expect(new Set(who).size).toBe(1);
+    const health = (await (await fetch(new URL('/health', proxy.url))).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({ sessions: 3, children: 1, upstreamSharing: 'shared' });
+  });
+
   it('is a config file key with two values', () => {
     expect(parseProxyConfig('{"upstreamSharing":"shared"}', 'proxy.json')).toEqual({ upstreamSharing: 'shared' });
     let error: unknown;
