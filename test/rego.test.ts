@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { casePolicyText } from '../src/testing/cases.js';
-import { generateRego, LIB_REGO_PATH, V2_REGO_PATH, WASM_CAPABILITIES_PATH } from '../src/pipeline/build.js';
+import {
+  generateRego,
+  LIB_REGO_PATH,
+  NGRAM_REGO_PATH,
+  V2_REGO_PATH,
+  WASM_CAPABILITIES_PATH,
+} from '../src/pipeline/build.js';
 import { runOpa } from '../src/opa/cli.js';
 import { caseTables, examplePolicies, mustParse, ROOT } from './helpers.js';
 
@@ -52,7 +58,15 @@ describe('Rego quality', () => {
     const regoDir = join(ROOT, 'rego');
     expect((await runOpa(['fmt', '--list', regoDir])).trim()).toBe('');
     await runOpa(['check', '--strict', regoDir]);
-    await runOpa(['check', '--strict', '--capabilities', WASM_CAPABILITIES_PATH, LIB_REGO_PATH, V2_REGO_PATH]);
+    await runOpa([
+      'check',
+      '--strict',
+      '--capabilities',
+      WASM_CAPABILITIES_PATH,
+      LIB_REGO_PATH,
+      V2_REGO_PATH,
+      NGRAM_REGO_PATH,
+    ]);
     const out = await runOpa(['test', regoDir, '--format', 'json']);
     const results = JSON.parse(out) as { name: string; fail?: boolean; error?: unknown }[];
     expect(results.length).toBeGreaterThan(10);

@@ -50,8 +50,12 @@ export function registerCompile(program: Command, io: CliIo): void {
         opts.out ?? defaultOutDir(file ?? opts.userPolicy ?? opts.adminConsole ?? opts.enterprise ?? 'policy');
       const config = opaConfigFrom(opts, outDir);
       await writeOutput(compiled, outDir);
-      // A version 2 policy's folder also holds the helpers its module imports.
-      const files = compiled.v2 === undefined ? OUTPUT_FILES : [...OUTPUT_FILES, 'v2.rego'];
+      // A version 2 policy's folder also holds the helpers its module imports, as does one whose index uses n-grams.
+      const files = [
+        ...OUTPUT_FILES,
+        ...(compiled.v2 === undefined ? [] : ['v2.rego']),
+        ...(compiled.ngram === undefined ? [] : ['ngram.rego']),
+      ];
       if (formatOf(opts) === 'json') {
         const summary = {
           out: outDir,

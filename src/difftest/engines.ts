@@ -12,7 +12,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compilePolicy, generatePolicy, readLibRego, readV2Rego } from '../pipeline/build.js';
+import { compilePolicy, generatePolicy, readLibRego, readNgramRego, readV2Rego } from '../pipeline/build.js';
 import { type CompileExtras } from '../core/contracts.js';
 import { checkedBatch } from '../engines/engine.js';
 import { NativeEngine } from '../engines/native.js';
@@ -30,7 +30,7 @@ import { describeThrown, McpPolicyError } from '../core/errors.js';
 import { type LoweredData, lower } from '../pipeline/lower.js';
 import { type EnterpriseConfig } from '../enterprise/model.js';
 import { type Decision, failedDecision, type Policy } from '../policy/model.js';
-import { bundleData, emitRego } from '../pipeline/emit.js';
+import { bundleData, emitRego, usesNgrams } from '../pipeline/emit.js';
 import { makeTempDir } from '../core/temp-dirs.js';
 
 /** One policy and the requests to decide against it. */
@@ -90,12 +90,14 @@ export async function prepareRound(groups: readonly Group[]): Promise<Round> {
   if (groups.some((g) => g.policy.version === 2)) {
     await writeFile(join(src, 'mcp_policy', 'v2.rego'), await readV2Rego());
   }
+  let ngram = false;
   const entries: string[] = [];
   const configs: string[] = [];
   const data: { packageName: string; data: LoweredData }[] = [];
   for (const [k, g] of groups.entries()) {
     const lowered = lower(g.policy, g.enterprise && { enterprise: g.enterprise });
     data.push({ packageName: packageOf(k), data: lowered.data });
+    ngram ||= usesNgrams(lowered.data);
     await writeFile(join(src, 'difftest', `p${k}.rego`), emitRego(lowered, { packageName: packageOf(k) }));
     entries.push(`\t"p${k}": [data.${packageOf(k)}.decide(req) | some req in input.p${k}],`);
     if (g.enterprise) {
@@ -106,6 +108,7 @@ export async function prepareRound(groups: readonly Group[]): Promise<Round> {
   const object = (lines: string[]) => (lines.length === 0 ? '{}' : `{\n${lines.join('\n')}\n}`);
   const aggregate = `package difftest\n\nimport data.mcp_policy.lib\n\nall := ${object(entries)}\n\nconfigs := ${object(configs)}\n\nlibrary_used := lib.actions\n`;
   await writeFile(join(src, 'difftest', 'all.rego'), aggregate);
+  if (ngram) await writeFile(join(src, 'mcp_policy', 'ngram.rego'), await readNgramRego());
   await writeFile(join(src, 'data.json'), JSON.stringify(bundleData(data)));
   return { groups, dir };
 }

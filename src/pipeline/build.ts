@@ -25,7 +25,7 @@ import {
   type EmbeddedCases,
   SELF_TEST_ROOT,
 } from '../core/contracts.js';
-import { bundleData, emitRego } from './emit.js';
+import { bundleData, emitRego, usesNgrams } from './emit.js';
 
 export { type CompileExtras } from '../core/contracts.js';
 
@@ -33,6 +33,8 @@ export { type CompileExtras } from '../core/contracts.js';
 export const LIB_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'lib.rego');
 /** Path of the static helpers of version 2 policies, in their bundles only. */
 export const V2_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'v2.rego');
+/** Path of the n-gram helpers, in the bundles of policies whose index files rules under n-grams only. */
+export const NGRAM_REGO_PATH = join(PACKAGE_ROOT, 'rego', 'mcp_policy', 'ngram.rego');
 /** Capabilities of the wasm target: the builtins it runs natively, without RE2. */
 export const WASM_CAPABILITIES_PATH = join(PACKAGE_ROOT, 'wasm', 'capabilities.json');
 
@@ -44,6 +46,8 @@ export interface RegoSources {
   readonly lib: string;
   /** The static helpers of version 2 (package mcp_policy.v2), for a version 2 policy only. */
   readonly v2?: string;
+  /** The n-gram helpers (package mcp_policy.ngram), for a policy whose index uses them only. */
+  readonly ngram?: string;
   /** The bundle's data.json: the lowered rules, their index and any enterprise directives. */
   readonly data: string;
   /** True when the module answers `config` (it carries enterprise directives). */
@@ -63,11 +67,15 @@ export interface CompiledPolicy extends RegoSources {
 }
 
 /** The Rego module and data.json text for a validated policy. Pure and deterministic. */
-export function generatePolicy(policy: Policy, extras: CompileExtras = {}): { rego: string; data: string } {
+export function generatePolicy(
+  policy: Policy,
+  extras: CompileExtras = {},
+): { rego: string; data: string; ngram: boolean } {
   const lowered = lower(ensureValidPolicy(policy), extras);
   return {
     rego: emitRego(lowered),
     data: `${JSON.stringify(bundleData([{ packageName: POLICY_PACKAGE, data: lowered.data }]))}\n`,
+    ngram: usesNgrams(lowered.data),
   };
 }
 
@@ -92,15 +100,25 @@ export function readV2Rego(): Promise<string> {
   return v2Text;
 }
 
+let ngramText: Promise<string> | undefined;
+
+/** The n-gram helper module's text. */
+export function readNgramRego(): Promise<string> {
+  ngramText ??= readFile(NGRAM_REGO_PATH, 'utf8');
+  return ngramText;
+}
+
 /** The generated and static Rego for a policy. */
 export async function regoSources(policy: Policy, extras: CompileExtras = {}): Promise<RegoSources> {
-  const { rego, data } = generatePolicy(policy, extras);
+  const { rego, data, ngram } = generatePolicy(policy, extras);
   return {
     policy: rego,
     data,
     lib: await readLibRego(),
     // Only version 2 bundles carry it: a version 1 bundle stays byte for byte what it was before version 2.
     ...(policy.version === 2 && { v2: await readV2Rego() }),
+    // Likewise only the bundles of policies whose index files rules under n-grams.
+    ...(ngram && { ngram: await readNgramRego() }),
     config: extras.enterprise !== undefined,
     ...(extras.cases && extras.cases.length > 0 && { cases: extras.cases }),
   };
@@ -108,7 +126,7 @@ export async function regoSources(policy: Policy, extras: CompileExtras = {}): P
 
 /**
  * Writes the sources under `dir` in the layout opa sees: mcp_policy/{policy,lib}.rego
- * (and v2.rego for a version 2 policy) and mcp_policy/data.json, with `mcp_policy`
+ * (and v2.rego for a version 2 policy, ngram.rego for one whose index uses n-grams) and mcp_policy/data.json, with `mcp_policy`
  * the root opa is given.
  */
 export async function writeSources(dir: string, sources: RegoSources): Promise<void> {
@@ -116,6 +134,7 @@ export async function writeSources(dir: string, sources: RegoSources): Promise<v
   await writeFile(join(dir, 'mcp_policy', 'policy.rego'), sources.policy);
   await writeFile(join(dir, 'mcp_policy', 'lib.rego'), sources.lib);
   if (sources.v2 !== undefined) await writeFile(join(dir, 'mcp_policy', 'v2.rego'), sources.v2);
+  if (sources.ngram !== undefined) await writeFile(join(dir, 'mcp_policy', 'ngram.rego'), sources.ngram);
   await writeFile(join(dir, 'mcp_policy', 'data.json'), sources.data);
 }
 
@@ -231,6 +250,7 @@ export async function buildWasm(sources: RegoSources, signing?: SigningOptions):
       ['mcp_policy/policy.rego', sources.policy],
       ['mcp_policy/lib.rego', sources.lib],
       ...(sources.v2 === undefined ? [] : [['mcp_policy/v2.rego', sources.v2] as const]),
+      ...(sources.ngram === undefined ? [] : [['mcp_policy/ngram.rego', sources.ngram] as const]),
     ] as const) {
       if (!files.has(path)) throw new OpaError('opa_no_output', `opa build wrote no ${path} into the bundle`);
       files.set(path, encoder.encode(text));
@@ -265,9 +285,12 @@ export const OUTPUT_FILES = ['policy.rego', 'lib.rego', 'data.json', 'bundle.tar
 /** The file an output folder holds besides {@link OUTPUT_FILES} for a version 2 policy. */
 export const V2_OUTPUT_FILE = 'v2.rego';
 
+/** The file an output folder holds besides {@link OUTPUT_FILES} for a policy whose index uses n-grams. */
+export const NGRAM_OUTPUT_FILE = 'ngram.rego';
+
 /**
  * Writes a compiled policy to `outDir` (policy.rego, lib.rego, data.json,
- * bundle.tar.gz, policy.wasm, and v2.rego for a version 2 policy). The folder is replaced as a whole (see output-folder.ts), so
+ * bundle.tar.gz, policy.wasm, v2.rego for a version 2 policy and ngram.rego for one whose index uses n-grams). The folder is replaced as a whole (see output-folder.ts), so
  * readers never see a mix of old and new files, and a kill at any point leaves
  * the old or the new folder. An existing `outDir` that holds anything else is
  * refused rather than replaced.
@@ -279,7 +302,7 @@ export async function writeOutput(compiled: CompiledPolicy, outDir: string): Pro
     if (e.code === 'ENOTDIR') throw new McpPolicyError('output_not_empty', `${target} exists and is not a folder`);
     throw fileSystemError(e, 'read', target);
   });
-  const ours: readonly string[] = [...OUTPUT_FILES, V2_OUTPUT_FILE];
+  const ours: readonly string[] = [...OUTPUT_FILES, V2_OUTPUT_FILE, NGRAM_OUTPUT_FILE];
   const foreign = existing.filter((name) => !ours.includes(name));
   if (foreign.length > 0) {
     throw new McpPolicyError(
@@ -297,5 +320,6 @@ export async function writeOutput(compiled: CompiledPolicy, outDir: string): Pro
     'bundle.tar.gz': compiled.bundle,
     'policy.wasm': compiled.wasm,
     ...(compiled.v2 !== undefined && { [V2_OUTPUT_FILE]: compiled.v2 }),
+    ...(compiled.ngram !== undefined && { [NGRAM_OUTPUT_FILE]: compiled.ngram }),
   } satisfies Record<(typeof OUTPUT_FILES)[number], string | Uint8Array>);
 }

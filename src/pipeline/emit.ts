@@ -23,6 +23,14 @@ export {
 /** Package of the static helpers of version 2 policies, rego/mcp_policy/v2.rego. */
 export const V2_PACKAGE = 'mcp_policy.v2';
 
+/** Package of the n-gram helpers, rego/mcp_policy/ngram.rego, in the bundles of policies whose index uses them. */
+export const NGRAM_PACKAGE = 'mcp_policy.ngram';
+
+/** True when a lowered policy's index files rules under n-grams: its module imports ngram.rego. */
+export function usesNgrams(data: LoweredData): boolean {
+  return data.index.ngramLengths !== undefined && Object.keys(data.index.ngramLengths).length > 0;
+}
+
 /** Where a package's lowered data lives in `data`. */
 export function loweredDataPath(packageName: string = POLICY_PACKAGE): string {
   return `data.${packageName}.lowered`;
@@ -69,7 +77,7 @@ function enterpriseSection(lowered: string, provenance: boolean): string {
  * one index entry from its store instead of converting the whole policy on
  * every evaluation; in WebAssembly the data is in memory either way.
  */
-function matchSection(d: string, fields?: IndexFields): string {
+function matchSection(d: string, fields?: IndexFields, ngramFields?: readonly string[]): string {
   const text = [
     '# first_match is the decision of the lowest-numbered rule whose conditions all',
     '# hold for facts r, else the default. Only the rules the index lists for r',
@@ -104,6 +112,7 @@ function matchSection(d: string, fields?: IndexFields): string {
     `	some i in ${d}.index.suffix[f][k][lib.suffix_of(v, n)]`,
     '}\n',
   ].join('\n');
+  if (ngramFields !== undefined) return ngramSection(matchSection(d, fields), d, ngramFields);
   if (fields === undefined) return text;
   // A version 2 rule holds its version 1 and version 2 conditions apart (see RuleV2Json), each list for its own
   // module; and a version 2 module looks a request up only under the fields its policy's index has entries for.
@@ -130,6 +139,29 @@ function matchSection(d: string, fields?: IndexFields): string {
     `index_fields := ${regoList(fields.equals)}\n`,
     `prefix_fields := ${regoList(fields.prefix)}\n`,
     `suffix_fields := ${regoList(fields.suffix)}\n`,
+  ].join('\n');
+}
+
+/**
+ * The match section of a policy whose index files rules under n-grams: the
+ * candidates also hold the rules filed under any n-gram of a request's value,
+ * each tier's n-grams cut once from the value by ngram.rego.
+ */
+function ngramSection(section: string, d: string, fields: readonly string[]): string {
+  const before = 'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always';
+  const after = 'candidates(r) := (((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | ngram_hits(r)) | always';
+  return [
+    section.replace(before, after).trimEnd(),
+    '',
+    'ngram_hits(r) := {i |',
+    '\tsome f in ngram_fields',
+    '\tsome v in lib.field_values(r, f)',
+    `\tsome k, n in ${d}.index.ngramLengths[f]`,
+    '\tsome g in ngram.grams(v, n)',
+    `\tsome i in ${d}.index.ngram[f][k][g]`,
+    '}\n',
+    '# The fields the index has n-gram entries for.',
+    `ngram_fields := ${regoList(fields)}\n`,
   ].join('\n');
 }
 
@@ -180,6 +212,7 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
   const packageName = options.packageName ?? POLICY_PACKAGE;
   const data = loweredDataPath(packageName);
   const firstMatch = 'first_match(lib.facts(req))';
+  const ngram = usesNgrams(lowered.data);
   const sections: string[] = [];
   sections.push(
     [
@@ -187,9 +220,12 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
       ...(options.header === undefined ? [] : [`# ${regoString(options.header)}`]),
       `# The rules and their index are data: ${data} (data.json).`,
       `package ${packageName}\n`,
-      lowered.version === 2
-        ? `import data.${LIB_PACKAGE}\nimport data.${V2_PACKAGE}\n`
-        : `import data.${LIB_PACKAGE}\n`,
+      [
+        `import data.${LIB_PACKAGE}`,
+        ...(lowered.version === 2 ? [`import data.${V2_PACKAGE}`] : []),
+        ...(ngram ? [`import data.${NGRAM_PACKAGE}`] : []),
+        '',
+      ].join('\n'),
     ].join('\n'),
   );
   sections.push(
@@ -214,7 +250,13 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
   );
   if (lowered.enterprise) sections.push(enterpriseSection(data, lowered.provenance));
   // A version 1 module keeps its bytes and reads lib.rego's fixed lists of fields.
-  sections.push(matchSection(data, lowered.version === 2 ? indexFields(lowered.data) : undefined));
+  sections.push(
+    matchSection(
+      data,
+      lowered.version === 2 ? indexFields(lowered.data) : undefined,
+      ngram ? Object.keys(lowered.data.index.ngramLengths ?? {}) : undefined,
+    ),
+  );
   // The header (the only section with a policy's text in it) is left as it is.
   const [header, ...rest] = sections;
   const body = lowered.version === 2 ? rest.map(throughV2) : rest;

@@ -208,6 +208,16 @@ export interface IndexJson {
   readonly suffixLengths: Readonly<Record<string, readonly number[]>>;
   /** Rules no lookup can find (no condition, or only conditions like `*x*`). */
   readonly always: readonly number[];
+  /**
+   * Only in the index of a policy that has {@link NGRAM_MIN_RULES} or more
+   * rules on one field whose patterns have no literal start or end (every
+   * other policy's data stays as it was): field → tiers, where `ngram[f][k]`
+   * maps an n-gram of `ngramLengths[f][k]` code points, taken from a literal
+   * piece of such a pattern, to the rules filed under it. A request is looked
+   * up under every n-gram of its value.
+   */
+  readonly ngram?: Readonly<Record<string, readonly Readonly<Record<string, readonly number[]>>[]>>;
+  readonly ngramLengths?: Readonly<Record<string, readonly number[]>>;
 }
 
 /**
@@ -358,10 +368,60 @@ function lowerConditions(rule: Rule): ConditionJson[] {
   return [...out, ...lowerV2Conditions(rule)];
 }
 
+/**
+ * The fewest rules on one field that only an n-gram can find before a policy's
+ * index files rules under n-grams. Below it every such rule stays in `always`,
+ * so the bundles of small policies (every example, every golden) keep their
+ * bytes and carry no n-gram module; above it a request that would check each
+ * of them checks a few candidates instead.
+ */
+export const NGRAM_MIN_RULES = 32;
+
+/**
+ * The lengths of n-gram keys, in code points. A pattern is filed under a
+ * 4-gram of a piece of 4 or more characters (4-grams are far more selective
+ * than 3-grams: on 10,000 rules `*-svcNNNNN-*` a request meets 2 candidates
+ * instead of 20), else under a 3-gram; each length the policy uses costs a
+ * request one pass over the field. Patterns with no piece of 3 characters
+ * stay in `always`.
+ */
+export const NGRAM_LENGTHS: readonly number[] = [3, 4];
+
 /** A place a rule can be looked up under. */
 type Key =
   | { readonly kind: 'equals'; readonly field: string; readonly value: string }
-  | { readonly kind: 'prefix' | 'suffix'; readonly field: string; readonly value: string };
+  | { readonly kind: 'prefix' | 'suffix'; readonly field: string; readonly value: string }
+  | { readonly kind: 'ngram'; readonly field: string; readonly pattern: WildcardJson };
+
+/** The n-grams a pattern with no literal end can be filed under, most selective length first; none if too short. */
+function gramChoices(w: WildcardJson): string[] {
+  const pieces = w.middles.map((m) => [...m]);
+  for (const n of [...NGRAM_LENGTHS].reverse()) {
+    const grams = new Set<string>();
+    for (const cs of pieces) for (let i = 0; i + n <= cs.length; i++) grams.add(cs.slice(i, i + n).join(''));
+    if (grams.size > 0) return [...grams];
+  }
+  return [];
+}
+
+/**
+ * The key of a wildcard: its longer literal end, else (on a field whose n-gram
+ * index is on) an n-gram of a literal piece, chosen once the whole policy is known.
+ */
+function wildcardKey(field: string, w: WildcardJson, ngram: ReadonlySet<string>): Key | undefined {
+  const key = affixKey(field, w);
+  if (key !== undefined || !ngram.has(field) || gramChoices(w).length === 0) return key;
+  return { kind: 'ngram', field, pattern: w };
+}
+
+/**
+ * How well an n-gram key narrows: below any literal start or end, above the
+ * enum fields and who asks (which every request of a kind shares).
+ */
+const NGRAM_SCORE = 2;
+
+/** A key's score within a list: an exact name is best, then an affix by its length, then an n-gram. */
+const keyScore = (key: Key): number => (key.kind === 'ngram' ? NGRAM_SCORE : 10 + [...key.value].length);
 
 /** The keys one wildcard can be found under: its longer literal end, cut to {@link MAX_AFFIX_KEY}. */
 function affixKey(field: string, w: WildcardJson): Key | undefined {
@@ -376,7 +436,7 @@ function affixKey(field: string, w: WildcardJson): Key | undefined {
  * The keys a condition can be found under, and how well they narrow: an
  * exact name beats an affix (longer is better), which beats an enum field.
  */
-function conditionKeys(c: ConditionJson): { keys: Key[]; score: number } | undefined {
+function conditionKeys(c: ConditionJson, ngram: ReadonlySet<string>): { keys: Key[]; score: number } | undefined {
   switch (c[0]) {
     case 'equals':
       return {
@@ -387,13 +447,17 @@ function conditionKeys(c: ConditionJson): { keys: Key[]; score: number } | undef
       return { keys: [{ kind: 'equals', field: 'source', value: c[1] }], score: 1000 };
     case 'matches':
     case 'source_matches': {
-      const key = c[0] === 'matches' ? affixKey(c[1], c[2]) : affixKey('source', c[1]);
-      return key && { keys: [key], score: 10 + [...key.value].length };
+      const key = c[0] === 'matches' ? wildcardKey(c[1], c[2], ngram) : wildcardKey('source', c[1], ngram);
+      return key && { keys: [key], score: keyScore(key) };
+    }
+    case 'contains': {
+      const key = wildcardKey(c[1], { prefix: '', middles: [c[2]], suffix: '' }, ngram);
+      return key && { keys: [key], score: keyScore(key) };
     }
     case 'tools':
-      return listKeys('tool', c[1], c[2]);
+      return listKeys('tool', c[1], c[2], ngram);
     case 'any_of': {
-      const option = listKeys(c[1], c[2], c[3]);
+      const option = listKeys(c[1], c[2], c[3], ngram);
       if (option === undefined || c[1] === 'resource') return option;
       // Who asks is shared by many rules (the same group or domain on every rule of a team's policy), so a key
       // on it narrows less than any name of a server, source, tool or resource: it ranks just above the enum
@@ -401,7 +465,6 @@ function conditionKeys(c: ConditionJson): { keys: Key[]; score: number } | undef
       return { keys: option.keys, score: 1 + option.score / 10_000 };
     }
     case 'present':
-    case 'contains':
     case 'claims':
     case 'annotation':
     case 'argument':
@@ -414,14 +477,15 @@ function listKeys(
   field: string,
   literals: Readonly<Record<string, true>>,
   patterns: readonly WildcardJson[],
+  ngram: ReadonlySet<string>,
 ): { keys: Key[]; score: number } | undefined {
   const keys: Key[] = Object.keys(literals).map((value) => ({ kind: 'equals', field, value }));
   let score = 1000;
   for (const w of patterns) {
-    const key = affixKey(field, w);
+    const key = wildcardKey(field, w, ngram);
     if (key === undefined) return undefined;
     keys.push(key);
-    score = Math.min(score, 10 + [...key.value].length);
+    score = Math.min(score, keyScore(key));
   }
   return { keys, score };
 }
@@ -431,40 +495,106 @@ function push<K extends string>(table: Record<K, number[]>, key: K, index: numbe
   if (list[list.length - 1] !== index) list.push(index);
 }
 
+/** Each rule's best keys (undefined: no condition can be looked up), with n-gram keys on the fields in `ngram`. */
+function bestKeys(rules: readonly RuleJson[], ngram: ReadonlySet<string>): (Key[] | undefined)[] {
+  return rules.map((rule) => {
+    let best: { keys: Key[]; score: number } | undefined;
+    for (const c of rule.when) {
+      const option = conditionKeys(c, ngram);
+      if (option && (best === undefined || option.score > best.score)) best = option;
+    }
+    return best?.keys;
+  });
+}
+
+/** How many rules each field would file under n-grams. */
+function ngramRules(chosen: readonly (Key[] | undefined)[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const keys of chosen) {
+    for (const field of new Set((keys ?? []).filter((k) => k.kind === 'ngram').map((k) => k.field))) {
+      counts.set(field, (counts.get(field) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+/** The fields whose n-gram index is on: those with {@link NGRAM_MIN_RULES} rules only an n-gram finds. */
+function ngramFields(rules: readonly RuleJson[]): Set<string> {
+  const fields = new Set(ngramRules(bestKeys(rules, new Set(NGRAM_FIELDS))).keys());
+  // A field left out files its rules under other keys, which can only add rules to the other fields' counts: a
+  // field that falls short is left out and the rest counted again until every one left is above the threshold.
+  for (;;) {
+    const counts = ngramRules(bestKeys(rules, fields));
+    const kept = new Set([...fields].filter((f) => (counts.get(f) ?? 0) >= NGRAM_MIN_RULES));
+    if (kept.size === fields.size) return kept;
+    fields.clear();
+    for (const f of kept) fields.add(f);
+  }
+}
+
+/** The fields an n-gram of a pattern can be looked up under: those a request has single string values of. */
+const NGRAM_FIELDS = ['server', 'source', 'tool', 'resource', 'sub', 'groups'];
+
+/**
+ * The n-gram each pattern is filed under: of its choices, the one the fewest
+ * patterns of its field share (so a request meets few candidates), the first
+ * on ties (the result depends only on the policy).
+ */
+function chooseGrams(chosen: readonly (Key[] | undefined)[]): (key: Key & { kind: 'ngram' }) => string {
+  const shared = new Map<string, number>();
+  const choices = new Map<WildcardJson, string[]>();
+  for (const keys of chosen) {
+    for (const key of keys ?? []) {
+      if (key.kind !== 'ngram' || choices.has(key.pattern)) continue;
+      const grams = gramChoices(key.pattern);
+      choices.set(key.pattern, grams);
+      for (const g of grams) shared.set(`${key.field}\0${g}`, (shared.get(`${key.field}\0${g}`) ?? 0) + 1);
+    }
+  }
+  return (key) => {
+    let best = '';
+    let fewest = Infinity;
+    for (const g of choices.get(key.pattern) ?? []) {
+      const n = shared.get(`${key.field}\0${g}`) ?? 0;
+      if (n < fewest) [best, fewest] = [g, n];
+    }
+    return best;
+  };
+}
+
+type Tiers = Record<string, Map<number, Record<string, number[]>>>;
+
+function fileUnder(tiers: Tiers, field: string, value: string, index: number): void {
+  const n = [...value].length;
+  const byLength = (tiers[field] ??= new Map());
+  let tier = byLength.get(n);
+  if (tier === undefined) byLength.set(n, (tier = Object.create(null) as Record<string, number[]>));
+  push(tier, value, index);
+}
+
 /** Builds the rule index; see {@link IndexJson}. */
 export function buildIndex(rules: readonly RuleJson[]): IndexJson {
   const equals: Record<string, Record<string, number[]>> = {};
-  const affix = { prefix: {}, suffix: {} } as Record<
-    'prefix' | 'suffix',
-    Record<string, Map<number, Record<string, number[]>>>
-  >;
+  const affix = { prefix: {}, suffix: {}, ngram: {} } as Record<'prefix' | 'suffix' | 'ngram', Tiers>;
   const always: number[] = [];
-  rules.forEach((rule, index) => {
-    let best: { keys: Key[]; score: number } | undefined;
-    for (const c of rule.when) {
-      const option = conditionKeys(c);
-      if (option && (best === undefined || option.score > best.score)) best = option;
-    }
-    if (best === undefined) {
+  const chosen = bestKeys(rules, ngramFields(rules));
+  const gramOf = chooseGrams(chosen);
+  chosen.forEach((keys, index) => {
+    if (keys === undefined) {
       always.push(index);
       return;
     }
-    for (const key of best.keys) {
+    for (const key of keys) {
       if (key.kind === 'equals') {
         push((equals[key.field] ??= Object.create(null) as Record<string, number[]>), key.value, index);
-      } else {
-        const n = [...key.value].length;
-        const tiers = (affix[key.kind][key.field] ??= new Map());
-        let tier = tiers.get(n);
-        if (tier === undefined) tiers.set(n, (tier = Object.create(null) as Record<string, number[]>));
-        push(tier, key.value, index);
-      }
+      } else if (key.kind === 'ngram') fileUnder(affix.ngram, key.field, gramOf(key), index);
+      else fileUnder(affix[key.kind], key.field, key.value, index);
     }
   });
   const sorted = (tiers: Map<number, Record<string, number[]>>) => [...tiers.entries()].sort(([a], [b]) => a - b);
-  const tiersOf = (m: Record<string, Map<number, Record<string, number[]>>>) =>
+  const tiersOf = (m: Tiers) =>
     Object.fromEntries(Object.entries(m).map(([f, tiers]) => [f, sorted(tiers).map(([, keys]) => ({ ...keys }))]));
-  const lengthsOf = (m: Record<string, Map<number, Record<string, number[]>>>) =>
+  const lengthsOf = (m: Tiers) =>
     Object.fromEntries(Object.entries(m).map(([f, tiers]) => [f, sorted(tiers).map(([n]) => n)]));
   return {
     equals: Object.fromEntries(Object.entries(equals).map(([f, t]) => [f, { ...t }])),
@@ -473,6 +603,11 @@ export function buildIndex(rules: readonly RuleJson[]): IndexJson {
     suffix: tiersOf(affix.suffix),
     suffixLengths: lengthsOf(affix.suffix),
     always,
+    // Present only when used, so the data of every other policy keeps its bytes.
+    ...(Object.keys(affix.ngram).length > 0 && {
+      ngram: tiersOf(affix.ngram),
+      ngramLengths: lengthsOf(affix.ngram),
+    }),
   };
 }
 

@@ -1,0 +1,267 @@
+/**
+ * The n-gram index of the generated Rego: rules whose patterns have no
+ * literal start or end are filed under an n-gram of a literal piece once a
+ * field has NGRAM_MIN_RULES of them, the bundle then carries ngram.rego, and
+ * the opa and wasm engines decide exactly as the native engine does; below
+ * the threshold the bundle is byte for byte what it was before the index.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readBundleFiles } from '../src/bundle/read.js';
+import { type Engine } from '../src/engines/engine.js';
+import { NativeEngine } from '../src/engines/native.js';
+import { OpaEngine } from '../src/engines/opa.js';
+import { WasmEngine } from '../src/engines/wasm.js';
+import { compilePolicy, type CompiledPolicy, NGRAM_REGO_PATH, regoSources } from '../src/pipeline/build.js';
+import { lower, NGRAM_MIN_RULES } from '../src/pipeline/lower.js';
+import { type Decision, type Policy } from '../src/policy/model.js';
+import { mustParse } from './helpers.js';
+
+const id = (i: number): string => String(i).padStart(3, '0');
+
+/**
+ * `n` rules on each of server, tools and serverSource whose patterns have no
+ * literal start or end (the tools lists also hold a literal), so each field
+ * is at the threshold when `n` is.
+ */
+function shaped(n: number): Policy {
+  return mustParse(
+    JSON.stringify({
+      version: 1,
+      default: 'deny',
+      rules: [
+        ...Array.from({ length: n }, (_, i) => ({ server: `*-svc${id(i)}-*`, allow: i % 2 === 0 })),
+        ...Array.from({ length: n }, (_, i) => ({ tools: [`*purge${id(i)}*`, 'wipe'], allow: false })),
+        ...Array.from({ length: n }, (_, i) => ({ action: 'load', serverSource: `*/team${id(i)}/*`, allow: true })),
+      ],
+    }),
+  );
+}
+
+/**
+ * Rules of every kind the index files under n-grams, overlapping on purpose:
+ * pieces of 3 characters (3-grams) beside longer ones (4-grams), several
+ * pieces, patterns that share grams, a tools list mixing an affix with an
+ * infix, `*x*` behind an action, and rules the index cannot narrow.
+ */
+function mixed(): Policy {
+  const words = ['abc', 'bca', 'cab', 'xyz', 'a-b', 'é-a', '😀ab', 'abcabc', 'bcab-x', 'zz/yy'];
+  const rules: unknown[] = [];
+  for (let i = 0; i < 200; i++) {
+    const w = words[i % words.length]!;
+    const v = words[(i * 7 + 3) % words.length]!;
+    const k = id(i % 17);
+    switch (i % 6) {
+      case 0:
+        rules.push({ server: `*${w}*`, allow: i % 4 === 0 });
+        break;
+      case 1:
+        rules.push({ server: `*${w}*${k}*`, allow: true });
+        break;
+      case 2:
+        rules.push({ tools: [`*${v}${k}*`, `del_${w}*`], allow: false });
+        break;
+      case 3:
+        rules.push({ action: 'invoke', tools: [`*${w}*`], allow: i % 3 === 0 });
+        break;
+      case 4:
+        rules.push({ serverSource: `*${v}*${w}*`, allow: true });
+        break;
+      default:
+        rules.push(i % 12 === 5 ? { server: `*${k}*`, allow: false } : { tools: [`*${w}-${k}*`], allow: true });
+    }
+  }
+  rules.push({ tools: ['*a*'], allow: false });
+  return mustParse(JSON.stringify({ version: 1, default: 'allow', rules }));
+}
+
+/** A small seeded generator (mulberry32), so the requests are the same on every run. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * Values aimed at the patterns' pieces: a piece alone, at the very start or
+ * end of a value, inside one, cut by one character, with a gram of it but
+ * not all of it, beside characters of two UTF-16 units, and long values.
+ */
+function values(next: () => number, pieces: readonly string[]): string {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+  const piece = pick(pieces);
+  const cs = [...piece];
+  const fill = pick(['', 'x', 'é', '😀', '-', 'ab', 'abc', 'zz/']);
+  switch (Math.floor(next() * 9)) {
+    case 0:
+      return piece;
+    case 1:
+      return `${piece}${fill}`;
+    case 2:
+      return `${fill}${piece}`;
+    case 3:
+      return `${fill}${piece}${fill}${pick(pieces)}`;
+    case 4:
+      return cs.slice(1).join('');
+    case 5:
+      return cs.slice(0, -1).join('') + fill;
+    case 6:
+      return `${pick(pieces)}${fill}${piece}`;
+    case 7:
+      return `${'q'.repeat(Math.floor(next() * 400))}${piece}`;
+    default:
+      return cs.reverse().join('');
+  }
+}
+
+function requests(seed: number, count: number, pieces: readonly string[], version: 1 | 2 = 1): unknown[] {
+  const next = random(seed);
+  const actions = ['load', 'invoke', 'prompt', ...(version === 2 ? ['resource', 'resource'] : []), undefined];
+  return Array.from({ length: count }, () => {
+    const request: Record<string, unknown> = {};
+    const action = actions[Math.floor(next() * actions.length)];
+    if (action !== undefined) request.action = action;
+    if (next() < 0.7) request.server = values(next, pieces);
+    if (next() < 0.7) request.tool = values(next, pieces);
+    if (next() < 0.5) request.serverSource = values(next, pieces);
+    if (version === 2 && action === 'resource') request.resource = values(next, pieces);
+    if (version === 2 && next() < 0.7) request.principal = { sub: values(next, pieces) };
+    return request;
+  });
+}
+
+/** Version 2: `resources` and `users` patterns with no literal start or end, beside a tools list. */
+function version2(): Policy {
+  const rules = Array.from({ length: 80 }, (_, i) =>
+    i % 2 === 0
+      ? { action: 'resource', resources: [`*/doc${id(i)}/*`, 'file:///etc/passwd'], allow: i % 4 === 0 }
+      : { users: [`*u${id(i)}@*`], tools: ['*'], allow: i % 3 === 0 },
+  );
+  return mustParse(JSON.stringify({ version: 2, default: 'deny', rules }));
+}
+
+const SHAPED_PIECES = Array.from({ length: 34 }, (_, i) => [`-svc${id(i)}-`, `purge${id(i)}`, `/team${id(i)}/`]).flat();
+const MIXED_PIECES = ['abc', 'bca', 'cab', 'xyz', 'a-b', 'é-a', '😀ab', 'abcabc', 'bcab-x', 'zz/yy', 'del_', '007'];
+const V2_PIECES = Array.from({ length: 82 }, (_, i) => [`/doc${id(i)}/`, `u${id(i)}@`]).flat();
+
+interface Engines {
+  readonly version: 1 | 2;
+  readonly compiled: CompiledPolicy;
+  readonly wasm: Engine;
+  readonly opa: Engine;
+  readonly native: Engine;
+}
+
+async function engines(policy: Policy): Promise<Engines> {
+  const compiled = await compilePolicy(policy);
+  return {
+    version: policy.version,
+    compiled,
+    wasm: await WasmEngine.load(compiled.bundle),
+    opa: await OpaEngine.create(await regoSources(policy)),
+    native: new NativeEngine(policy),
+  };
+}
+
+describe('the n-gram index threshold', () => {
+  it('a field with one rule fewer than the threshold keeps the bundle byte for byte as it was', async () => {
+    const below = shaped(NGRAM_MIN_RULES - 1);
+    expect(lower(below).data.index.ngram).toBeUndefined();
+    const compiled = await compilePolicy(below);
+    // The revision this policy's bundle had before the n-gram index existed.
+    expect(compiled.revision).toBe('ca74bc03c89721c0bc990ba08c065b6d99f5f835c2b8af625c542efff8fbc2d6');
+    expect(compiled.ngram).toBeUndefined();
+    expect(compiled.policy).not.toContain('ngram');
+    expect([...readBundleFiles(compiled.bundle).keys()].filter((p) => p.endsWith('.rego')).sort()).toEqual([
+      'mcp_policy/lib.rego',
+      'mcp_policy/policy.rego',
+    ]);
+  }, 120_000);
+
+  it('at the threshold the rules are filed under n-grams and the bundle carries ngram.rego as written', async () => {
+    const at = shaped(NGRAM_MIN_RULES);
+    const { index } = lower(at).data;
+    // Every rule is found by a lookup now; none is checked on every request.
+    expect(index.always).toEqual([]);
+    expect(index.ngramLengths).toEqual({ server: [4], tool: [4], source: [4] });
+    // Each rule is filed under one 4-gram of its piece, the one the fewest rules share.
+    const filed = (field: string, rule: number) =>
+      Object.entries(index.ngram![field]![0]!).filter(([, rules]) => rules.includes(rule));
+    const [[gram]] = filed('server', 5) as [[string, number[]]];
+    expect('-svc005-').toContain(gram);
+    expect(filed('server', 5)).toHaveLength(1);
+    // The literal of the tools list keeps its exact entry beside the n-gram.
+    expect(index.equals.tool!.wipe).toHaveLength(NGRAM_MIN_RULES);
+    const compiled = await compilePolicy(at);
+    expect(compiled.ngram).toBe(readFileSync(NGRAM_REGO_PATH, 'utf8'));
+    const files = readBundleFiles(compiled.bundle);
+    expect(new TextDecoder().decode(files.get('mcp_policy/ngram.rego'))).toBe(readFileSync(NGRAM_REGO_PATH, 'utf8'));
+    expect(compiled.policy).toContain('import data.mcp_policy.ngram\n');
+    expect(compiled.policy).toContain('ngram_fields := ["server", "tool", "source"]\n');
+  }, 120_000);
+
+  it('each field counts alone: a field below the threshold keeps its rules in always', () => {
+    const policy = mustParse(
+      JSON.stringify({
+        version: 1,
+        default: 'deny',
+        rules: [
+          ...Array.from({ length: NGRAM_MIN_RULES }, (_, i) => ({ server: `*-svc${id(i)}-*`, allow: true })),
+          { tools: ['*purge*'], allow: false },
+          // Pieces of one or two characters have no n-gram: the rule stays where every request checks it.
+          { server: '*ab*c*', allow: false },
+        ],
+      }),
+    );
+    const { index } = lower(policy).data;
+    expect(Object.keys(index.ngramLengths!)).toEqual(['server']);
+    expect(index.always).toEqual([NGRAM_MIN_RULES, NGRAM_MIN_RULES + 1]);
+  });
+});
+
+describe('policies above the threshold decide as the native engine does', () => {
+  const cases: [string, () => Policy, readonly string[], number][] = [
+    ['one n-gram tier per field, three fields', () => shaped(34), SHAPED_PIECES, 20261206],
+    ['3-grams and 4-grams, shared grams, several pieces', mixed, MIXED_PIECES, 20261207],
+    ['version 2 resources and users', version2, V2_PIECES, 20261208],
+  ];
+  for (const [name, policyOf, pieces, seed] of cases) {
+    describe(name, () => {
+      let e: Engines;
+      beforeAll(async () => {
+        e = await engines(policyOf());
+      }, 120_000);
+      afterAll(async () => {
+        await e?.opa.close();
+      });
+
+      it('uses the n-gram index', () => {
+        expect(e.compiled.ngram).toBeDefined();
+      });
+
+      it('wasm and opa agree with native on 600 generated requests', async () => {
+        const batch = requests(seed, 600, pieces, e.version);
+        const want = await e.native.decideBatch(batch);
+        const got: Record<string, Decision[]> = {
+          wasm: await e.wasm.decideBatch(batch),
+          opa: await e.opa.decideBatch(batch),
+        };
+        for (const [engine, decisions] of Object.entries(got)) {
+          const wrong = batch.flatMap((r, k) =>
+            JSON.stringify(decisions[k]) === JSON.stringify(want[k])
+              ? []
+              : [{ request: r, native: want[k], [engine]: decisions[k] }],
+          );
+          expect(wrong.slice(0, 3), engine).toEqual([]);
+        }
+        // The requests reach rules of every kind, not just the default.
+        expect(new Set(want.map((d) => d.rule)).size).toBeGreaterThan(12);
+      }, 120_000);
+    });
+  }
+});
