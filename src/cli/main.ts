@@ -20,6 +20,7 @@ import { registerExplain } from './explain.js';
 import { type CliIo, formatIssue, processIo } from './io.js';
 import { addExamples, PACKAGE_VERSION, usageMessage } from './usage.js';
 import { registerLint } from './lint.js';
+import { registerPlayground } from './playground.js';
 import { proxyCommand } from './proxy.js';
 import { serveCommand } from './serve.js';
 import { registerSetupOpa } from './setup-opa.js';
@@ -44,6 +45,7 @@ function buildProgram(io: CliIo): Command {
   registerDiff(program, io);
   registerExplain(program, io);
   registerSetupOpa(program, io);
+  registerPlayground(program, io);
   program.addCommand(proxyCommand(io).copyInheritedSettings(program));
   program.addCommand(serveCommand((t) => io.stderr(t)).copyInheritedSettings(program));
   registerCompletion(program, io);

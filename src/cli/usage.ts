@@ -43,6 +43,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'mcp-policy serve policy.json --socket /tmp/mcp-policy.sock',
     'mcp-policy serve bundle.tar.gz --addr 127.0.0.1:8181 --decision-log decisions.jsonl',
   ],
+  playground: ['mcp-policy playground policy.json', 'mcp-policy playground --addr 127.0.0.1:0'],
   completion: ['mcp-policy completion bash > ~/.local/share/bash-completion/completions/mcp-policy'],
 };
 

@@ -127,6 +127,13 @@ export const ERROR_CODES = [
   'invalid_token',
   'insufficient_scope',
   'auth_unavailable',
+  // The playground's local server (src/playground/server.ts).
+  'forbidden_host',
+  'forbidden_origin',
+  'unsupported_media_type',
+  'method_not_allowed',
+  'not_found',
+  'playground_not_built',
 ] as const;
 
 /** A stable, documented error or warning code. */
