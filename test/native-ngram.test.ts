@@ -12,8 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { evaluatePolicy } from '../src/native/evaluate.js';
 import { wildcardMatch } from '../src/native/match.js';
 import { beginLookup, chooseGram, GramTable, gramChoices, gramHash, MAX_GRAM } from '../src/native/ngram.js';
-import { planOf } from '../src/native/plan.js';
-import { MAX_FIELD_LENGTH, type Policy, type Rule } from '../src/policy/model.js';
+import { planOf, RulePlan, type Subject } from '../src/native/plan.js';
+import { type ArgumentCondition, MAX_FIELD_LENGTH, type Policy, type Rule } from '../src/policy/model.js';
 import { type DiffEngine, nativeDiffEngine } from '../src/difftest/engines.js';
 import { type DifftestResult, runDifftest } from '../src/difftest/run.js';
 import { mustParse } from './helpers.js';
@@ -210,6 +210,84 @@ describe('indexed first match on patterns with no literal end', () => {
       { seed: SEED, numRuns: 300 },
     );
     expect(matched).toBeGreaterThan(200);
+  });
+});
+
+describe('claims and argument values', () => {
+  it('are looked up, and first match equals that of a plan without an index, on generated rules and requests', () => {
+    const patterns = fc.array(
+      fc.oneof(
+        infix,
+        text(3),
+        text(3).map((t) => `${t}*`),
+      ),
+      { minLength: 1, maxLength: 2 },
+    );
+    const key = fc.oneof(
+      fc.record({ claims: fc.dictionary(fc.constantFrom('org', 'team'), patterns, { minKeys: 1, maxKeys: 2 }) }),
+      fc
+        .record({
+          path: fc.constantFrom('/a', '/p', '/l/*', '/*'),
+          match: patterns,
+          normalize: fc.constantFrom(undefined, 'path' as const),
+          not: fc.constantFrom(undefined, true),
+        })
+        .map((c) => ({ arguments: [JSON.parse(JSON.stringify(c)) as ArgumentCondition] })),
+      fc.array(infix, { minLength: 1, maxLength: 2 }).map((tools) => ({ tools })),
+    );
+    const rule = fc
+      .array(key, { minLength: 1, maxLength: 2 })
+      .map((keys) => ({ ...(Object.assign({}, ...keys) as Omit<Rule, 'allow'>), allow: true }));
+    const value = fc.oneof(
+      text(10),
+      fc.array(fc.constantFrom('a', 'b', '..', '.', ''), { maxLength: 4 }).map((p) => p.join('/')),
+    );
+    const subject: fc.Arbitrary<Subject> = fc.record({
+      action: fc.constant('invoke'),
+      tool: text(10),
+      principal: fc.constant(true),
+      claims: fc.dictionary(fc.constantFrom('org', 'team', 'x'), fc.oneof(value, fc.array(value, { maxLength: 3 }))),
+      arguments: fc.record(
+        { a: fc.oneof(value, fc.integer()), p: value, l: fc.array(value, { maxLength: 3 }) },
+        { requiredKeys: [] },
+      ),
+    });
+    let matched = 0;
+    fc.assert(
+      fc.property(
+        fc.array(rule, { minLength: 1, maxLength: 40 }),
+        fc.array(subject, { maxLength: 30 }),
+        (rules, subjects) => {
+          const policy: Policy = { version: 2, default: 'deny', rules };
+          const indexed = new RulePlan(policy);
+          const walked = new RulePlan(policy, false);
+          for (const s of subjects) {
+            const expected = walked.firstMatch(s);
+            expect(indexed.firstMatch(s), JSON.stringify({ rules, s })).toBe(expected);
+            if (expected >= 0) matched++;
+          }
+        },
+      ),
+      { seed: SEED, numRuns: 300 },
+    );
+    expect(matched).toBeGreaterThan(300);
+  });
+
+  it('file a rule with no other key under its claim or its argument values, never under a negated condition', () => {
+    const plan = planOf(
+      policyOf(2, [
+        { claims: { org: ['*acme*'] } },
+        { arguments: [{ path: '/repo', match: ['acme/*'] }] },
+        { arguments: [{ path: '/file', match: ['*/secrets/*'], normalize: 'path' }] },
+        { arguments: [{ path: '/file', match: ['*/secrets/*'], not: true }] },
+        { tools: ['*x*'], claims: { org: ['*acme*'] } },
+      ]),
+    );
+    expect(plan.filing(0)).toEqual([{ field: 'claim org', kind: 'gram', key: 'acme' }]);
+    expect(plan.filing(1)).toEqual([{ field: 'argument text /repo', kind: 'prefix', key: 'acme/' }]);
+    expect(plan.filing(2)).toEqual([{ field: 'argument path /file', kind: 'gram', key: '/secrets' }]);
+    expect(plan.filing(3)).toEqual([]);
+    expect(plan.filing(4)).toHaveLength(1);
   });
 });
 

@@ -5,8 +5,15 @@
  * from the `Policy` itself, independently of lowering's index for Rego, so the
  * differential tester compares two indexes as well as two matchers.
  */
-import { ANNOTATION_DEFAULTS, ANNOTATION_HINTS, type AnnotationHint, type Policy, type Rule } from '../policy/model.js';
-import { compileArgumentConditions } from './arguments.js';
+import {
+  ANNOTATION_DEFAULTS,
+  ANNOTATION_HINTS,
+  type AnnotationHint,
+  pointerSegments,
+  type Policy,
+  type Rule,
+} from '../policy/model.js';
+import { cleanPath, compileArgumentConditions, visitValues } from './arguments.js';
 import { compilePattern, type Matcher, sourceParts } from './match.js';
 import { beginLookup, chooseGram, GramTable, gramChoices } from './ngram.js';
 
@@ -127,7 +134,19 @@ class FieldTable {
 }
 
 /** Indexed fields; `group` is multi-valued (each of the principal's groups is looked up). */
-export type Field = 'action' | 'serverType' | 'transport' | 'server' | 'source' | 'tool' | 'resource' | 'sub' | 'group';
+export type Field =
+  'action' | 'serverType' | 'transport' | 'server' | 'source' | 'tool' | 'resource' | 'sub' | 'group' | ValuesField;
+
+/**
+ * Version 2 fields whose values a request lists under a name of the policy's
+ * choosing: a claim's (`claim <name>`), and the strings an argument
+ * condition's `match` is tried on (`argument <path|text> <pointer>`, cleaned
+ * as a path or not).
+ */
+type ValuesField = `claim ${string}` | `argument ${'path' | 'text'} ${string}`;
+
+const isValuesField = (field: Field): field is ValuesField =>
+  field.startsWith('claim ') || field.startsWith('argument ');
 
 /**
  * One key of the rule index: a rule is a candidate when the request's field
@@ -172,7 +191,12 @@ function strength(entries: readonly Entry[]): number {
   return worst;
 }
 
-/** The pattern constraints of a rule that can be looked up, by field; one pattern of each list must match. */
+/**
+ * The pattern constraints of a rule that can be looked up, by field: the rule
+ * matches only a request with a value in each that matches one of its
+ * patterns. A negated argument condition holds on values that do not match,
+ * so it is not one.
+ */
 function patternLists(rule: Rule): (readonly [Field, readonly string[]])[] {
   const out: (readonly [Field, readonly string[]])[] = [];
   if (rule.server !== undefined) out.push(['server', [rule.server]]);
@@ -181,6 +205,13 @@ function patternLists(rule: Rule): (readonly [Field, readonly string[]])[] {
   if (rule.resources !== undefined) out.push(['resource', rule.resources]);
   if (rule.users !== undefined) out.push(['sub', rule.users]);
   if (rule.groups !== undefined) out.push(['group', rule.groups]);
+  if (rule.claims !== undefined) {
+    for (const name of Object.keys(rule.claims)) out.push([`claim ${name}`, rule.claims[name] as readonly string[]]);
+  }
+  for (const c of rule.arguments ?? []) {
+    if (c.match === undefined || c.not === true) continue;
+    out.push([`argument ${c.normalize === 'path' ? 'path' : 'text'} ${c.path}`, c.match]);
+  }
   return out;
 }
 
@@ -190,22 +221,8 @@ function optionsFor(rule: Rule, gramOf: GramOf): Entry[][] {
   if (rule.action !== undefined) options.push([{ field: 'action', kind: 'exact', key: rule.action }]);
   if (rule.serverType !== undefined) options.push([{ field: 'serverType', kind: 'exact', key: rule.serverType }]);
   if (rule.transport !== undefined) options.push([{ field: 'transport', kind: 'exact', key: rule.transport }]);
-  for (const [field, pattern] of [
-    ['server', rule.server],
-    ['source', rule.serverSource],
-  ] as const) {
-    if (pattern === undefined) continue;
-    const entry = patternEntry(field, pattern, gramOf);
-    if (entry) options.push([entry]);
-  }
   // A rule with a list is found through any of its patterns, so every one needs a key.
-  for (const [field, patterns] of [
-    ['tool', rule.tools],
-    ['resource', rule.resources],
-    ['sub', rule.users],
-    ['group', rule.groups],
-  ] as const) {
-    if (patterns === undefined) continue;
+  for (const [field, patterns] of patternLists(rule)) {
     const entries = patterns.map((p) => patternEntry(field, p, gramOf));
     if (entries.every((e) => e !== undefined)) options.push(entries);
   }
@@ -274,8 +291,8 @@ function chooseEntries(rules: readonly Rule[]): Entry[][] {
       const s = strength(option);
       let shared = 0;
       for (const e of option) shared = Math.max(shared, sharing.get(keyOf(e)) ?? 0);
-      // Lower is better, compared in order: enum field or n-gram, rules sharing a key, strength.
-      const rank = [s === 1 ? 2 : option.some((e) => e.kind === 'gram') ? 1 : 0, shared, -s];
+      // Lower is better, compared in order: enum field, n-gram or values to gather, rules sharing a key, strength.
+      const rank = [s === 1 ? 2 : option.some((e) => e.kind === 'gram' || isValuesField(e.field)) ? 1 : 0, shared, -s];
       if (bestRank.length === 0 || before(rank, bestRank)) {
         best = option;
         bestRank = rank;
@@ -382,18 +399,74 @@ function compileRule(rule: Rule): Check {
   };
 }
 
+/** Appends a request's values of a claim or argument field, as the rules' checks match them. */
+type ValuesReader = (s: Subject, out: string[]) => void;
+
+function valuesReader(field: ValuesField): ValuesReader {
+  if (field.startsWith('claim ')) {
+    const name = field.slice('claim '.length);
+    return (s, out) => {
+      const sent = s.claims;
+      if (s.principal !== true || sent === undefined || !hasOwn.call(sent, name)) return;
+      const value = sent[name];
+      if (typeof value === 'string') {
+        if (value !== '') out.push(wellFormed(value));
+        return;
+      }
+      for (const v of value as readonly string[]) if (v !== '') out.push(wellFormed(v));
+    };
+  }
+  const rest = field.slice('argument '.length);
+  const asPath = rest.startsWith('path ');
+  const segments = pointerSegments(rest.slice('path '.length));
+  return (s, out) => {
+    const args = s.arguments;
+    if (args === undefined) return;
+    visitValues(args, segments, (v) => {
+      if (typeof v !== 'string') return false;
+      const text = asPath ? cleanPath(wellFormed(v)) : wellFormed(v);
+      if (text !== undefined) out.push(text);
+      return false;
+    });
+  };
+}
+
+/**
+ * Looks each of several values up in `table`, appending each list found once:
+ * returns false when there were several (a rule may then be a candidate
+ * through several of its keys).
+ */
+function lookupEach(table: FieldTable, values: readonly string[], lists: (readonly number[])[]): boolean {
+  if (values.length === 1) {
+    table.lookup('', values[0] as string, lists);
+    return true;
+  }
+  const found: (readonly number[])[] = [];
+  for (let k = 0; k < values.length; k++) table.lookup('', values[k] as string, found);
+  const seen = new Set<readonly number[]>();
+  for (const list of found) {
+    if (seen.has(list)) continue;
+    seen.add(list);
+    lists.push(list);
+  }
+  return false;
+}
+
 /** A policy compiled for the native engine: rule matchers and the index over them. */
 export class RulePlan {
   private readonly checks: readonly Check[];
   private readonly fields = new Map<Field, FieldTable>();
   private readonly always: readonly number[];
   private readonly tables: readonly (readonly [Field, FieldTable])[];
+  /** Claim and argument fields: their values are gathered from the request before they are looked up. */
+  private readonly valueTables: readonly (readonly [ValuesReader, FieldTable])[];
   private readonly filed: readonly (readonly Entry[])[];
 
-  constructor(policy: Policy) {
+  /** `indexed: false` files no rule (each is checked on every request): what the index must agree with. */
+  constructor(policy: Policy, indexed = true) {
     this.checks = policy.rules.map(compileRule);
     const always: number[] = [];
-    this.filed = chooseEntries(policy.rules);
+    this.filed = indexed ? chooseEntries(policy.rules) : policy.rules.map(() => []);
     this.filed.forEach((entries, index) => {
       if (entries.length === 0) always.push(index);
       for (const e of entries) {
@@ -402,7 +475,11 @@ export class RulePlan {
         table.add(e.kind, e.key, index);
       }
     });
-    this.tables = [...this.fields].filter(([, table]) => !table.empty);
+    const used = [...this.fields].filter(([, table]) => !table.empty);
+    this.tables = used.filter(([field]) => !isValuesField(field));
+    this.valueTables = used.flatMap(([field, table]) =>
+      isValuesField(field) ? [[valuesReader(field), table] as const] : [],
+    );
     this.always = always;
   }
 
@@ -439,19 +516,7 @@ export class RulePlan {
       if (field === 'group') {
         const groups = s.groups;
         if (groups === undefined || groups.length === 0) continue;
-        if (groups.length === 1) {
-          table.lookup('', groups[0] as string, lists);
-          continue;
-        }
-        const found: (readonly number[])[] = [];
-        for (let g = 0; g < groups.length; g++) table.lookup('', groups[g] as string, found);
-        const seen = new Set<readonly number[]>();
-        for (const list of found) {
-          if (seen.has(list)) continue;
-          seen.add(list);
-          lists.push(list);
-        }
-        failed = new Set();
+        if (!lookupEach(table, groups, lists)) failed = new Set();
         continue;
       }
       if (field === 'source') {
@@ -461,8 +526,14 @@ export class RulePlan {
         if (p !== undefined) table.lookup(p[0], p[1], lists);
         continue;
       }
-      const value = s[field];
+      const value = s[field as 'server' | 'tool' | 'resource' | 'sub' | 'action' | 'serverType' | 'transport'];
       if (value !== undefined) table.lookup('', value, lists);
+    }
+    for (let k = 0; k < this.valueTables.length; k++) {
+      const [read, table] = this.valueTables[k] as readonly [ValuesReader, FieldTable];
+      const values: string[] = [];
+      read(s, values);
+      if (values.length > 0 && !lookupEach(table, values, lists)) failed ??= new Set();
     }
     // Each list is in rule order: its first match is its best, and nothing at or past `best` can win.
     let best = Infinity;
