@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Builds the playground into dist/playground/: index.html, one minified
+// app.js (CodeMirror, the schemas and the browser-safe model from src/) and
+// one app.css. Everything the page needs is in these files, so any static
+// file server can serve them with no network.
+import { build } from 'esbuild';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist', 'playground');
+
+await rm(out, { recursive: true, force: true });
+await mkdir(out, { recursive: true });
+await build({
+  entryPoints: [join(root, 'playground', 'src', 'main.ts')],
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2022'],
+  outfile: join(out, 'app.js'),
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+await build({
+  entryPoints: [join(root, 'playground', 'app.css')],
+  bundle: true,
+  minify: true,
+  outfile: join(out, 'app.css'),
+  logLevel: 'warning',
+});
+await copyFile(join(root, 'playground', 'index.html'), join(out, 'index.html'));
