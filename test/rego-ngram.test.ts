@@ -10,6 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleFiles } from '../src/bundle/read.js';
 import { type Engine } from '../src/engines/engine.js';
 import { NativeEngine } from '../src/engines/native.js';
+import {
+  BASE_REQUEST_COST,
+  CHARACTERS_PER_CHECK,
+  NGRAM_PASS_COST,
+  requestCost,
+  requestWork,
+} from '../src/engines/wasm-cost.js';
 import { OpaEngine } from '../src/engines/opa.js';
 import { WasmEngine } from '../src/engines/wasm.js';
 import { compilePolicy, type CompiledPolicy, NGRAM_REGO_PATH, regoSources } from '../src/pipeline/build.js';
@@ -221,6 +228,21 @@ describe('the n-gram index threshold', () => {
     const { index } = lower(policy).data;
     expect(Object.keys(index.ngramLengths!)).toEqual(['server']);
     expect(index.always).toEqual([NGRAM_MIN_RULES, NGRAM_MIN_RULES + 1]);
+  });
+});
+
+describe('what serve prices a request at', () => {
+  it('counts every rule an n-gram tier holds, and the cutting of each value into n-grams', () => {
+    const data = (policy: Policy) => ({ mcp_policy: { lowered: lower(policy).data } });
+    // Below the threshold: the rules no lookup finds, as before.
+    expect(requestCost(data(shaped(NGRAM_MIN_RULES - 1)))).toBe(BASE_REQUEST_COST + 3 * (NGRAM_MIN_RULES - 1));
+    // At it: every rule (a long value can name them all), and one pass per tier of server and tool, two of source.
+    expect(requestCost(data(shaped(NGRAM_MIN_RULES)))).toBe(
+      BASE_REQUEST_COST + 3 * NGRAM_MIN_RULES + 4 * NGRAM_PASS_COST,
+    );
+    // The pass is priced by the value's length like every rule check.
+    const cost = requestCost(data(shaped(NGRAM_MIN_RULES)));
+    expect(requestWork({ server: 'x'.repeat(65_536) }, cost)).toBe(cost * (1 + 65_536 / CHARACTERS_PER_CHECK));
   });
 });
 

@@ -17,9 +17,18 @@ import { bundleOf, call, type Reply, spawnServe, type Target, tempDir } from './
 
 const PRODUCTION = join(EXAMPLES, 'production.json');
 
-/** A policy of `n` rules that every invoke request must check: `*x<k>*` tool patterns give the index nothing. */
+/**
+ * A policy of `n` rules that every invoke request must check: tool patterns
+ * of two-character pieces (`*01*23*`) give the index nothing, neither a
+ * literal end nor a piece long enough for an n-gram.
+ */
 function unindexable(n: number): string {
-  const rules = Array.from({ length: n }, (_, k) => ({ action: 'invoke', tools: [`*x${k}*`], deny: true }));
+  const two = (x: number) => String(x % 100).padStart(2, '0');
+  const rules = Array.from({ length: n }, (_, k) => ({
+    action: 'invoke',
+    tools: [`*${two(Math.floor(k / 100))}*${two(k)}*`],
+    deny: true,
+  }));
   return JSON.stringify({ version: 1, default: 'allow', rules });
 }
 

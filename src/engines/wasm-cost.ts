@@ -53,7 +53,8 @@ function lookupBound(field: string, buckets: unknown): number {
  * request makes (one per field and prefix or suffix tier, two for a
  * serverSource, which is looked up as given and in its canonical form) the
  * largest candidate list it can hit, every list for the groups of a version 2
- * principal; never more than all the rules. Data
+ * principal and for an n-gram tier; never more than all the rules; plus
+ * {@link NGRAM_PASS_COST} per n-gram tier a request's values are cut into. Data
  * that is not a lowered mcp-policy counts every rule it has, or nothing.
  */
 export function requestCost(data: unknown): number {
@@ -73,7 +74,16 @@ export function requestCost(data: unknown): number {
       for (const tier of tiers) bound += lookupBound(field, tier);
     }
   }
-  return BASE_REQUEST_COST + Math.min(bound, rules);
+  let grams = 0;
+  if (isRecord(index.ngram)) {
+    for (const [field, tiers] of Object.entries(index.ngram)) {
+      if (!Array.isArray(tiers)) continue;
+      // A long value has an n-gram at every position, so it can make every rule of a tier a candidate.
+      for (const tier of tiers) bound += allBuckets(tier);
+      grams += (field === 'source' ? 2 : 1) * tiers.length;
+    }
+  }
+  return BASE_REQUEST_COST + Math.min(bound, rules) + grams * NGRAM_PASS_COST;
 }
 
 /**
@@ -85,6 +95,16 @@ export function requestCost(data: unknown): number {
  * matched the same way, and count alike.
  */
 export const CHARACTERS_PER_CHECK = 128;
+
+/**
+ * What cutting a value into n-grams and looking each up costs, in rule
+ * checks, for a value of up to {@link CHARACTERS_PER_CHECK} characters: a
+ * request pays it once per n-gram tier of each field it is looked up in
+ * (twice for a serverSource), and {@link lengthFactor} scales it with the
+ * value's length like the rest. In WebAssembly an n-gram costs about two
+ * short rule checks (a 65,536-character value takes some 160 ms).
+ */
+export const NGRAM_PASS_COST = 2 * CHARACTERS_PER_CHECK;
 
 /**
  * Groups and claim values of a version 2 principal that cost about one more

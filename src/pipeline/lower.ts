@@ -532,8 +532,13 @@ function ngramFields(rules: readonly RuleJson[]): Set<string> {
   }
 }
 
-/** The fields an n-gram of a pattern can be looked up under: those a request has single string values of. */
-const NGRAM_FIELDS = ['server', 'source', 'tool', 'resource', 'sub', 'groups'];
+/**
+ * The fields an n-gram of a pattern can be looked up under: those a request
+ * has one value of (two forms of a serverSource). Not `groups`: a principal
+ * may carry 4,096 of them, and cutting each into n-grams would cost more than
+ * the candidates it saves.
+ */
+const NGRAM_FIELDS = ['server', 'source', 'tool', 'resource', 'sub'];
 
 /**
  * The n-gram each pattern is filed under: of its choices, the one the fewest
