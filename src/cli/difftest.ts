@@ -19,6 +19,7 @@ interface DifftestFlags extends FormatFlags {
   saveRegressions?: string;
   policyVersion: '1' | '2' | 'both';
   requestsPerPolicy?: number;
+  policyShape: 'mixed' | 'patterns';
 }
 
 function positiveInt(v: string, flag: string): number {
@@ -62,6 +63,14 @@ export function registerDifftest(program: Command, io: CliIo): void {
         .choices(['1', '2', 'both'])
         .default('both'),
     )
+    .addOption(
+      new Option(
+        '--policy-shape <shape>',
+        'generated policies ("mixed": one in ten dominated by patterns like *x* and long pieces; "patterns": all of them)',
+      )
+        .choices(['mixed', 'patterns'])
+        .default('mixed'),
+    )
     .option('--requests-per-policy <n>', 'requests generated per policy (default: 40)', (v) =>
       positiveInt(v, '--requests-per-policy'),
     );
@@ -85,6 +94,7 @@ export function registerDifftest(program: Command, io: CliIo): void {
       seed,
       engines,
       version: opts.policyVersion === 'both' ? 'both' : opts.policyVersion === '2' ? 2 : 1,
+      shape: opts.policyShape,
       ...(opts.requestsPerPolicy !== undefined && { requestsPerPolicy: opts.requestsPerPolicy }),
       ...(policy !== undefined && { policy }),
       ...(progress !== undefined && { onProgress: progress }),

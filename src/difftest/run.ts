@@ -15,6 +15,7 @@ import { parseEnterpriseConfig } from '../enterprise/validate.js';
 import { type DiffEngine, disposeRound, type Group, prepareRound } from './engines.js';
 import { enterpriseText, localSettings, policyText, withEnterpriseFields, withHostileValues } from './generators.js';
 import { HOSTILE_FIELDS_V2, policyTextV2, requestForPolicy } from './generators-v2.js';
+import { patternPolicyText, requestForPatterns } from './generators-patterns.js';
 import { readBatch } from '../engines/request-boundary.js';
 import { oversizedInput, rawInputsFor, runRawRound, tooDeepForOpa } from './raw.js';
 import { LIMITS } from './settings.js';
@@ -70,7 +71,17 @@ export interface DifftestOptions {
    * is most of what a small batch costs.
    */
   readonly requestsPerPolicy?: number;
+  /**
+   * Which policies to generate: `mixed` (the default: one in
+   * `LIMITS.patternPolicyEvery` is pattern-heavy, the others those of a run
+   * without them at the same positions) or only `patterns`: policies
+   * dominated by patterns with no literal start or end and by long pieces.
+   */
+  readonly shape?: PolicyShape;
 }
+
+/** The policy shapes a run generates. */
+export type PolicyShape = 'mixed' | 'patterns';
 
 /** The policy versions a run generates. */
 export type PolicyVersions = 1 | 2 | 'both';
@@ -452,15 +463,29 @@ export function isVersion2(versions: PolicyVersions, k: number): boolean {
   return versions === 2 || (versions === 'both' && k % LIMITS.version2Every === LIMITS.version2Every - 1);
 }
 
+/** Whether the k-th policy of a run is pattern-heavy. */
+export function isPatternHeavy(shape: PolicyShape, k: number): boolean {
+  return shape === 'patterns' || k % LIMITS.patternPolicyEvery === LIMITS.patternPolicyEvery - 1;
+}
+
 /**
  * Generates the k-th policy of a run. A version 1 policy is the same as the
  * one a version 1 run generates at k, so mixing in version 2 takes nothing
- * from version 1 but the positions it fills.
+ * from version 1 but the positions it fills; likewise a pattern-heavy policy
+ * of a version is the same in every run that generates one at k.
  */
-export function generatedPolicy(seed: number, k: number, versions: PolicyVersions = 'both'): Policy {
-  const [text] = isVersion2(versions, k)
-    ? (fc.sample(policyTextV2, { seed: itemSeed(seed, k) ^ 0x3c6ef372, numRuns: 1 }) as [string])
-    : (fc.sample(policyText, { seed: itemSeed(seed, k), numRuns: 1 }) as [string]);
+export function generatedPolicy(
+  seed: number,
+  k: number,
+  versions: PolicyVersions = 'both',
+  shape: PolicyShape = 'mixed',
+): Policy {
+  const version = isVersion2(versions, k) ? 2 : 1;
+  const [text] = isPatternHeavy(shape, k)
+    ? (fc.sample(patternPolicyText(version), { seed: itemSeed(seed, k) ^ 0x6a09e667, numRuns: 1 }) as [string])
+    : version === 2
+      ? (fc.sample(policyTextV2, { seed: itemSeed(seed, k) ^ 0x3c6ef372, numRuns: 1 }) as [string])
+      : (fc.sample(policyText, { seed: itemSeed(seed, k), numRuns: 1 }) as [string]);
   const parsed = parsePolicy(text);
   if (!parsed.value) throw new Error(`generated policy is invalid: ${JSON.stringify(parsed.errors)}\n${text}`);
   return parsed.value.policy;
@@ -473,8 +498,9 @@ export function generatedRequests(
   k: number,
   count: number,
   enterprise = false,
+  shape: PolicyShape = 'mixed',
 ): unknown[] {
-  const requests = requestForPolicy(policy);
+  const requests = isPatternHeavy(shape, k) ? requestForPatterns(policy) : requestForPolicy(policy);
   const arb = withHostileValues(
     enterprise ? withEnterpriseFields(requests) : requests,
     20,
@@ -516,9 +542,9 @@ export async function runDifftest(options: DifftestOptions): Promise<DifftestRes
   while (cases < options.cases && mismatches.length < maxMismatches) {
     const groups: Group[] = [];
     while (groups.length < LIMITS.policiesPerBundle && cases + groups.length * perPolicy < options.cases) {
-      const policy = options.policy ?? generatedPolicy(options.seed, k, options.version);
+      const policy = options.policy ?? generatedPolicy(options.seed, k, options.version, options.shape);
       const enterprise = options.policy ? undefined : generatedEnterprise(options.seed, k);
-      const requests = generatedRequests(policy, options.seed, k, perPolicy, enterprise !== undefined);
+      const requests = generatedRequests(policy, options.seed, k, perPolicy, enterprise !== undefined, options.shape);
       const locals = enterprise ? generatedLocals(options.seed, k) : undefined;
       groups.push({ policy, requests, ...(enterprise && { enterprise, locals }) });
       k++;

@@ -21,6 +21,19 @@ export const LIMITS = {
   maxPatternParts: 6,
   /** Characters a witness puts where a star stands. */
   maxStarFill: 4,
+  /**
+   * One generated policy in this many is pattern-heavy (see
+   * generators-patterns.ts): its rules mostly constrain one field with
+   * patterns no prefix or suffix can look up, or with long literal pieces.
+   */
+  patternPolicyEvery: 10,
+  /** Rules of a pattern-heavy policy: past the count at which the generated Rego indexes such patterns. */
+  minPatternRules: 48,
+  maxPatternRules: 300,
+  maxPatternRulesV2: 200,
+  /** Characters in a piece of a pattern-heavy policy, and in its long pieces. */
+  maxGramPieceLength: 12,
+  maxLongPieceLength: 300,
   /** Length of the occasional long string. */
   longStringLength: 300,
   /** Requests generated for each policy. */
