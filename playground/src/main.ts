@@ -250,22 +250,19 @@ function renderLint(): void {
   if (findings.length === 0) list.append(el('li', { text: 'no findings' }));
   for (const f of findings) {
     const witness = f.witnessRequest ?? f.witness;
-    const button = el('button', {
-      className: `finding ${f.severity}`,
-      attrs: { type: 'button', 'data-code': f.code, 'data-path': f.path },
-      text: `${f.severity} ${f.code} at ${f.path}: ${f.message}`,
-    });
-    const item = el('li', {}, button);
-    if (witness !== undefined) {
-      item.append(el('code', { className: 'witness', text: `e.g. ${compact(witness)}` }));
-      button.setAttribute('aria-describedby', '');
-      button.addEventListener('click', () => {
-        showExplain(policy, witness, `${f.code} at ${f.path}`);
-        $('explain-heading').focus();
-      });
-    } else {
-      button.disabled = true;
+    const text = `${f.severity} ${f.code} at ${f.path}: ${f.message}`;
+    const attrs = { 'data-code': f.code, 'data-path': f.path };
+    if (witness === undefined) {
+      // Nothing to explain without a request, so it is text rather than a control that does nothing.
+      list.append(el('li', {}, el('span', { className: `finding ${f.severity}`, attrs, text })));
+      continue;
     }
+    const button = el('button', { className: `finding ${f.severity}`, attrs: { type: 'button', ...attrs }, text });
+    button.addEventListener('click', () => {
+      showExplain(policy, witness, `${f.code} at ${f.path}`);
+      $('explain-heading').focus();
+    });
+    const item = el('li', {}, button, el('code', { className: 'witness', text: `e.g. ${compact(witness)}` }));
     list.append(item);
   }
 }
