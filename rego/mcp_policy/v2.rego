@@ -202,8 +202,47 @@ claim_values(v) := v if is_array(v)
 # made sure of every type they expect).
 facts(req) := object.union(
 	{f: v | some f in lib.request_fields; v := req[f]; v != ""},
-	{"action": lib.action(req), "sources": lib.source_forms(req), "request": req},
+	{"action": lib.action(req), "sources": source_forms(req), "request": req},
 )
+
+# source_forms(req) is lib.source_forms(req), computed with the registry_host below.
+source_forms(req) := {s} if {
+	s := req.serverSource
+	s != ""
+	contains(s, "://")
+} else := {s, canonical_image(s)} if {
+	s := req.serverSource
+	s != ""
+} else := set()
+
+# canonical_image(ref) is lib.canonical_image(ref), computed with the registry_host below.
+canonical_image(ref) := concat("", ["docker.io/library/", ref]) if {
+	not contains(ref, "/")
+} else := lib.hub_image(trim_prefix(ref, "docker.io/")) if {
+	startswith(ref, "docker.io/")
+} else := lib.hub_image(trim_prefix(ref, "index.docker.io/")) if {
+	startswith(ref, "index.docker.io/")
+} else := ref if {
+	registry_host(split(ref, "/")[0])
+} else := concat("", ["docker.io/", ref])
+
+# registry_host(h) is lib.registry_host(h), decided in one pass: most first
+# components are lowercase, and one that lowercasing leaves as it is has no
+# ASCII capital, so the 26 letters are looked for only in one it changes
+# (whatever the engine's case tables say about other letters, the letters
+# looked for are ASCII only, as in lib). About 1.4 us of a version 2 wasm
+# decision with an image reference.
+registry_host(h) if {
+	contains(h, ".")
+} else if {
+	contains(h, ":")
+} else if {
+	h == "localhost"
+} else if {
+	lower(h) != h
+	some c in lib.ascii_capitals
+	contains(h, c)
+}
 
 # effective_hint(a, h) is what the request declares, else MCP's default, except
 # that a tool declaring itself read-only and nothing about destructiveness is not destructive.

@@ -254,3 +254,18 @@ test_claims_and_groups if {
 	not v2.holds(["c", []], v2.facts({}))
 	v2.holds(["c", []], v2.facts({"principal": {}}))
 }
+
+test_source_forms_are_lib_source_forms if {
+	refs := [
+		"alpine", "mcp/fetch", "Org/x", "Host/mcp/x", "host:1/x", "localhost/x", "LOCALHOST/x",
+		"registry.example.com/mcp/x", "docker.io/x", "index.docker.io/library/x", "Émile/x", "émile/x",
+		"ÀB/x", "a/b/c", "https://mcp.example.com/sse", "",
+	]
+	every ref in refs {
+		v2.source_forms({"serverSource": ref}) == lib.source_forms({"serverSource": ref})
+	}
+	hosts := ["Host", "hOST", "É", "é", "x", "localhost", "a.b", "a:1", ""]
+	registries := {h | some h in hosts; v2.registry_host(h)}
+	registries == {h | some h in hosts; lib.registry_host(h)}
+	registries == {"Host", "hOST", "localhost", "a.b", "a:1"}
+}

@@ -60,23 +60,30 @@ candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always
 always := {i | some i in data.mcp_policy.lowered.index.always}
 
 equal_hits(r) := {i |
-	some f in index_fields
-	some v in v2.field_values(r, f)
-	some i in data.mcp_policy.lowered.index.equals[f][v]
+	v := r.request.resource
+	v != ""
+	some i in data.mcp_policy.lowered.index.equals.resource[v]
+} | {i |
+	v := r.tool
+	some i in data.mcp_policy.lowered.index.equals.tool[v]
 }
 
 prefix_hits(r) := {i |
-	some f in prefix_fields
-	some v in v2.field_values(r, f)
-	some k, n in data.mcp_policy.lowered.index.prefixLengths[f]
-	some i in data.mcp_policy.lowered.index.prefix[f][k][substring(v, 0, n)]
+	v := r.request.resource
+	v != ""
+	some k, n in data.mcp_policy.lowered.index.prefixLengths.resource
+	some i in data.mcp_policy.lowered.index.prefix.resource[k][substring(v, 0, n)]
+} | {i |
+	v := r.tool
+	some k, n in data.mcp_policy.lowered.index.prefixLengths.tool
+	some i in data.mcp_policy.lowered.index.prefix.tool[k][substring(v, 0, n)]
 }
 
 suffix_hits(r) := {i |
-	some f in suffix_fields
-	some v in v2.field_values(r, f)
-	some k, n in data.mcp_policy.lowered.index.suffixLengths[f]
-	some i in data.mcp_policy.lowered.index.suffix[f][k][lib.suffix_of(v, n)]
+	v := r.request.principal.sub
+	v != ""
+	some k, n in data.mcp_policy.lowered.index.suffixLengths.sub
+	some i in data.mcp_policy.lowered.index.suffix.sub[k][lib.suffix_of(v, n)]
 }
 
 # The fields the index has exact, prefix and suffix entries for.
