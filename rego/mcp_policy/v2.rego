@@ -10,10 +10,13 @@ package mcp_policy.v2
 
 import data.mcp_policy.lib
 
-# Request fields that must be strings when present, in the order errors name them.
-request_fields := array.concat(lib.request_fields, ["resource"])
+# Request fields that must be strings when present, in the order errors name
+# them: lib.request_fields and "resource". Written out, as is actions (lib.actions
+# and "resource"), since a module evaluates a rule's value again on every
+# decision (v2_test.rego holds them to lib's).
+request_fields := ["action", "server", "serverType", "serverSource", "transport", "tool", "resource"]
 
-actions := lib.actions | {"resource"}
+actions := {"load", "invoke", "prompt", "resource"}
 
 # The tool annotation hints a rule can constrain, in the order errors name them.
 annotation_hints := ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"]

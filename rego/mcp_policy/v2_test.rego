@@ -269,3 +269,8 @@ test_source_forms_are_lib_source_forms if {
 	registries == {h | some h in hosts; lib.registry_host(h)}
 	registries == {"Host", "hOST", "localhost", "a.b", "a:1"}
 }
+
+test_fields_and_actions_are_lib_s_and_resource if {
+	v2.request_fields == array.concat(lib.request_fields, ["resource"])
+	v2.actions == lib.actions | {"resource"}
+}
