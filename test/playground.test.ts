@@ -181,6 +181,51 @@ describe('the editor', () => {
   });
 });
 
+describe('the editor with YAML and the schemas', () => {
+  it('locates a version 2 YAML typo, completes keys and values from the schema and shows a key description', async () => {
+    const { page } = await open();
+    const yaml =
+      'version: 2\ndefault: deny\nrules:\n  - action: invoke\n    tools: [read_file]\n    argumets: []\n    allow: true\n';
+    await setPolicy(page, yaml);
+    const problem = page.locator('#problems li[data-code]').first();
+    await problem.waitFor();
+    const check = JSON.parse((await cli(['check', tempFile('typo.yaml', yaml), '--format', 'json'])).stdout) as {
+      errors: { line: number; column: number; message: string; code: string }[];
+    };
+    const first = check.errors[0]!;
+    expect(first.message).toContain('did you mean "arguments"');
+    expect(await problem.textContent()).toBe(
+      `line ${first.line}, column ${first.column}: error /rules/0/argumets: ${first.message} (${first.code})`,
+    );
+    expect(await page.textContent('#document-summary')).toMatch(/^YAML policy: /);
+    // Completion of a rule's keys under the sequence item, then of serverType's values.
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('    serv');
+    await page.waitForSelector('.cm-tooltip-autocomplete');
+    expect((await page.$$eval('.cm-completionLabel', (ls) => ls.map((l) => l.textContent))).sort()).toEqual([
+      'server',
+      'serverSource',
+      'serverType',
+    ]);
+    await page.keyboard.press('Escape');
+    await page.keyboard.type('erType: ');
+    await page.keyboard.press('Control+Space');
+    await page.waitForSelector('.cm-tooltip-autocomplete');
+    expect((await page.$$eval('.cm-completionLabel', (ls) => ls.map((l) => l.textContent))).sort()).toEqual([
+      'image',
+      'registry',
+      'remote',
+    ]);
+    await page.keyboard.press('Escape');
+    await page.locator('.cm-line', { hasText: 'default: deny' }).getByText('default').first().hover();
+    await page.waitForSelector('.schema-hover');
+    expect(await page.textContent('.schema-hover')).toBe(
+      'default: string, one of "allow", "deny": The decision when no rule matches.',
+    );
+    await page.close();
+  });
+});
+
 describe('lint and explain', () => {
   it('lists a shadowed rule with its witness, and clicking it explains every rule for the witness', async () => {
     const { page } = await open();

@@ -150,6 +150,7 @@ const view = new EditorView({
       autocompletion({ override: [schemaCompletion] }),
       schemaHover,
       theme,
+      EditorView.lineWrapping,
       keymap.of([
         ...closeBracketsKeymap,
         ...defaultKeymap,
@@ -219,6 +220,7 @@ function renderProblems(): void {
   } else {
     $('document-summary').textContent = `${fmt} ${what}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
   }
+  if (checked.diagnostics.length === 0) list.append(el('li', { text: 'no problems' }));
   for (const d of checked.diagnostics) {
     const item = el(
       'li',
