@@ -23,6 +23,9 @@ import { compilePolicy, type CompiledPolicy, NGRAM_REGO_PATH, regoSources } from
 import { lower, NGRAM_MIN_RULES } from '../src/pipeline/lower.js';
 import { type Decision, type Policy } from '../src/policy/model.js';
 import { mustParse } from './helpers.js';
+import { nativeDiffEngine } from '../src/difftest/engines.js';
+import { comparable, type DifftestResult } from '../src/difftest/run.js';
+import { mutatedCopy, REGO_NGRAM_MUTANTS, type SourceMutant } from './source-mutants.js';
 
 const id = (i: number): string => String(i).padStart(3, '0');
 
@@ -285,5 +288,48 @@ describe('policies above the threshold decide as the native engine does', () => 
         expect(new Set(want.map((d) => d.rule)).size).toBeGreaterThan(12);
       }, 120_000);
     });
+  }
+});
+
+type RunModule = typeof import('../src/difftest/run.js');
+type EnginesModule = typeof import('../src/difftest/engines.js');
+
+/** A fixed seed and one round of the differential tester: each mutant must be caught within it on every run. */
+const MUTANT_SEED = 20261206;
+const MUTANT_CASES = 400;
+
+/** One seeded round of the copy's opa and wasm engines (built by the copy's pipeline) against the real native engine. */
+async function difftestThroughCopy(mutant: SourceMutant | undefined): Promise<DifftestResult> {
+  const copy = await mutatedCopy(mutant);
+  try {
+    const { runDifftest } = await copy.load<RunModule>('src/difftest/run.ts');
+    const { opaDiffEngine, wasmDiffEngine } = await copy.load<EnginesModule>('src/difftest/engines.ts');
+    return await runDifftest({
+      cases: MUTANT_CASES,
+      seed: MUTANT_SEED,
+      engines: [nativeDiffEngine, wasmDiffEngine, opaDiffEngine],
+      shrink: false,
+      maxMismatches: 1,
+      version: 1,
+      // Every policy dominated by patterns with no literal start or end, past the threshold on one field.
+      shape: 'patterns',
+      raw: false,
+    });
+  } finally {
+    await copy.dispose();
+  }
+}
+
+// The unmutated sources agree with the native engine on these policies: see the tests above and `npm run difftest:ci`.
+describe('mutants of the n-gram index of the generated Rego', () => {
+  for (const mutant of REGO_NGRAM_MUTANTS) {
+    it(`the differential tester catches ${mutant.name} through the opa and wasm engines: ${mutant.why}`, async () => {
+      const result = await difftestThroughCopy(mutant);
+      expect(result.mismatches).toHaveLength(1);
+      const { decisions } = result.mismatches[0]!.found;
+      const native = comparable(decisions.native!);
+      expect(comparable(decisions.wasm!), 'wasm').not.toBe(native);
+      expect(comparable(decisions.opa!), 'opa').not.toBe(native);
+    }, 300_000);
   }
 });

@@ -149,6 +149,25 @@ export const BUILD_PATH_MUTANTS: readonly SourceMutant[] = [
   },
 ];
 
+/**
+ * Mutants of the n-gram index of the generated Rego: each leaves some rule
+ * that can match a request out of its candidates, so only policies with
+ * enough rules on one field whose patterns have no literal start or end
+ * (past NGRAM_MIN_RULES) and requests aimed at their pieces reach it.
+ */
+export const REGO_NGRAM_MUTANTS: readonly SourceMutant[] = [
+  {
+    name: 'rego-ngram-last-gram-dropped',
+    why: "a value's last n-gram is never looked up, so a piece at the very end of a value is not found",
+    edits: [{ file: 'rego/mcp_policy/ngram.rego', from: '\ti + n <= count(cs)\n', to: '\ti + n < count(cs)\n' }],
+  },
+  {
+    name: 'rego-ngram-length-off-by-one',
+    why: "a request's n-grams are cut one code point shorter than the tier they are looked up in",
+    edits: [{ file: EMIT, from: "'\\tsome g in ngram.grams(v, n)',", to: "'\\tsome g in ngram.grams(v, n - 1)'," }],
+  },
+];
+
 const ARGUMENTS = 'src/native/arguments.ts';
 
 /**
