@@ -173,10 +173,18 @@ describe('checkDocument', () => {
     expect(d!.from).toBe(text.indexOf('[,]') + 1);
   });
 
-  it('falls back to the start of the value when it is not a one-line quoted string (YAML block)', () => {
-    const text = 'mcpPolicy:\n  locked: false\n  value: |\n    {"default": "deny", "rules": [], "extra": 1}\n';
+  it('locates an error inside a YAML literal block value, and falls back to the value for a folded one', () => {
+    const text =
+      'mcpPolicy:\n  locked: false\n  value: |\n    {\n      "default": "deny",\n      "rules": [], "extra": 1\n    }\n';
     const d = checkDocument(text).diagnostics.find((x) => x.code === 'unknown_field')!;
-    expect(d).toMatchObject({ within: '/mcpPolicy/value', pointer: '/extra', line: 3 });
+    expect(d).toMatchObject({ within: '/mcpPolicy/value', pointer: '/extra', line: 6, column: 20 });
+    expect(at(text, d)).toBe('"extra"');
+    const quoted = `mcpPolicy:\n  value: '{"default": "deny", "rules": [], "it''s": 1}'\n`;
+    const q = checkDocument(quoted).diagnostics.find((x) => x.code === 'unknown_field')!;
+    expect(at(quoted, q)).toBe(`"it''s"`);
+    const folded = 'mcpPolicy:\n  locked: false\n  value: >\n    {"default": "deny", "rules": [], "extra": 1}\n';
+    const f = checkDocument(folded).diagnostics.find((x) => x.code === 'unknown_field')!;
+    expect(f).toMatchObject({ within: '/mcpPolicy/value', pointer: '/extra', line: 3, column: 10 });
   });
 });
 

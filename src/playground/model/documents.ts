@@ -11,7 +11,7 @@ import { type JsonDocument, readJson } from '../../diagnostics/json.js';
 import { isObject, locate } from '../../diagnostics/report.js';
 import { type Policy } from '../../policy/model.js';
 import { dockerWarnings, validatePolicyDocument } from '../../policy/validate.js';
-import { escapedStringMap, lineStarts } from './offsets.js';
+import { escapedStringMap, lineStarts, literalBlockMap } from './offsets.js';
 
 /** What the editor holds: a bare policy or Docker's admin-settings.json. */
 export type DocumentKind = 'policy' | 'admin-settings';
@@ -98,9 +98,11 @@ function placer(
     line === undefined ? 0 : Math.min(text.length, (starts[line - 1] ?? 0) + (column ?? 1) - 1);
   const valuePos = doc.positions.get(WITHIN_VALUE);
   const valueStart = valuePos ? offsetOf(valuePos.line, valuePos.column) : undefined;
-  // Inner text index → outer offset; undefined when the string is not written as a quoted scalar.
+  // Inner text index → outer offset; undefined when the value is written in a form not mapped (a folded scalar).
   const map =
-    inner !== undefined && valueStart !== undefined ? escapedStringMap(text, valueStart, inner.length) : undefined;
+    inner !== undefined && valueStart !== undefined
+      ? (escapedStringMap(text, valueStart, inner.length) ?? literalBlockMap(text, valueStart, inner))
+      : undefined;
   const innerStarts = inner !== undefined ? lineStarts(inner) : [];
   return (issue, severity) => {
     let from: number;

@@ -54,3 +54,39 @@ export function escapedStringMap(text: string, start: number, length: number): n
   }
   return undefined;
 }
+
+/**
+ * For a YAML literal block scalar (`|`, `|-`, `|+`) whose indicator is at
+ * `start`: the offset in `text` of each UTF-16 unit of `value` (its content
+ * lines written one to one after the indentation), plus one entry for its
+ * end. Undefined for any other scalar, or when the lines do not read back
+ * as `value` (then the caller cannot trust the mapping).
+ */
+export function literalBlockMap(text: string, start: number, value: string): number[] | undefined {
+  if (text[start] !== '|') return undefined;
+  let k = text.indexOf('\n', start);
+  if (k < 0) return value === '' ? [text.length] : undefined;
+  k++;
+  const map: number[] = [];
+  const lines = value.split('\n');
+  // Chomping may drop the final newline or keep extra ones; only the written lines are mapped.
+  let indent: number | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (k > text.length) return undefined;
+    const end = text.indexOf('\n', k) < 0 ? text.length : text.indexOf('\n', k);
+    const source = text.slice(k, end).replace(/\r$/, '');
+    if (line === '' && source.trim() === '') {
+      if (i < lines.length - 1) map.push(end);
+      k = end + 1;
+      continue;
+    }
+    indent ??= source.length - source.trimStart().length;
+    if (source.slice(indent) !== line) return undefined;
+    for (let c = 0; c < line.length; c++) map.push(k + indent + c);
+    if (i < lines.length - 1) map.push(end);
+    k = end + 1;
+  }
+  map.push(Math.min(k, text.length));
+  return map.length - 1 === value.length ? map : undefined;
+}
