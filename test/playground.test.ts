@@ -321,6 +321,14 @@ describe('try requests', () => {
       decided.filter((d) => d.rule === null && d.error === undefined).length,
     ]);
     await shot(page, 'try-requests');
+    // The saved requests download as a case table that mcp-policy test passes on every engine.
+    const [cases] = await Promise.all([page.waitForEvent('download'), page.click('#download-cases')]);
+    const casesFile = join(tempDir('mcp-policy-playground-'), 'cases.json');
+    await cases.saveAs(casesFile);
+    const table = JSON.parse(readFileSync(casesFile, 'utf8')) as { requests: { request: unknown }[] };
+    expect(table.requests.map((c) => c.request)).toEqual(requests);
+    const tested = await cli(['test', PRODUCTION, casesFile, '--engine', 'native,wasm']);
+    expect(tested.code, tested.stdout + tested.stderr).toBe(0);
     // One request through the form: the decision shows in both columns.
     await page.fill('#raw-request', '{}');
     await page.selectOption('#f-action', 'invoke');
@@ -333,6 +341,27 @@ describe('try requests', () => {
     expect(JSON.parse((await page.getAttribute('#native-decision', 'data-decision'))!)).toEqual(expected);
     expect(JSON.parse((await page.getAttribute('#wasm-decision', 'data-decision'))!)).toEqual(expected);
     expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('flags loudly when the wasm decision differs from the native one', async () => {
+    const { page } = await open();
+    // A server whose bundle answered differently: every wasm decision comes back with the opposite outcome.
+    await page.route('**/api/decide', async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as { decisions: { allowed: boolean }[] };
+      body.decisions = body.decisions.map((d) => ({ ...d, allowed: !d.allowed }));
+      await route.fulfill({ response, json: body });
+    });
+    await page.fill('#raw-request', JSON.stringify({ action: 'invoke', server: 'github', tool: 'delete_repository' }));
+    await page.click('#decide');
+    await page.waitForSelector('#decision[data-state="done"]');
+    expect(await page.isVisible('#disagreement')).toBe(true);
+    expect(await page.getAttribute('#disagreement', 'role')).toBe('alert');
+    expect(await page.textContent('#disagreement')).toBe(
+      'ENGINES DISAGREE: native says deny (rule 2): Block destructive operations across all servers, ' +
+        'wasm says allow (rule 2): Block destructive operations across all servers',
+    );
     await page.close();
   });
 });
