@@ -66,7 +66,7 @@ export function perSecond(call: () => boolean, per: number, budgetMs = BUDGET_MS
 }
 
 /** `opa bench` on the generated sources: evaluations per second of OPA's interpreter. */
-async function opaBench(dir: string, input: unknown): Promise<number> {
+export async function opaBench(dir: string, input: unknown): Promise<number> {
   const file = join(dir, 'input.json');
   await writeFile(file, JSON.stringify(input));
   const out = await runOpa(
@@ -91,7 +91,7 @@ function freePort(): Promise<number> {
 }
 
 /** A real OPA server on loopback, serving the generated sources. */
-async function opaServer(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function opaServer(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const opa = await resolveOpa();
   const port = await freePort();
   const child = spawn(
@@ -121,7 +121,7 @@ async function opaServer(dir: string): Promise<{ url: string; stop: () => Promis
 }
 
 /** Requests per second of the OPA server deciding `request`, over keep-alive connections. */
-async function serverRate(url: string, request: unknown, expected: Decision): Promise<number> {
+export async function serverRate(url: string, request: unknown, expected: Decision): Promise<number> {
   const body = JSON.stringify({ input: request });
   const path = `${url}/v1/data/mcp_policy/decision`;
   const check = (await (await fetch(path, { method: 'POST', body })).json()) as { result?: unknown };
@@ -141,7 +141,7 @@ async function serverRate(url: string, request: unknown, expected: Decision): Pr
   return result.requests.average;
 }
 
-interface Prepared {
+export interface Prepared {
   readonly policy: Policy;
   readonly dir: string;
   readonly wasm: WasmEngine;
@@ -151,7 +151,7 @@ interface Prepared {
   readonly dataKiB: number;
 }
 
-async function prepare(policyJson: unknown): Promise<Prepared> {
+export async function prepare(policyJson: unknown): Promise<Prepared> {
   const policy = loadPolicyText(JSON.stringify(policyJson)).policy;
   const sources = await regoSources(policy);
   const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-bench-'));
@@ -211,7 +211,7 @@ async function measure(
  * (request boundary, JSON into module memory, `opa_eval`, JSON back), and the
  * request boundary alone for native. The policy's own work is the rest.
  */
-async function floors(request: PolicyRequest): Promise<{ wasm: number; native: number }> {
+export async function floors(request: PolicyRequest): Promise<{ wasm: number; native: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-bench-floor-'));
   try {
     const constant = '{"allowed": true, "reason": "floor", "rule": null}';
@@ -298,11 +298,10 @@ async function loadMemory(bundle: Uint8Array): Promise<{ rss: number; wasm: numb
   }
 }
 
-const BEGIN = '<!-- bench:engines:begin -->';
-const END = '<!-- bench:engines:end -->';
-
-/** Puts the section between its markers in a Markdown document (written beside and renamed). */
-async function updateDocument(document: string, section: string): Promise<void> {
+/** Puts the section between its markers (`bench:<name>:begin`, `…:end`) in a Markdown document (written beside and renamed). */
+export async function updateDocument(document: string, section: string, name = 'engines'): Promise<void> {
+  const BEGIN = `<!-- bench:${name}:begin -->`;
+  const END = `<!-- bench:${name}:end -->`;
   const text = await readFile(document, 'utf8');
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);

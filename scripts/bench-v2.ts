@@ -19,7 +19,7 @@ const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const rate = (n: number): string => int.format(Number(n.toPrecision(3)));
 
 /** What every version 2 rule adds: who may ask, and what its arguments must be. */
-const CONDITIONS = {
+export const CONDITIONS = {
   users: ['*@example.com'],
   groups: ['platform', 'eng-*'],
   arguments: [
@@ -30,7 +30,7 @@ const CONDITIONS = {
 };
 
 /** The identity and arguments every version 2 request carries; they satisfy {@link CONDITIONS}. */
-const CONTEXT = {
+export const CONTEXT = {
   principal: {
     sub: 'alice@example.com',
     groups: ['staff', 'eng-payments', 'oncall'],

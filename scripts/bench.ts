@@ -3,7 +3,7 @@
  * wasm engines on generated policies (scripts/bench-policies.ts).
  *
  *   node dist/scripts/bench.js [--sizes 10,100,1000,10000] [--budget-ms 1000]
- *   BENCH_ONLY=core|engines|boundary|serve|proxy|fleet|analysis|v2   one section
+ *   BENCH_ONLY=core|engines|speed2|boundary|serve|proxy|fleet|analysis|v2   one section
  *
  * Prints a Markdown report; a full run (no BENCH_ONLY) writes the same text to bench/results.md.
  * Throughput is measured against a time budget rather than an iteration count,
@@ -26,6 +26,7 @@ import { benchV2 } from './bench-v2.js';
 import { benchBoundary } from './bench-boundary.js';
 import { benchFleet } from './bench-fleet.js';
 import { benchEngines } from './bench-engines.js';
+import { benchSpeed2 } from './bench-cedar.js';
 import { benchPolicy, MATCH_CASES, type MatchCase } from './bench-policies.js';
 import { benchProxy } from './bench-proxy.js';
 import { benchServe } from './bench-serve.js';
@@ -397,6 +398,9 @@ async function main(): Promise<void> {
   let markdown = results.length > 0 ? report(options, results) : '## Benchmark\n';
   if (only === undefined || only === 'core') markdown += `\n${await benchBoundary()}`;
   if (only === undefined || only === 'engines') markdown += `\n${await benchEngines(PERFORMANCE_DOC_PATH)}`;
+  if (only === undefined || only === 'engines' || only === 'speed2') {
+    markdown += `\n${await benchSpeed2(PERFORMANCE_DOC_PATH)}`;
+  }
   if (only === undefined) markdown += `${await benchProxy()}${fleet}`;
   if (only === undefined) markdown += `\n${await benchServe()}`;
   if (only === undefined) markdown += `\n${await benchAnalysis()}`;
