@@ -13,6 +13,22 @@ const out = join(root, 'dist', 'playground');
 
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
+// zod's namespace re-exports every locale (about 260 kB minified); the validator only ever speaks English,
+// so the page bundles English alone.
+const englishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[/\\]zod[/\\]/.test(args.importer)
+        ? { path: join(dirname(args.importer), '..', 'locales', 'en.js'), namespace: 'zod-locales' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
 await build({
   entryPoints: [join(root, 'playground', 'src', 'main.ts')],
   bundle: true,
@@ -22,6 +38,7 @@ await build({
   target: ['es2022'],
   outfile: join(out, 'app.js'),
   legalComments: 'none',
+  plugins: [englishOnly],
   logLevel: 'warning',
 });
 await build({
