@@ -327,6 +327,39 @@ describe('decision log: the argument paths that decided', () => {
       expect(readFileSync(log, 'utf8')).not.toContain('secret-value-42');
     });
   }
+  it("names the shadow candidate's argument paths where it decides differently", async () => {
+    const dir = tempDir();
+    const log = join(dir, 'decisions.jsonl');
+    const primary = join(dir, 'policy.json');
+    writeFileSync(primary, JSON.stringify(ARGUMENT_POLICY));
+    const candidate = join(dir, 'candidate.json');
+    writeFileSync(
+      candidate,
+      JSON.stringify({
+        version: 2,
+        default: 'allow',
+        rules: [
+          { action: 'invoke', arguments: [{ path: '/mode', equals: 'slow' }], allow: true },
+          { action: 'invoke', arguments: [{ path: '/paths/0', present: true }], allow: false, reason: 'shadow' },
+        ],
+      }),
+    );
+    const handle = await startServe({
+      sources: { file: primary, engine: 'native' },
+      shadow: { file: candidate, engine: 'native' },
+      tcp: { host: '127.0.0.1', port: 0 },
+      decisionLog: log,
+    });
+    try {
+      const reply = await call({ port: handle.port! }, 'POST', '/mcp/policy/evaluate', requests[0]);
+      expect(reply.status).toBe(200);
+    } finally {
+      await handle.close();
+    }
+    const [logged] = lines(log).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged?.argument_paths).toEqual(['/paths/*', '/mode']);
+    expect(logged?.shadow).toMatchObject({ decision: { allowed: false, rule: 1 }, argument_paths: ['/paths/0'] });
+  });
 });
 
 describe('decision log of the proxy', () => {

@@ -65,8 +65,12 @@ export interface DecisionRecord {
   readonly latency_us?: number;
   /** Set for an element of a batch of more than one. */
   readonly batch?: { readonly index: number; readonly size: number };
-  /** Set where a shadow candidate decided differently. */
-  readonly shadow?: { readonly revision: string | null; readonly decision: Decision };
+  /** Set where a shadow candidate decided differently (with the argument paths of its deciding rule, if any). */
+  readonly shadow?: {
+    readonly revision: string | null;
+    readonly decision: Decision;
+    readonly argument_paths?: readonly string[];
+  };
   /** `proxy`: the tool pin's reason, when the pin (not the policy) denied. */
   readonly pin?: string;
 }

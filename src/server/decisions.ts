@@ -237,12 +237,18 @@ export class Decider {
           argumentPaths: decidingPaths(primary, decision),
           latency_us: latency,
           ...(items.length > 1 && { batch: { index: k, size: items.length } }),
-          ...(differs && { shadow: { revision: shadow?.revision ?? null, decision: theirs } }),
+          ...(differs && { shadow: this.shadowFields(shadow?.revision, theirs, shadowBundle) }),
           logArguments: this.logArguments,
         }),
       );
     });
     return decisions;
+  }
+
+  /** The record's `shadow` member: the candidate's decision and the argument paths of its deciding rule. */
+  private shadowFields(revision: string | undefined, decision: Decision, bundle: LoadedBundle | undefined) {
+    const paths = decidingPaths(bundle, decision);
+    return { revision: revision ?? null, decision, ...(paths !== undefined && { argument_paths: paths }) };
   }
 
   /** Logs an audit event the gateway posted; never fails. */
