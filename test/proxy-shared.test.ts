@@ -12,6 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   CreateMessageRequestSchema,
+  LoggingMessageNotificationSchema,
   ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -67,13 +68,31 @@ async function connect(
 ): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name: 'shared-test', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
   options.setup?.(client);
-  const transport = new StreamableHTTPClientTransport(
-    url,
-    options.bearer !== undefined ? { requestInit: { headers: { authorization: `Bearer ${options.bearer}` } } } : {},
-  );
+  // What the server sends on its own travels on the session's GET stream, which the client opens after connect
+  // resolves: the session is ready for it once that stream's response has arrived.
+  let streamOpen!: () => void;
+  const opened = new Promise<void>((resolve) => (streamOpen = resolve));
+  const transport = new StreamableHTTPClientTransport(url, {
+    ...(options.bearer !== undefined && { requestInit: { headers: { authorization: `Bearer ${options.bearer}` } } }),
+    fetch: async (input, init) => {
+      const response = await fetch(input, init);
+      if (init?.method === 'GET' && response.ok) streamOpen();
+      return response;
+    },
+  });
   await client.connect(transport);
+  await opened;
   cleanup.push(() => client.close());
   return { client, transport };
+}
+
+/** Polls until a condition holds, failing after a deadline. */
+async function until(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 function sample(metrics: string, name: string): number | undefined {
@@ -221,10 +240,7 @@ describe('routing through one shared server', () => {
     const callB = b.client.callTool({ name: 'slow', arguments: { name: 'b' } }, undefined, {
       onprogress: (p) => progressB.push(p.progress),
     });
-    const deadline = Date.now() + 20_000;
-    while ((progressA.length === 0 || progressB.length === 0) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await until('both sessions got progress', () => progressA.length > 0 && progressB.length > 0);
     expect(progressA).toEqual([1]);
     expect(progressB).toEqual([1]);
     abort.abort('no longer needed');
@@ -232,6 +248,7 @@ describe('routing through one shared server', () => {
     const c = await connect(url);
     // The cancellation reaches the server before the session's next request does.
     let cancelled: string[] = [];
+    const deadline = Date.now() + 20_000;
     while (cancelled.length === 0 && Date.now() < deadline) {
       cancelled = JSON.parse(text(await c.client.callTool({ name: 'cancelled' }))) as string[];
     }
@@ -279,8 +296,8 @@ describe('routing through one shared server', () => {
     await b.client.subscribeResource({ uri: 'file:///b' });
     expect(text(await b.client.callTool({ name: 'touch', arguments: { uri: 'file:///a' } }))).toBe('touched');
     await b.client.callTool({ name: 'change' });
-    // One more exchange on each session: whatever the server sent before has been relayed by then.
-    await Promise.all([a.client.ping(), b.client.ping()]);
+    await until('both sessions heard of the change', () => changes.a === 1 && changes.b === 1);
+    // The update was sent before the change, on the same streams.
     expect(updates).toEqual({ a: ['file:///a'], b: [] });
     expect(changes).toEqual({ a: 1, b: 1 });
     await b.transport.terminateSession();
@@ -289,6 +306,23 @@ describe('routing through one shared server', () => {
     const deadline = Date.now() + 20_000;
     while (now.length > 1 && Date.now() < deadline) now = await subscribed();
     expect(now).toEqual(['file:///a']);
+  });
+
+  it('sends a log message to the session whose request it came with, at or above the level that session set', async () => {
+    const { url } = await sharedProxy(FIXTURE, ALLOW_ALL);
+    const logs = { a: [] as unknown[], b: [] as unknown[] };
+    const observe = (who: 'a' | 'b') => ({
+      setup: (c: Client) =>
+        c.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs[who].push(n.params.data)),
+    });
+    const a = await connect(url, observe('a'));
+    const b = await connect(url, observe('b'));
+    await a.client.setLoggingLevel('warning');
+    await a.client.callTool({ name: 'log', arguments: { level: 'info' } });
+    await a.client.callTool({ name: 'log', arguments: { level: 'error' } });
+    await b.client.callTool({ name: 'log', arguments: { level: 'debug' } });
+    await until('both sessions got their messages', () => logs.a.length > 0 && logs.b.length > 0);
+    expect(logs).toEqual({ a: ['error'], b: ['debug'] });
   });
 
   it('restarts a crashed server, failing the request in flight, and counts the restart', async () => {
@@ -311,10 +345,7 @@ describe('the shared child between sessions', () => {
     const a = await connect(url);
     const first = JSON.parse(text(await a.client.callTool({ name: 'whoami' }))) as { pid: number };
     await a.transport.terminateSession();
-    const deadline = Date.now() + 20_000;
-    while (proxy.http!.status().children > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await until('the idle child is stopped', () => proxy.http!.status().children === 0);
     expect(proxy.http!.status()).toMatchObject({ sessions: 0, children: 0 });
     expect(children('shared-server.mjs')).toBe(0);
     const b = await connect(url);

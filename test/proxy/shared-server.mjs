@@ -4,7 +4,7 @@
 // Tools: whoami (pid and initializations seen), slow {name} (progress, then waits for release or cancel),
 // release (answers every waiting slow call), cancelled (names of slow calls cancelled), sample (asks the client
 // for a sampling), touch {uri} (says the resource changed), change (says the tool list changed),
-// subscriptions (resources subscribed now), die (exits mid-call).
+// subscriptions (resources subscribed now), log {level} (a log message at that level), die (exits mid-call).
 import process from 'node:process';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 
@@ -19,7 +19,7 @@ const subscriptions = new Set();
 const asked = new Map(); // own request id -> resolve
 let asks = 0;
 
-const TOOLS = ['whoami', 'slow', 'release', 'cancelled', 'sample', 'touch', 'change', 'subscriptions', 'die'];
+const TOOLS = ['whoami', 'slow', 'release', 'cancelled', 'sample', 'touch', 'change', 'subscriptions', 'log', 'die'];
 
 async function call(id, name, args = {}, meta = {}) {
   switch (name) {
@@ -54,6 +54,12 @@ async function call(id, name, args = {}, meta = {}) {
     case 'change':
       await send({ method: 'notifications/tools/list_changed' });
       return answer(id, text('changed'));
+    case 'log':
+      await send({
+        method: 'notifications/message',
+        params: { level: args.level, logger: 'shared', data: args.level },
+      });
+      return answer(id, text('logged'));
     case 'subscriptions':
       return answer(id, text(JSON.stringify([...subscriptions].sort())));
     case 'die':
