@@ -130,6 +130,7 @@ function languageFor(text: string) {
 }
 
 let recheckTimer: ReturnType<typeof setTimeout> | undefined;
+let currentLanguage = languageFor(SAMPLE).language.name;
 const view = new EditorView({
   parent: $('editor'),
   state: EditorState.create({
@@ -182,7 +183,8 @@ function setEditorText(text: string): void {
 function recheck(): void {
   const text = view.state.doc.toString();
   const wanted = languageFor(text);
-  if (wanted.language.name !== (checked.format === 'yaml' ? 'yaml' : 'json') || checkCount === 0) {
+  if (wanted.language.name !== currentLanguage) {
+    currentLanguage = wanted.language.name;
     view.dispatch({ effects: language.reconfigure(wanted) });
   }
   checked = checkDocument(text);
@@ -197,7 +199,7 @@ function recheck(): void {
   view.dispatch(setDiagnostics(view.state, diagnostics));
   renderProblems();
   renderLint();
-  decideSaved();
+  void decideSaved();
   renderDiff();
   bundle = undefined;
   $<HTMLButtonElement>('download-bundle').disabled = true;
@@ -367,9 +369,20 @@ function policyText(): string | undefined {
   return checked.policy && checked.policyJson !== undefined ? JSON.stringify(checked.policyJson) : undefined;
 }
 
+/** The server takes at most this many requests a call. */
+const DECIDE_BATCH = 1000;
+
 async function decideWasm(requests: unknown[]): Promise<Array<Decision | string>> {
   const text = policyText();
   if (!status.opa || text === undefined) return requests.map(() => WASM_UNAVAILABLE);
+  const out: Array<Decision | string> = [];
+  for (let i = 0; i < requests.length; i += DECIDE_BATCH) {
+    out.push(...(await decideWasmBatch(text, requests.slice(i, i + DECIDE_BATCH))));
+  }
+  return out;
+}
+
+async function decideWasmBatch(text: string, requests: unknown[]): Promise<Array<Decision | string>> {
   try {
     const res = await fetch('api/decide', {
       method: 'POST',
