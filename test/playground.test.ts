@@ -115,6 +115,8 @@ async function waitChecked(page: Page): Promise<void> {
 }
 
 async function shot(page: Page, name: string): Promise<void> {
+  // From the top, so the sticky editor is drawn where it starts.
+  await page.evaluate('window.scrollTo(0, 0)');
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 
