@@ -16,6 +16,7 @@
  *   BENCH_SPEED2_SIZES=10,100,1000,10000     (policy sizes; default shown)
  *   BENCH_SPEED2_SHAPES=prefix,suffix,infix,short
  */
+import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
@@ -247,6 +248,20 @@ async function fixedCost(sizes: readonly number[]): Promise<Fixed> {
   return { floor, rows, server };
 }
 
+/** The commit measured (with `+` when the working tree differs from it), for the section's heading. */
+function commitMeasured(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: 'pipe' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+    return `${head}${dirty.trim() === '' ? '' : '+'}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** The Speed II section: returns Markdown and writes it into `document` between its markers. */
 export async function benchSpeed2(document?: string): Promise<string> {
   const sizes = (process.env.BENCH_SPEED2_SIZES ?? '10,100,1000,10000').split(',').map(Number);
@@ -284,6 +299,8 @@ export async function benchSpeed2(document?: string): Promise<string> {
   const at = (shape: Shape, list: List, size: number, c: 'late' | 'none') =>
     rows.find((r) => r.shape === shape && r.list === list && r.size === size && r.c === c);
   out.push('### Speed II: pattern shapes, Cedar beside the engines (decisions per second)');
+  out.push('');
+  out.push(`Commit \`${commitMeasured()}\` (\`+\`: with uncommitted changes).`);
   out.push('');
   out.push(
     'Every rule constrains `server` with one pattern of the shape; `late` matches only the last rule, `none` no rule. ' +
