@@ -17,7 +17,8 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NativeEngine } from '../src/engines/native.js';
 import { McpPolicyError } from '../src/core/errors.js';
 import { type Policy } from '../src/policy/model.js';
@@ -25,6 +26,7 @@ import { parseProxyConfig } from '../src/proxy/config.js';
 import { serverFacts, type ServerTarget } from '../src/proxy/facts.js';
 import { type HttpAuthOptions, type HttpOptions } from '../src/proxy/http.js';
 import { type RunningProxy, startProxy } from '../src/proxy/proxy.js';
+import { SharedUpstream } from '../src/proxy/shared.js';
 import { FILESYSTEM, startHttpProxy, stop, tempDir, text } from './proxy/helpers.js';
 
 const SHARED_SERVER = join(import.meta.dirname, 'proxy', 'shared-server.mjs');
@@ -353,6 +355,63 @@ describe('the shared child between sessions', () => {
     expect(second.pid).not.toBe(first.pid);
     // A stop for want of sessions is no crash.
     expect(proxy.http!.status()).toMatchObject({ children: 1, restarts: 0 });
+  });
+});
+
+describe('restarts of a shared server', () => {
+  it('wait 250 ms after a crash, doubling with each crash in a row up to 30 s, one child at a time', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const servers: InMemoryTransport[] = [];
+      const upstream = new SharedUpstream(
+        () => {
+          const [client, server] = InMemoryTransport.createLinkedPair();
+          server.onmessage = (m) => {
+            if (!('id' in m) || !('method' in m)) return;
+            const result =
+              m.method === 'initialize'
+                ? { protocolVersion: '2025-11-25', capabilities: {}, serverInfo: { name: 'fake', version: '1' } }
+                : {};
+            void server.send({ jsonrpc: '2.0', id: m.id, result });
+          };
+          servers.push(server);
+          return client;
+        },
+        { clientInfo: { name: 'test', version: '1' } },
+      );
+      const link = upstream.attach();
+      const answered: unknown[] = [];
+      link.onmessage = (m) => void answered.push((m as { id?: unknown }).id);
+      await link.send({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+      });
+      expect(servers).toHaveLength(1);
+      const waits: number[] = [];
+      for (let crash = 1; crash <= 9; crash++) {
+        await servers.at(-1)!.close();
+        expect(upstream.children).toBe(0);
+        const started = servers.length;
+        const ping = link.send({ jsonrpc: '2.0', id: crash, method: 'ping' });
+        let waited = 0;
+        while (servers.length === started) {
+          await vi.advanceTimersByTimeAsync(50);
+          waited += 50;
+        }
+        await ping;
+        expect(upstream.children).toBe(1);
+        waits.push(waited);
+      }
+      expect(waits).toEqual([250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+      expect(answered).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(upstream.restarts).toBe(9);
+      await upstream.close();
+      expect(upstream.children).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
