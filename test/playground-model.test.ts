@@ -2,10 +2,11 @@
  * The playground's model (src/playground/model): browser-safe, and each view
  * equal to what the CLI and the engines answer for the same policy.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { tableCoverage } from '../src/analysis/coverage.js';
@@ -24,10 +25,10 @@ import {
   toAdminSettings,
   toCaseTable,
 } from '../src/playground/model/index.js';
-import { EXAMPLES, mustParse, ROOT, tempFile } from './helpers.js';
+import { cli, EXAMPLES, mustParse, ROOT, tempFile } from './helpers.js';
 
 const BIN = join(ROOT, 'bin', 'mcp-policy.js');
-const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8' });
+const execFileAsync = promisify(execFile);
 const production = readFileSync(join(EXAMPLES, 'production.json'), 'utf8');
 const productionCases = parseCaseFile(readFileSync(join(EXAMPLES, 'production.cases.json'), 'utf8'));
 
@@ -71,7 +72,7 @@ describe('the model in a browser', () => {
 });
 
 describe('checkDocument', () => {
-  it('places a typo in a JSON version 1 policy at its key, with the "did you mean" check prints', () => {
+  it('places a typo in a JSON version 1 policy at its key, with the "did you mean" check prints', async () => {
     const text =
       '{\n  "default": "deny",\n  "rules": [\n    { "action": "load", "serverTyp": "image", "allow": true }\n  ]\n}\n';
     const c = checkDocument(text);
@@ -90,7 +91,7 @@ describe('checkDocument', () => {
     expect(d!.message).toContain('did you mean "serverType"?');
     expect(at(text, d!)).toBe('"serverTyp"');
     const file = tempFile('typo.json', text);
-    const checked = run(['check', file]);
+    const checked = await cli(['check', file]);
     expect(checked.stderr).toBe(`${file}:4:25: /rules/0/serverTyp: ${d!.message} (unknown_field)\n`);
   });
 
@@ -117,13 +118,13 @@ describe('checkDocument', () => {
     expect(at(json, j)).toBe('"gropus"');
   });
 
-  it('gives a valid policy and the warnings check gives, in document order', () => {
+  it('gives a valid policy and the warnings check gives, in document order', async () => {
     const text = readFileSync(join(EXAMPLES, 'v2', 'github-organisation.json'), 'utf8');
     const c = checkDocument(text);
     expect(c.policy).toEqual(mustParse(text));
     expect(c.diagnostics.every((d) => d.severity === 'warning')).toBe(true);
     const file = tempFile('v2.json', text);
-    const json = JSON.parse(run(['check', file, '--format', 'json']).stdout) as {
+    const json = JSON.parse((await cli(['check', file, '--format', 'json'])).stdout) as {
       warnings: { code: string; path: string; line: number; column: number }[];
     };
     const mine = c.diagnostics.map((d) => ({ code: d.code, path: d.pointer, line: d.line, column: d.column }));
@@ -199,8 +200,8 @@ describe('toAdminSettings', () => {
       expect(r.value?.policy).toEqual(mustParse(production));
       expect(checkDocument(text)).toMatchObject({ kind: 'admin-settings', locked, diagnostics: [] });
       const file = tempFile('admin-settings.json', text);
-      const checked = run(['check', file]);
-      expect([checked.status, checked.stdout]).toEqual([
+      const checked = await cli(['check', file]);
+      expect([checked.code, checked.stdout]).toEqual([
         0,
         `${file}: valid (admin-settings.json): ${mustParse(production).rules.length} rules, default deny\n`,
       ]);
@@ -230,7 +231,7 @@ describe('requests', () => {
     for (const r of requests) expect(decideNative(policy, r)).toEqual(await engine.decide(r));
   });
 
-  it('toCaseTable writes a table that mcp-policy test passes', () => {
+  it('toCaseTable writes a table that mcp-policy test passes', async () => {
     const policyJson = JSON.parse(production) as unknown;
     const policy = mustParse(production);
     const saved = [
@@ -248,8 +249,8 @@ describe('requests', () => {
     expect(parsed.requests).toHaveLength(6);
     expect(parsed.requests![5]!.expect).toMatchObject({ allowed: false, error: true });
     const file = tempFile('saved.cases.json', table);
-    const tested = run(['test', join(EXAMPLES, 'production.json'), file, '--engine', 'native']);
-    expect(tested.status, tested.stdout + tested.stderr).toBe(0);
+    const tested = await cli(['test', join(EXAMPLES, 'production.json'), file, '--engine', 'native']);
+    expect(tested.code, tested.stdout + tested.stderr).toBe(0);
   });
 
   it('requestTemplate gives a request the policy decides without error, in both versions', () => {
@@ -263,31 +264,40 @@ describe('requests', () => {
 });
 
 describe('analysis views', () => {
-  it('lintView and explainView are what lint and explain print as JSON', () => {
+  it('lintView and explainView are what lint and explain print as JSON', async () => {
     const file = join(EXAMPLES, 'production.json');
     const policy = mustParse(production);
     const view = lintView(policy);
-    const lint = JSON.parse(run(['lint', file, '--format', 'json']).stdout) as { findings: unknown[] };
+    const lint = JSON.parse((await cli(['lint', file, '--format', 'json'])).stdout) as { findings: unknown[] };
     expect(view.findings.map(({ witnessRequest: _w, ...f }) => f)).toEqual(lint.findings);
     for (const f of view.findings) expect(f.witnessRequest).toEqual(f.witness);
     const request = productionCases.requests![0]!.request;
     const input = tempFile('request.json', JSON.stringify(request));
-    const explained = JSON.parse(run(['explain', file, '--input', input, '--format', 'json']).stdout) as unknown;
+    const explained = JSON.parse(
+      (await cli(['explain', file, '--input', input, '--format', 'json'])).stdout,
+    ) as unknown;
     expect(JSON.parse(JSON.stringify(explainView(policy, request)))).toEqual(explained);
   });
 
-  it('diffView equals mcp-policy diff --format json on two example policies', () => {
+  it('diffView equals mcp-policy diff --format json on two example policies', async () => {
     const pairs = [
       ['production.json', 'block-tools.json'],
       ['v2/github-organisation.json', 'v2/filesystem-folder.json'],
       ['production.json', 'production.json'],
     ] as const;
-    for (const [a, b] of pairs) {
+    // The built CLI, once per pair, side by side: diff exits 1 when decisions differ, so its output is read either way.
+    const printed = await Promise.all(
+      pairs.map(([a, b]) =>
+        execFileAsync(process.execPath, [BIN, 'diff', join(EXAMPLES, a), join(EXAMPLES, b), '--format', 'json'], {
+          cwd: ROOT,
+        }).catch((e: { stdout: string }) => ({ stdout: e.stdout })),
+      ),
+    );
+    pairs.forEach(([a, b], i) => {
       const old = mustParse(readFileSync(join(EXAMPLES, a), 'utf8'));
       const now = mustParse(readFileSync(join(EXAMPLES, b), 'utf8'));
-      const printed = run(['diff', join(EXAMPLES, a), join(EXAMPLES, b), '--format', 'json']);
-      expect(JSON.parse(JSON.stringify(diffView(old, now))), `${a} → ${b}`).toEqual(JSON.parse(printed.stdout));
-    }
+      expect(JSON.parse(JSON.stringify(diffView(old, now))), `${a} → ${b}`).toEqual(JSON.parse(printed[i]!.stdout));
+    });
   });
 
   it('coverageView on production.json with its cases: the deciding rule of each, rules never reached, unseen outcomes', () => {
