@@ -5,7 +5,7 @@
  * same policy and requests.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
@@ -74,6 +74,9 @@ function staticFiles(): Promise<Server> {
 }
 
 beforeAll(async () => {
+  if (!existsSync(join(STATIC_ROOT, 'app.js'))) {
+    throw new Error('dist/playground/ is missing: run npm run build (pretest does) before this file');
+  }
   execFileSync('bash', [join(ROOT, 'scripts', 'setup-browser.sh')], { stdio: 'inherit' });
   mkdirSync(ARTIFACTS, { recursive: true });
   const started = await startPlayground(PRODUCTION);
