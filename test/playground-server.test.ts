@@ -152,6 +152,22 @@ describe('the playground API', () => {
     expect(decisions).toHaveLength(requests.length);
   });
 
+  it('without opa, status says so and compile and decide answer opa_not_found, the rest still works', async () => {
+    const saved = process.env.OPA_BIN;
+    process.env.OPA_BIN = join(app, 'no-opa-here');
+    try {
+      expect((await call(bare, 'GET', '/api/status')).json()).toEqual({ opa: false });
+      for (const path of ['/api/compile', '/api/decide']) {
+        const reply = await call(bare, 'POST', path, JSON.stringify({ text: production, requests: [{}] }));
+        expect([reply.status, reply.json().code], path).toEqual([503, 'opa_not_found']);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.OPA_BIN;
+      else process.env.OPA_BIN = saved;
+    }
+    expect((await call(bare, 'GET', '/api/status')).json()).toMatchObject({ opa: true });
+  });
+
   it('answers an invalid policy with its coded issues and pointers', async () => {
     const text = '{"default": "deny", "rules": [{"sever": "x", "allow": true}]}';
     for (const path of ['/api/compile', '/api/decide']) {
