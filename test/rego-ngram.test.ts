@@ -6,6 +6,8 @@
  * the threshold the bundle is byte for byte what it was before the index.
  */
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleFiles } from '../src/bundle/read.js';
 import { type Engine } from '../src/engines/engine.js';
@@ -19,10 +21,20 @@ import {
 } from '../src/engines/wasm-cost.js';
 import { OpaEngine } from '../src/engines/opa.js';
 import { WasmEngine } from '../src/engines/wasm.js';
-import { compilePolicy, type CompiledPolicy, NGRAM_REGO_PATH, regoSources } from '../src/pipeline/build.js';
+import {
+  compilePolicy,
+  type CompiledPolicy,
+  NGRAM_REGO_PATH,
+  regoSources,
+  WASM_CAPABILITIES_PATH,
+  writeSources,
+} from '../src/pipeline/build.js';
+import { makeTempDir } from '../src/core/temp-dirs.js';
+import { parseEnterpriseConfig } from '../src/enterprise/validate.js';
+import { runOpa } from '../src/opa/cli.js';
 import { lower, NGRAM_MIN_RULES } from '../src/pipeline/lower.js';
 import { type Decision, type Policy } from '../src/policy/model.js';
-import { mustParse } from './helpers.js';
+import { EXAMPLES, mustParse } from './helpers.js';
 import { nativeDiffEngine } from '../src/difftest/engines.js';
 import { comparable, type DifftestResult } from '../src/difftest/run.js';
 import { mutatedCopy, REGO_NGRAM_MUTANTS, type SourceMutant } from './source-mutants.js';
@@ -212,7 +224,9 @@ describe('the n-gram index threshold', () => {
     const files = readBundleFiles(compiled.bundle);
     expect(new TextDecoder().decode(files.get('mcp_policy/ngram.rego'))).toBe(readFileSync(NGRAM_REGO_PATH, 'utf8'));
     expect(compiled.policy).toContain('import data.mcp_policy.ngram\n');
-    expect(compiled.policy).toContain('ngram_fields := ["server", "tool", "source"]\n');
+    for (const f of ['server', 'tool', 'source']) {
+      expect(compiled.policy).toContain(`\tsome i in data.mcp_policy.lowered.index.ngram.${f}[k][g]\n`);
+    }
   }, 120_000);
 
   it('each field counts alone: a field below the threshold keeps its rules in always', () => {
@@ -232,6 +246,30 @@ describe('the n-gram index threshold', () => {
     expect(Object.keys(index.ngramLengths!)).toEqual(['server']);
     expect(index.always).toEqual([NGRAM_MIN_RULES, NGRAM_MIN_RULES + 1]);
   });
+});
+
+describe('generated modules with the n-gram index', () => {
+  it('are opa fmt clean and strict clean with the wasm capabilities, in versions 1 and 2 and with directives', async () => {
+    const { value: enterprise } = parseEnterpriseConfig(
+      readFileSync(join(EXAMPLES, 'enterprise', 'advisory-block.yaml'), 'utf8'),
+    );
+    for (const [policy, extras] of [
+      [shaped(NGRAM_MIN_RULES), {}],
+      [shaped(NGRAM_MIN_RULES), { enterprise }],
+      [version2(), {}],
+    ] as const) {
+      const dir = await makeTempDir('rego-ngram');
+      try {
+        const sources = await regoSources(policy, extras);
+        expect(sources.ngram).toBeDefined();
+        await writeSources(dir, sources);
+        expect((await runOpa(['fmt', '--list', join(dir, 'mcp_policy', 'policy.rego')])).trim()).toBe('');
+        await runOpa(['check', '--strict', '--capabilities', WASM_CAPABILITIES_PATH, join(dir, 'mcp_policy')]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  }, 120_000);
 });
 
 describe('what serve prices a request at', () => {

@@ -140,7 +140,8 @@ function matchSection(d: string, fields?: IndexFields, ngramFields?: readonly st
 /**
  * The match section of a policy whose index files rules under n-grams: the
  * candidates also hold the rules filed under any n-gram of a request's value,
- * each tier's n-grams cut once from the value by ngram.rego.
+ * each tier's n-grams cut once from the value by ngram.rego. Written out
+ * field by field, like a version 2 module's other lookups.
  */
 function ngramSection(section: string, d: string, fields: readonly string[]): string {
   const before = 'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always';
@@ -148,15 +149,11 @@ function ngramSection(section: string, d: string, fields: readonly string[]): st
   return [
     section.replace(before, after).trimEnd(),
     '',
-    'ngram_hits(r) := {i |',
-    '\tsome f in ngram_fields',
-    '\tsome v in lib.field_values(r, f)',
-    `\tsome k, n in ${d}.index.ngramLengths[f]`,
-    '\tsome g in ngram.grams(v, n)',
-    `\tsome i in ${d}.index.ngram[f][k][g]`,
-    '}\n',
-    '# The fields the index has n-gram entries for.',
-    `ngram_fields := ${regoList(fields)}\n`,
+    hits('ngram_hits', fields, (f) => [
+      `\tsome k, n in ${d}.index.ngramLengths${member(f)}`,
+      '\tsome g in ngram.grams(v, n)',
+      `\tsome i in ${d}.index.ngram${member(f)}[k][g]`,
+    ]),
   ].join('\n');
 }
 
@@ -267,9 +264,10 @@ export function emitRego(lowered: LoweredPolicy, options: EmitOptions = {}): str
       `# The rules and their index are data: ${data} (data.json).`,
       `package ${packageName}\n`,
       [
+        // In the order opa fmt sorts them.
         `import data.${LIB_PACKAGE}`,
-        ...(lowered.version === 2 ? [`import data.${V2_PACKAGE}`] : []),
         ...(ngram ? [`import data.${NGRAM_PACKAGE}`] : []),
+        ...(lowered.version === 2 ? [`import data.${V2_PACKAGE}`] : []),
         '',
       ].join('\n'),
     ].join('\n'),
