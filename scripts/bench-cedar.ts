@@ -52,7 +52,7 @@ function shortPiece(i: number): string {
 }
 
 /** A pattern shape: rule `i`'s `server` pattern, a value only that rule matches, and one no rule matches. */
-interface Shape {
+export interface Shape {
   readonly name: ShapeName;
   readonly label: string;
   /** Whether the goal late(10,000) ≤ 2 × late(10) applies (a literal start or end, or pieces of at least 3 characters). */
@@ -62,9 +62,9 @@ interface Shape {
   readonly none: string;
 }
 
-type ShapeName = 'prefix' | 'suffix' | 'infix' | 'short';
+export type ShapeName = 'prefix' | 'suffix' | 'infix' | 'short';
 
-const SHAPES: readonly Shape[] = [
+export const SHAPES: readonly Shape[] = [
   {
     name: 'prefix',
     label: '`team-NNNNN-*` (literal start)',
@@ -99,10 +99,10 @@ const SHAPES: readonly Shape[] = [
   },
 ];
 
-type List = 'allowlist' | 'denylist';
+export type List = 'allowlist' | 'denylist';
 
 /** The mcp-policy document of a shape's list of `size` rules. */
-function policyOf(shape: Shape, list: List, size: number): unknown {
+export function policyOf(shape: Shape, list: List, size: number): unknown {
   const allow = list === 'allowlist';
   return {
     version: 1,
@@ -115,7 +115,7 @@ function policyOf(shape: Shape, list: List, size: number): unknown {
 const cedarString = (s: string): string => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 
 /** The Cedar policy set of the same list: the host puts the request's fields in the context. */
-function cedarPolicies(shape: Shape, list: List, size: number): string {
+export function cedarPolicies(shape: Shape, list: List, size: number): string {
   const when = (i: number) => `when { context.server like ${cedarString(shape.pattern(i))} };`;
   const rules = Array.from({ length: size }, (_, i) =>
     list === 'allowlist'
@@ -129,7 +129,7 @@ function cedarPolicies(shape: Shape, list: List, size: number): string {
 let cedarSets = 0;
 
 /** A Cedar decider on a preparsed policy set: true for allow. */
-function cedarEngine(text: string): (request: PolicyRequest) => boolean {
+export function cedarEngine(text: string): (request: PolicyRequest) => boolean {
   const id = `speed2-${cedarSets++}`;
   const parsed = cedar.preparsePolicySet(id, { staticPolicies: text });
   if (parsed.type !== 'success') throw new Error(`cedar: ${JSON.stringify(parsed.errors)}`);
