@@ -213,8 +213,8 @@ export async function listenHttp(
   // A shared server is one child whatever the sessions; only a child per session needs the bound checked.
   const spawnsChildren = target.kind === 'command' && shared === undefined;
   const maxChildren = options.maxChildren ?? HTTP_LIMITS.maxChildren;
-  const children = (): number =>
-    shared !== undefined ? (target.kind === 'command' ? shared.children : 0) : spawnsChildren ? live : 0;
+  // Only a command server has processes: one per session, or the shared one.
+  const children = (): number => (target.kind !== 'command' ? 0 : shared ? shared.children : live);
   const graceMs = options.shutdownGraceMs ?? HTTP_LIMITS.shutdownGraceMs;
   const clientKey = options.clientKey ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown');
   const healthPath = new URL('/health', url).pathname;
