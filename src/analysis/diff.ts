@@ -277,3 +277,8 @@ export function replayRequests(
   const changed = nowDenied + nowAllowed + ruleChanged;
   return { total: requests.length, nowDenied, nowAllowed, ruleChanged, unchanged: requests.length - changed, changes };
 }
+
+/** The document `mcp-policy diff --format json` prints (and the playground shows): the diff, and any replay. */
+export function diffReport(diff: DiffResult, replay?: ReplayResult): { diff: DiffResult; replay?: ReplayResult } {
+  return { diff, ...(replay && { replay }) };
+}

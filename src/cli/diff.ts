@@ -7,6 +7,7 @@ import { type Command } from 'commander';
 import {
   type DiffChange,
   diffPolicies,
+  diffReport,
   readRecordedRequests,
   replayRequests,
   type ReplayResult,
@@ -67,7 +68,7 @@ export function registerDiff(program: Command, io: CliIo): void {
           ? undefined
           : replayRequests(oldPolicy, newPolicy, readRecordedRequests(await readTextFile(opts.requests)));
       if (formatOf(opts) === 'json') {
-        io.stdout(`${JSON.stringify({ diff, ...(replay && { replay }) }, null, 2)}\n`);
+        io.stdout(`${JSON.stringify(diffReport(diff, replay), null, 2)}\n`);
       } else {
         for (const c of diff.changes) io.stdout(`${renderChange(c)}\n`);
         const denied = diff.changes.filter((c) => c.kind === 'now_denied').length;

@@ -1,6 +1,6 @@
 /** The analysis panels: lint with witnesses, explain, coverage of the saved requests, diff against a baseline. */
 import { tableCoverage } from '../../analysis/coverage.js';
-import { diffPolicies, type DiffResult } from '../../analysis/diff.js';
+import { diffPolicies, diffReport, type DiffResult } from '../../analysis/diff.js';
 import { explainDecision, type Explanation } from '../../analysis/explain.js';
 import { type LintFinding, lintPolicy } from '../../analysis/lint.js';
 import { type Decision, type Policy } from '../../policy/model.js';
@@ -92,5 +92,5 @@ export function coverageView(policy: Policy, saved: readonly SavedRequest[]): Co
 
 /** What `mcp-policy diff --format json` prints for the two policies (without `--requests`). */
 export function diffView(baseline: Policy, current: Policy): { diff: DiffResult } {
-  return { diff: diffPolicies(baseline, current) };
+  return diffReport(diffPolicies(baseline, current));
 }
