@@ -36,7 +36,7 @@ import { CONDITIONS, CONTEXT } from './bench-v2.js';
 
 const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const rate = (n: number): string => int.format(Number(n.toPrecision(3)));
-const times = (n: number): string => `${n >= 10 ? n.toFixed(0) : n.toFixed(1)}×`;
+const times = (n: number): string => `${n >= 10 ? int.format(n) : n.toFixed(1)}×`;
 const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
 
 const idOf = (i: number): string => String(i).padStart(5, '0');
