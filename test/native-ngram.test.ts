@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { evaluatePolicy } from '../src/native/evaluate.js';
-import { wildcardMatch } from '../src/native/match.js';
+import { sourceForms, wildcardMatch } from '../src/native/match.js';
 import { beginLookup, chooseGram, GramTable, gramChoices, gramHash, MAX_GRAM } from '../src/native/ngram.js';
 import { planOf, RulePlan, type Subject } from '../src/native/plan.js';
 import { type ArgumentCondition, MAX_FIELD_LENGTH, type Policy, type Rule } from '../src/policy/model.js';
@@ -155,6 +155,10 @@ function walk(policy: Policy, r: Record<string, unknown>): number | null {
   const i = policy.rules.findIndex(
     (rule) =>
       m(rule.server === undefined ? undefined : [rule.server], r.server) &&
+      (rule.serverSource === undefined ||
+        (typeof r.serverSource === 'string' &&
+          r.serverSource !== '' &&
+          sourceForms(r.serverSource).some((f) => wildcardMatch(rule.serverSource!, f)))) &&
       m(rule.tools, r.tool) &&
       m(rule.resources, r.resource) &&
       m(rule.users, p.sub) &&
@@ -170,6 +174,10 @@ describe('indexed first match on patterns with no literal end', () => {
     // One or two pattern keys a rule, so that requests often match.
     const key = fc.oneof(
       infix.map((server) => ({ server })),
+      // Pieces across and after the head of a short image reference's canonical form (`docker.io/library/`).
+      fc
+        .oneof(infix, fc.constantFrom('*y/a*', '*o/l*', '*library/ab*', '*io/ab*', '*.io/*/a*', '*/c/*', '*ry/*'))
+        .map((serverSource) => ({ serverSource })),
       fc.array(infix, { minLength: 1, maxLength: 2 }).map((tools) => ({ tools })),
       fc.array(infix, { minLength: 1, maxLength: 2 }).map((resources) => ({ resources })),
       fc.array(infix, { minLength: 1, maxLength: 2 }).map((users) => ({ users })),
@@ -181,6 +189,10 @@ describe('indexed first match on patterns with no literal end', () => {
     const request = fc.record(
       {
         server: text(16),
+        serverSource: fc.oneof(
+          text(8),
+          fc.constantFrom('ab', 'abc:1', 'c/ab', 'docker.io/ab', 'index.docker.io/c/ab', 'ghcr.io/c/ab'),
+        ),
         tool: text(16),
         resource: text(16),
         principal: fc.record({ sub: text(16), groups: fc.array(text(12), { maxLength: 3 }) }),
