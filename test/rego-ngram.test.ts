@@ -5,7 +5,7 @@
  * the opa and wasm engines decide exactly as the native engine does; below
  * the threshold the bundle is byte for byte what it was before the index.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,8 +25,10 @@ import {
   compilePolicy,
   type CompiledPolicy,
   NGRAM_REGO_PATH,
+  OUTPUT_FILES,
   regoSources,
   WASM_CAPABILITIES_PATH,
+  writeOutput,
   writeSources,
 } from '../src/pipeline/build.js';
 import { makeTempDir } from '../src/core/temp-dirs.js';
@@ -226,6 +228,20 @@ describe('the n-gram index threshold', () => {
     expect(compiled.policy).toContain('import data.mcp_policy.ngram\n');
     for (const f of ['server', 'tool', 'source']) {
       expect(compiled.policy).toContain(`\tsome i in data.mcp_policy.lowered.index.ngram.${f}[k][g]\n`);
+    }
+  }, 120_000);
+
+  it('an output folder holds ngram.rego beside the module, and is replaced by the next compile', async () => {
+    const dir = await makeTempDir('rego-ngram-out');
+    try {
+      const out = join(dir, 'out');
+      await writeOutput(await compilePolicy(shaped(NGRAM_MIN_RULES)), out);
+      expect(readdirSync(out).sort()).toEqual([...OUTPUT_FILES, 'ngram.rego'].sort());
+      expect(readFileSync(join(out, 'ngram.rego'), 'utf8')).toBe(readFileSync(NGRAM_REGO_PATH, 'utf8'));
+      await writeOutput(await compilePolicy(shaped(NGRAM_MIN_RULES - 1)), out);
+      expect(readdirSync(out).sort()).toEqual([...OUTPUT_FILES].sort());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);
 
