@@ -283,7 +283,7 @@ export function valueNear(p: string): fc.Arbitrary<string> {
     .record({
       core: fc.oneof(witness, broken),
       at: fc.constantFrom('start', 'end', 'middle'),
-      length: fc.constantFrom(MAX_FIELD_LENGTH, MAX_FIELD_LENGTH - 1, 4096),
+      length: fc.constantFrom(MAX_FIELD_LENGTH, MAX_FIELD_LENGTH - 1, 4096, 1000),
       filler: fc.oneof(
         fc.constant(chars(pieces[0]!).slice(0, -1).join('')),
         fc.constant(chars(pieces[0]!).slice(1).join('')),
@@ -291,7 +291,8 @@ export function valueNear(p: string): fc.Arbitrary<string> {
       ),
     })
     .map(({ core, at, length, filler }) => padded(core, length, at, filler));
-  return fc.oneof({ weight: 30, arbitrary: near }, { weight: 1, arbitrary: long });
+  // Rare: OPA's interpreter and go-wasm take milliseconds on a field of 65,536 characters against many rules.
+  return fc.oneof({ weight: 60, arbitrary: near }, { weight: 1, arbitrary: long });
 }
 
 /** The patterns a policy puts on each field a request carries (claims and arguments by name). */
