@@ -213,6 +213,7 @@ describe('the n-gram index threshold', () => {
     // Every rule is found by a lookup now; none is checked on every request.
     expect(index.always).toEqual([]);
     expect(index.ngramLengths).toEqual({ server: [4], tool: [4], source: [4] });
+    expect(index.ngramRules).toEqual({ server: NGRAM_MIN_RULES, tool: NGRAM_MIN_RULES, source: NGRAM_MIN_RULES });
     // Each rule is filed under one 4-gram of its piece, the one the fewest rules share.
     const filed = (field: string, rule: number) =>
       Object.entries(index.ngram![field]![0]!).filter(([, rules]) => rules.includes(rule));
@@ -285,6 +286,26 @@ describe('generated modules with the n-gram index', () => {
         await rm(dir, { recursive: true, force: true });
       }
     }
+  }, 120_000);
+});
+
+describe('values of the longest length', () => {
+  it('are checked against every rule of the field, not cut into n-grams, and decide as native does', async () => {
+    const policy = shaped(NGRAM_MIN_RULES);
+    const e = await engines(policy);
+    const long = (piece: string) => `${'a-svc'.repeat(13_106)}${piece}`.slice(-65_536);
+    const batch = [
+      { server: long('x-svc031-') },
+      { server: long('-svc031-') },
+      { server: long('-svc03-') },
+      { tool: long('purge007') },
+      { action: 'load', serverSource: long('/team012/') },
+    ];
+    expect(batch.every((r) => Object.values(r).some((v) => v.length === 65_536))).toBe(true);
+    const want = await e.native.decideBatch(batch);
+    expect(want.map((d) => d.rule)).toEqual([31, 31, null, 39, 76]);
+    expect(await e.wasm.decideBatch(batch)).toEqual(want);
+    expect(await e.opa.decideBatch(batch)).toEqual(want);
   }, 120_000);
 });
 

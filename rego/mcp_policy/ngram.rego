@@ -16,3 +16,10 @@ grams(v, n) := {concat("", array.slice(cs, i, i + n)) |
 	some i, _ in cs
 	i + n <= count(cs)
 }
+
+# worth(v, rules) holds when cutting v into n-grams costs less than checking
+# every one of the rules filed under n-grams for its field: an n-gram costs
+# about two short rule checks, and a rule check costs one more for every 128
+# characters of the value. A long value against a few hundred rules or fewer
+# is checked against all of them instead, as without the index.
+worth(v, rules) if 256 * count(v) < rules * (128 + count(v))

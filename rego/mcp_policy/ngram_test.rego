@@ -46,3 +46,14 @@ test_grams_of_a_long_value if {
 	ngram.grams(v, 3) == {"aba", "bab"}
 	count(ngram.grams(concat("", [v, "xyz"]), 3)) == 5
 }
+
+# Short values are always worth cutting into n-grams; long ones only against
+# enough rules (past 256 rules, always).
+test_worth if {
+	ngram.worth("x-svc00042-y", 32)
+	long := concat("", [x | some _ in numbers.range(1, 100); x := "abcdefghij"])
+	not ngram.worth(long, 32)
+	ngram.worth(long, 10000)
+	ngram.worth(long, 256)
+	not ngram.worth(long, 200)
+}

@@ -140,21 +140,38 @@ function matchSection(d: string, fields?: IndexFields, ngramFields?: readonly st
 /**
  * The match section of a policy whose index files rules under n-grams: the
  * candidates also hold the rules filed under any n-gram of a request's value,
- * each tier's n-grams cut once from the value by ngram.rego. Written out
- * field by field, like a version 2 module's other lookups.
+ * each tier's n-grams cut once from the value by ngram.rego, or every rule
+ * filed under the field's n-grams when the value is too long for that to be
+ * worth it. Written out field by field, like a version 2 module's other lookups.
  */
 function ngramSection(section: string, d: string, fields: readonly string[]): string {
   const before = 'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always';
   const after = 'candidates(r) := (((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | ngram_hits(r)) | always';
-  return [
-    section.replace(before, after).trimEnd(),
-    '',
-    hits('ngram_hits', fields, (f) => [
-      `\tsome k, n in ${d}.index.ngramLengths${member(f)}`,
-      '\tsome g in ngram.grams(v, n)',
-      `\tsome i in ${d}.index.ngram${member(f)}[k][g]`,
-    ]),
-  ].join('\n');
+  const terms = fields.flatMap((f) => {
+    const worth = `ngram.worth(v, ${d}.index.ngramRules${member(f)})`;
+    return [
+      [
+        '{i |',
+        ...valuesOf(f),
+        `\t${worth}`,
+        `\tsome k, n in ${d}.index.ngramLengths${member(f)}`,
+        '\tsome g in ngram.grams(v, n)',
+        `\tsome i in ${d}.index.ngram${member(f)}[k][g]`,
+        '}',
+      ],
+      [
+        '{i |',
+        ...valuesOf(f),
+        `\tnot ${worth}`,
+        `\tsome tier in ${d}.index.ngram${member(f)}`,
+        '\tsome rules in tier',
+        '\tsome i in rules',
+        '}',
+      ],
+    ].map((lines) => lines.join('\n'));
+  });
+  const union = terms.slice(1).reduce((left, t, k) => `${k === 0 ? left : `(${left})`} | ${t}`, terms[0]!);
+  return [section.replace(before, after).trimEnd(), '', `ngram_hits(r) := ${union}\n`].join('\n');
 }
 
 /**

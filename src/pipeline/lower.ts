@@ -218,6 +218,11 @@ export interface IndexJson {
    */
   readonly ngram?: Readonly<Record<string, readonly Readonly<Record<string, readonly number[]>>[]>>;
   readonly ngramLengths?: Readonly<Record<string, readonly number[]>>;
+  /**
+   * Field → how many rules its n-gram tiers hold: a request checks them all
+   * instead when its value is too long to be worth cutting into n-grams.
+   */
+  readonly ngramRules?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -612,6 +617,12 @@ export function buildIndex(rules: readonly RuleJson[]): IndexJson {
     ...(Object.keys(affix.ngram).length > 0 && {
       ngram: tiersOf(affix.ngram),
       ngramLengths: lengthsOf(affix.ngram),
+      ngramRules: Object.fromEntries(
+        Object.entries(affix.ngram).map(([f, tiers]) => {
+          const filed = new Set([...tiers.values()].flatMap((tier) => Object.values(tier).flat()));
+          return [f, filed.size];
+        }),
+      ),
     }),
   };
 }
