@@ -26,9 +26,13 @@ const MAX_GRAM_CHOICES = 256;
 /** The polynomial hash's base (odd, so multiplying by it is a bijection modulo 2^32). */
 const BASE = 0x01000193;
 
-/** Bits of the per-length filter: a position whose hash is not among the keys is skipped without a map lookup. */
-const FILTER_BITS = 16;
-const FILTER_MASK = (1 << FILTER_BITS) - 1;
+/**
+ * The most bits of a per-length filter (a position whose key is not among
+ * the tier's is skipped without a map lookup): 8 KiB. A tier gets about 16
+ * bits per key up to that, so a policy with many small tiers (one per claim
+ * or argument path, say) does not hold 8 KiB for each.
+ */
+const MAX_FILTER_BITS = 16;
 
 /**
  * Map keys stay small integers (31-bit on V8 with pointer compression), which
@@ -36,7 +40,20 @@ const FILTER_MASK = (1 << FILTER_BITS) - 1;
  */
 const KEY_MASK = 0x3fffffff;
 
-const filterBit = (h: number): number => (h ^ (h >>> FILTER_BITS)) & FILTER_MASK;
+const filterBit = (key: number, mask: number): number => (key ^ (key >>> 15)) & mask;
+
+/** The filter of a tier's keys, sized by how many there are. */
+function filterOf(keys: Iterable<number>, count: number): { filter: Uint32Array; mask: number } {
+  let bits = 6;
+  while (bits < MAX_FILTER_BITS && 1 << bits < count * 16) bits++;
+  const mask = (1 << bits) - 1;
+  const filter = new Uint32Array((mask + 1) >>> 5);
+  for (const key of keys) {
+    const bit = filterBit(key, mask);
+    filter[bit >>> 5] = (filter[bit >>> 5] as number) | (1 << (bit & 31));
+  }
+  return { filter, mask };
+}
 
 /** `BASE` to the power `n - 1`, modulo 2^32: what the code unit leaving the window weighs. */
 function weightOf(n: number): number {
@@ -104,7 +121,9 @@ interface Tier {
   readonly n: number;
   readonly weight: number;
   readonly buckets: Map<number, Bucket>;
-  readonly filter: Uint32Array;
+  /** Built on the first lookup, once every rule is filed. */
+  filter: Uint32Array | undefined;
+  mask: number;
 }
 
 /**
@@ -132,16 +151,13 @@ export class GramTable {
     const n = gram.length;
     let tier = this.tiers.find((t) => t.n === n);
     if (tier === undefined) {
-      tier = { n, weight: weightOf(n), buckets: new Map(), filter: new Uint32Array((FILTER_MASK + 1) >>> 5) };
+      tier = { n, weight: weightOf(n), buckets: new Map(), filter: undefined, mask: 0 };
       this.tiers.push(tier);
       // Shorter grams first: not needed for correctness, but lookups then run in a fixed order.
       this.tiers.sort((a, b) => a.n - b.n);
     }
-    const h = gramHash(gram);
-    const bit = filterBit(h);
-    const word = bit >>> 5;
-    tier.filter[word] = (tier.filter[word] as number) | (1 << (bit & 31));
-    const key = h & KEY_MASK;
+    tier.filter = undefined;
+    const key = gramHash(gram) & KEY_MASK;
     const bucket = tier.buckets.get(key);
     if (bucket === undefined) tier.buckets.set(key, { rules: [rule], mark: 0 });
     else if (bucket.rules[bucket.rules.length - 1] !== rule) bucket.rules.push(rule);
@@ -163,13 +179,16 @@ export class GramTable {
       const tier = this.tiers[t] as Tier;
       const n = tier.n;
       if (n > total) break;
-      const { weight, buckets, filter } = tier;
+      if (tier.filter === undefined) Object.assign(tier, filterOf(tier.buckets.keys(), tier.buckets.size));
+      const { weight, buckets, mask } = tier;
+      const filter = tier.filter as Uint32Array;
       let h = 0;
       for (let i = 0; i < n; i++) h = (Math.imul(h, BASE) + value.charCodeAt(i)) | 0;
       for (let i = n; ; i++) {
-        const bit = filterBit(h);
+        const key = h & KEY_MASK;
+        const bit = filterBit(key, mask);
         if (((filter[bit >>> 5] as number) & (1 << (bit & 31))) !== 0) {
-          const bucket = buckets.get(h & KEY_MASK);
+          const bucket = buckets.get(key);
           if (bucket !== undefined && bucket.mark !== mark) {
             bucket.mark = mark;
             out.push(bucket.rules);
