@@ -248,6 +248,25 @@ async function fixedCost(sizes: readonly number[]): Promise<Fixed> {
   return { floor, rows, server };
 }
 
+/**
+ * Runs every engine's decision path for a while before anything is timed:
+ * the first series measured in a fresh process otherwise pays for V8's and
+ * the WebAssembly compilers' tiers.
+ */
+async function warmUp(): Promise<void> {
+  const shape = SHAPES[0]!;
+  const p = await prepare(policyOf(shape, 'allowlist', 10));
+  try {
+    const isAllowed = cedarEngine(cedarPolicies(shape, 'allowlist', 10));
+    const request = { action: 'invoke', server: shape.value(9) };
+    perSecond(() => p.native.decideSync(request).allowed, 1);
+    perSecond(() => p.wasm.decideSync(request).allowed, 1);
+    perSecond(() => isAllowed(request), 1);
+  } finally {
+    await rm(p.dir, { recursive: true, force: true });
+  }
+}
+
 /** The commit measured (with `+` when the working tree differs from it), for the section's heading. */
 function commitMeasured(): string {
   try {
@@ -273,6 +292,7 @@ export async function benchSpeed2(document?: string): Promise<string> {
     ...shapes.map((s): [Shape, List] => [s, 'allowlist']),
     ...shapes.filter((s) => s.name === 'infix').map((s): [Shape, List] => [s, 'denylist']),
   ];
+  await warmUp();
   for (const [shape, list] of lists) {
     for (const size of list === 'allowlist' ? sizes : [first, last]) {
       process.stderr.write(`bench speed2: ${shape.name} ${list}, ${int.format(size)} rules...\n`);
