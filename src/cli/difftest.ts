@@ -66,7 +66,7 @@ export function registerDifftest(program: Command, io: CliIo): void {
     .addOption(
       new Option(
         '--policy-shape <shape>',
-        'generated policies ("mixed": one in ten dominated by patterns like *x* and long pieces; "patterns": all of them)',
+        'generated policies ("mixed": one in 16 dominated by patterns like *x* and long pieces; "patterns": all of them)',
       )
         .choices(['mixed', 'patterns'])
         .default('mixed'),

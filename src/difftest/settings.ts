@@ -26,7 +26,7 @@ export const LIMITS = {
    * generators-patterns.ts): its rules mostly constrain one field with
    * patterns no prefix or suffix can look up, or with long literal pieces.
    */
-  patternPolicyEvery: 10,
+  patternPolicyEvery: 16,
   /** Rules of a pattern-heavy policy: past the count at which the generated Rego indexes such patterns. */
   minPatternRules: 48,
   maxPatternRules: 300,
