@@ -415,7 +415,8 @@ function gramChoices(w: WildcardJson): string[] {
  */
 function wildcardKey(field: string, w: WildcardJson, ngram: ReadonlySet<string>): Key | undefined {
   const key = affixKey(field, w);
-  if (key !== undefined || !ngram.has(field) || gramChoices(w).length === 0) return key;
+  const shortest = NGRAM_LENGTHS[0] ?? 3;
+  if (key !== undefined || !ngram.has(field) || !w.middles.some((m) => [...m].length >= shortest)) return key;
   return { kind: 'ngram', field, pattern: w };
 }
 
