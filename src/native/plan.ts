@@ -209,7 +209,8 @@ function patternLists(rule: Rule): (readonly [Field, readonly string[]])[] {
     for (const name of Object.keys(rule.claims)) out.push([`claim ${name}`, rule.claims[name] as readonly string[]]);
   }
   for (const c of rule.arguments ?? []) {
-    if (c.match === undefined || c.not === true) continue;
+    // `present` decides alone when given, whatever else the condition names.
+    if (c.match === undefined || c.not === true || c.present !== undefined) continue;
     out.push([`argument ${c.normalize === 'path' ? 'path' : 'text'} ${c.path}`, c.match]);
   }
   return out;
