@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo } from 'node:net';
 import { type AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import { McpPolicyError } from '../core/errors.js';
 import { type AuthOptions, type Authenticator, createAuthenticator } from '../host/auth.js';
 import { type Principal } from '../policy/model.js';
@@ -136,14 +137,76 @@ interface Session {
 }
 
 /** Runs one HTTP exchange of a session, keeping count of its open requests (a held SSE stream is one). */
-function serve(session: Session, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(session: Session, req: IncomingMessage, res: ServerResponse): Promise<void> {
   session.open++;
   res.once('close', () => {
     session.open--;
     session.lastSeen = Date.now();
   });
-  return session.transport.handleRequest(req, res);
+  if (!readsJsonBody(req)) return session.transport.handleRequest(req, res);
+  const body = await readJsonBody(req);
+  if (body.ok) return session.transport.handleRequest(req, res, body.value);
+  session.transport.onerror?.(new Error(body.message));
+  reject(res, body.status, body.message, {}, undefined, body.code);
 }
+
+/**
+ * A POST the SDK would read the JSON body of: its Accept and Content-Type pass the checks the SDK makes first, so
+ * reading it here changes no answer. Read here, the body never becomes a web stream, and the web `Request` the
+ * SDK is handed is never built (for a small `tools/call` that was a large part of the listener's work).
+ */
+function readsJsonBody(req: IncomingMessage): boolean {
+  const accept = req.headers.accept;
+  const type = req.headers['content-type'];
+  return (
+    req.method === 'POST' &&
+    accept !== undefined &&
+    accept.includes('application/json') &&
+    accept.includes('text/event-stream') &&
+    type !== undefined &&
+    isJsonContentType(type)
+  );
+}
+
+type JsonBody =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly status: number; readonly code: number; readonly message: string };
+
+/** The body as JSON, refused as the SDK refuses it: 413 past the limit, 400 (-32700) when it is not JSON. */
+function readJsonBody(req: IncomingMessage, max: number = HTTP_LIMITS.maxBodyBytes): Promise<JsonBody> {
+  const tooLarge: JsonBody = {
+    ok: false,
+    status: 413,
+    code: -32000,
+    message: `Payload Too Large: Request body must not exceed ${max} bytes`,
+  };
+  const invalid: JsonBody = { ok: false, status: 400, code: -32700, message: 'Parse error: Invalid JSON' };
+  if (Number(req.headers['content-length']) > max) return Promise.resolve(tooLarge);
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (result: JsonBody): void => {
+      req.off('data', onData).off('end', onEnd).off('error', onError);
+      resolve(result);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size > max) done(tooLarge);
+    };
+    const onEnd = (): void => {
+      try {
+        // TextDecoder as the SDK decodes: a byte order mark is dropped, bad bytes become U+FFFD.
+        done({ ok: true, value: JSON.parse(utf8.decode(Buffer.concat(chunks, size))) });
+      } catch {
+        done(invalid);
+      }
+    };
+    const onError = (): void => done(invalid);
+    req.on('data', onData).on('end', onEnd).on('error', onError);
+  });
+}
+const utf8 = new TextDecoder();
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
@@ -173,10 +236,11 @@ function reject(
   message: string,
   headers: Record<string, string> = {},
   code?: string,
+  rpcCode = -32000,
 ): void {
   if (res.headersSent) return;
   res.writeHead(status, { 'content-type': 'application/json', connection: 'close', ...headers });
-  const error = { code: -32000, message, ...(code !== undefined && { data: { code } }) };
+  const error = { code: rpcCode, message, ...(code !== undefined && { data: { code } }) };
   res.end(JSON.stringify({ jsonrpc: '2.0', error, id: null }));
 }
 
