@@ -413,6 +413,50 @@ describe('restarts of a shared server', () => {
       vi.useRealTimers();
     }
   });
+
+  it('answers a request waiting out the restart delay when the proxy closes, leaving no timer behind', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const servers: InMemoryTransport[] = [];
+      const upstream = new SharedUpstream(
+        () => {
+          const [client, server] = InMemoryTransport.createLinkedPair();
+          server.onmessage = (m) => {
+            if (!('id' in m) || !('method' in m)) return;
+            const result =
+              m.method === 'initialize'
+                ? { protocolVersion: '2025-11-25', capabilities: {}, serverInfo: { name: 'fake', version: '1' } }
+                : {};
+            void server.send({ jsonrpc: '2.0', id: m.id, result });
+          };
+          servers.push(server);
+          return client;
+        },
+        { clientInfo: { name: 'test', version: '1' }, restartBaseMs: 3_600_000, restartMaxMs: 3_600_000 },
+      );
+      const link = upstream.attach();
+      const answers: unknown[] = [];
+      link.onmessage = (m) => void answers.push(m);
+      await link.send({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+      });
+      await servers[0]!.close();
+      // Waits an hour for the restart.
+      const ping = link.send({ jsonrpc: '2.0', id: 1, method: 'ping' });
+      await vi.advanceTimersByTimeAsync(0);
+      await upstream.close();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(answers.at(-1)).toMatchObject({ id: 1, error: { data: { code: 'server_failed' } } });
+      expect(servers).toHaveLength(1);
+      expect(vi.getTimerCount()).toBe(0);
+      await ping;
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('the sharing option', () => {

@@ -166,6 +166,8 @@ export class SharedUpstream {
   private readonly own = new Map<string, Own>();
   private capabilities: Record<string, unknown> | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends the wait before a restart now, when one is under way. */
+  private wake: (() => void) | undefined;
   private readonly restartBaseMs: number;
   private readonly restartMaxMs: number;
   private readonly ownTimeoutMs: number;
@@ -207,6 +209,7 @@ export class SharedUpstream {
   async close(): Promise<void> {
     this.closing = true;
     clearTimeout(this.idleTimer);
+    this.wake?.();
     await this.stopServer();
   }
 
@@ -496,7 +499,17 @@ export class SharedUpstream {
 
   private async start(): Promise<Initialized> {
     const wait = this.notBefore - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 0) {
+      // close() cuts the wait short, so the requests waiting on it are answered and no timer outlives the proxy.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => this.wake?.(), wait);
+        this.wake = () => {
+          clearTimeout(timer);
+          this.wake = undefined;
+          resolve();
+        };
+      });
+    }
     await this.stopping;
     if (this.closing) throw new Error('the proxy is shutting down');
     const restart = this.crashed;
