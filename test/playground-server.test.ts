@@ -228,6 +228,46 @@ describe('the playground API', () => {
   });
 });
 
+describe('compiles that time out', () => {
+  it('keep their place until their opa ends: one opa at a time, and the ones piled behind it are refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-policy-playground-opa-'));
+    const lock = join(dir, 'lock');
+    const log = join(dir, 'log');
+    // An opa whose build holds until the test lets go of the lock, and logs when it starts and ends.
+    const opa = join(dir, 'opa');
+    writeFileSync(
+      opa,
+      `#!/bin/sh\nif [ "$1" = version ]; then echo "Version: 1.22.2"; exit 0; fi\n` +
+        `echo start >> "${log}"\nflock "${lock}" true\necho end >> "${log}"\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(log, '');
+    const holder = spawn('flock', [lock, 'sh', '-c', 'echo locked; cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    const saved = process.env.OPA_BIN;
+    process.env.OPA_BIN = opa;
+    const server = await startPlayground({ host: '127.0.0.1', port: 0, staticDir: app, compileTimeoutMs: 1 });
+    try {
+      const compile = () => call(server, 'POST', '/api/compile', JSON.stringify({ text: production }));
+      const first = await compile();
+      expect([first.status, first.json().code]).toEqual([504, 'opa_timeout']);
+      // The first compile's opa still runs: three more wait behind it, the fourth is refused.
+      const piled = Array.from({ length: 4 }, compile);
+      const answered = await Promise.race(piled);
+      expect([answered.status, answered.json().code]).toEqual([429, 'server_busy']);
+      expect(readFileSync(log, 'utf8').match(/start/g)?.length ?? 0).toBeLessThanOrEqual(1);
+      holder.stdin.end();
+      await Promise.all(piled);
+      expect(readFileSync(log, 'utf8')).not.toMatch(/start\nstart/);
+    } finally {
+      holder.stdin.end();
+      if (saved === undefined) delete process.env.OPA_BIN;
+      else process.env.OPA_BIN = saved;
+      await server.close();
+    }
+  });
+});
+
 describe('the playground app files', () => {
   it('serves the built app, and nothing outside its folder', async () => {
     const index = await call(withInitial, 'GET', '/');

@@ -100,7 +100,9 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Playg
   const cacheSize = Math.max(1, options.cachedEngines ?? 8);
   let port = options.port;
 
-  // One compile at a time: opa build is a process per call and the machine is the user's own.
+  // One compile at a time: opa build is a process per call and the machine is the user's own. A compile
+  // answered opa_timeout still holds its place until its opa ends (opa's own limit bounds it), so timed-out
+  // compiles neither run side by side nor let more than MAX_WAITING_COMPILES pile up behind them.
   let compiling: Promise<unknown> = Promise.resolve();
   let waiting = 0;
   const compileQueued = <T>(work: () => Promise<T>): Promise<T> => {
@@ -108,15 +110,16 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Playg
       return Promise.reject(new PlaygroundError(429, 'server_busy', 'too many compiles are waiting; retry later'));
     }
     waiting++;
-    const run = compiling.then(
-      () => withTimeout(work(), compileTimeoutMs),
-      () => withTimeout(work(), compileTimeoutMs),
-    );
-    compiling = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run.finally(() => waiting--);
+    const started = compiling.then(() => ({ work: work() }));
+    const settled = started
+      .then(({ work: w }) => w)
+      .then(
+        () => undefined,
+        () => undefined,
+      );
+    compiling = settled;
+    void settled.then(() => waiting--);
+    return started.then(({ work: w }) => withTimeout(w, compileTimeoutMs));
   };
 
   /** Engines by text and name, most recently used last. */
