@@ -15,7 +15,7 @@ import { type DifftestResult, generatedPolicy, generatedRequests, runDifftest } 
 import { NativeEngine } from '../src/engines/native.js';
 import { ANNOTATION_HINTS, MAX_GROUPS } from '../src/policy/model.js';
 import { mustParse } from './helpers.js';
-import { mutatedCopy, type SourceMutant, VERSION_2_MUTANTS } from './source-mutants.js';
+import { VERSION_2_MUTANTS, withNativeMutant } from './source-mutants.js';
 
 const SEED = Number(process.env.DIFFTEST_SEED ?? Date.now() % 2 ** 31);
 // Printed so that any failure below can be replayed with DIFFTEST_SEED.
@@ -167,22 +167,6 @@ describe('version 2 generators', () => {
   });
 });
 
-/** The native engine of a mutated copy of the sources, under the mutant's name. */
-async function withMutant<T>(mutant: SourceMutant | undefined, use: (engine: DiffEngine) => Promise<T>): Promise<T> {
-  const copy = await mutatedCopy(mutant);
-  try {
-    type Engines = typeof import('../src/difftest/engines.js');
-    type Native = typeof import('../src/engines/native.js');
-    const { extrasOf, shippedDiffEngine } = await copy.load<Engines>('src/difftest/engines.ts');
-    const { NativeEngine: Mutated } = await copy.load<Native>('src/engines/native.ts');
-    return await use(
-      shippedDiffEngine(mutant?.name ?? 'unmutated', (g) => Promise.resolve(new Mutated(g.policy, extrasOf(g)))),
-    );
-  } finally {
-    await copy.dispose();
-  }
-}
-
 /** A fixed seed: each mutant must be caught within the cases below on every run. */
 const MUTANT_SEED = 20261206;
 const MUTANT_CASES = 4000;
@@ -200,14 +184,14 @@ const runAgainst = (engine: DiffEngine, maxMismatches: number, shrink = true): P
 
 describe('version 2 mutants of the native engine', () => {
   it('an unmutated copy agrees with the native engine', async () => {
-    const result = await withMutant(undefined, (engine) => runAgainst(engine, 1, false));
+    const result = await withNativeMutant(undefined, (engine) => runAgainst(engine, 1, false));
     expect(result.mismatches.map((m) => m.found)).toEqual([]);
     expect(result.cases).toBe(MUTANT_CASES);
   });
 
   for (const mutant of VERSION_2_MUTANTS) {
     it(`catches ${mutant.name} and shrinks it: ${mutant.why}`, async () => {
-      const result = await withMutant(mutant, (engine) => runAgainst(engine, 1));
+      const result = await withNativeMutant(mutant, (engine) => runAgainst(engine, 1));
       expect(result.mismatches).toHaveLength(1);
       const m = result.mismatches[0]!;
       expect(m.policy.version).toBe(2);

@@ -17,7 +17,7 @@ import { type ArgumentCondition, MAX_FIELD_LENGTH, type Policy, type Rule } from
 import { type DiffEngine, nativeDiffEngine } from '../src/difftest/engines.js';
 import { type DifftestResult, runDifftest } from '../src/difftest/run.js';
 import { mustParse } from './helpers.js';
-import { mutatedCopy, NATIVE_NGRAM_MUTANTS, type SourceMutant } from './source-mutants.js';
+import { NATIVE_NGRAM_MUTANTS, withNativeMutant } from './source-mutants.js';
 
 /** A fixed seed: these properties are about the index, not about finding rare inputs. */
 const SEED = 20261206;
@@ -315,22 +315,6 @@ describe('bounded work', () => {
   });
 });
 
-/** The native engine of a mutated copy of the sources, under the mutant's name. */
-async function withMutant<T>(mutant: SourceMutant | undefined, use: (engine: DiffEngine) => Promise<T>): Promise<T> {
-  const copy = await mutatedCopy(mutant);
-  try {
-    type Engines = typeof import('../src/difftest/engines.js');
-    type Native = typeof import('../src/engines/native.js');
-    const { extrasOf, shippedDiffEngine } = await copy.load<Engines>('src/difftest/engines.ts');
-    const { NativeEngine: Mutated } = await copy.load<Native>('src/engines/native.ts');
-    return await use(
-      shippedDiffEngine(mutant?.name ?? 'unmutated', (g) => Promise.resolve(new Mutated(g.policy, extrasOf(g)))),
-    );
-  } finally {
-    await copy.dispose();
-  }
-}
-
 /** A fixed seed and ten pattern-heavy policies of 40 requests: each mutant must be caught within them on every run. */
 const MUTANT_SEED = 20261206;
 const MUTANT_CASES = 400;
@@ -350,14 +334,14 @@ const runAgainst = (engine: DiffEngine, maxMismatches: number): Promise<Difftest
 
 describe('mutants of the n-gram index', () => {
   it('an unmutated copy agrees with the native engine', async () => {
-    const result = await withMutant(undefined, (engine) => runAgainst(engine, 1));
+    const result = await withNativeMutant(undefined, (engine) => runAgainst(engine, 1));
     expect(result.mismatches.map((m) => m.found)).toEqual([]);
     expect(result.cases).toBe(MUTANT_CASES);
   });
 
   for (const mutant of NATIVE_NGRAM_MUTANTS) {
     it(`the differential tester catches ${mutant.name}: ${mutant.why}`, async () => {
-      const result = await withMutant(mutant, (engine) => runAgainst(engine, 1));
+      const result = await withNativeMutant(mutant, (engine) => runAgainst(engine, 1));
       expect(result.mismatches).toHaveLength(1);
       const m = result.mismatches[0]!;
       expect(m.decisions.native).not.toEqual(m.decisions[mutant.name]);

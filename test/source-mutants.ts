@@ -10,6 +10,7 @@ import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { type DiffEngine } from '../src/difftest/engines.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -325,4 +326,23 @@ export async function mutatedCopy(mutant: SourceMutant | undefined): Promise<Mut
     load: <T>(file: string) => import(pathToFileURL(join(root, file)).href) as Promise<T>,
     dispose: () => rm(root, { recursive: true, force: true }),
   };
+}
+
+/** The native engine of a mutated copy of the sources, under the mutant's name. */
+export async function withNativeMutant<T>(
+  mutant: SourceMutant | undefined,
+  use: (engine: DiffEngine) => Promise<T>,
+): Promise<T> {
+  const copy = await mutatedCopy(mutant);
+  try {
+    type Engines = typeof import('../src/difftest/engines.js');
+    type Native = typeof import('../src/engines/native.js');
+    const { extrasOf, shippedDiffEngine } = await copy.load<Engines>('src/difftest/engines.ts');
+    const { NativeEngine: Mutated } = await copy.load<Native>('src/engines/native.ts');
+    return await use(
+      shippedDiffEngine(mutant?.name ?? 'unmutated', (g) => Promise.resolve(new Mutated(g.policy, extrasOf(g)))),
+    );
+  } finally {
+    await copy.dispose();
+  }
 }
