@@ -414,6 +414,40 @@ describe('restarts of a shared server', () => {
     }
   });
 
+  it('counts a server that goes away while it is being started as one crash, not two', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const starts: number[] = [];
+      const upstream = new SharedUpstream(
+        () => {
+          const [client, server] = InMemoryTransport.createLinkedPair();
+          // Exits as soon as it is asked to initialize.
+          server.onmessage = (m) => {
+            if ('method' in m && m.method === 'initialize') void server.close();
+          };
+          starts.push(Date.now());
+          return client;
+        },
+        { clientInfo: { name: 'test', version: '1' } },
+      );
+      const link = upstream.attach();
+      const answers: unknown[] = [];
+      link.onmessage = (m) => void answers.push(m);
+      for (let k = 1; k <= 4; k++) {
+        const before = starts.length;
+        const ping = link.send({ jsonrpc: '2.0', id: k, method: 'ping' });
+        while (starts.length === before) await vi.advanceTimersByTimeAsync(50);
+        await ping;
+      }
+      expect(starts.slice(1).map((t, k) => t - starts[k]!)).toEqual([250, 500, 1_000]);
+      expect(answers).toHaveLength(4);
+      expect(answers).toMatchObject(Array.from({ length: 4 }, () => ({ error: { data: { code: 'server_failed' } } })));
+      await upstream.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('answers a request waiting out the restart delay when the proxy closes, leaving no timer behind', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     try {

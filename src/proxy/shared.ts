@@ -550,8 +550,11 @@ export class SharedUpstream {
       }
       return { ...result, protocolVersion: version };
     } catch (e) {
-      await this.stopServer();
-      this.backoff();
+      // A server that went away on its own was counted as a crash when it did; only one still there is stopped here.
+      if (this.transport === transport) {
+        await this.stopServer();
+        this.backoff();
+      }
       throw e;
     }
   }
