@@ -15,6 +15,8 @@ import { NativeEngine } from '../src/engines/native.js';
 import {
   BASE_REQUEST_COST,
   CHARACTERS_PER_CHECK,
+  cutsManyValues,
+  lengthFactor,
   NGRAM_PASS_COST,
   requestCost,
   requestWork,
@@ -167,6 +169,65 @@ function version2(): Policy {
       : { users: [`*u${id(i)}@*`], tools: ['*'], allow: i % 3 === 0 },
   );
   return mustParse(JSON.stringify({ version: 2, default: 'deny', rules }));
+}
+
+/**
+ * Version 2: `groups`, claims and argument `match` patterns with no literal
+ * start or end, each past the threshold on its own field (an argument field
+ * is its pointer, cleaned as a path or not), beside literals and affixes on
+ * the same fields, and negated and presence tests, which nothing files.
+ */
+function version2Values(): Policy {
+  const rules: unknown[] = [];
+  for (let i = 0; i < 36; i++) {
+    rules.push({ groups: [`*team${id(i)}-*`, ...(i % 5 === 0 ? ['admins', 'ops-*'] : [])], allow: i % 2 === 0 });
+    rules.push({
+      claims: { dept: [`*dep${id(i)}x*`], ...(i % 4 === 0 && { org: ['acme', '*cme-*'] }) },
+      allow: i % 3 === 0,
+    });
+    rules.push({ tools: ['*'], arguments: [{ path: '/cmd', match: [`*rm-${id(i)}*`, 'rm -rf'] }], allow: false });
+    rules.push({
+      tools: ['*'],
+      arguments: [
+        { path: '/paths/*', match: [`*/proj${id(i)}/*`, ...(i % 6 === 0 ? ['/srv'] : [])], normalize: 'path' },
+      ],
+      allow: i % 2 === 1,
+    });
+    if (i % 9 === 0) {
+      rules.push({ tools: ['*'], arguments: [{ path: '/cmd', match: [`*rm-${id(i + 1)}*`], not: true }], allow: true });
+      rules.push({ tools: ['*'], arguments: [{ path: '/paths/1', present: true }], groups: ['*zz*'], allow: false });
+    }
+  }
+  return mustParse(JSON.stringify({ version: 2, default: 'deny', rules }));
+}
+
+const V2_VALUE_PIECES = Array.from({ length: 38 }, (_, i) => [
+  `team${id(i)}-`,
+  `dep${id(i)}x`,
+  `rm-${id(i)}`,
+  `/proj${id(i)}/`,
+]).flat();
+
+/** Requests for {@link version2Values}: principals with several groups and claims, commands and path lists. */
+function valueRequests(seed: number, count: number): unknown[] {
+  const next = random(seed);
+  const some = (n: number) => Array.from({ length: Math.floor(next() * n) }, () => values(next, V2_VALUE_PIECES));
+  const dotted = (v: string) => [v, `/a/..${v}`, `//x/.${v}/..`, `${v}/../..`][Math.floor(next() * 4)]!;
+  return Array.from({ length: count }, () => {
+    const request: Record<string, unknown> = { action: next() < 0.9 ? 'invoke' : 'load', tool: 'run' };
+    if (next() < 0.8) {
+      const claims: Record<string, unknown> = {};
+      if (next() < 0.6) claims.dept = next() < 0.5 ? values(next, V2_VALUE_PIECES) : some(4);
+      if (next() < 0.3) claims.org = ['acme', 'xacme-', 'cme-', 'acme-1'][Math.floor(next() * 4)];
+      request.principal = { sub: 'u', groups: [...some(5), ...(next() < 0.1 ? ['admins', 'ops-x', ''] : [])], claims };
+    }
+    const args: Record<string, unknown> = {};
+    if (next() < 0.6) args.cmd = next() < 0.1 ? 'rm -rf' : values(next, V2_VALUE_PIECES);
+    if (next() < 0.6) args.paths = some(4).map(dotted);
+    if (next() < 0.1) args.cmd = 7;
+    request.arguments = args;
+    return request;
+  });
 }
 
 const SHAPED_PIECES = Array.from({ length: 34 }, (_, i) => [`-svc${id(i)}-`, `purge${id(i)}`, `/team${id(i)}/`]).flat();
@@ -364,6 +425,119 @@ describe('policies above the threshold decide as the native engine does', () => 
       }, 120_000);
     });
   }
+});
+
+/** The decisions of wasm and opa that differ from native's on `batch` (the first three of each). */
+async function disagreements(e: Engines, batch: readonly unknown[]): Promise<unknown[]> {
+  const want = await e.native.decideBatch(batch);
+  const wrong: unknown[] = [];
+  for (const engine of [e.wasm, e.opa]) {
+    const got = await engine.decideBatch(batch);
+    wrong.push(
+      ...batch
+        .flatMap((r, k) =>
+          JSON.stringify(got[k]) === JSON.stringify(want[k]) ? [] : [{ request: r, native: want[k], got: got[k] }],
+        )
+        .slice(0, 3),
+    );
+  }
+  return wrong;
+}
+
+describe('version 2 groups, claims and argument match patterns', () => {
+  let e: Engines;
+  beforeAll(async () => {
+    e = await engines(version2Values());
+  }, 120_000);
+  afterAll(async () => {
+    await e?.opa.close();
+  });
+
+  it('are filed under n-grams per field (a claim by its name, an argument by its pointer); negated and presence tests are not', () => {
+    const { index } = lower(version2Values()).data;
+    expect(index.ngramLengths).toEqual({
+      groups: [4],
+      'claim:dept': [4],
+      'arg:"cmd"': [4],
+      'argpath:["paths","*"]': [4],
+    });
+    expect(index.ngramRules).toEqual({
+      groups: 36,
+      'claim:dept': 36,
+      'arg:"cmd"': 36,
+      'argpath:["paths","*"]': 36,
+    });
+    // The literals and affixes of a field that is on are looked up too.
+    expect(index.equals['arg:"cmd"']!['rm -rf']).toHaveLength(36);
+    expect(index.equals['argpath:["paths","*"]']!['/srv']).toHaveLength(6);
+    expect(Object.keys(index.prefix.groups![0]!)).toEqual(['ops-']);
+    // Only the negated command and the presence tests (whose groups field has no piece of 3) are left to every request.
+    const negated = [4, 42, 80, 118];
+    const present = negated.map((k) => k + 1);
+    expect(index.always).toEqual(negated.flatMap((k, j) => [k, present[j]]));
+    expect(e.compiled.policy).toContain('\tsome v in v2.claim_values(r.request.principal.claims["dept"])\n');
+    expect(e.compiled.policy).toContain(
+      '\tsome x in v2.found(r, ["paths", "*"])\n\tis_string(x)\n\tv := v2.clean_path(x)\n',
+    );
+  });
+
+  it('one rule fewer than the threshold on each field keeps the version 2 bundle byte for byte as it was', async () => {
+    const policy = version2Values();
+    const few = mustParse(JSON.stringify({ ...policy, rules: policy.rules.filter((_, k) => k < 4 * 31 + 8) }));
+    expect(lower(few).data.index.ngram).toBeUndefined();
+    const compiled = await compilePolicy(few);
+    // The revision this policy's bundle had before claims, groups and arguments were indexed.
+    expect(compiled.revision).toBe('bd6ab671f810a0d634b5be9fecfe0f05e9ea0f856157c939144dbe89d158375a');
+    expect(compiled.ngram).toBeUndefined();
+  }, 120_000);
+
+  it('wasm and opa agree with native on 600 generated requests', async () => {
+    const batch = valueRequests(20261209, 600);
+    expect(await disagreements(e, batch)).toEqual([]);
+    const want = await e.native.decideBatch(batch);
+    expect(new Set(want.map((d) => d.rule)).size).toBeGreaterThan(40);
+  }, 120_000);
+
+  it('agree on 4,096 groups, values of the longest length and many argument strings', async () => {
+    const long = (piece: string) => `${'q'.repeat(65_536)}${piece}`.slice(-65_536);
+    // Groups that no rule's n-gram is cut from: only the rules filed under the last one's are checked against all.
+    const groups = Array.from({ length: 4096 }, (_, k) => `g${k}-team`);
+    const batch = [
+      { action: 'invoke', tool: 'run', principal: { groups } },
+      { action: 'invoke', tool: 'run', principal: { groups: [...groups.slice(0, 4095), 'xteam035-'] } },
+      { action: 'invoke', tool: 'run', principal: { groups: [long('team033-')] } },
+      { action: 'invoke', tool: 'run', principal: { groups: [long('team033')], claims: { dept: long('dep021x') } } },
+      { action: 'invoke', tool: 'run', arguments: { cmd: long('rm-001') } },
+      { action: 'invoke', tool: 'run', arguments: { paths: [long('/proj030/'), `/a/..${long('/proj029/x')}`] } },
+      {
+        action: 'invoke',
+        tool: 'run',
+        arguments: {
+          paths: [...Array.from({ length: 2000 }, (_, k) => `/x/../y/proj${id(k % 40)}/../z`), '/x/../proj007/./z'],
+        },
+      },
+    ];
+    const want = await e.native.decideBatch(batch);
+    // Rules 4i to 4i+3 are i's groups, claims, command and paths (plus two rules after every ninth i).
+    expect(want.map((d) => d.rule)).toEqual([null, 148, 140, 91, 8, 127, 33]);
+    expect(await disagreements(e, batch)).toEqual([]);
+  }, 120_000);
+
+  it('serve prices the cutting of every group, claim value and argument string by their total length', () => {
+    const data = { mcp_policy: { lowered: lower(version2Values()).data } };
+    expect(cutsManyValues(data)).toBe(true);
+    expect(cutsManyValues({ mcp_policy: { lowered: lower(version2()).data } })).toBe(false);
+    const request = { principal: { groups: Array.from({ length: 1000 }, () => 'x'.repeat(1000)) } };
+    // Not only the longest (1,000 characters): all 1,000,000 are cut.
+    expect(lengthFactor(request, 1, false)).toBe(1 + Math.floor(1000 / CHARACTERS_PER_CHECK) + Math.floor(1000 / 16));
+    expect(lengthFactor(request, 1, true)).toBe(
+      1 + Math.floor(1_000_000 / CHARACTERS_PER_CHECK) + Math.floor(1000 / 16),
+    );
+    const cost = requestCost(data);
+    expect(requestWork(request, cost, 1, true)).toBe(cost * lengthFactor(request, 1, true));
+    const args = { arguments: { cmd: 'x'.repeat(600), paths: ['y'.repeat(600)] } };
+    expect(lengthFactor(args, 1, true)).toBe(1 + Math.floor(1200 / CHARACTERS_PER_CHECK));
+  });
 });
 
 type RunModule = typeof import('../src/difftest/run.js');

@@ -38,12 +38,31 @@ function allBuckets(buckets: unknown): number {
 }
 
 /**
+ * Index fields a request can hold many values of: `groups`, and (in the
+ * index of a policy with many patterns on them) a claim (`claim:` and its
+ * name) and the strings an argument pointer finds (`arg:` or `argpath:` and
+ * its steps).
+ */
+const manyValued = (field: string): boolean => field === 'groups' || field.includes(':');
+
+/**
+ * True when the policy's index cuts values a request can hold many of
+ * (groups, claim values, argument strings) into n-grams: every one is cut,
+ * so {@link lengthFactor} prices them by their total length, not the longest.
+ */
+export function cutsManyValues(data: unknown): boolean {
+  const lowered = isRecord(data) && isRecord(data[POLICY_PACKAGE]) ? data[POLICY_PACKAGE].lowered : undefined;
+  const index = isRecord(lowered) ? lowered.index : undefined;
+  return isRecord(index) && isRecord(index.ngram) && Object.keys(index.ngram).some(manyValued);
+}
+
+/**
  * What the lookups of one index field can return: the largest bucket for a
  * field a request has one value of (two forms of a serverSource), every
  * bucket for `groups`, which a version 2 request may hold thousands of.
  */
 function lookupBound(field: string, buckets: unknown): number {
-  if (field === 'groups') return allBuckets(buckets);
+  if (manyValued(field)) return allBuckets(buckets);
   return (field === 'source' ? 2 : 1) * largestBucket(buckets);
 }
 
@@ -141,15 +160,22 @@ function own(value: object, key: string): unknown {
   return d !== undefined && 'value' in d ? d.value : undefined;
 }
 
-/** What a request makes matching cost: its longest string, its principal's entries, its argument values. */
+/**
+ * What a request makes matching cost: its longest string, its principal's
+ * entries, its argument values, and the total length of its groups, claim
+ * values and argument strings (`many`).
+ */
 interface Weight {
   longest: number;
   entries: number;
   values: number;
+  many: number;
 }
 
-function weighString(w: Weight, v: unknown): void {
-  if (typeof v === 'string' && v.length > w.longest) w.longest = v.length;
+function weighString(w: Weight, v: unknown, many = false): void {
+  if (typeof v !== 'string') return;
+  if (v.length > w.longest) w.longest = v.length;
+  if (many) w.many += v.length;
 }
 
 function weighPrincipal(w: Weight, principal: unknown): void {
@@ -158,17 +184,17 @@ function weighPrincipal(w: Weight, principal: unknown): void {
   const groups = own(principal, 'groups');
   if (Array.isArray(groups)) {
     w.entries += groups.length;
-    for (let k = 0; k < groups.length && k < MAX_COUNTED_VALUES; k++) weighString(w, own(groups, String(k)));
+    for (let k = 0; k < groups.length && k < MAX_COUNTED_VALUES; k++) weighString(w, own(groups, String(k)), true);
   }
   const claims = own(principal, 'claims');
   if (typeof claims !== 'object' || claims === null) return;
   for (const name of Object.keys(claims).slice(0, MAX_COUNTED_VALUES)) {
     const v = own(claims, name);
     w.entries += 1;
-    if (!Array.isArray(v)) weighString(w, v);
+    if (!Array.isArray(v)) weighString(w, v, true);
     else {
       w.entries += v.length;
-      for (let k = 0; k < v.length && k < MAX_COUNTED_VALUES; k++) weighString(w, own(v, String(k)));
+      for (let k = 0; k < v.length && k < MAX_COUNTED_VALUES; k++) weighString(w, own(v, String(k)), true);
     }
   }
 }
@@ -180,7 +206,7 @@ function weighArguments(w: Weight, args: unknown): void {
   while (pending.length > 0 && seen < MAX_COUNTED_VALUES) {
     const v = pending.pop();
     seen += 1;
-    if (typeof v === 'string') weighString(w, v);
+    if (typeof v === 'string') weighString(w, v, true);
     else if (typeof v === 'object' && v !== null) {
       const keys = Array.isArray(v) ? Array.from({ length: v.length }, (_, k) => String(k)) : Object.keys(v);
       for (const key of keys) pending.push(own(v, key));
@@ -196,20 +222,23 @@ function weighArguments(w: Weight, args: unknown): void {
  * value or an argument string), one for every {@link ENTRIES_PER_CHECK}
  * groups and claim values, and one for every {@link ARGUMENT_VALUES_PER_CHECK}
  * values in its arguments, these two times `weight` (the policy's
- * {@link patternWeight}). Lengths are UTF-16 units; everything is read
- * without copying and without running getters; anything of another type
- * counts nothing.
+ * {@link patternWeight}). With `cutsMany` (the policy's index cuts groups,
+ * claim values or argument strings into n-grams: {@link cutsManyValues}),
+ * the characters counted are those of every group, claim value and argument
+ * string together when they outnumber the longest string's, as each of them
+ * is cut. Lengths are UTF-16 units; everything is read without copying and
+ * without running getters; anything of another type counts nothing.
  */
-export function lengthFactor(request: unknown, weight = 1): number {
+export function lengthFactor(request: unknown, weight = 1, cutsMany = false): number {
   if (typeof request !== 'object' || request === null) return 1;
-  const w: Weight = { longest: 0, entries: 0, values: 0 };
+  const w: Weight = { longest: 0, entries: 0, values: 0, many: 0 };
   for (const field of REQUEST_FIELDS_V2) weighString(w, own(request, field));
   weighPrincipal(w, own(request, 'principal'));
   const args = own(request, 'arguments');
   if (typeof args === 'object' && args !== null) weighArguments(w, args);
   return (
     1 +
-    Math.floor(w.longest / CHARACTERS_PER_CHECK) +
+    Math.floor((cutsMany ? Math.max(w.longest, w.many) : w.longest) / CHARACTERS_PER_CHECK) +
     Math.floor((w.entries * weight) / ENTRIES_PER_CHECK) +
     Math.floor((w.values * weight) / ARGUMENT_VALUES_PER_CHECK)
   );
@@ -219,8 +248,9 @@ export function lengthFactor(request: unknown, weight = 1): number {
  * What deciding one request costs, in rule checks: `cost`, what a short
  * request costs on the policy ({@link requestCost}), times what its long
  * fields, entries and argument values add ({@link lengthFactor} with the
- * policy's {@link patternWeight}). Every host prices its decisions by it.
+ * policy's {@link patternWeight}, and whether its index cuts many values:
+ * {@link cutsManyValues}). Every host prices its decisions by it.
  */
-export function requestWork(request: unknown, cost: number, weight = 1): number {
-  return cost * lengthFactor(request, weight);
+export function requestWork(request: unknown, cost: number, weight = 1, cutsMany = false): number {
+  return cost * lengthFactor(request, weight, cutsMany);
 }

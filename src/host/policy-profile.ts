@@ -8,7 +8,7 @@
  * same data.
  */
 import { POLICY_PACKAGE } from '../core/contracts.js';
-import { patternWeight, requestCost, requestWork } from '../engines/wasm-cost.js';
+import { cutsManyValues, patternWeight, requestCost, requestWork } from '../engines/wasm-cost.js';
 import { type Decision } from '../policy/model.js';
 
 /** A loaded policy's costs and argument paths ({@link policyProfile}). */
@@ -17,6 +17,8 @@ export interface PolicyProfile {
   readonly requestCost: number;
   /** How many times a request's entries and argument values weigh on this policy ({@link patternWeight}). */
   readonly patternWeight: number;
+  /** Whether the policy's index cuts every group, claim value or argument string into n-grams ({@link cutsManyValues}). */
+  readonly cutsManyValues?: boolean;
   /**
    * Per rule index, the JSON pointers of the rule's argument conditions as
    * the policy wrote them (`*` for every element), each once, in the rule's
@@ -92,6 +94,7 @@ export function policyProfile(data: unknown): PolicyProfile {
   return {
     requestCost: requestCost(data),
     patternWeight: patternWeight(data),
+    cutsManyValues: cutsManyValues(data),
     argumentPaths: rules.map(rulePaths),
   };
 }
@@ -111,6 +114,9 @@ export function decidingPaths(
 }
 
 /** What deciding `request` costs on a policy, in rule checks ({@link requestWork}). */
-export function workOn(profile: Pick<PolicyProfile, 'requestCost' | 'patternWeight'>, request: unknown): number {
-  return requestWork(request, profile.requestCost, profile.patternWeight);
+export function workOn(
+  profile: Pick<PolicyProfile, 'requestCost' | 'patternWeight' | 'cutsManyValues'>,
+  request: unknown,
+): number {
+  return requestWork(request, profile.requestCost, profile.patternWeight, profile.cutsManyValues === true);
 }

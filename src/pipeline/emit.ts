@@ -8,7 +8,7 @@
  * Every user string that is printed goes through {@link regoString}.
  */
 import { INVALID_REQUEST_REASON, LIB_PACKAGE, POLICY_PACKAGE } from '../core/contracts.js';
-import { type LoweredData, type LoweredPolicy } from './lower.js';
+import { type LoweredData, type LoweredPolicy, type StepsV2Json } from './lower.js';
 import { regoString } from './rego-strings.js';
 
 export {
@@ -204,8 +204,20 @@ function hits(name: string, fields: readonly string[], lookup: (f: string) => st
   return `${name}(r) := ${union}\n`;
 }
 
-/** The lines binding `v` to each value of fact `f` a version 2 rule is matched against (v2.field_values). */
+/**
+ * The lines binding `v` to each value of fact `f` a version 2 rule is matched
+ * against (v2.field_values), or to each non-empty value of a claim, or each
+ * string an argument pointer finds (cleaned as a path for `argpath:`), as
+ * v2.holds reads them (see lower.ts's claimField and argumentField).
+ */
 function valuesOf(f: string): string[] {
+  if (f.startsWith('claim:')) {
+    return [`\tsome v in v2.claim_values(r.request.principal.claims[${regoString(f.slice(6))}])`, '\tv != ""'];
+  }
+  if (f.startsWith('arg:')) return [`\tsome v in v2.found(r, ${regoSteps(f.slice(4))})`, '\tis_string(v)'];
+  if (f.startsWith('argpath:')) {
+    return [`\tsome x in v2.found(r, ${regoSteps(f.slice(8))})`, '\tis_string(x)', '\tv := v2.clean_path(x)'];
+  }
   switch (f) {
     case 'source':
       return ['\tsome v in r.sources'];
@@ -218,6 +230,13 @@ function valuesOf(f: string): string[] {
     default:
       return [`\tv := r${member(f)}`];
   }
+}
+
+/** An argument pointer's steps (JSON, as data.json writes them: {@link StepsV2Json}) as a Rego term. */
+function regoSteps(json: string): string {
+  const term = (x: unknown): string =>
+    typeof x === 'string' ? regoString(x) : Array.isArray(x) ? `[${x.map(term).join(', ')}]` : String(x as number);
+  return term(JSON.parse(json) as StepsV2Json);
 }
 
 /** A member reference as `opa fmt` prints it: `.name` for a name, else a bracketed string. */

@@ -413,7 +413,7 @@ function gramChoices(w: WildcardJson): string[] {
  * The key of a wildcard: its longer literal end, else (on a field whose n-gram
  * index is on) an n-gram of a literal piece, chosen once the whole policy is known.
  */
-function wildcardKey(field: string, w: WildcardJson, ngram: ReadonlySet<string>): Key | undefined {
+function wildcardKey(field: string, w: WildcardJson, ngram: NgramFields): Key | undefined {
   const key = affixKey(field, w);
   const shortest = NGRAM_LENGTHS[0] ?? 3;
   if (key !== undefined || !ngram.has(field) || !w.middles.some((m) => [...m].length >= shortest)) return key;
@@ -442,7 +442,7 @@ function affixKey(field: string, w: WildcardJson): Key | undefined {
  * The keys a condition can be found under, and how well they narrow: an
  * exact name beats an affix (longer is better), which beats an enum field.
  */
-function conditionKeys(c: ConditionJson, ngram: ReadonlySet<string>): { keys: Key[]; score: number } | undefined {
+function conditionKeys(c: ConditionJson, ngram: NgramFields): { keys: Key[]; score: number } | undefined {
   switch (c[0]) {
     case 'equals':
       return {
@@ -465,25 +465,49 @@ function conditionKeys(c: ConditionJson, ngram: ReadonlySet<string>): { keys: Ke
     case 'any_of': {
       const option = listKeys(c[1], c[2], c[3], ngram);
       if (option === undefined || c[1] === 'resource') return option;
-      // Who asks is shared by many rules (the same group or domain on every rule of a team's policy), so a key
-      // on it narrows less than any name of a server, source, tool or resource: it ranks just above the enum
-      // fields, and among identity keys by the same scores.
-      return { keys: option.keys, score: 1 + option.score / 10_000 };
+      // Who asks is shared by many rules (the same group or domain on every rule of a team's policy).
+      return identityOption(option);
+    }
+    case 'claims': {
+      // Every listed claim must match, so any one of them finds the rule: the one that narrows most.
+      let best: { keys: Key[]; score: number } | undefined;
+      for (const [name, literals, patterns] of c[1]) {
+        const field = claimField(name);
+        const option = ngram.has(field) ? listKeys(field, literals, patterns, ngram) : undefined;
+        if (option && (best === undefined || option.score > best.score)) best = option;
+      }
+      return best && identityOption(best);
+    }
+    case 'argument': {
+      // A negated test holds on values that do not match, and a presence test names no value: neither is filed.
+      const a = c[1];
+      if (a.test !== 'match' || a.not) return undefined;
+      const field = argumentField(a.steps, a.normalize);
+      const option = ngram.has(field) ? listKeys(field, a.literals, a.patterns, ngram) : undefined;
+      return option && identityOption(option);
     }
     case 'present':
-    case 'claims':
     case 'annotation':
-    case 'argument':
       return undefined;
   }
 }
+
+/**
+ * A key on a value many rules and requests share (who asks, an argument)
+ * narrows less than any name of a server, source, tool or resource: it ranks
+ * just above the enum fields, and among such keys by the same scores.
+ */
+const identityOption = (option: { keys: Key[]; score: number }) => ({
+  keys: option.keys,
+  score: 1 + option.score / 10_000,
+});
 
 /** The keys of a list of patterns: one per literal and per wildcard's affix; none if a wildcard has no literal end. */
 function listKeys(
   field: string,
   literals: Readonly<Record<string, true>>,
   patterns: readonly WildcardJson[],
-  ngram: ReadonlySet<string>,
+  ngram: NgramFields,
 ): { keys: Key[]; score: number } | undefined {
   const keys: Key[] = Object.keys(literals).map((value) => ({ kind: 'equals', field, value }));
   let score = 1000;
@@ -502,7 +526,7 @@ function push<K extends string>(table: Record<K, number[]>, key: K, index: numbe
 }
 
 /** Each rule's best keys (undefined: no condition can be looked up), with n-gram keys on the fields in `ngram`. */
-function bestKeys(rules: readonly RuleJson[], ngram: ReadonlySet<string>): (Key[] | undefined)[] {
+function bestKeys(rules: readonly RuleJson[], ngram: NgramFields): (Key[] | undefined)[] {
   return rules.map((rule) => {
     let best: { keys: Key[]; score: number } | undefined;
     for (const c of rule.when) {
@@ -524,27 +548,51 @@ function ngramRules(chosen: readonly (Key[] | undefined)[]): Map<string, number>
   return counts;
 }
 
-/** The fields whose n-gram index is on: those with {@link NGRAM_MIN_RULES} rules only an n-gram finds. */
-function ngramFields(rules: readonly RuleJson[]): Set<string> {
-  const fields = new Set(ngramRules(bestKeys(rules, new Set(NGRAM_FIELDS))).keys());
+/** The fields whose n-gram index is on (lowering asks each field by name). */
+interface NgramFields {
+  has(field: string): boolean;
+}
+
+/** Leaves out the fields below the threshold until every field left is at or above it. */
+function settle(rules: readonly RuleJson[], fields: Set<string>): Set<string> {
   // A field left out files its rules under other keys, which can only add rules to the other fields' counts: a
   // field that falls short is left out and the rest counted again until every one left is above the threshold.
   for (;;) {
     const counts = ngramRules(bestKeys(rules, fields));
     const kept = new Set([...fields].filter((f) => (counts.get(f) ?? 0) >= NGRAM_MIN_RULES));
     if (kept.size === fields.size) return kept;
-    fields.clear();
-    for (const f of kept) fields.add(f);
+    fields = kept;
   }
 }
 
+/** A claim's or an argument's field: turning it on offers its literals and affixes too, not only n-grams. */
+const isValueField = (field: string): boolean => field.includes(':');
+
+/** The fields whose n-gram index is on: those with {@link NGRAM_MIN_RULES} rules only an n-gram finds. */
+function ngramFields(rules: readonly RuleJson[]): Set<string> {
+  const named = ngramRules(bestKeys(rules, { has: (f) => !isValueField(f) }));
+  const fields = settle(rules, new Set(named.keys()));
+  // Claims and argument values count apart, so that their literal keys never take a rule from another field's count.
+  const all = ngramRules(bestKeys(rules, { has: () => true }));
+  const values = [...all].filter(([f, n]) => isValueField(f) && n >= NGRAM_MIN_RULES).map(([f]) => f);
+  return values.length === 0 ? fields : settle(rules, new Set([...fields, ...values]));
+}
+
 /**
- * The fields an n-gram of a pattern can be looked up under: those a request
- * has one value of (two forms of a serverSource). Not `groups`: a principal
- * may carry 4,096 of them, and cutting each into n-grams would cost more than
- * the candidates it saves.
+ * The index field of a claim: its values are looked up under the claim's
+ * literals, affixes and n-grams only in a policy with {@link NGRAM_MIN_RULES}
+ * rules an n-gram of that claim finds (so every other policy keeps its bytes).
  */
-const NGRAM_FIELDS = ['server', 'source', 'tool', 'resource', 'sub'];
+export const claimField = (name: string): string => `claim:${name}`;
+
+/**
+ * The index field of the string values an argument pointer finds, as a
+ * `match` condition sees them (cleaned as a path with `normalize: path`):
+ * `arg:` or `argpath:` and the pointer's steps as data.json writes them.
+ * On only under the same threshold as claims.
+ */
+export const argumentField = (steps: readonly StepJson[], normalize: boolean): string =>
+  `${normalize ? 'argpath' : 'arg'}:${JSON.stringify(stepsV2(steps))}`;
 
 /**
  * The n-gram each pattern is filed under: of its choices, the one the fewest

@@ -33,9 +33,9 @@ function forBundle(item: Item, bundle: LoadedBundle | undefined): PlainItem {
 }
 
 /** What the item's request (of either version) costs at `each` rule checks a short request ({@link requestWork}); 0 for a denial. */
-function itemWork(item: Item, each: number, weight: number): number {
+function itemWork(item: Item, each: number, weight: number, cutsMany: boolean): number {
   const plain = 'byVersion' in item ? [item.byVersion[1], item.byVersion[2]] : [item];
-  return Math.max(0, ...plain.map((p) => ('request' in p ? requestWork(p.request, each, weight) : 0)));
+  return Math.max(0, ...plain.map((p) => ('request' in p ? requestWork(p.request, each, weight, cutsMany) : 0)));
 }
 
 /**
@@ -127,11 +127,12 @@ export class Decider {
   cost(items: readonly Item[]): { total: number; largest: number; at: number } {
     const each = this.perRequest();
     const weight = Math.max(this.primary.current?.patternWeight ?? 1, this.shadow?.current?.patternWeight ?? 1);
+    const cutsMany = this.primary.current?.cutsManyValues === true || this.shadow?.current?.cutsManyValues === true;
     let total = 0;
     let largest = 0;
     let at = 0;
     items.forEach((item, k) => {
-      const cost = itemWork(item, each, weight);
+      const cost = itemWork(item, each, weight, cutsMany);
       if (cost === 0) return;
       total += cost;
       if (cost > largest) [largest, at] = [cost, k];
