@@ -8,7 +8,7 @@
  * the longest allowed length against 40 and 10,000 such rules.
  *
  *   npx tsc -p tsconfig.build.json && node dist/scripts/bench-rego-index.js
- *   BENCH_INDEX_SIZES=10,10000   BENCH_INTERPRETER=0 (wasm only)
+ *   BENCH_INDEX_SIZES=10,10000   BENCH_INTERPRETER=0 (wasm only)   BENCH_INDEX_SHAPE=groups (names containing it)
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,7 @@ import { loadPolicyText } from '../src/policy/validate.js';
 const BUDGET_MS = Number(process.env.BENCH_BUDGET_MS ?? 400);
 const SIZES = (process.env.BENCH_INDEX_SIZES ?? '10,10000').split(',').map(Number);
 const INTERPRETER = process.env.BENCH_INTERPRETER !== '0';
+const ONLY = process.env.BENCH_INDEX_SHAPE;
 
 function perSecond(call: () => boolean): number {
   for (let k = 0; k < 100; k++) if (!call()) throw new Error('wrong decision during warm-up');
@@ -52,11 +53,12 @@ function word(i: number): string {
 
 interface Shape {
   readonly name: string;
+  readonly version?: 2;
   rules(size: number): unknown[];
   late(size: number): PolicyRequest;
 }
 
-const SHAPES: readonly Shape[] = [
+const ALL_SHAPES: readonly Shape[] = [
   {
     name: '`*-svcNNNNN-*` on server',
     rules: (size) => Array.from({ length: size }, (_, i) => ({ server: `*-svc${id(i)}-*`, allow: i % 2 === 0 })),
@@ -67,7 +69,36 @@ const SHAPES: readonly Shape[] = [
     rules: (size) => Array.from({ length: size }, (_, i) => ({ tools: [`*${word(i)}*`], allow: true })),
     late: (size) => ({ tool: `Q${word(size - 1)}Q` }),
   },
+  {
+    name: '`*-grpNNNNN-*` on groups (version 2, 16 groups, the last matches)',
+    version: 2,
+    rules: (size) => Array.from({ length: size }, (_, i) => ({ groups: [`*-grp${id(i)}-*`], allow: true })),
+    late: (size) =>
+      ({
+        action: 'invoke',
+        tool: 'run',
+        principal: { groups: [...Array.from({ length: 15 }, (_, k) => `team-${k}`), `x-grp${id(size - 1)}-y`] },
+      }) as PolicyRequest,
+  },
+  {
+    name: '`*-argNNNNN-*` on argument `/files/*` (version 2, 8 strings, the last matches)',
+    version: 2,
+    rules: (size) =>
+      Array.from({ length: size }, (_, i) => ({
+        tools: ['*'],
+        arguments: [{ path: '/files/*', match: [`*-arg${id(i)}-*`] }],
+        allow: true,
+      })),
+    late: (size) =>
+      ({
+        action: 'invoke',
+        tool: 'run',
+        arguments: { files: [...Array.from({ length: 7 }, (_, k) => `/tmp/file-${k}`), `/x-arg${id(size - 1)}-y`] },
+      }) as PolicyRequest,
+  },
 ];
+
+const SHAPES = ALL_SHAPES.filter((shape) => ONLY === undefined || shape.name.includes(ONLY));
 
 interface Prepared {
   readonly dir: string;
@@ -77,8 +108,8 @@ interface Prepared {
   readonly ngram: boolean;
 }
 
-async function prepare(rules: unknown[], late: PolicyRequest): Promise<Prepared> {
-  const policy = loadPolicyText(JSON.stringify({ version: 1, default: 'deny', rules })).policy;
+async function prepare(rules: unknown[], late: PolicyRequest, version: 1 | 2 = 1): Promise<Prepared> {
+  const policy = loadPolicyText(JSON.stringify({ version, default: 'deny', rules })).policy;
   const sources = await regoSources(policy);
   const dir = await mkdtemp(join(tmpdir(), 'mcp-policy-bench-rego-index-'));
   await writeSources(dir, sources);
@@ -106,7 +137,9 @@ async function main(): Promise<void> {
     '| ----- | ------------ | ----------- | ---------------------- |',
   ];
   for (const shape of SHAPES) {
-    const prepared = await Promise.all(SIZES.map((size) => prepare(shape.rules(size), shape.late(size))));
+    const prepared = await Promise.all(
+      SIZES.map((size) => prepare(shape.rules(size), shape.late(size), shape.version ?? 1)),
+    );
     try {
       const best = SIZES.map(() => 0);
       for (let round = 0; round < 3; round++) {
@@ -138,8 +171,9 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${lines.join('\n')}\n\nA value of ${int.format(MAX_FIELD_LENGTH)} characters (one decision):\n`,
   );
-  for (const size of [40, 10_000]) {
-    const shape = SHAPES[0]!;
+  const server = SHAPES.find((shape) => shape.version === undefined);
+  for (const size of server === undefined ? [] : [40, 10_000]) {
+    const shape = server!;
     const p = await prepare(shape.rules(size), shape.late(size));
     try {
       const request = { server: `${'a-svc'.repeat(MAX_FIELD_LENGTH / 4)}`.slice(0, MAX_FIELD_LENGTH) };
