@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the playground into dist/playground/: index.html, one minified
-// app.js (CodeMirror, the schemas and the browser-safe model from src/) and
-// one app.css. Everything the page needs is in these files, so any static
+// app.js (CodeMirror, the schemas and the browser-safe model from src/), the
+// analysis worker.js and one app.css. Everything the page needs is in these files, so any static
 // file server can serve them with no network.
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
@@ -29,18 +29,31 @@ const englishOnly = {
     }));
   },
 };
-await build({
-  entryPoints: [join(root, 'playground', 'src', 'main.ts')],
+const script = {
   bundle: true,
   minify: true,
-  format: 'esm',
   platform: 'browser',
   target: ['es2022'],
-  outfile: join(out, 'app.js'),
   legalComments: 'none',
   plugins: [englishOnly],
   logLevel: 'warning',
-});
+};
+// The page, and its analysis worker (check, lint, coverage, diff) as a classic script of its own,
+// so typing never waits for an analysis.
+await Promise.all([
+  build({
+    ...script,
+    entryPoints: [join(root, 'playground', 'src', 'main.ts')],
+    format: 'esm',
+    outfile: join(out, 'app.js'),
+  }),
+  build({
+    ...script,
+    entryPoints: [join(root, 'playground', 'src', 'analysis-worker.ts')],
+    format: 'iife',
+    outfile: join(out, 'worker.js'),
+  }),
+]);
 await build({
   entryPoints: [join(root, 'playground', 'app.css')],
   bundle: true,

@@ -13,6 +13,7 @@ import { extname, join, normalize } from 'node:path';
 import fc from 'fast-check';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { benchPolicy } from '../scripts/bench-policies.js';
 import { renderBox, type BoxDescription } from '../src/analysis/region.js';
 import { requestFor } from '../src/difftest/generators.js';
 import { WasmEngine } from '../src/engines/wasm.js';
@@ -371,6 +372,130 @@ describe('try requests', () => {
   });
 });
 
+describe('analysis in a worker', () => {
+  it('shows a typed character while a policy of 1,000 rules is still being analysed, then only the latest analysis', async () => {
+    const { page, errors } = await open();
+    const before = await page.getAttribute('body', 'data-checked');
+    // Imported as a file, as an admin would open one: one edit of the whole text.
+    await page.setInputFiles('#import-file', tempFile('large.json', JSON.stringify(benchPolicy(1000).policy, null, 2)));
+    await page.waitForSelector('body[data-analysing]', { state: 'attached' });
+    expect(await page.getAttribute('#analysis-status', 'aria-live')).toBe('polite');
+    expect(await page.textContent('#analysis-status')).toBe('checking…');
+    // Into the first rule's reason, which keeps the policy valid (and as costly to lint).
+    const reasonLine = page.locator('.cm-line', { hasText: '"reason"' }).first();
+    const line = (await reasonLine.textContent())!;
+    await reasonLine.click();
+    await page.keyboard.press('End');
+    for (let i = line.lastIndexOf('"'); i < line.length; i++) await page.keyboard.press('ArrowLeft');
+    await page.keyboard.type('Z');
+    const seen = (await page.evaluate(`({
+      line: document.querySelector('.cm-activeLine')?.textContent,
+      checked: document.body.dataset.checked,
+      status: document.getElementById('analysis-status').textContent,
+    })`)) as { line: string; checked: string; status: string };
+    const at = line.lastIndexOf('"');
+    expect(seen).toEqual({ line: `${line.slice(0, at)}Z${line.slice(at)}`, checked: 'pending', status: 'checking…' });
+    // A new text replaces the analyses still running: only its own is ever shown.
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText(SHADOWED);
+    await waitChecked(page);
+    expect(await page.getAttribute('body', 'data-checked')).toBe(String(Number(before) + 1));
+    expect(await page.textContent('#analysis-status')).toBe('checked');
+    expect(await page.textContent('#document-summary')).toBe('valid JSON policy, version 1: 2 rules, default deny');
+    await page.waitForSelector('#lint button.finding[data-code="shadowed_rule"]');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('version 2 requests from the form', () => {
+  const V2 = `${JSON.stringify(
+    {
+      version: 2,
+      default: 'deny',
+      rules: [
+        { action: 'invoke', annotations: { destructiveHint: true }, deny: true, reason: 'No destructive tools' },
+        {
+          action: 'invoke',
+          tools: ['read_file'],
+          claims: { org: ['acme'], roles: ['ops'] },
+          arguments: [{ path: '/path', match: ['/srv/projects/*'], normalize: 'path' }],
+          allow: true,
+          reason: 'Project files for acme operators',
+        },
+      ],
+    },
+    null,
+    2,
+  )}\n`;
+
+  it('builds claims, arguments and annotations from labelled fields and decides as mcp-policy eval does', async () => {
+    const { page, errors } = await open();
+    await setPolicy(page, V2);
+    const file = tempFile('v2.json', V2);
+    await page.fill('#raw-request', '{}');
+    await page.selectOption('#f-action', 'invoke');
+    await page.fill('#f-server', 'filesystem');
+    await page.fill('#f-tool', 'read_file');
+    await page.fill('#f-sub', 'alice@example.com');
+    await page.fill('#f-claims', 'org=acme\nroles=dev\nroles=ops');
+    await page.fill('#f-arguments', '{"path": "/srv/projects/../projects/a.txt"');
+    expect(await page.textContent('#f-arguments-error')).toMatch(/^arguments are not JSON: /);
+    await page.fill('#f-arguments', '{"path": "/srv/projects/../projects/a.txt"}');
+    expect(await page.textContent('#f-arguments-error')).toBe('');
+    await page.selectOption('#f-readOnlyHint', 'true');
+    const decide = async (request: unknown) => {
+      expect(JSON.parse(await page.inputValue('#raw-request'))).toEqual(request);
+      await page.click('#decide');
+      await page.waitForSelector('#decision[data-state="done"]');
+      const native = JSON.parse((await page.getAttribute('#native-decision', 'data-decision'))!) as unknown;
+      const wasm = JSON.parse((await page.getAttribute('#wasm-decision', 'data-decision'))!) as unknown;
+      const cliNative = JSON.parse(
+        (await cli(['eval', file, '--engine', 'native'], JSON.stringify(request))).stdout,
+      ) as unknown;
+      const cliWasm = JSON.parse((await cli(['eval', file], JSON.stringify(request))).stdout) as unknown;
+      expect(native).toEqual(cliNative);
+      expect(wasm).toEqual(cliWasm);
+      return native as { allowed: boolean; rule: number | null };
+    };
+    const request = {
+      action: 'invoke',
+      server: 'filesystem',
+      tool: 'read_file',
+      principal: { sub: 'alice@example.com', claims: { org: 'acme', roles: ['dev', 'ops'] } },
+      arguments: { path: '/srv/projects/../projects/a.txt' },
+      annotations: { readOnlyHint: true },
+    };
+    expect(await decide(request)).toMatchObject({ allowed: true, rule: 1 });
+    // A declared destructive tool, then one that declares nothing (destructive by MCP's default).
+    await page.selectOption('#f-destructiveHint', 'true');
+    expect(await decide({ ...request, annotations: { readOnlyHint: true, destructiveHint: true } })).toMatchObject({
+      allowed: false,
+      rule: 0,
+    });
+    await page.selectOption('#f-destructiveHint', '');
+    await page.selectOption('#f-readOnlyHint', '');
+    const { annotations: _, ...undeclared } = request;
+    expect(await decide(undeclared)).toMatchObject({ allowed: false, rule: 0 });
+    // Without the operator role the claims no longer match.
+    await page.selectOption('#f-readOnlyHint', 'true');
+    await page.fill('#f-claims', 'org=acme\nroles=dev');
+    expect(
+      await decide({ ...request, principal: { sub: 'alice@example.com', claims: { org: 'acme', roles: 'dev' } } }),
+    ).toMatchObject({ allowed: false, rule: null });
+    // A request pasted as JSON fills the form back.
+    await page.fill('#raw-request', JSON.stringify(request));
+    await page.dispatchEvent('#raw-request', 'input');
+    expect(await page.inputValue('#f-claims')).toBe('org=acme\nroles=dev\nroles=ops');
+    expect(JSON.parse(await page.inputValue('#f-arguments'))).toEqual(request.arguments);
+    expect(await page.inputValue('#f-readOnlyHint')).toBe('true');
+    expect(await page.inputValue('#f-openWorldHint')).toBe('');
+    await shot(page, 'v2-request');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
+
 describe('ship it', () => {
   it('downloads a locked admin-settings.json that check accepts and that decides as the policy does', async () => {
     const { page } = await open();
@@ -567,6 +692,7 @@ describe('the page itself', () => {
     expect(csp).toBeDefined();
     expect(csp).toContain("default-src 'self'");
     expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("worker-src 'self'");
     expect(csp).not.toMatch(/https?:/);
   });
 });

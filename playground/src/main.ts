@@ -23,10 +23,11 @@ import { tags } from '@lezer/highlight';
 import { renderBox, type BoxDescription } from '../../src/analysis/region.js';
 import type { Explanation } from '../../src/analysis/explain.js';
 import type { Decision, Policy } from '../../src/policy/model.js';
-import { checkDocument, type CheckedDocument } from '../../src/playground/model/documents.js';
+import type { CheckedDocument } from '../../src/playground/model/documents.js';
 import { toAdminSettings } from '../../src/playground/model/admin-settings.js';
 import { decideNative, requestTemplate, toCaseTable, type SavedRequest } from '../../src/playground/model/requests.js';
-import { coverageView, diffView, explainView, lintView } from '../../src/playground/model/analysis.js';
+import { explainView, type CoverageView, type LintView } from '../../src/playground/model/analysis.js';
+import type { AnalysisJob, AnalysisResult, DiffOutcome } from './analysis-protocol.js';
 import { schemaCompletion, schemaHover } from './schema-assist.js';
 
 const SAMPLE = `{
@@ -99,8 +100,9 @@ const WASM_UNAVAILABLE = 'needs `mcp-policy playground` with opa';
 
 let status: Status = { opa: false };
 let serverPresent = false;
-let checked: CheckedDocument = checkDocument(SAMPLE);
-let lastGoodPolicy: Policy | undefined = checked.policy;
+// Until the worker's first answer the page knows nothing about the text.
+let checked: CheckedDocument = { kind: 'policy', format: 'json', diagnostics: [] };
+let lastGoodPolicy: Policy | undefined;
 let saved: SavedRow[] = [];
 let bundle: { revision: string; bytes: Uint8Array<ArrayBuffer> } | undefined;
 let checkCount = 0;
@@ -166,9 +168,10 @@ const view = new EditorView({
       }),
       EditorView.updateListener.of((u) => {
         if (!u.docChanged) return;
-        document.body.dataset.checked = 'pending';
+        dirty = true;
+        markPending();
         clearTimeout(recheckTimer);
-        recheckTimer = setTimeout(recheck, 150);
+        recheckTimer = setTimeout(() => void recheck(), 150);
       }),
     ],
   }),
@@ -178,33 +181,113 @@ function setEditorText(text: string): void {
   view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
 }
 
-// ---- checking ----
+// ---- checking, in the analysis worker ----
 
-function recheck(): void {
+let worker: Worker | undefined;
+let jobSeq = 0;
+let inFlight: number | undefined;
+let waiting: Array<() => void> = [];
+/** Set while an edit waits out the pause before its analysis is sent. */
+let dirty = false;
+
+function markPending(): void {
+  document.body.dataset.checked = 'pending';
+  $('analysis-status').textContent = 'checking…';
+}
+
+function startWorker(): Worker {
+  const w = new Worker('worker.js', { name: 'analysis' });
+  w.onmessage = (e: MessageEvent<AnalysisResult>) => applyResult(e.data);
+  w.onerror = (e) => {
+    e.preventDefault();
+    if (w !== worker) return;
+    worker = undefined;
+    applyResult({ id: jobSeq, failure: e.message || 'the analysis worker stopped' });
+  };
+  return w;
+}
+
+/**
+ * Sends the editor text, the baseline and the saved requests to the worker.
+ * A job still running is for text that has changed since, so its worker is
+ * ended rather than left to finish work nobody will see. Resolves once this
+ * job (or a later one) is shown.
+ */
+function analyse(): Promise<void> {
+  clearTimeout(recheckTimer);
+  clearTimeout(baselineTimer);
+  dirty = false;
+  const id = ++jobSeq;
+  markPending();
+  $('saved').dataset.state = 'pending';
+  const job: AnalysisJob = {
+    id,
+    text: view.state.doc.toString(),
+    baseline: $<HTMLTextAreaElement>('baseline').value,
+    requests: saved.map((r) => r.request),
+  };
+  if (inFlight !== undefined && worker) {
+    worker.terminate();
+    worker = undefined;
+  }
+  worker ??= startWorker();
+  worker.postMessage(job);
+  inFlight = id;
+  document.body.dataset.analysing = String(id);
+  return new Promise((resolve) => waiting.push(resolve));
+}
+
+/** Resolves when the text on screen has been analysed. */
+function settled(): Promise<void> {
+  if (dirty) return recheck();
+  return inFlight === undefined ? Promise.resolve() : new Promise((resolve) => waiting.push(resolve));
+}
+
+function recheck(): Promise<void> {
   const text = view.state.doc.toString();
   const wanted = languageFor(text);
   if (wanted.language.name !== currentLanguage) {
     currentLanguage = wanted.language.name;
     view.dispatch({ effects: language.reconfigure(wanted) });
   }
-  checked = checkDocument(text);
-  if (checked.policy) lastGoodPolicy = checked.policy;
-  const diagnostics: Diagnostic[] = checked.diagnostics.map((d) => ({
-    from: Math.min(d.from, text.length),
-    to: Math.min(Math.max(d.to, d.from), text.length),
-    severity: d.severity,
-    source: d.pointer || '/',
-    message: `${d.message} (${d.code})`,
-  }));
-  view.dispatch(setDiagnostics(view.state, diagnostics));
-  renderProblems();
-  renderLint();
-  void decideSaved();
-  renderDiff();
-  bundle = undefined;
-  $<HTMLButtonElement>('download-bundle').disabled = true;
+  return analyse();
+}
+
+function applyResult(result: AnalysisResult): void {
+  // An answer to an older job describes text that is no longer there.
+  if (result.id !== jobSeq) return;
+  inFlight = undefined;
+  delete document.body.dataset.analysing;
+  if ('failure' in result) {
+    $('analysis-status').textContent = `analysis failed: ${result.failure}`;
+    $('saved').dataset.state = 'done';
+  } else {
+    const text = view.state.doc.toString();
+    checked = result.checked;
+    if (checked.policy) lastGoodPolicy = checked.policy;
+    const diagnostics: Diagnostic[] = checked.diagnostics.map((d) => ({
+      from: Math.min(d.from, text.length),
+      to: Math.min(Math.max(d.to, d.from), text.length),
+      severity: d.severity,
+      source: d.pointer || '/',
+      message: `${d.message} (${d.code})`,
+    }));
+    view.dispatch(setDiagnostics(view.state, diagnostics));
+    renderProblems();
+    renderLint(result.lint);
+    saved.forEach((row, i) => (row.native = result.coverage?.requests[i]?.decision));
+    void decideSaved();
+    renderCoverage(result.coverage);
+    renderDiff(result.diff);
+    bundle = undefined;
+    $<HTMLButtonElement>('download-bundle').disabled = true;
+    $('analysis-status').textContent = 'checked';
+  }
   checkCount++;
   document.body.dataset.checked = String(checkCount);
+  const done = waiting;
+  waiting = [];
+  for (const resolve of done) resolve();
 }
 
 function renderProblems(): void {
@@ -242,15 +325,15 @@ function renderProblems(): void {
 
 // ---- lint and explain ----
 
-function renderLint(): void {
+function renderLint(lint: LintView | undefined): void {
   const list = $('lint');
   list.replaceChildren();
-  if (!checked.policy) {
+  if (!checked.policy || !lint) {
     list.append(el('li', { text: 'fix the problems above to lint the policy' }));
     return;
   }
   const policy = checked.policy;
-  const findings = lintView(policy).findings;
+  const findings = lint.findings;
   if (findings.length === 0) list.append(el('li', { text: 'no findings' }));
   for (const f of findings) {
     const witness = f.witnessRequest ?? f.witness;
@@ -314,6 +397,28 @@ function showExplain(policy: Policy, request: unknown, why: string): void {
 // ---- requests ----
 
 const FORM_FIELDS = ['action', 'server', 'serverType', 'serverSource', 'transport', 'tool', 'resource'] as const;
+const HINTS = ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const;
+
+/** `name=value` lines as claims: a name given once is a string, a name repeated collects a list. */
+function parseClaims(text: string): Record<string, string | string[]> {
+  const claims: Record<string, string | string[]> = {};
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const eq = line.indexOf('=');
+    const name = (eq < 0 ? line : line.slice(0, eq)).trim();
+    const value = eq < 0 ? '' : line.slice(eq + 1).trim();
+    const had = claims[name];
+    claims[name] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
+  }
+  return claims;
+}
+
+function claimsText(claims: unknown): string {
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return '';
+  return Object.entries(claims as Record<string, unknown>)
+    .flatMap(([name, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${name}=${String(x)}`))
+    .join('\n');
+}
 
 function rawRequest(): unknown {
   return JSON.parse($<HTMLTextAreaElement>('raw-request').value) as unknown;
@@ -332,6 +437,27 @@ function formToRaw(): void {
     if (value === '') delete base[f];
     else base[f] = value;
   }
+  const argsText = $<HTMLTextAreaElement>('f-arguments').value;
+  const argsError = $('f-arguments-error');
+  argsError.textContent = '';
+  if (argsText.trim() === '') delete base.arguments;
+  else {
+    try {
+      base.arguments = JSON.parse(argsText) as unknown;
+    } catch (e) {
+      // The request keeps its last arguments until the field is JSON again.
+      argsError.textContent = `arguments are not JSON: ${(e as Error).message}`;
+    }
+  }
+  const annotations = { ...((base.annotations as Record<string, unknown> | undefined) ?? {}) };
+  for (const hint of HINTS) {
+    const value = $<HTMLSelectElement>(`f-${hint}`).value;
+    if (value === '') delete annotations[hint];
+    else annotations[hint] = value === 'true';
+  }
+  if (Object.keys(annotations).length) base.annotations = annotations;
+  else delete base.annotations;
+  const claims = parseClaims($<HTMLTextAreaElement>('f-claims').value);
   const sub = $<HTMLInputElement>('f-sub').value;
   const groups = $<HTMLInputElement>('f-groups')
     .value.split(',')
@@ -342,6 +468,8 @@ function formToRaw(): void {
   else delete principal.sub;
   if (groups.length) principal.groups = groups;
   else delete principal.groups;
+  if (Object.keys(claims).length) principal.claims = claims;
+  else delete principal.claims;
   if (Object.keys(principal).length) base.principal = principal;
   else delete base.principal;
   $<HTMLTextAreaElement>('raw-request').value = JSON.stringify(base);
@@ -362,6 +490,17 @@ function rawToForm(): void {
   const principal = (v.principal ?? {}) as { sub?: unknown; groups?: unknown };
   $<HTMLInputElement>('f-sub').value = typeof principal.sub === 'string' ? principal.sub : '';
   $<HTMLInputElement>('f-groups').value = Array.isArray(principal.groups) ? principal.groups.join(', ') : '';
+  $<HTMLTextAreaElement>('f-claims').value = claimsText((principal as { claims?: unknown }).claims);
+  $<HTMLTextAreaElement>('f-arguments').value = v.arguments === undefined ? '' : JSON.stringify(v.arguments);
+  $('f-arguments-error').textContent = '';
+  const annotations = (typeof v.annotations === 'object' && v.annotations !== null ? v.annotations : {}) as Record<
+    string,
+    unknown
+  >;
+  for (const hint of HINTS) {
+    const value = annotations[hint];
+    $<HTMLSelectElement>(`f-${hint}`).value = typeof value === 'boolean' ? String(value) : '';
+  }
 }
 
 /** The policy as the server compiles it: always the JSON of the inner policy, whatever the editor holds. */
@@ -413,6 +552,8 @@ async function decideCurrent(): Promise<void> {
   const nativeOut = $('native-decision');
   const wasmOut = $('wasm-decision');
   $('decision').dataset.state = 'pending';
+  await settled();
+  if (seq !== decideSeq) return;
   let request: unknown;
   try {
     request = rawRequest();
@@ -451,16 +592,13 @@ async function decideCurrent(): Promise<void> {
 }
 
 let savedSeq = 0;
+/** Shows the native decisions the worker made and asks the local server for the wasm ones. */
 async function decideSaved(): Promise<void> {
   const seq = ++savedSeq;
   const policy = checked.policy;
   $('saved').dataset.state = 'pending';
-  for (const row of saved) {
-    row.native = policy ? decideNative(policy, row.request) : undefined;
-    row.wasm = undefined;
-  }
+  for (const row of saved) row.wasm = undefined;
   renderSaved();
-  renderCoverage();
   if (policy && saved.length > 0) {
     const wasm = await decideWasm(saved.map((r) => r.request));
     if (seq !== savedSeq) return;
@@ -494,7 +632,7 @@ function renderSaved(): void {
     });
     remove.addEventListener('click', () => {
       saved.splice(i, 1);
-      void decideSaved();
+      void analyse();
     });
     const load = el('button', { text: 'try', attrs: { type: 'button', 'aria-label': `try saved request ${i}` } });
     load.addEventListener('click', () => {
@@ -519,14 +657,13 @@ function renderSaved(): void {
   $('saved-status').textContent = `${saved.length} saved requests`;
 }
 
-function renderCoverage(): void {
+function renderCoverage(cov: CoverageView | undefined): void {
   const box = $('coverage');
   const policy = checked.policy;
-  if (!policy) {
+  if (!policy || !cov) {
     box.replaceChildren(el('p', { text: 'fix the problems above to see coverage' }));
     return;
   }
-  const cov = coverageView(policy, saved);
   const head = el(
     'tr',
     {},
@@ -611,33 +748,24 @@ const KIND_TEXT: Record<string, string> = {
   rule_changed: 'decided by another rule',
 };
 
-function renderDiff(): void {
+function renderDiff(outcome: DiffOutcome): void {
   const box = $('diff');
-  const baseText = $<HTMLTextAreaElement>('baseline').value;
-  if (baseText.trim() === '') {
+  if (outcome.kind === 'no-baseline') {
     box.replaceChildren(el('p', { text: 'paste a baseline policy to compare with' }));
     return;
   }
-  const base = checkDocument(baseText);
-  if (!base.policy) {
+  if (outcome.kind === 'baseline-errors') {
     box.replaceChildren(
       el('p', { className: 'error', text: 'the baseline has errors:' }),
-      el(
-        'ul',
-        {},
-        ...base.diagnostics
-          .filter((d) => d.severity === 'error')
-          .map((d) => el('li', { text: `line ${d.line}: ${d.message} (${d.code})` })),
-      ),
+      el('ul', {}, ...outcome.errors.map((d) => el('li', { text: `line ${d.line}: ${d.message} (${d.code})` }))),
     );
     return;
   }
-  if (!checked.policy) {
+  if (outcome.kind === 'no-policy') {
     box.replaceChildren(el('p', { text: 'fix the problems above to compare with the baseline' }));
     return;
   }
-  const out = diffView(base.policy, checked.policy) as { diff?: unknown };
-  const result = (out.diff ?? out) as { same: boolean; changes: DiffChangeShape[]; inexact?: unknown[] };
+  const result = outcome.diff as unknown as { same: boolean; changes: DiffChangeShape[] };
   if (result.same) {
     box.replaceChildren(el('p', { attrs: { id: 'diff-same' }, text: 'no request is decided differently' }));
     return;
@@ -709,7 +837,9 @@ async function compileBundle(): Promise<void> {
 // ---- wiring ----
 
 function wire(): void {
-  for (const f of [...FORM_FIELDS, 'sub', 'groups']) $(`f-${f}`).addEventListener('input', formToRaw);
+  for (const f of [...FORM_FIELDS, ...HINTS, 'sub', 'groups', 'claims', 'arguments']) {
+    $(`f-${f}`).addEventListener('input', formToRaw);
+  }
   $('raw-request').addEventListener('input', rawToForm);
   $('request-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -722,7 +852,7 @@ function wire(): void {
       const note = $<HTMLInputElement>('request-note').value.trim();
       saved.push(note ? { note, request } : { request });
       $<HTMLInputElement>('request-note').value = '';
-      void decideSaved();
+      void analyse();
     } catch (e) {
       $('saved-status').textContent = `cannot save: the request is not JSON: ${(e as Error).message}`;
     }
@@ -741,13 +871,14 @@ function wire(): void {
     }
     saved.push(...added);
     $<HTMLTextAreaElement>('bulk-requests').value = '';
-    void decideSaved();
+    void analyse();
   });
   $('clear-saved').addEventListener('click', () => {
     saved = [];
-    void decideSaved();
+    void analyse();
   });
-  $('download-cases').addEventListener('click', () => {
+  $('download-cases').addEventListener('click', async () => {
+    await settled();
     const policyJson = currentPolicyJson();
     if (policyJson === undefined || !checked.policy) return;
     const policy = checked.policy;
@@ -763,19 +894,23 @@ function wire(): void {
     );
   });
   $('baseline').addEventListener('input', () => {
+    dirty = true;
+    markPending();
     clearTimeout(baselineTimer);
-    baselineTimer = setTimeout(renderDiff, 150);
+    baselineTimer = setTimeout(() => void analyse(), 150);
   });
   $('baseline-from-current').addEventListener('click', () => {
     $<HTMLTextAreaElement>('baseline').value = view.state.doc.toString();
-    renderDiff();
+    void analyse();
   });
-  $('download-policy').addEventListener('click', () => {
+  $('download-policy').addEventListener('click', async () => {
+    await settled();
     const policyJson = currentPolicyJson();
     if (policyJson !== undefined)
       download('policy.json', `${JSON.stringify(policyJson, null, 2)}\n`, 'application/json');
   });
-  $('download-admin-settings').addEventListener('click', () => {
+  $('download-admin-settings').addEventListener('click', async () => {
+    await settled();
     const policyJson = currentPolicyJson();
     if (policyJson === undefined) return;
     const locked = $<HTMLInputElement>('locked').checked;
@@ -787,11 +922,11 @@ function wire(): void {
     if (!file) return;
     const text = await file.text();
     setEditorText(text);
-    recheck();
+    await recheck();
     if (checked.kind === 'admin-settings') $<HTMLInputElement>('locked').checked = checked.locked === true;
     $('ship-status').textContent = `imported ${file.name}`;
   });
-  $('compile').addEventListener('click', () => void compileBundle());
+  $('compile').addEventListener('click', () => void settled().then(compileBundle));
   $('download-bundle').addEventListener('click', () => {
     if (bundle) download('bundle.tar.gz', bundle.bytes, 'application/gzip');
   });
@@ -819,7 +954,7 @@ async function start(): Promise<void> {
     setEditorText(status.initial.text);
     $<HTMLTextAreaElement>('baseline').value = status.initial.text;
   }
-  recheck();
+  await recheck();
   const template = lastGoodPolicy ? requestTemplate(lastGoodPolicy) : { action: 'invoke' };
   $<HTMLTextAreaElement>('raw-request').value = JSON.stringify(template);
   rawToForm();
