@@ -41,7 +41,7 @@ import { type Decision, type Policy } from '../src/policy/model.js';
 import { EXAMPLES, mustParse } from './helpers.js';
 import { nativeDiffEngine } from '../src/difftest/engines.js';
 import { comparable, type DifftestResult } from '../src/difftest/run.js';
-import { mutatedCopy, REGO_NGRAM_MUTANTS, type SourceMutant } from './source-mutants.js';
+import { mutatedCopy, REGO_NGRAM_MUTANTS, REGO_NGRAM_VALUE_MUTANTS, type SourceMutant } from './source-mutants.js';
 
 const id = (i: number): string => String(i).padStart(3, '0');
 
@@ -579,6 +579,46 @@ describe('mutants of the n-gram index of the generated Rego', () => {
       const native = comparable(decisions.native!);
       expect(comparable(decisions.wasm!), 'wasm').not.toBe(native);
       expect(comparable(decisions.opa!), 'opa').not.toBe(native);
+    }, 300_000);
+  }
+});
+
+type BuildModule = typeof import('../src/pipeline/build.js');
+type WasmModule = typeof import('../src/engines/wasm.js');
+type OpaModule = typeof import('../src/engines/opa.js');
+
+// The unmutated sources agree with the native engine on these requests: see 'version 2 groups, claims and argument
+// match patterns' above.
+describe('mutants of the n-gram index on version 2 groups, claims and arguments', () => {
+  for (const mutant of REGO_NGRAM_VALUE_MUTANTS) {
+    it(`300 seeded requests catch ${mutant.name} through the opa and wasm engines: ${mutant.why}`, async () => {
+      const copy = await mutatedCopy(mutant);
+      try {
+        const policy = version2Values();
+        const { compilePolicy: compile, regoSources: sources } = await copy.load<BuildModule>('src/pipeline/build.ts');
+        const { WasmEngine: Wasm } = await copy.load<WasmModule>('src/engines/wasm.ts');
+        const { OpaEngine: Opa } = await copy.load<OpaModule>('src/engines/opa.ts');
+        const wasm = await Wasm.load((await compile(policy)).bundle);
+        const opa = await Opa.create(await sources(policy));
+        try {
+          const batch = valueRequests(MUTANT_SEED, 300);
+          const want = (await new NativeEngine(policy).decideBatch(batch)).map((d) => JSON.stringify(d));
+          for (const [name, engine] of [
+            ['wasm', wasm],
+            ['opa', opa],
+          ] as const) {
+            const got = (await engine.decideBatch(batch)).map((d) => JSON.stringify(d));
+            expect(
+              got.some((d, k) => d !== want[k]),
+              name,
+            ).toBe(true);
+          }
+        } finally {
+          await opa.close();
+        }
+      } finally {
+        await copy.dispose();
+      }
     }, 300_000);
   }
 });

@@ -169,6 +169,36 @@ export const REGO_NGRAM_MUTANTS: readonly SourceMutant[] = [
   },
 ];
 
+/**
+ * Mutants of the n-gram index on version 2's many-valued fields (groups,
+ * claims, argument strings) in the generated Rego: each files a rule where a
+ * request does not look, or looks where nothing is filed.
+ */
+export const REGO_NGRAM_VALUE_MUTANTS: readonly SourceMutant[] = [
+  {
+    name: 'rego-ngram-negated-argument-filed',
+    why: 'a negated argument match is filed under its n-grams, so it is a candidate only when its piece is there',
+    edits: [
+      {
+        file: LOWER,
+        from: "if (a.test !== 'match' || a.not) return undefined;",
+        to: "if (a.test !== 'match') return undefined;",
+      },
+    ],
+  },
+  {
+    name: 'rego-ngram-claim-read-as-list',
+    why: "a claim's values are read as a list, so a claim holding one string is never cut into n-grams",
+    edits: [
+      {
+        file: EMIT,
+        from: 'some v in v2.claim_values(r.request.principal.claims[${regoString(f.slice(6))}])',
+        to: 'some v in r.request.principal.claims[${regoString(f.slice(6))}]',
+      },
+    ],
+  },
+];
+
 const ARGUMENTS = 'src/native/arguments.ts';
 
 /**
