@@ -258,6 +258,8 @@ function applyResult(result: AnalysisResult): void {
   if (result.id !== jobSeq) return;
   inFlight = undefined;
   delete document.body.dataset.analysing;
+  // Edited since this job was sent: its ranges would land in the wrong places, and the next job is on its way.
+  if (dirty) return;
   if ('failure' in result) {
     $('analysis-status').textContent = `analysis failed: ${result.failure}`;
     $('saved').dataset.state = 'done';
