@@ -9,7 +9,14 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES } from './helpers.js';
-import { nodeFetch } from '../src/proxy/downstream.js';
+import { nodeFetch, upstreamFetch } from '../src/proxy/downstream.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { NativeEngine } from '../src/engines/native.js';
+import { PolicyGate } from '../src/proxy/enforce.js';
+import { Relay } from '../src/proxy/relay.js';
+import { mustParse } from './helpers.js';
 import { startHttpProxy, stop } from './proxy/helpers.js';
 import { type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -122,8 +129,136 @@ describe('nodeFetch', () => {
     await expect(nodeFetch(up.url, { method: 'GET', signal: controller.signal })).rejects.toThrow();
   });
 
+  /** The server side of the next request's connection, resolved once that connection is closed. */
+  function closedOnServer(): Promise<void> {
+    return new Promise((resolve) =>
+      up.server.once('request', (req: IncomingMessage) => req.socket.once('close', resolve)),
+    );
+  }
+
+  it('gives up on a server that never sends headers, and closes the connection', async () => {
+    up.on(() => {});
+    const closed = closedOnServer();
+    const fetch = upstreamFetch({ headersMs: 30, bodyIdleMs: 60_000 });
+    await expect(fetch(up.url, { method: 'POST', body: '{}' })).rejects.toThrow(/sent no answer in 0.03 s/);
+    await closed;
+  });
+
+  it('ends a stalled SSE answer to a POST with the error answer to its request', async () => {
+    up.on((_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress"');
+    });
+    const closed = closedOnServer();
+    const fetch = upstreamFetch({ headersMs: 60_000, bodyIdleMs: 30 });
+    const answer = await fetch(up.url, { method: 'POST', body: '{"jsonrpc":"2.0","id":7,"method":"tools/call"}' });
+    const text = await answer.text();
+    const events = text.split('\n\n').filter((e) => e.includes('"id":7'));
+    expect(events).toHaveLength(1);
+    expect(JSON.parse(events[0]!.replace(/^event: message\ndata: /, ''))).toEqual({
+      jsonrpc: '2.0',
+      id: 7,
+      error: {
+        code: -32603,
+        message: 'the server sent nothing more of its answer in 0.03 s',
+        data: { code: 'server_failed' },
+      },
+    });
+    await closed;
+  });
+
+  it('fails a stalled JSON answer to a POST', async () => {
+    up.on((_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"jsonrpc":');
+    });
+    const closed = closedOnServer();
+    const fetch = upstreamFetch({ headersMs: 60_000, bodyIdleMs: 30 });
+    const answer = await fetch(up.url, { method: 'POST', body: '{"jsonrpc":"2.0","id":8,"method":"tools/call"}' });
+    await expect(answer.json()).rejects.toThrow();
+    await closed;
+  });
+
+  it('keeps a quiet GET stream open past the body idle timeout', async () => {
+    const fetch = upstreamFetch({ headersMs: 60_000, bodyIdleMs: 30 });
+    let later!: ServerResponse;
+    up.on((_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': open\n\n');
+      later = res;
+    });
+    const controller = new AbortController();
+    const stream = await fetch(up.url, { method: 'GET', signal: controller.signal });
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    expect((await reader.read()).value).toBe(': open\n\n');
+    const quiet = later;
+    // A POST stalled meanwhile times out, so the GET stream has been quiet longer than the timeout too.
+    up.on((_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{');
+    });
+    const stalled = await fetch(up.url, { method: 'POST', body: '{"jsonrpc":"2.0","id":9,"method":"ping"}' });
+    await expect(stalled.text()).rejects.toThrow();
+    quiet.write('data: {"later":true}\n\n');
+    expect((await reader.read()).value).toBe('data: {"later":true}\n\n');
+    controller.abort();
+  });
+
   it('refuses a URL that is not http or https', async () => {
     await expect(nodeFetch('ftp://127.0.0.1/mcp')).rejects.toThrow(/only http and https/);
+  });
+});
+
+describe('a relay in front of a server that stops answering', () => {
+  let up: Awaited<ReturnType<typeof upstream>>;
+  beforeAll(async () => {
+    up = await upstream();
+  });
+  afterAll(async () => {
+    up.server.closeAllConnections();
+    await new Promise((resolve) => up.server.close(resolve));
+  });
+
+  /** The answer the client gets to one ping relayed to the server with small timeouts. */
+  async function ping(): Promise<JSONRPCMessage> {
+    const [client, inner] = InMemoryTransport.createLinkedPair();
+    const gate = new PolicyGate(new NativeEngine(mustParse('{"default":"allow","rules":[]}')), {
+      server: 's',
+      transport: 'streamable',
+    });
+    const server = new StreamableHTTPClientTransport(up.url, {
+      fetch: upstreamFetch({ headersMs: 30, bodyIdleMs: 30 }),
+    });
+    const relay = new Relay(inner, server, gate);
+    const errors: string[] = [];
+    relay.onerror = (e) => errors.push(e.message);
+    await relay.start();
+    const answered = new Promise<JSONRPCMessage>((resolve) => (client.onmessage = resolve));
+    await client.start();
+    await client.send({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    const answer = await answered;
+    await relay.close();
+    return answer;
+  }
+
+  it('answers the client with an error when the server sends no headers', async () => {
+    up.on(() => {});
+    expect(await ping()).toMatchObject({
+      id: 1,
+      error: { message: expect.stringMatching(/cannot reach the server: the server sent no answer/) },
+    });
+  });
+
+  it('answers the client with an error when the server stalls its SSE answer', async () => {
+    up.on((req, _body, res) => {
+      if (req.method !== 'POST') return res.writeHead(405).end();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': working\n\n');
+    });
+    expect(await ping()).toMatchObject({
+      id: 1,
+      error: { code: -32603, message: expect.stringMatching(/sent nothing more of its answer/) },
+    });
   });
 });
 
