@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Builds the playground into dist/playground/: index.html, one minified
+// Builds the playground into dist/playground/: index.html, the minified
 // app.js (CodeMirror, the schemas and the browser-safe model from src/), the
-// analysis worker.js and one app.css. Everything the page needs is in these files, so any static
-// file server can serve them with no network.
+// analysis worker.js, the chunk of code both share, and app.css. Everything
+// the page needs is in these files, so any static file server can serve them
+// with no network.
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -29,31 +30,26 @@ const englishOnly = {
     }));
   },
 };
-const script = {
+// The page and its analysis worker (check, lint, coverage, diff), so typing never waits for an analysis.
+// Both are ES modules that share their common code (the validator, the policy model) as chunks.
+await build({
+  entryPoints: {
+    app: join(root, 'playground', 'src', 'main.ts'),
+    worker: join(root, 'playground', 'src', 'analysis-worker.ts'),
+  },
   bundle: true,
+  splitting: true,
   minify: true,
+  format: 'esm',
   platform: 'browser',
   target: ['es2022'],
+  outdir: out,
+  entryNames: '[name]',
+  chunkNames: 'chunk-[hash]',
   legalComments: 'none',
   plugins: [englishOnly],
   logLevel: 'warning',
-};
-// The page, and its analysis worker (check, lint, coverage, diff) as a classic script of its own,
-// so typing never waits for an analysis.
-await Promise.all([
-  build({
-    ...script,
-    entryPoints: [join(root, 'playground', 'src', 'main.ts')],
-    format: 'esm',
-    outfile: join(out, 'app.js'),
-  }),
-  build({
-    ...script,
-    entryPoints: [join(root, 'playground', 'src', 'analysis-worker.ts')],
-    format: 'iife',
-    outfile: join(out, 'worker.js'),
-  }),
-]);
+});
 await build({
   entryPoints: [join(root, 'playground', 'app.css')],
   bundle: true,

@@ -196,7 +196,7 @@ function markPending(): void {
 }
 
 function startWorker(): Worker {
-  const w = new Worker('worker.js', { name: 'analysis' });
+  const w = new Worker('worker.js', { name: 'analysis', type: 'module' });
   w.onmessage = (e: MessageEvent<AnalysisResult>) => applyResult(e.data);
   w.onerror = (e) => {
     e.preventDefault();
