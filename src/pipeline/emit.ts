@@ -171,6 +171,8 @@ function ngramSection(section: string, d: string, fields: readonly string[]): st
     ].map((lines) => lines.join('\n'));
   });
   const union = terms.slice(1).reduce((left, t, k) => `${k === 0 ? left : `(${left})`} | ${t}`, terms[0]!);
+  // A silent no-op here would leave rules filed only under n-grams out of every candidate set: fail the build.
+  if (!section.includes(before)) throw new Error('the match section has no candidates rule to extend with n-grams');
   return [section.replace(before, after).trimEnd(), '', `ngram_hits(r) := ${union}\n`].join('\n');
 }
 
