@@ -151,8 +151,17 @@ export interface SigningOptions {
   readonly keyId?: string;
 }
 
+/** What bounds a build besides its inputs. */
+export interface BuildOptions {
+  /**
+   * How long each opa run may take before it is killed (`opa_timeout`); opa's own limit otherwise. A caller
+   * that stops waiting at a deadline passes it, so no opa outlives the answer.
+   */
+  readonly timeoutMs?: number;
+}
+
 /** Runs `opa build` in bundle mode over the sources in `work/src`; resolves with the bundle it wrote. */
-async function opaBuild(work: string, sources: RegoSources): Promise<Uint8Array> {
+async function opaBuild(work: string, sources: RegoSources, options: BuildOptions): Promise<Uint8Array> {
   await runOpa(
     [
       'build',
@@ -171,7 +180,7 @@ async function opaBuild(work: string, sources: RegoSources): Promise<Uint8Array>
       // Run from inside the folder: in bundle mode opa keeps the path it is given as a prefix of every file.
       '.',
     ],
-    { cwd: join(work, 'src') },
+    { cwd: join(work, 'src'), ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }) },
   );
   return readFile(join(work, 'content.tar.gz')).then(
     (b) => new Uint8Array(b),
@@ -182,7 +191,12 @@ async function opaBuild(work: string, sources: RegoSources): Promise<Uint8Array>
 }
 
 /** Signs a stamped bundle with `opa sign`; resolves with the `.signatures.json` it wrote. */
-async function opaSign(work: string, bundle: Uint8Array, signing: SigningOptions): Promise<Uint8Array> {
+async function opaSign(
+  work: string,
+  bundle: Uint8Array,
+  signing: SigningOptions,
+  options: BuildOptions,
+): Promise<Uint8Array> {
   // opa reads the key from a file; an owner-only one inside the build folder goes away with it.
   try {
     await writeFile(join(work, 'signing.key'), signing.signingKey, { mode: 0o600 });
@@ -205,7 +219,7 @@ async function opaSign(work: string, bundle: Uint8Array, signing: SigningOptions
       '--output-file-path',
       '.',
     ],
-    { cwd: work },
+    { cwd: work, ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }) },
   );
   return readFile(join(work, SIGNATURES_FILE)).then(
     (b) => new Uint8Array(b),
@@ -222,7 +236,11 @@ async function opaSign(work: string, bundle: Uint8Array, signing: SigningOptions
  * `opa sign`, over the stamped bundle) comes last, and loading the result
  * checks it all.
  */
-export async function buildWasm(sources: RegoSources, signing?: SigningOptions): Promise<CompiledPolicy> {
+export async function buildWasm(
+  sources: RegoSources,
+  signing?: SigningOptions,
+  options: BuildOptions = {},
+): Promise<CompiledPolicy> {
   const work = await makeTempDir('build');
   try {
     try {
@@ -239,7 +257,7 @@ export async function buildWasm(sources: RegoSources, signing?: SigningOptions):
       throw fileSystemError(e, 'write the sources into', work);
     }
     crashPoint('build:sources-written');
-    const files = readBundleFiles(await opaBuild(work, sources));
+    const files = readBundleFiles(await opaBuild(work, sources, options));
     crashPoint('build:built');
     const encoder = new TextEncoder();
     // opa build strips the entrypoint rules out of the Rego and names policy.wasm as their resolver, so an
@@ -261,7 +279,7 @@ export async function buildWasm(sources: RegoSources, signing?: SigningOptions):
     >;
     const revision = contentRevision(files);
     files.set('.manifest', encoder.encode(JSON.stringify({ ...manifest, revision })));
-    if (signing !== undefined) files.set(SIGNATURES_FILE, await opaSign(work, writeBundle(files), signing));
+    if (signing !== undefined) files.set(SIGNATURES_FILE, await opaSign(work, writeBundle(files), signing, options));
     const bundle = writeBundle(files);
     const { wasm } = readWasmBundle(bundle);
     return { ...sources, revision, bundle, wasm };
@@ -275,8 +293,9 @@ export async function compilePolicy(
   policy: Policy,
   extras: CompileExtras = {},
   signing?: SigningOptions,
+  options: BuildOptions = {},
 ): Promise<CompiledPolicy> {
-  return buildWasm(await regoSources(policy, extras), signing);
+  return buildWasm(await regoSources(policy, extras), signing, options);
 }
 
 /** Files of an output folder, by name. */

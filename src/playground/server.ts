@@ -101,8 +101,9 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Playg
   let port = options.port;
 
   // One compile at a time: opa build is a process per call and the machine is the user's own. A compile
-  // answered opa_timeout still holds its place until its opa ends (opa's own limit bounds it), so timed-out
-  // compiles neither run side by side nor let more than MAX_WAITING_COMPILES pile up behind them.
+  // answered opa_timeout holds its place until its opa ends, which its opa's own timeout (the same deadline)
+  // makes soon after, so timed-out compiles neither run side by side nor let more than MAX_WAITING_COMPILES
+  // pile up behind them.
   let compiling: Promise<unknown> = Promise.resolve();
   let waiting = 0;
   const compileQueued = <T>(work: () => Promise<T>): Promise<T> => {
@@ -137,7 +138,7 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Playg
     }
     // Layered as `mcp-policy compile <name>` layers the file, so the revision is the one compile prints.
     const { policy, extras } = resolveBundleSources({ policy: { ...parsed.value, file: name } });
-    return compileQueued(() => compilePolicy(policy, extras));
+    return compileQueued(() => compilePolicy(policy, extras, undefined, { timeoutMs: compileTimeoutMs }));
   };
 
   const engineFor = (text: string, name: string): Promise<{ compiled: Compiled; engine: WasmEngine }> => {
