@@ -228,6 +228,27 @@ describe('the playground API', () => {
   });
 });
 
+describe('the work one decide call asks for', () => {
+  it('is priced on the policy and refused past the budget, a single short request always decided', async () => {
+    const server = await startPlayground({ host: '127.0.0.1', port: 0, staticDir: app, maxWork: 1 });
+    try {
+      const decide = (requests: unknown[]) =>
+        call(server, 'POST', '/api/decide', JSON.stringify({ text: production, requests }));
+      const request = { action: 'invoke', server: 'github', tool: 'get_issue' };
+      const one = await decide([request]);
+      expect(one.status, one.text).toBe(200);
+      const two = await decide([request, request]);
+      expect([two.status, two.json().code, two.json().pointer]).toEqual([413, 'work_too_large', '/requests']);
+      expect(two.json().message).toMatch(/^2 requests need about \d+ rule checks on this policy; the limit is 1$/);
+      const long = await decide([{ ...request, tool: 'x'.repeat(100_000) }]);
+      expect([long.status, long.json().code]).toEqual([413, 'work_too_large']);
+      expect(long.json().message).toMatch(/^the request needs about \d+ rule checks/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('compiles that time out', () => {
   it('end their opa at the deadline, so the next compile runs its own while the first would still hang', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcp-policy-playground-opa-'));

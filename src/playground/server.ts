@@ -12,6 +12,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import { describeThrown, type ErrorCode, McpPolicyError } from '../core/errors.js';
 import { WasmEngine } from '../engines/wasm.js';
 import { OPA_VERSION, PACKAGE_ROOT, resolveOpa } from '../opa/cli.js';
+import { type PolicyProfile, policyProfile, workOn } from '../host/policy-profile.js';
 import { compilePolicy } from '../pipeline/build.js';
 import { resolveBundleSources } from '../policy/layers.js';
 import { parsePolicy } from '../policy/validate.js';
@@ -35,6 +36,11 @@ export interface PlaygroundOptions {
   readonly maxBody?: number;
   /** Most requests one `/api/decide` call may carry (default 1,000). */
   readonly maxRequests?: number;
+  /**
+   * Most work one `/api/decide` call may ask for, in rule checks, priced as `serve` prices a batch (default
+   * 1,000,000, as `serve`'s): 413 `work_too_large` beyond. One request with short fields is always decided.
+   */
+  readonly maxWork?: number;
   /** How long one compile may take before the call is answered `opa_timeout` (default 60 s). */
   readonly compileTimeoutMs?: number;
   /** Compiled policies kept with their wasm engine, least recently used dropped first (default 8). */
@@ -52,6 +58,7 @@ export interface PlaygroundServer {
 export const DEFAULT_MAX_BODY = 2 * 1024 * 1024;
 export const DEFAULT_MAX_REQUESTS = 1000;
 export const DEFAULT_COMPILE_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_WORK = 1_000_000;
 /** Compiles waiting beyond the one running: more is refused as `server_busy` rather than queued without end. */
 const MAX_WAITING_COMPILES = 4;
 
@@ -83,6 +90,8 @@ class PlaygroundError extends Error {
 interface Compiled {
   readonly revision: string;
   readonly bundle: Uint8Array;
+  /** What deciding costs on the policy, from the bundle's data. */
+  readonly profile: PolicyProfile;
 }
 
 /** Starts the server; throws `usage` for an address off loopback, `address_in_use` or `listen_failed`. */
@@ -96,6 +105,7 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Playg
   const staticDir = resolve(options.staticDir ?? PLAYGROUND_DIR);
   const maxBody = options.maxBody ?? DEFAULT_MAX_BODY;
   const maxRequests = options.maxRequests ?? DEFAULT_MAX_REQUESTS;
+  const maxWork = options.maxWork ?? DEFAULT_MAX_WORK;
   const compileTimeoutMs = options.compileTimeoutMs ?? DEFAULT_COMPILE_TIMEOUT_MS;
   const cacheSize = Math.max(1, options.cachedEngines ?? 8);
   let port = options.port;
@@ -138,7 +148,10 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Playg
     }
     // Layered as `mcp-policy compile <name>` layers the file, so the revision is the one compile prints.
     const { policy, extras } = resolveBundleSources({ policy: { ...parsed.value, file: name } });
-    return compileQueued(() => compilePolicy(policy, extras, undefined, { timeoutMs: compileTimeoutMs }));
+    return compileQueued(async () => {
+      const compiled = await compilePolicy(policy, extras, undefined, { timeoutMs: compileTimeoutMs });
+      return { ...compiled, profile: policyProfile(JSON.parse(compiled.data) as unknown) };
+    });
   };
 
   const engineFor = (text: string, name: string): Promise<{ compiled: Compiled; engine: WasmEngine }> => {
@@ -206,6 +219,19 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Playg
         );
       }
       const { compiled, engine } = await engineFor(text, name);
+      // Priced before deciding, as serve and the proxy price theirs: the wasm engine holds the event loop
+      // for the whole batch, and a batch of long fields on many rules could hold it for minutes.
+      const short = compiled.profile.requestCost;
+      let work = 0;
+      for (const request of requests as unknown[]) work += workOn(compiled.profile, request);
+      if (work > short && work > maxWork) {
+        throw new PlaygroundError(
+          413,
+          'work_too_large',
+          `${requests.length > 1 ? `${requests.length} requests need` : 'the request needs'} about ${work} rule checks on this policy; the limit is ${maxWork}`,
+          { pointer: '/requests' },
+        );
+      }
       return { revision: compiled.revision, decisions: await engine.decideBatch(requests) };
     }
     throw new PlaygroundError(404, 'not_found', `no endpoint at "${path}"`);
