@@ -281,6 +281,62 @@ export const NATIVE_NGRAM_MUTANTS: readonly SourceMutant[] = [
   },
 ];
 
+const PLAN = 'src/native/plan.ts';
+
+/**
+ * Mutants of the native rule index's filters and per-decision state: each
+ * filter skips lookups that cannot find a key, and the serverSource's forms
+ * are kept once per decision. Each mutant loses candidates (or checks a rule
+ * against another request's source) for some request.
+ */
+export const NATIVE_INDEX_MUTANTS: readonly SourceMutant[] = [
+  {
+    name: 'index-prefix-filter-on-last-unit',
+    why: "the prefix keys' first-unit filter is tested with the value's last code unit",
+    edits: [
+      {
+        file: PLAN,
+        from: 'hasBit(this.prefixFirsts, codeAt(head, tail, 0))',
+        to: 'hasBit(this.prefixFirsts, codeAt(head, tail, n - 1))',
+      },
+    ],
+  },
+  {
+    name: 'index-suffix-filter-on-first-unit',
+    why: "the suffix keys' last-unit filter is tested with the value's first code unit",
+    edits: [
+      {
+        file: PLAN,
+        from: 'hasBit(this.suffixLasts, codeAt(head, tail, n - 1))',
+        to: 'hasBit(this.suffixLasts, codeAt(head, tail, 0))',
+      },
+    ],
+  },
+  {
+    name: 'index-exact-length-off-by-one',
+    why: "an exact key's length is filed one too long, so a value of its length is never looked up",
+    edits: [
+      { file: PLAN, from: 'setBit(this.exactLengths, key.length);', to: 'setBit(this.exactLengths, key.length + 1);' },
+    ],
+  },
+  {
+    name: 'index-tier-ends-swapped',
+    why: "a prefix tier's ends filter is tested with the value's last code unit instead of the key's",
+    edits: [
+      {
+        file: PLAN,
+        from: 'if (!hasEnds(tier.ends, codeAt(head, tail, 0), codeAt(head, tail, length - 1))) continue;',
+        to: 'if (!hasEnds(tier.ends, codeAt(head, tail, 0), codeAt(head, tail, n - 1))) continue;',
+      },
+    ],
+  },
+  {
+    name: 'source-forms-kept',
+    why: "a decision reuses the previous request's canonical serverSource",
+    edits: [{ file: PLAN, from: '    this.parts = null;\n    this.forms = undefined;\n', to: '' }],
+  },
+];
+
 /**
  * Mutants of the escaping of strings printed into Rego. On the build path
  * the only string `regoString` prints is a fixed reason (a policy's strings

@@ -38,21 +38,71 @@ export interface Subject {
   readonly arguments?: Readonly<Record<string, unknown>>;
 }
 
-type Check = (s: Subject, sources: () => readonly string[]) => boolean;
+type Check = (s: Subject, source: SourceForms) => boolean;
+
+/**
+ * A request's serverSource and its canonical form, each worked out at most
+ * once per decision and shared by the lookups and the rules' checks. One per
+ * plan, reset at the start of every decision: a decision is synchronous and
+ * never starts another on the same plan, and a closure pair per decision
+ * costs more than the lookups of a small policy.
+ */
+class SourceForms {
+  private value: string | undefined = undefined;
+  private parts: readonly [string, string] | undefined | null = null;
+  private forms: readonly string[] | undefined = undefined;
+
+  reset(value: string | undefined): void {
+    this.value = value;
+    this.parts = null;
+    this.forms = undefined;
+  }
+
+  /** The canonical form as head and tail (see sourceParts); only called with a source. */
+  canonicalParts(): readonly [string, string] | undefined {
+    if (this.parts === null) this.parts = sourceParts(this.value as string);
+    return this.parts;
+  }
+
+  /** The forms a `serverSource` pattern is tried against: none without a source. */
+  all(): readonly string[] {
+    if (this.forms !== undefined) return this.forms;
+    const source = this.value;
+    if (source === undefined) return (this.forms = []);
+    const p = this.canonicalParts();
+    return (this.forms = p === undefined ? [source] : [source, p[0] + p[1]]);
+  }
+}
 
 /** Rules keyed by the literal prefix (or suffix) of one length. */
 interface Tier {
   readonly length: number;
   readonly table: Map<string, number[]>;
   /**
-   * The first and last code unit of every key, as `first << 16 | last`: a
-   * value whose ends are not among them is skipped without cutting a
-   * substring and hashing it, which is most of what a lookup costs.
+   * A bit per hash of the first and last code unit of every key: a value
+   * whose ends hash to a clear bit is skipped without cutting a substring and
+   * hashing it, which is most of what a lookup costs. A bit test instead of a
+   * set lookup, since most tiers of most requests are skipped here.
    */
-  readonly ends: Set<number>;
+  readonly ends: Uint32Array;
 }
 
-const endsOf = (key: string): number => ((key.charCodeAt(0) << 16) | key.charCodeAt(key.length - 1)) >>> 0;
+/** Bits of a tier's ends filter: 1,024 (128 bytes), enough for the few ends most tiers have. */
+const ENDS_MASK = 1023;
+
+const endsBit = (first: number, last: number): number => (Math.imul(first, 0x9e3779b1) ^ last) & ENDS_MASK;
+
+const hasEnds = (ends: Uint32Array, first: number, last: number): boolean => hasBit(ends, endsBit(first, last));
+
+/** A filter of 1,024 bits over small numbers (lengths, code units), each taken modulo 1,024. */
+const newBits = (): Uint32Array => new Uint32Array((ENDS_MASK + 1) >>> 5);
+
+function setBit(bits: Uint32Array, bit: number): void {
+  bits[(bit & ENDS_MASK) >>> 5] = (bits[(bit & ENDS_MASK) >>> 5] as number) | (1 << (bit & 31));
+}
+
+const hasBit = (bits: Uint32Array, bit: number): boolean =>
+  ((bits[(bit & ENDS_MASK) >>> 5] as number) & (1 << (bit & 31))) !== 0;
 
 /**
  * The code unit at `i` and the substring `[from, to)` of `head + tail`,
@@ -73,10 +123,17 @@ function cut(head: string, tail: string, from: number, to: number): string {
 /** Lookup tables for one request field: exact values, literal prefixes and suffixes by length, and n-grams. */
 class FieldTable {
   readonly exact = new Map<string, number[]>();
-  /** The lengths of the exact keys: a value of another length needs no hashing. */
-  private readonly exactLengths = new Set<number>();
+  /** A filter of the exact keys' lengths: a value of another length needs no hashing. */
+  private readonly exactLengths = newBits();
   readonly prefixes: Tier[] = [];
   readonly suffixes: Tier[] = [];
+  /**
+   * Filters of the first code unit of every prefix key and the last of every
+   * suffix key: most values start and end unlike any key, and are then
+   * done with one bit test each instead of one per tier.
+   */
+  private readonly prefixFirsts = newBits();
+  private readonly suffixLasts = newBits();
   readonly grams = new GramTable();
 
   add(kind: Entry['kind'], key: string, rule: number): void {
@@ -87,12 +144,18 @@ class FieldTable {
     }
     if (kind === 'exact') {
       table = this.exact;
-      this.exactLengths.add(key.length);
+      setBit(this.exactLengths, key.length);
     } else {
       const tiers = kind === 'prefix' ? this.prefixes : this.suffixes;
+      setBit(
+        kind === 'prefix' ? this.prefixFirsts : this.suffixLasts,
+        key.charCodeAt(kind === 'prefix' ? 0 : key.length - 1),
+      );
       let tier = tiers.find((t) => t.length === key.length);
-      if (tier === undefined) tiers.push((tier = { length: key.length, table: new Map(), ends: new Set() }));
-      tier.ends.add(endsOf(key));
+      if (tier === undefined) {
+        tiers.push((tier = { length: key.length, table: new Map(), ends: newBits() }));
+      }
+      setBit(tier.ends, endsBit(key.charCodeAt(0), key.charCodeAt(key.length - 1)));
       table = tier.table;
     }
     const list = table.get(key);
@@ -103,25 +166,25 @@ class FieldTable {
   /** The rule lists whose key the value `head + tail` has, appended to `out`. */
   lookup(head: string, tail: string, out: (readonly number[])[]): void {
     const n = head.length + tail.length;
-    if (this.exactLengths.has(n)) {
+    if (hasBit(this.exactLengths, n)) {
       const exact = this.exact.get(head === '' ? tail : head + tail);
       if (exact !== undefined) out.push(exact);
     }
-    for (let k = 0; k < this.prefixes.length; k++) {
+    const prefixes = hasBit(this.prefixFirsts, codeAt(head, tail, 0)) ? this.prefixes.length : 0;
+    for (let k = 0; k < prefixes; k++) {
       const tier = this.prefixes[k] as Tier;
       const length = tier.length;
       if (length > n) continue;
-      const ends = ((codeAt(head, tail, 0) << 16) | codeAt(head, tail, length - 1)) >>> 0;
-      if (!tier.ends.has(ends)) continue;
+      if (!hasEnds(tier.ends, codeAt(head, tail, 0), codeAt(head, tail, length - 1))) continue;
       const hit = tier.table.get(cut(head, tail, 0, length));
       if (hit !== undefined) out.push(hit);
     }
-    for (let k = 0; k < this.suffixes.length; k++) {
+    const suffixes = hasBit(this.suffixLasts, codeAt(head, tail, n - 1)) ? this.suffixes.length : 0;
+    for (let k = 0; k < suffixes; k++) {
       const tier = this.suffixes[k] as Tier;
       const length = tier.length;
       if (length > n) continue;
-      const ends = ((codeAt(head, tail, n - length) << 16) | codeAt(head, tail, n - 1)) >>> 0;
-      if (!tier.ends.has(ends)) continue;
+      if (!hasEnds(tier.ends, codeAt(head, tail, n - length), codeAt(head, tail, n - 1))) continue;
       const hit = tier.table.get(cut(head, tail, n - length, n));
       if (hit !== undefined) out.push(hit);
     }
@@ -373,11 +436,16 @@ function compileRule(rule: Rule): Check {
   }
   if (rule.serverSource !== undefined) {
     const m = compilePattern(rule.serverSource);
-    checks.push((s, sources) => s.serverSource !== undefined && sources().some(m));
+    checks.push((s, source) => {
+      if (s.serverSource === undefined) return false;
+      const forms = source.all();
+      for (let k = 0; k < forms.length; k++) if (m(forms[k] as string)) return true;
+      return false;
+    });
   }
   if (rule.tools !== undefined) {
     const ms: Matcher[] = rule.tools.map(compilePattern);
-    checks.push((s) => s.tool !== undefined && ms.some((m) => m(s.tool as string)));
+    checks.push((s) => s.tool !== undefined && anyMatch(ms, s.tool));
   }
   if (rule.resources !== undefined) {
     const ms = rule.resources.map(compilePattern);
@@ -394,8 +462,8 @@ function compileRule(rule: Rule): Check {
     const holds = compileArgumentConditions(rule.arguments);
     checks.push((s) => holds(s.arguments));
   }
-  return (s, sources) => {
-    for (let k = 0; k < checks.length; k++) if (!(checks[k] as Check)(s, sources)) return false;
+  return (s, source) => {
+    for (let k = 0; k < checks.length; k++) if (!(checks[k] as Check)(s, source)) return false;
     return true;
   };
 }
@@ -453,12 +521,26 @@ function lookupEach(table: FieldTable, values: readonly string[], lists: (readon
   return false;
 }
 
+/** How a looked-up field's value is read from the request: the field itself, the serverSource's forms, or each group. */
+const READ_VALUE = 0;
+const READ_SOURCE = 1;
+const READ_GROUPS = 2;
+
+interface FieldLookup {
+  readonly field: Field;
+  readonly table: FieldTable;
+  readonly read: typeof READ_VALUE | typeof READ_SOURCE | typeof READ_GROUPS;
+}
+
 /** A policy compiled for the native engine: rule matchers and the index over them. */
 export class RulePlan {
   private readonly checks: readonly Check[];
   private readonly fields = new Map<Field, FieldTable>();
   private readonly always: readonly number[];
-  private readonly tables: readonly (readonly [Field, FieldTable])[];
+  /** The looked-up fields other than claims and arguments, each with how its value is read. */
+  private readonly tables: readonly FieldLookup[];
+  private readonly source = new SourceForms();
+
   /** Claim and argument fields: their values are gathered from the request before they are looked up. */
   private readonly valueTables: readonly (readonly [ValuesReader, FieldTable])[];
   private readonly filed: readonly (readonly Entry[])[];
@@ -477,7 +559,11 @@ export class RulePlan {
       }
     });
     const used = [...this.fields].filter(([, table]) => !table.empty);
-    this.tables = used.filter(([field]) => !isValuesField(field));
+    this.tables = used.flatMap(([field, table]) =>
+      isValuesField(field)
+        ? []
+        : [{ field, table, read: field === 'group' ? READ_GROUPS : field === 'source' ? READ_SOURCE : READ_VALUE }],
+    );
     this.valueTables = used.flatMap(([field, table]) =>
       isValuesField(field) ? [[valuesReader(field), table] as const] : [],
     );
@@ -495,40 +581,31 @@ export class RulePlan {
 
   /** The index of the first rule that matches, or -1. */
   firstMatch(s: Subject): number {
-    const source = s.serverSource;
+    const source = this.source;
+    const sourceValue = s.serverSource;
     // The canonical form is worked out once, for the lookups and the rules' checks alike.
-    let parts: readonly [string, string] | undefined | null = null;
-    const partsOf = (value: string): readonly [string, string] | undefined =>
-      parts === null ? (parts = sourceParts(value)) : parts;
-    let forms: readonly string[] | undefined;
-    const sources = (): readonly string[] => {
-      if (forms !== undefined) return forms;
-      if (source === undefined) return (forms = []);
-      const p = partsOf(source);
-      return (forms = p === undefined ? [source] : [source, p[0] + p[1]]);
-    };
+    source.reset(sourceValue);
     const lists: (readonly number[])[] = [this.always];
     beginLookup();
     // Set when several groups were looked up: a rule can then be a candidate
     // through several of its keys, and its checks (over every group) run once.
     let failed: Set<number> | undefined;
-    for (let k = 0; k < this.tables.length; k++) {
-      const [field, table] = this.tables[k] as [Field, FieldTable];
-      if (field === 'group') {
+    const tables = this.tables;
+    for (let k = 0; k < tables.length; k++) {
+      const { field, table, read } = tables[k] as FieldLookup;
+      if (read === READ_VALUE) {
+        const value = s[field as 'server' | 'tool' | 'resource' | 'sub' | 'action' | 'serverType' | 'transport'];
+        if (value !== undefined) table.lookup('', value, lists);
+      } else if (read === READ_SOURCE) {
+        if (sourceValue === undefined) continue;
+        table.lookup('', sourceValue, lists);
+        const p = source.canonicalParts();
+        if (p !== undefined) table.lookup(p[0], p[1], lists);
+      } else {
         const groups = s.groups;
         if (groups === undefined || groups.length === 0) continue;
         if (!lookupEach(table, groups, lists)) failed = new Set();
-        continue;
       }
-      if (field === 'source') {
-        if (source === undefined) continue;
-        table.lookup('', source, lists);
-        const p = partsOf(source);
-        if (p !== undefined) table.lookup(p[0], p[1], lists);
-        continue;
-      }
-      const value = s[field as 'server' | 'tool' | 'resource' | 'sub' | 'action' | 'serverType' | 'transport'];
-      if (value !== undefined) table.lookup('', value, lists);
     }
     for (let k = 0; k < this.valueTables.length; k++) {
       const [read, table] = this.valueTables[k] as readonly [ValuesReader, FieldTable];
@@ -536,6 +613,7 @@ export class RulePlan {
       read(s, values);
       if (values.length > 0 && !lookupEach(table, values, lists)) failed ??= new Set();
     }
+    const checks = this.checks;
     // Each list is in rule order: its first match is its best, and nothing at or past `best` can win.
     let best = Infinity;
     for (let l = 0; l < lists.length; l++) {
@@ -545,19 +623,21 @@ export class RulePlan {
         if (i >= best) break;
         if (failed !== undefined) {
           if (failed.has(i)) continue;
-          if (!(this.checks[i] as Check)(s, sources)) {
+          if (!(checks[i] as Check)(s, source)) {
             failed.add(i);
             continue;
           }
           best = i;
           break;
         }
-        if ((this.checks[i] as Check)(s, sources)) {
+        if ((checks[i] as Check)(s, source)) {
           best = i;
           break;
         }
       }
     }
+    // Keeps no reference to the request's strings until the next decision.
+    source.reset(undefined);
     return best === Infinity ? -1 : best;
   }
 }
