@@ -1,8 +1,8 @@
 /** The MCP server a proxy governs, reached with the SDK's client transports. */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { PassThrough, Readable } from 'node:stream';
-import { type ReadableStream } from 'node:stream/web';
+import { Readable } from 'node:stream';
+import { ReadableStream } from 'node:stream/web';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -98,16 +98,16 @@ export function upstreamFetch(timeouts: UpstreamTimeouts = UPSTREAM_TIMEOUTS): F
           const status = res.statusCode ?? 502;
           const empty = method === 'HEAD' || status === 204 || status === 205 || status === 304;
           if (empty) res.resume();
-          let stream: Readable = res;
-          if (!empty && method !== 'GET')
-            stream = bounded(res, timeouts.bodyIdleMs, answer, requestId(body ?? undefined));
           try {
             resolve(
-              new Response(empty ? null : (Readable.toWeb(stream) as ReadableStream<Uint8Array>), {
-                status,
-                statusText: res.statusMessage ?? '',
-                headers: answer,
-              }),
+              new Response(
+                empty
+                  ? null
+                  : method === 'GET'
+                    ? (Readable.toWeb(res) as ReadableStream<Uint8Array>)
+                    : bounded(res, timeouts.bodyIdleMs, answer, body ?? undefined),
+                { status, statusText: res.statusMessage ?? '', headers: answer },
+              ),
             );
           } catch (e) {
             // A status a Response cannot carry (1xx, or past 599).
@@ -130,32 +130,64 @@ export function upstreamFetch(timeouts: UpstreamTimeouts = UPSTREAM_TIMEOUTS): F
 
 /**
  * The answer's body, ended once the server has sent nothing of it for `idleMs`: its connection is destroyed,
- * and an SSE answer gets a last event, the error answer to the request it was to answer.
+ * and an SSE answer gets a last event, the error answer to the request it was to answer; any other answer fails.
  */
-function bounded(res: IncomingMessage, idleMs: number, headers: Headers, id: string | number | undefined): Readable {
+function bounded(
+  res: IncomingMessage,
+  idleMs: number,
+  headers: Headers,
+  sent: string | undefined,
+): ReadableStream<Uint8Array> {
   const message = `the server sent nothing more of its answer in ${idleMs / 1000} s`;
   const sse = (headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
-  if (!sse || id === undefined) {
-    const timer = setTimeout(() => res.destroy(new Error(message)), idleMs);
-    res.on('data', () => timer.refresh());
-    res.once('close', () => clearTimeout(timer));
-    return res;
-  }
-  const out = new PassThrough();
-  const timer = setTimeout(() => {
-    res.unpipe(out);
-    res.destroy();
-    const error = { jsonrpc: '2.0', id, error: { code: -32603, message, data: { code: 'server_failed' } } };
-    // A blank line first ends an event the server left half written.
-    out.end(`\n\nevent: message\ndata: ${JSON.stringify(error)}\n\n`);
-  }, idleMs);
-  res.on('data', () => timer.refresh());
-  res.once('close', () => clearTimeout(timer));
-  res.once('error', (e) => out.destroy(e));
-  // The reader going away (the session closing) lets go of the server's connection too.
-  out.once('close', () => res.destroy());
-  res.pipe(out);
-  return out;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      timer = setTimeout(() => {
+        res.removeAllListeners('data');
+        res.destroy();
+        // Read from the body only now: parsing it for every call would cost each relayed call for the rare stall.
+        const id = sse ? requestId(sent) : undefined;
+        if (id === undefined) return controller.error(new Error(message));
+        const error = { jsonrpc: '2.0', id, error: { code: -32603, message, data: { code: 'server_failed' } } };
+        // A blank line first ends an event the server left half written.
+        controller.enqueue(new TextEncoder().encode(`\n\nevent: message\ndata: ${JSON.stringify(error)}\n\n`));
+        controller.close();
+      }, idleMs);
+      res.on('data', (chunk: Buffer) => {
+        timer!.refresh();
+        controller.enqueue(chunk);
+        if ((controller.desiredSize ?? 1) <= 0) res.pause();
+      });
+      res.once('end', () => {
+        clearTimeout(timer);
+        controller.close();
+      });
+      res.once('error', (e) => {
+        clearTimeout(timer);
+        controller.error(e);
+      });
+      res.once('close', () => {
+        clearTimeout(timer);
+        // A connection lost mid-answer without an error still ends the body, so no reader waits on it.
+        if (!res.complete && !res.errored) {
+          try {
+            controller.error(new Error('the server closed the connection before the end of its answer'));
+          } catch {
+            // Already ended by the timeout or cancelled by the reader.
+          }
+        }
+      });
+    },
+    pull() {
+      res.resume();
+    },
+    cancel() {
+      // The reader going away (the session closing) lets go of the server's connection too.
+      clearTimeout(timer);
+      res.destroy();
+    },
+  });
 }
 
 /** `fetch` for the server, with the default timeouts. */
