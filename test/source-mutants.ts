@@ -335,6 +335,13 @@ export const NATIVE_INDEX_MUTANTS: readonly SourceMutant[] = [
     why: "a decision reuses the previous request's canonical serverSource",
     edits: [{ file: PLAN, from: '    this.parts = null;\n    this.forms = undefined;\n', to: '' }],
   },
+  {
+    name: 'plan-of-last-policy',
+    why: 'the plan last asked for is returned whatever the policy',
+    edits: [{ file: PLAN, from: 'if (policy === lastPolicy) return', to: 'if (lastPlan !== undefined) return' }],
+  },
+    ],
+  },
 ];
 
 /**

@@ -3,7 +3,7 @@
  * TypeScript. It shares no lowered form with the Rego generator, so a bug in
  * lowering shows up as a disagreement instead of hiding in both engines.
  */
-import { defaultReason, INVALID_REQUEST_REASON, ruleReason } from '../core/contracts.js';
+import { INVALID_REQUEST_REASON } from '../core/contracts.js';
 import {
   ACTIONS,
   ACTIONS_V2,
@@ -400,12 +400,12 @@ function readRequestV2(request: unknown): { error: string } | { facts: FactsV2 }
 }
 
 function firstMatch(policy: Policy, facts: Facts): Decision {
-  const index = planOf(policy).firstMatch(facts);
+  const plan = planOf(policy);
+  const index = plan.firstMatch(facts);
   if (index < 0) {
-    return { allowed: policy.default === 'allow', reason: defaultReason(policy.default), rule: null };
+    return { allowed: policy.default === 'allow', reason: plan.defaultReason, rule: null };
   }
-  const rule = policy.rules[index] as Rule;
-  return { allowed: rule.allow, reason: rule.reason ?? ruleReason(index, rule.allow), rule: index };
+  return { allowed: (policy.rules[index] as Rule).allow, reason: plan.reasons[index] as string, rule: index };
 }
 
 /**

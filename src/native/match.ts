@@ -56,17 +56,18 @@ const OFFICIAL = 'docker.io/library/';
 const LEGACY_HUB = 'index.docker.io/';
 
 /**
- * Whether the first component of a reference names a registry, as Docker's
+ * Whether the first component of `ref` (its code units before `end`) names a registry, as Docker's
  * `splitDockerDomain` decides: it contains `.` or `:`, is exactly
  * `localhost`, or has a capital letter (repository names are lowercase, so
  * Docker takes such a component for a host name). Only ASCII capitals count:
  * every character of a valid reference is ASCII, and Unicode case tables
  * differ between the engines.
  */
-function namesRegistry(first: string): boolean {
-  if (first === 'localhost') return true;
-  for (let i = 0; i < first.length; i++) {
-    const c = first.charCodeAt(i);
+function namesRegistry(ref: string, end: number): boolean {
+  // Read in place, not cut out: this runs on every decision with a source.
+  if (end === 9 && ref.startsWith('localhost')) return true;
+  for (let i = 0; i < end; i++) {
+    const c = ref.charCodeAt(i);
     if (c === 0x2e || c === 0x3a || (c >= 0x41 && c <= 0x5a)) return true;
   }
   return false;
@@ -91,7 +92,7 @@ export function canonicalImageParts(ref: string): readonly [head: string, tail: 
   let rest: string;
   if (ref.startsWith(HUB)) rest = ref.slice(HUB.length);
   else if (ref.startsWith(LEGACY_HUB)) rest = ref.slice(LEGACY_HUB.length);
-  else return namesRegistry(ref.slice(0, slash)) ? undefined : [HUB, ref];
+  else return namesRegistry(ref, slash) ? undefined : [HUB, ref];
   if (!rest.includes('/')) return [OFFICIAL, rest];
   return ref.startsWith(HUB) ? undefined : [HUB, rest];
 }

@@ -5,6 +5,7 @@
  * from the `Policy` itself, independently of lowering's index for Rego, so the
  * differential tester compares two indexes as well as two matchers.
  */
+import { defaultReason, ruleReason } from '../core/contracts.js';
 import {
   ANNOTATION_DEFAULTS,
   ANNOTATION_HINTS,
@@ -544,10 +545,16 @@ export class RulePlan {
   /** Claim and argument fields: their values are gathered from the request before they are looked up. */
   private readonly valueTables: readonly (readonly [ValuesReader, FieldTable])[];
   private readonly filed: readonly (readonly Entry[])[];
+  /** Each rule's reason: its own, or the one made from its index and decision, built once instead of per decision. */
+  readonly reasons: readonly string[];
+  /** The reason when no rule matches. */
+  readonly defaultReason: string;
 
   /** `indexed: false` files no rule (each is checked on every request): what the index must agree with. */
   constructor(policy: Policy, indexed = true) {
     this.checks = policy.rules.map(compileRule);
+    this.reasons = policy.rules.map((rule, index) => rule.reason ?? ruleReason(index, rule.allow));
+    this.defaultReason = defaultReason(policy.default);
     const always: number[] = [];
     this.filed = indexed ? chooseEntries(policy.rules) : policy.rules.map(() => []);
     this.filed.forEach((entries, index) => {
@@ -644,9 +651,16 @@ export class RulePlan {
 
 const plans = new WeakMap<Policy, RulePlan>();
 
+/** The policy last asked for and its plan: a host decides against one policy far more often than it switches. */
+let lastPolicy: Policy | undefined;
+let lastPlan: RulePlan | undefined;
+
 /** The compiled plan of a validated policy, built on first use and kept as long as the policy. */
 export function planOf(policy: Policy): RulePlan {
+  if (policy === lastPolicy) return lastPlan as RulePlan;
   let plan = plans.get(policy);
   if (plan === undefined) plans.set(policy, (plan = new RulePlan(policy)));
+  lastPolicy = policy;
+  lastPlan = plan;
   return plan;
 }
