@@ -340,8 +340,6 @@ export const NATIVE_INDEX_MUTANTS: readonly SourceMutant[] = [
     why: 'the plan last asked for is returned whatever the policy',
     edits: [{ file: PLAN, from: 'if (policy === lastPolicy) return', to: 'if (lastPlan !== undefined) return' }],
   },
-    ],
-  },
 ];
 
 /**
