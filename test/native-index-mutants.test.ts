@@ -6,7 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type DiffEngine, nativeDiffEngine } from '../src/difftest/engines.js';
+import { NativeEngine } from '../src/engines/native.js';
+import { evaluatePolicy } from '../src/native/evaluate.js';
 import { type DifftestResult, runDifftest } from '../src/difftest/run.js';
+import { mustParse } from './helpers.js';
 import { NATIVE_INDEX_MUTANTS, withNativeMutant } from './source-mutants.js';
 
 const SEED = 20261206;
@@ -40,4 +43,26 @@ describe('mutants of the native rule index', () => {
       expect(decisions.native).not.toEqual(decisions[mutant.name]);
     });
   }
+});
+
+describe('the native engine reads requests as the boundary copies them', () => {
+  // The engine trusts the boundary's copy to hold well-formed strings and does not check its fields again.
+  it('matches a field with unpaired surrogates as its U+FFFD form, as the other engines read it', () => {
+    const policy = mustParse(
+      JSON.stringify({
+        version: 1,
+        default: 'deny',
+        rules: [{ server: 'a\uFFFDb', tools: ['t\uFFFD'], allow: true }],
+      }),
+    );
+    const engine = new NativeEngine(policy);
+    expect(engine.decideSync({ server: 'a\uD800b', tool: 't\uDC00' })).toEqual({
+      allowed: true,
+      reason: 'allowed by rule 0',
+      rule: 0,
+    });
+    expect(engine.decideBatchSync([{ server: 'a\uDBFFb', tool: 't\uD83D' }])[0]?.rule).toBe(0);
+    // A direct caller's request is not a copy: its fields are still made well-formed.
+    expect(evaluatePolicy(policy, { server: 'a\uD800b', tool: 't\uDC00' }).rule).toBe(0);
+  });
 });

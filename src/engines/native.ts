@@ -1,7 +1,7 @@
 /** The native engine: the TypeScript evaluator behind the {@link Engine} interface. */
 import { type CompileExtras } from '../core/contracts.js';
 import { effectiveConfig } from '../enterprise/effective.js';
-import { evaluatePolicy } from '../native/evaluate.js';
+import { evaluateCopiedRequest } from '../native/evaluate.js';
 import { type Decision, type Policy } from '../policy/model.js';
 import { ensureValidPolicy } from '../policy/validate.js';
 import { type Engine, noEnterpriseConfig } from './engine.js';
@@ -22,7 +22,7 @@ export class NativeEngine implements Engine {
   ) {
     this.policy = ensureValidPolicy(policy);
     const valid = this.policy;
-    this.evaluate = (plain) => evaluatePolicy(valid, plain, extras.enterprise);
+    this.evaluate = (plain) => evaluateCopiedRequest(valid, plain, extras.enterprise);
   }
 
   /** Synchronous form of {@link decide}, for hosts on a hot path. */
@@ -37,7 +37,7 @@ export class NativeEngine implements Engine {
   /** Synchronous form of {@link decideBatch}. */
   decideBatchSync(requests: readonly unknown[]): Decision[] {
     return decideBatchAtBoundary(requests, (plain) =>
-      plain.map((r) => evaluatePolicy(this.policy, r, this.extras.enterprise)),
+      plain.map((r) => evaluateCopiedRequest(this.policy, r, this.extras.enterprise)),
     );
   }
 

@@ -71,6 +71,9 @@ function text(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v.isWellFormed() ? v : v.toWellFormed();
 }
 
+/** {@link text} of a request copied at the boundary, whose strings are well-formed already. */
+const copiedText = (v: string | undefined): string | undefined => (v === '' ? undefined : v);
+
 const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
@@ -115,8 +118,12 @@ export function readRequest(request: unknown, version: 1 | 2 = 1): { error: stri
   return version === 2 ? readRequestV2(request) : readRequestV1(request);
 }
 
-/** Version 1's reading, on the hot path of every version 1 decision. */
-function readRequestV1(request: unknown): { error: string } | { facts: Facts } {
+/**
+ * Version 1's reading, on the hot path of every version 1 decision. `copied`:
+ * the request is the boundary's copy, so checking each field for unpaired
+ * surrogates again would find none.
+ */
+function readRequestV1(request: unknown, copied = false): { error: string } | { facts: Facts } {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
     return { error: 'request must be a JSON object' };
   }
@@ -135,7 +142,8 @@ function readRequestV1(request: unknown): { error: string } | { facts: Facts } {
     }
   }
   const [action, server, serverType, serverSource, transport, tool] = values as (string | undefined)[];
-  const act = text(action) ?? 'invoke';
+  const textOf = copied ? copiedText : text;
+  const act = textOf(action) ?? 'invoke';
   if (!(ACTIONS as readonly string[]).includes(act)) {
     // Quoted raw, not JSON-escaped: Rego builds the same text with concat.
     return { error: `unknown action "${act}"` };
@@ -146,11 +154,11 @@ function readRequestV1(request: unknown): { error: string } | { facts: Facts } {
   // keeps one shape, which the engine reads fast.
   const facts: Facts = {
     action: act as Action,
-    server: text(server),
-    serverType: text(serverType),
-    serverSource: text(serverSource),
-    transport: text(transport),
-    tool: text(tool),
+    server: textOf(server),
+    serverType: textOf(serverType),
+    serverSource: textOf(serverSource),
+    transport: textOf(transport),
+    tool: textOf(tool),
   };
   return { facts };
 }
@@ -413,7 +421,28 @@ function firstMatch(policy: Policy, facts: Facts): Decision {
  * directives (checked before any rule). Never throws.
  */
 export function evaluatePolicy(policy: Policy, request: unknown, enterprise?: EnterpriseConfig): Decision {
-  const read = policy.version === 2 ? readRequestV2(request) : readRequestV1(request);
+  return evaluate(policy, request, enterprise, false);
+}
+
+/**
+ * {@link evaluatePolicy} of a request the boundary has copied
+ * (readRequestValue): its strings are well-formed already.
+ */
+export function evaluateCopiedRequest(
+  policy: Policy,
+  request: Record<string, unknown>,
+  enterprise?: EnterpriseConfig,
+): Decision {
+  return evaluate(policy, request, enterprise, true);
+}
+
+function evaluate(
+  policy: Policy,
+  request: unknown,
+  enterprise: EnterpriseConfig | undefined,
+  copied: boolean,
+): Decision {
+  const read = policy.version === 2 ? readRequestV2(request) : readRequestV1(request, copied);
   if ('error' in read) {
     return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: read.error };
   }
