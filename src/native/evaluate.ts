@@ -119,26 +119,26 @@ export function readRequest(request: unknown, version: 1 | 2 = 1): { error: stri
 }
 
 /**
- * Version 1's reading, on the hot path of every version 1 decision. `copied`:
- * the request is the boundary's copy, so checking each field for unpaired
- * surrogates again would find none.
+ * Version 1's reading, on the hot path of every version 1 decision: the
+ * facts, or the error text. `copied`: the request is the boundary's copy, so
+ * checking each field for unpaired surrogates again would find none.
  */
-function readRequestV1(request: unknown, copied = false): { error: string } | { facts: Facts } {
+function readV1(request: unknown, copied: boolean): Facts | string {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-    return { error: 'request must be a JSON object' };
+    return 'request must be a JSON object';
   }
   const values = ownFieldValues(request);
   for (let k = 0; k < values.length; k++) {
     const v = values[k];
     // An own property set to undefined is present and not a string.
     if (v === undefined ? hasOwn.call(request, REQUEST_FIELDS[k] as RequestField) : typeof v !== 'string') {
-      return { error: `field "${REQUEST_FIELDS[k] as RequestField}" must be a string` };
+      return `field "${REQUEST_FIELDS[k] as RequestField}" must be a string`;
     }
   }
   for (let k = 0; k < values.length; k++) {
     const v = values[k] as string | undefined;
     if (v !== undefined && v.length > MAX_FIELD_LENGTH && codePoints(v) > MAX_FIELD_LENGTH) {
-      return { error: `field "${REQUEST_FIELDS[k] as RequestField}" is longer than ${MAX_FIELD_LENGTH} characters` };
+      return `field "${REQUEST_FIELDS[k] as RequestField}" is longer than ${MAX_FIELD_LENGTH} characters`;
     }
   }
   const [action, server, serverType, serverSource, transport, tool] = values as (string | undefined)[];
@@ -146,10 +146,10 @@ function readRequestV1(request: unknown, copied = false): { error: string } | { 
   const act = textOf(action) ?? 'invoke';
   if (!(ACTIONS as readonly string[]).includes(act)) {
     // Quoted raw, not JSON-escaped: Rego builds the same text with concat.
-    return { error: `unknown action "${act}"` };
+    return `unknown action "${act}"`;
   }
   const target = targetError(request);
-  if (target !== undefined) return { error: target };
+  if (target !== undefined) return target;
   // Every field is an own property (undefined when absent), and the object
   // keeps one shape, which the engine reads fast.
   const facts: Facts = {
@@ -160,7 +160,13 @@ function readRequestV1(request: unknown, copied = false): { error: string } | { 
     transport: textOf(transport),
     tool: textOf(tool),
   };
-  return { facts };
+  return facts;
+}
+
+/** {@link readV1} in {@link readRequest}'s shape. */
+function readRequestV1(request: unknown): { error: string } | { facts: Facts } {
+  const read = readV1(request, false);
+  return typeof read === 'string' ? { error: read } : { facts: read };
 }
 
 /** Whether `s` is longer than the request field limit, in code points. */
@@ -442,18 +448,24 @@ function evaluate(
   enterprise: EnterpriseConfig | undefined,
   copied: boolean,
 ): Decision {
-  const read = policy.version === 2 ? readRequestV2(request) : readRequestV1(request, copied);
-  if ('error' in read) {
-    return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: read.error };
+  let facts: Facts;
+  if (policy.version === 2) {
+    const read = readRequestV2(request);
+    if ('error' in read) return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: read.error };
+    facts = read.facts;
+  } else {
+    // Facts or the error text, without a wrapper object per decision.
+    const read = readV1(request, copied);
+    if (typeof read === 'string') return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: read };
+    facts = read;
   }
-  if (!enterprise) return firstMatch(policy, read.facts);
+  if (!enterprise) return firstMatch(policy, facts);
   const fields = readEnterpriseFields(request as Record<string, unknown>);
   if ('error' in fields) {
     return { allowed: false, reason: INVALID_REQUEST_REASON, rule: null, error: fields.error };
   }
   const decision =
-    directiveDenial(enterprise, fields.facts, read.facts.action, read.facts.serverType) ??
-    firstMatch(policy, read.facts);
+    directiveDenial(enterprise, fields.facts, facts.action, facts.serverType) ?? firstMatch(policy, facts);
   const warning = degradedWarning(enterprise, fields.facts);
   return warning === undefined ? decision : { ...decision, warning };
 }
