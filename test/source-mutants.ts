@@ -119,6 +119,17 @@ export const BUILD_PATH_MUTANTS: readonly SourceMutant[] = [
         from: "'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always\\n'",
         to: "'candidates(r) := (equal_hits(r) | prefix_hits(r)) | suffix_hits(r)\\n'",
       },
+      // The n-gram section extends the same rule, so it is mutated alike (it refuses to build a rule it cannot find).
+      {
+        file: EMIT,
+        from: "const before = 'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | always';",
+        to: "const before = 'candidates(r) := (equal_hits(r) | prefix_hits(r)) | suffix_hits(r)';",
+      },
+      {
+        file: EMIT,
+        from: "const after = 'candidates(r) := (((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | ngram_hits(r)) | always';",
+        to: "const after = 'candidates(r) := ((equal_hits(r) | prefix_hits(r)) | suffix_hits(r)) | ngram_hits(r)';",
+      },
     ],
   },
   {
